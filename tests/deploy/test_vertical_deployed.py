@@ -798,6 +798,58 @@ def test_bins_that_are_not_a_reliability_table_are_left_out(
         HeldOutReport.from_wire(huge, "card")
 
 
+@pytest.mark.timeout(120)
+def test_the_label_party_evaluates_its_scored_rows_once_and_keeps_what_it_sent(
+    tables: dict[str, dict[str, Path]],
+    certs: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The evaluation it sends the coordinator is the one its result carries (what
+    `rengo vfl party` prints): made once, not again after the run."""
+    import rengo.deploy.held_out_report as reports
+
+    made: list[Any] = []
+    honest = reports.evaluate_scored_rows
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        made.append(honest(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(reports, "evaluate_scored_rows", counted)
+    store = RunStore(tmp_path / "runs.db")
+    coordinator = CoordinatorThread(certs, store=store)
+    results: dict[str, Any] = {}
+
+    def party(name: str) -> None:  # its whole PartyData: the scored rows' labels included
+        try:
+            results[name] = run_vertical_party(
+                coordinator.address,
+                name,
+                party_data(tables, name),
+                PartyCredentials.from_directory(certs, name),
+                heartbeat_interval=0.5,
+                backoff=FAST,
+                linger=5.0,
+            )
+        except BaseException as exc:
+            results[name] = exc
+
+    threads = [threading.Thread(target=party, args=(n,)) for n in [LABEL_PARTY, *HOSTS]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not isinstance(coordinator.outcome(), BaseException)
+    label = results[LABEL_PARTY]
+    assert not isinstance(label, BaseException), label
+    assert len(made) == 1 and label.held_out is made[0]
+    run = store.list_runs(limit=1)[0]
+    assert run.summary is not None and run.summary["auc"] == label.held_out.metrics["auc"]
+    assert all(results[h].held_out is None for h in HOSTS)
+    store.close()
+
+
 def test_a_label_party_cannot_overwrite_or_add_to_the_coordinators_own_figures() -> None:
     """Only the metrics the run's algorithm reports are recorded, never over a figure the
     coordinator recorded itself: a label party that names others has them left out, with a
@@ -856,8 +908,9 @@ def test_what_the_label_party_sends_of_its_evaluation_holds_no_rows_label_or_sco
     from rengo.deploy.vertical import _held_out_evaluation
 
     data = party_data(tables, LABEL_PARTY)
-    evaluate = _held_out_evaluation(data)
-    assert evaluate is not None
+    evaluation = _held_out_evaluation(data)
+    assert evaluation is not None
+    evaluate = evaluation.to_send
     plan = VerticalPlan(LABEL_PARTY, tuple(HOSTS), HeteroLRConfig(**SETTINGS), SEED)
     scores = np.array(simulated["scores"], dtype=np.float64)
     in_bin = np.flatnonzero((scores >= 0.3) & (scores < 0.4))

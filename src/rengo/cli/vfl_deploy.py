@@ -423,7 +423,7 @@ def vfl_party(
     PSI, train, score."""
     from rengo.cli.reading_progress import reading_shown
     from rengo.data.csv_table import CsvFormat
-    from rengo.deploy.held_out_report import evaluate_scored_rows
+    from rengo.deploy.held_out_report import HeldOutReport
     from rengo.deploy.vertical import run_vertical_party
     from rengo.deploy.vertical_data import load_party_data
     from rengo.jobs import load_job, party_data
@@ -582,20 +582,12 @@ def vfl_party(
                 getattr(data, "classes", None) if result.plan.spec.name == "hetero_lr" else None,
             )
             line = f"{name}: scored {len(result.scores)} rows -> {target}{kept}"
-            if data.score_labels is not None and data.score_table is not None:
-                truth = dict(zip(data.score_table.ids, data.score_labels, strict=True))
-                try:  # the run completed and the predictions are written: a note, not an error
-                    metrics = evaluate_scored_rows(
-                        result.plan,
-                        result.model,
-                        result.score_ids,
-                        result.scores,
-                        truth,
-                        data.score_labels.dtype,
-                    ).metrics
-                    line += "; " + ", ".join(f"{k.upper()} {v:.4f}" for k, v in metrics.items())
-                except DataError as exc:
-                    line += f"; not evaluated: {exc}"
+            # the run completed and the predictions are written: a failed evaluation is a note
+            if isinstance(result.held_out, HeldOutReport):  # the one it sent, if it sent one
+                metrics = result.held_out.metrics
+                line += "; " + ", ".join(f"{k.upper()} {v:.4f}" for k, v in metrics.items())
+            elif isinstance(result.held_out, DataError):
+                line += f"; not evaluated: {result.held_out}"
             console.print(line, highlight=False, soft_wrap=True)
         if model is not None:
             target, kept = output_target(model, overwrite)

@@ -208,6 +208,69 @@ def evaluate_scored_rows(
     return HeldOutReport(known, metrics, None if table is None else shared_reliability(table))
 
 
+class ScoredRowsEvaluation:
+    """The label party's evaluation of the rows it scored, made once: what it sends the
+    coordinator with its ``done`` (:meth:`to_send`, when it shares it) and what it reports
+    itself (:meth:`evaluate`) are the same evaluation.
+
+    Parameters
+    ----------
+    labels_by_id
+        Each scored row's label by ID (``None``: unknown).
+    label_dtype
+        The labels' dtype.
+    """
+
+    def __init__(self, labels_by_id: Mapping[Any, Any], label_dtype: Any) -> None:
+        self.labels_by_id, self.label_dtype = labels_by_id, label_dtype
+        self._of: np.ndarray | None = None
+        self._made: HeldOutReport | DataError | None = None
+
+    def evaluate(
+        self, plan: VerticalPlan, model: Any, ids: np.ndarray, scores: np.ndarray
+    ) -> HeldOutReport | DataError:
+        """The evaluation of ``scores`` (:func:`evaluate_scored_rows`), or the error saying
+        why the rows cannot be evaluated; made once per set of scores.
+
+        Parameters
+        ----------
+        plan, model, ids, scores
+            As :func:`evaluate_scored_rows`.
+
+        Returns
+        -------
+        HeldOutReport or DataError
+            The evaluation, or why there is none.
+        """
+        if self._made is None or self._of is not scores:
+            try:
+                made: HeldOutReport | DataError = evaluate_scored_rows(
+                    plan, model, ids, scores, self.labels_by_id, self.label_dtype
+                )
+            except DataError as exc:
+                made = exc
+            self._of, self._made = scores, made
+        return self._made
+
+    def to_send(
+        self, plan: VerticalPlan, model: Any, ids: np.ndarray, scores: np.ndarray
+    ) -> dict[str, Any] | None:
+        """:meth:`evaluate`'s report as the label party sends it (None: none to send).
+
+        Parameters
+        ----------
+        plan, model, ids, scores
+            As :func:`evaluate_scored_rows`.
+
+        Returns
+        -------
+        dict or None
+            The report's codec values.
+        """
+        made = self.evaluate(plan, model, ids, scores)
+        return None if isinstance(made, DataError) else made.to_wire()
+
+
 def record_held_out(
     store: RunStore | None,
     run_id: str | None,

@@ -40,7 +40,7 @@ from rengo.core.roles import COORDINATOR
 from rengo.crypto.sealing import passphrase_bytes
 from rengo.crypto.x25519 import BlindingPool
 from rengo.deploy.coordinator import recorded_hub
-from rengo.deploy.held_out_report import evaluate_scored_rows, record_held_out
+from rengo.deploy.held_out_report import ScoredRowsEvaluation, record_held_out
 from rengo.deploy.roles import run_hub_role, run_role
 from rengo.deploy.vertical_epochs import EpochRows
 from rengo.deploy.vertical_rejoin import (
@@ -63,7 +63,6 @@ from rengo.vfl.party_model_file import ModelOrigin, new_training_run, short_run
 from rengo.vfl.progress import ProgressFn
 from rengo.vfl.registry import get_algorithm
 from rengo.vfl.runner import (
-    HeldOutEvaluation,
     VerticalCoordinatorOutcome,
     VerticalPartyResult,
     VerticalPlan,
@@ -646,24 +645,13 @@ def _forget_completed_run(result: VerticalPartyResult, checkpoint_dir: str | Pat
         )
 
 
-def _held_out_evaluation(data: PartyData) -> HeldOutEvaluation | None:
-    """The label party's evaluation of its scored rows for the coordinator's record, where
-    it holds their labels; rows it cannot evaluate (one class only...) send none."""
+def _held_out_evaluation(data: PartyData) -> ScoredRowsEvaluation | None:
+    """The label party's evaluation of its scored rows, where it holds their labels (None:
+    it holds none)."""
     if data.score_labels is None or data.score_table is None:
         return None
     labels = dict(zip(data.score_table.ids, data.score_labels, strict=True))
-    dtype = data.score_labels.dtype
-
-    def evaluate(
-        plan: VerticalPlan, model: Any, ids: np.ndarray, scores: np.ndarray
-    ) -> dict[str, Any] | None:
-        try:
-            return evaluate_scored_rows(plan, model, ids, scores, labels, dtype).to_wire()
-        except DataError as exc:  # the party's own line says why; nothing is sent
-            log.info("held-out rows not evaluated for the coordinator: %s", exc)
-            return None
-
-    return evaluate
+    return ScoredRowsEvaluation(labels, data.score_labels.dtype)
 
 
 def run_vertical_party(
@@ -785,7 +773,8 @@ def run_vertical_party(
     # a checkpointed run takes this party back after its link dropped (see vertical_rejoin)
     clock = RejoinClock(name, rejoin_grace if checkpoint_dir is not None else 0.0)
 
-    evaluate = _held_out_evaluation(data) if share_evaluation else None
+    evaluation = _held_out_evaluation(data)
+    evaluate = evaluation.to_send if evaluation is not None and share_evaluation else None
 
     def role(channel: Any) -> VerticalPartyResult:
         clock.joined()
@@ -826,4 +815,12 @@ def run_vertical_party(
                     raise
             else:
                 _forget_completed_run(result, checkpoint_dir)
+                if evaluation is not None and result.scores is not None:
+                    assert result.score_ids is not None
+                    made = evaluation.evaluate(  # once: the one it sent, if it sent one
+                        result.plan, result.model, result.score_ids, result.scores
+                    )
+                    if isinstance(made, DataError):
+                        log.info("held-out rows not evaluated: %s", made)
+                    return replace(result, held_out=made)
                 return result

@@ -369,6 +369,11 @@ class VerticalPartyResult:
     scores: np.ndarray | None = None
     alignments: dict[str, PSIAlignment] = field(default_factory=dict)
     keys: Any = field(default=None, repr=False)
+    held_out: Any = None
+    """The party's own evaluation of its scored rows where it holds their labels, as the
+    front end that ran it made it (a deployed label party's
+    :class:`rengo.deploy.held_out_report.HeldOutReport`, or the error saying why the rows
+    could not be evaluated); None: not evaluated."""
 
     @property
     def is_label_party(self) -> bool:
