@@ -287,12 +287,12 @@ class VerticalAlgorithm(Generic[ConfigT]):
     missing_fix: str = "or train algorithm='secureboost', which learns where missing values go"
     alone: TrainAlone | None = None
     metrics: Callable[[np.ndarray, np.ndarray], dict[str, float]] | None = None
-    metric_names: tuple[str, ...] = ()
-    """The names ``metrics`` returns: all a deployed coordinator accepts of a label party's
-    held-out evaluation (:func:`rengo.jobs.vertical.held_out_metric_names`)."""
     resumable: bool = False
     epoch_unit: str = "epoch"
     estimator: str | None = None
+    metric_names: tuple[str, ...] = ()
+    """The names ``metrics`` returns: all a deployed coordinator accepts of a label party's
+    held-out evaluation (:func:`rengo.jobs.vertical.held_out_metric_names`)."""
 
     def __post_init__(self) -> None:
         scalar_option_specs(self.config_type)  # fails now, not at a user's first job file
