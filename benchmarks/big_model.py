@@ -235,8 +235,9 @@ def measure(case: str, args: argparse.Namespace) -> tuple[list[float], list[floa
     command += [str(args.steps), str(args.hidden)]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out, err, peak_bytes = communicate_with_peak_rss(proc)
-    lines = {x.split(" ", 1)[0]: x for x in out.splitlines() if x.startswith(("RESULT", "CPU"))}
-    for extra in out.splitlines():
+    out_lines = out.splitlines()
+    lines = {x.split(" ", 1)[0]: x for x in out_lines if x.startswith(("RESULT", "CPU"))}
+    for extra in out_lines:
         if extra.startswith("coordinator peak RSS"):
             print(f"{'':>10} ({case}: {extra})")
     if proc.returncode != 0 or "RESULT" not in lines:

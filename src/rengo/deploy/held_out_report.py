@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from rengo.core.errors import DataError
+from rengo.hfl.result_checks import MAX_SQLITE_INTEGER
 from rengo.tracking.reliability import (
     RELIABILITY,
     SHARED_BIN_MIN_ROWS,
@@ -67,11 +68,10 @@ _COORDINATOR_KEYS = frozenset(  # what the coordinator records of the run itself
 )
 
 
-_MAX_ROWS = 2**63 - 1  # the most rows a run store keeps a count of
-
-
 def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_ROWS
+    if isinstance(value, bool) or not isinstance(value, int):
+        return False
+    return 0 <= value <= MAX_SQLITE_INTEGER  # the most rows a run store keeps a count of
 
 
 def _bin_fault(b: Any, rows: Any) -> str | None:

@@ -54,8 +54,12 @@ def float16_encode(values: np.ndarray) -> np.ndarray:
 
 def float16_overflow(values: np.ndarray) -> float | None:
     """The largest magnitude in ``values`` when float16 cannot hold it (beyond 65504, or
-    not finite: it would arrive as infinity), else None."""
-    largest = float(np.max(np.abs(values))) if np.size(values) else 0.0
+    not finite: it would arrive as infinity), else None. Read through the largest and
+    smallest values in the array's own dtype: no model-sized copy of its magnitudes."""
+    largest = 0.0
+    if np.size(values):
+        top, bottom = float(np.max(values)), float(np.min(values))
+        largest = top if math.isnan(top) else max(abs(top), abs(bottom))
     return None if largest <= float(np.finfo(np.float16).max) else largest
 
 

@@ -79,7 +79,7 @@ class CentralEvaluationRecord:
         """The round whose model the run keeps, as far as the rounds seen tell: early
         stopping's best round when followed, else the latest round with a table."""
         if self._stopping is not None:
-            return self._stopping.best_round
+            return self._best_round()
         return max(self._tables, default=None)
 
     def on_fit_result(

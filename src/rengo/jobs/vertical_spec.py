@@ -290,10 +290,10 @@ def _check(vfl: VflSection, source: str) -> None:
             "text columns (vfl.categorical) are kept whole with a party's model; encode them "
             "as numbers in the tables, or remove [vfl.selection]"
         )
-    if vfl.selection is not None and vfl.spec.output_of(vfl.options) != "probability":
+    if vfl.selection is not None and output != "probability":
         raise ConfigError(
             f"{source}: [vfl.selection] ranks columns by information value, which needs a "
-            f"binary label; {vfl.algorithm} here predicts {vfl.spec.output_of(vfl.options)}"
+            f"binary label; {vfl.algorithm} here predicts {output}"
         )
     if vfl.parties:
         from rengo.jobs.spec import categorical_request, check_csv_format

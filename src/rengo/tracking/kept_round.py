@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from rengo.core.errors import ConfigError
 from rengo.core.options import options_from_mapping
 from rengo.tracking.records import RunInfo
+from rengo.tracking.run_comparison import SETTINGS
 from rengo.tracking.store import RunStore
 
 
@@ -47,7 +48,7 @@ def early_stopping_round(store: RunStore, run: RunInfo) -> KeptRound | None:
     """
     from rengo.hfl.early_stopping import EarlyStopping, best_round
 
-    settings = run.config.get("job_settings")
+    settings = run.config.get(SETTINGS)
     rule = settings.get("early_stopping") if isinstance(settings, Mapping) else None
     if not isinstance(rule, Mapping):
         return None

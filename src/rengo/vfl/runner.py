@@ -485,11 +485,12 @@ def vertical_coordinator(
     done: dict[str, dict[str, int]] = {}
     held_out: Any = None
     others: list[str] = []
+    scorers = _scorers(plan)
     for party in plan.parties:
         done[party], evaluation = _done_counts(run.recv(party, DONE), party)
         if evaluation is None:
             continue
-        if party in _scorers(plan):
+        if party in scorers:
             held_out = evaluation
         else:
             others.append(party)

@@ -44,7 +44,6 @@ class UpdateStack(WeightedSum):
         super().__init__([])
         self.weights: list[float] = []
         self._held: list[list[np.ndarray]] = []
-        self._bytes = 0
 
     @property
     def updates(self) -> list[np.ndarray]:
@@ -73,16 +72,16 @@ class UpdateStack(WeightedSum):
             arrays = [np.array(p).reshape(-1) for p in parameters]  # a copy, in its dtype
         except MemoryError:
             size = sum(np.asarray(p).nbytes for p in parameters)
+            held = sum(a.nbytes for arrays in self._held for a in arrays)
             raise MemoryError(
                 f"a robust rule holds every client's update until the round's last one: "
                 f"{len(self._held)} of {size / 2**20:.0f} MiB each are held "
-                f"({self._bytes / 2**30:.2f} GiB) and the next does not fit in memory; sample "
+                f"({held / 2**30:.2f} GiB) and the next does not fit in memory; sample "
                 "fewer clients per round (fraction_fit) or aggregate with a streaming rule "
                 "(FedAvg, NormBounding)"
             ) from None
         super().add([], weight, metrics)  # counted once it is held
         self._held.append(arrays)
-        self._bytes += sum(a.nbytes for a in arrays)
         self.weights.append(float(weight))
 
     def add_sum(self, sums: Sequence[np.ndarray], total_weight: float, count: int) -> None:
