@@ -268,6 +268,10 @@ class VerticalAlgorithm(Generic[ConfigT]):
         :meth:`~rengo.vfl.estimator.VerticalEstimator.for_algorithm`, so that a job or a
         command builds that class, not a generic estimator. None: any subclass already
         imported, else a generic one.
+    metric_names
+        The names ``metrics`` returns (empty without ``metrics``): all a deployed
+        coordinator records of the label party's held-out evaluation
+        (:func:`rengo.jobs.vertical.held_out_metric_names`).
     """
 
     name: str
