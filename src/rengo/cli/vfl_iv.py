@@ -39,7 +39,7 @@ def vfl_iv(
     learns a feature party's per-bin counts, never its values. Largest IV first; with the
     job's [vfl.selection], which columns it keeps. Cut points are in the tables' own units."""
     from rengo.jobs import build_vertical_job, load_job
-    from rengo.jobs.iv_selection import SelectionSettings, select_columns
+    from rengo.jobs.iv_selection import SelectionSettings, select_columns, selection_key_bits
     from rengo.tracking.iv_selection_table import iv_selection_table
 
     with friendly_errors():
@@ -50,16 +50,17 @@ def vfl_iv(
             raise ConfigError(f"{job}: not a vertical job (job.kind must be 'vfl')")
         built = build_vertical_job(spec, shared_rows_later=False)
         given = spec.vfl.selection
-        settings = given or SelectionSettings(top_k=1_000_000)  # every column kept
+        settings = given or SelectionSettings()  # its binning: no rule is applied
         if max_bin is not None:
             settings = replace(settings, max_bin=max_bin)
         if adjustment_factor is not None:
             settings = replace(settings, adjustment_factor=adjustment_factor)
-        key_bits = int(getattr(spec.vfl.options, "key_bits", 2048))
-        result = select_columns(built.train, settings, key_bits=key_bits, seed=spec.job.seed)
+        key_bits = selection_key_bits(spec.vfl.options)
+        result = select_columns(
+            built.train, settings, key_bits=key_bits, seed=spec.job.seed, select=given is not None
+        )
         record = result.record(settings)
-        if given is None:
-            record["top_k"] = None
+        if given is None:  # no rule: nothing is kept or dropped
             for column in record["columns"]:
                 column.pop("kept")
         table = iv_selection_table(record)

@@ -26,14 +26,13 @@ from rengo.core.errors import DataError
 from rengo.hfl.result_checks import MAX_SQLITE_INTEGER
 from rengo.tracking.reliability import (
     RELIABILITY,
+    RELIABILITY_BIN_FIELDS,
     SHARED_BIN_MIN_ROWS,
     TEST_ROWS,
     recorded_reliability,
 )
 from rengo.tracking.store import RunStore
 from rengo.vfl.runner import VerticalPlan
-
-_BIN_FIELDS = ("lower", "upper", "rows", "mean_probability", "observed_rate")
 
 
 def shared_reliability(
@@ -144,7 +143,7 @@ class HeldOutReport:
             raise DataError(f"{where}: metrics are not names with finite values")
         if table is not None:
             if not isinstance(table, list) or not all(
-                isinstance(b, Mapping) and set(b) == set(_BIN_FIELDS) for b in table
+                isinstance(b, Mapping) and set(b) == set(RELIABILITY_BIN_FIELDS) for b in table
             ):
                 raise DataError(f"{where}: the reliability table is not a list of bins")
             try:

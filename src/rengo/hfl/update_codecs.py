@@ -25,6 +25,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -95,13 +96,9 @@ def int8_encode(
         chunk, each at least its chunk's largest magnitude).
     """
     flat = np.asarray(values).ravel()
-    count = int8_chunks(flat.size, chunk)
     q = np.empty(flat.size, dtype=np.int8)
-    scales = np.empty(count, dtype=np.float32)
-    per_block = max(1, BLOCK_VALUES // chunk)
-    for first in range(0, count, per_block):
-        last = min(count, first + per_block)
-        start, stop = first * chunk, min(flat.size, last * chunk)
+    scales = np.empty(int8_chunks(flat.size, chunk), dtype=np.float32)
+    for first, last, start, stop in _chunk_blocks(flat.size, chunk):
         part = flat[start:stop].astype(np.float64)
         padded = np.zeros((last - first) * chunk)
         padded[: part.size] = part
@@ -120,17 +117,25 @@ def int8_encode(
     return q, scales
 
 
+def _chunk_blocks(size: int, chunk: int) -> Iterator[tuple[int, int, int, int]]:
+    """``(first, last, start, stop)`` of each block of whole int8 chunks of a ``size``-value
+    vector: chunks ``first:last`` (about :data:`~rengo.core.parameters.BLOCK_VALUES` values),
+    values ``start:stop``."""
+    count = int8_chunks(size, chunk)
+    per_block = max(1, BLOCK_VALUES // chunk)
+    for first in range(0, count, per_block):
+        last = min(count, first + per_block)
+        yield first, last, first * chunk, min(size, last * chunk)
+
+
 def int8_decode(q: np.ndarray, scales: np.ndarray, chunk: int) -> np.ndarray:
     """The float64 vector ``q * scale / 127`` (see :func:`int8_encode`), computed a block
     of whole chunks at a time into the result (no other vector-sized float64 array)."""
     flat = np.asarray(q).ravel()
     scales64 = np.asarray(scales, dtype=np.float64)
     decoded = np.empty(flat.size, dtype=np.float64)
-    per_block = max(1, BLOCK_VALUES // chunk)
-    for first in range(0, int8_chunks(flat.size, chunk), per_block):
-        start = first * chunk
-        stop = min(flat.size, (first + per_block) * chunk)
-        per_value = np.repeat(scales64[first : first + per_block], chunk)[: stop - start]
+    for first, last, start, stop in _chunk_blocks(flat.size, chunk):
+        per_value = np.repeat(scales64[first:last], chunk)[: stop - start]
         decoded[start:stop] = flat[start:stop].astype(np.float64) * per_value / INT8_LEVELS
     return decoded
 

@@ -26,7 +26,7 @@ party that holds only the labels (no column) takes part as usual.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -154,8 +154,24 @@ class SelectionResult:
         }
 
 
+def selection_key_bits(options: Any) -> int:
+    """The Paillier key size selection by IV uses: the job's algorithm's ``key_bits``, else
+    2048."""
+    return int(getattr(options, "key_bits", 2048))
+
+
+def kept_columns(kept: Sequence[FeatureIV], parties: Iterable[str]) -> dict[str, list[int]]:
+    """Each party's kept column indices, in their order in its table."""
+    return {p: sorted(f.column for f in kept if f.party == p) for p in parties}
+
+
 def select_columns(
-    train: VerticalDataset, settings: SelectionSettings, *, key_bits: int, seed: int | None
+    train: VerticalDataset,
+    settings: SelectionSettings,
+    *,
+    key_bits: int,
+    seed: int | None,
+    select: bool = True,
 ) -> SelectionResult:
     """Run the IV and selection roles of every party on an in-process bus.
 
@@ -169,6 +185,9 @@ def select_columns(
         The label party's Paillier key size.
     seed
         Fixes PSI's agreed order.
+    select
+        Whether to apply the rule (False: every column's IV only, none kept; the binning
+        settings still apply).
 
     Returns
     -------
@@ -194,9 +213,15 @@ def select_columns(
         generate_paillier_keypair(key_bits),
         names,
         binning,
-        select=lambda ivs: select_by_iv(ivs, min_iv=settings.min_iv, top_k=settings.top_k),
+        select=(
+            (lambda ivs: select_by_iv(ivs, min_iv=settings.min_iv, top_k=settings.top_k))
+            if select
+            else None
+        ),
     )
     ivs, kept = run.features, run.kept or ()
+    if not select:
+        return SelectionResult(ivs, kept, run.transcript)
     for party, table in train.parties.items():
         if table.features.shape[1] and not any(f.party == party for f in kept):
             best = max((f.iv for f in ivs if f.party == party), default=0.0)
@@ -228,7 +253,7 @@ def kept_dataset(dataset: VerticalDataset, kept: Sequence[FeatureIV]) -> Vertica
     VerticalDataset
         The same rows and labels, each party's kept columns in their order.
     """
-    columns = {p: sorted(f.column for f in kept if f.party == p) for p in dataset.parties}
+    columns = kept_columns(kept, dataset.parties)
     tables = {
         p: PartyTable(t.ids, np.asarray(t.features)[:, columns[p]])
         for p, t in dataset.parties.items()

@@ -36,7 +36,12 @@ from rengo.data.csv_table import (
 from rengo.data.dataset import column_scaling
 from rengo.data.labels import class_list
 from rengo.jobs.data_files import BUNDLED_DATA, bundled_data, job_data_files
-from rengo.jobs.iv_selection import kept_dataset, select_columns
+from rengo.jobs.iv_selection import (
+    kept_columns,
+    kept_dataset,
+    select_columns,
+    selection_key_bits,
+)
 from rengo.jobs.spec import JobSpec
 from rengo.jobs.vertical_spec import OperatingTargets, VflSection
 from rengo.metrics import (
@@ -1102,11 +1107,9 @@ def select_job_columns(job: VerticalJob, log: Callable[[str], Any] = print) -> d
     """
     vfl = job.spec.vfl
     assert vfl is not None and vfl.selection is not None
-    key_bits = int(getattr(vfl.options, "key_bits", 2048))
+    key_bits = selection_key_bits(vfl.options)
     result = select_columns(job.train, vfl.selection, key_bits=key_bits, seed=job.spec.job.seed)
-    columns = {
-        party: [f.column for f in result.kept if f.party == party] for party in job.train.parties
-    }
+    columns = kept_columns(result.kept, job.train.parties)
     job.train = kept_dataset(job.train, result.kept)
     job.test = kept_dataset(job.test, result.kept)
     for party, scaling in list(job.scalers.items()):

@@ -28,6 +28,9 @@ SHARED_BIN_MIN_ROWS = 5
 """The fewest rows a reliability bin a deployed vertical run's label party sends has its mean
 prediction and observed rate in (a smaller bin: its row count only; a one-row bin's would be
 that row's score and label)."""
+RELIABILITY_BIN_FIELDS = ("lower", "upper", "rows", "mean_probability", "observed_rate")
+"""The fields of each bin of a recorded reliability table
+(:func:`rengo.metrics.reliability_records`)."""
 TEST_ROWS = "test_rows"
 """The run summary key of the rows of a horizontal run's test split at the coordinator (what
 its ``central_`` metrics and reliability table were computed on)."""
@@ -76,8 +79,7 @@ def recorded_reliability(summary: Mapping[str, Any], run_id: str) -> list[Reliab
     table = []
     for k, row in enumerate(rows):
         values = {
-            field: _number(row.get(field), k, field, run_id)
-            for field in ("lower", "upper", "rows", "mean_probability", "observed_rate")
+            field: _number(row.get(field), k, field, run_id) for field in RELIABILITY_BIN_FIELDS
         }
         lower, upper, count = values["lower"], values["upper"], values["rows"]
         if lower is None or upper is None or count is None:

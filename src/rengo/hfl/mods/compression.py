@@ -25,7 +25,17 @@ from rengo.hfl.model_compression import (
     decode_model,
     model_codec_from_config,
 )
-from rengo.hfl.mods.chain import EVALUATE, FIT, CallNext, ClientCall, ClientMod, register_mod
+from rengo.hfl.mods.chain import (
+    EVALUATE,
+    FIT,
+    MODS_KEY,
+    CallNext,
+    ClientCall,
+    ClientMod,
+    mods_config_value,
+    register_mod,
+    requested_mod_names,
+)
 from rengo.hfl.update_compression import (
     CONFIG_PREFIX,
     RESIDUAL_KEY,
@@ -103,6 +113,29 @@ class DecompressModelMod(ClientMod):
         for key in [k for k in message.config if k.startswith(MODEL_CONFIG_PREFIX)]:
             del message.config[key]
         return call_next(call.forward(call.key, type(message)(model, message.config)))
+
+
+def decompressed_fit(message: FitIns) -> FitIns:
+    """The fit as :class:`DecompressModelMod` hands it on: its model decoded, its config
+    without the codec's entries and without ``decompress_model`` among the mods it requests
+    (the decoding is done); ``message`` is left as it is. A mod that must know the model the
+    client trains from before the chain runs (SecAgg+'s, whose masked update is taken
+    against it) decodes it once this way.
+
+    Raises
+    ------
+    ProtocolError
+        As :class:`DecompressModelMod`.
+    """
+    model = received_model(message)
+    config = {k: v for k, v in message.config.items() if not k.startswith(MODEL_CONFIG_PREFIX)}
+    if MODS_KEY in config:
+        rest = [n for n in requested_mod_names(config) if n != DecompressModelMod.name]
+        if rest:
+            config[MODS_KEY] = mods_config_value(rest)
+        else:
+            del config[MODS_KEY]
+    return FitIns(model, config)
 
 
 def received_model(message: FitIns | EvaluateIns) -> Parameters:

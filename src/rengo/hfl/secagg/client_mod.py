@@ -36,7 +36,7 @@ from rengo.crypto.shamir import split_secret
 from rengo.crypto.signatures import SignatureError, SigningIdentity
 from rengo.hfl.model_compression import MODEL_CONFIG_PREFIX
 from rengo.hfl.mods.chain import FIT, CallNext, ClientCall, ClientMod, ModChain, register_mod
-from rengo.hfl.mods.compression import received_model
+from rengo.hfl.mods.compression import decompressed_fit
 from rengo.hfl.mods.dp_clip import UNCLIPPED_METRIC
 from rengo.hfl.secagg.protocol import (
     ADVERTISE,
@@ -385,15 +385,14 @@ class SecAggMod(ClientMod):
             fit_ins: FitIns = message["fit"]
             if not isinstance(fit_ins, FitIns):
                 raise TypeError(f"'fit' is {type(fit_ins).__name__}, not FitIns")
-        # A model that travelled compressed is what the client trains from once the
-        # decompress_model mod decoded it, Q(w): the update is taken against it (the
-        # coordinator re-bases the sum on its exact w). Decoded here before the chain runs
-        # (the decoding is deterministic), since the strategy's mods may change the model
-        # on its way to training (FedPer's personal layers) and run training more than once
+        # A model that travelled compressed is what the client trains from once decoded,
+        # Q(w): the update is taken against it (the coordinator re-bases the sum on its
+        # exact w). Decoded here, once, before the chain runs (decompress_model's work, no
+        # longer requested of it), since the strategy's mods may change the model on its
+        # way to training (FedPer's personal layers) and run training more than once
         # (Ditto's, FedRep's).
-        base = fit_ins
         if MODEL_CONFIG_PREFIX + "codec" in fit_ins.config:
-            base = FitIns(received_model(fit_ins), fit_ins.config)
+            fit_ins = decompressed_fit(fit_ins)
         # The fit carries the mods the strategy requested (dp_clip, fedprox...): a stage
         # message does not, so they run here, inside this mod and around the installed ones.
         result = self._requested.run(call.forward(FIT, fit_ins), call_next)
@@ -401,7 +400,7 @@ class SecAggMod(ClientMod):
             raise ProtocolError(f"training returned {type(result).__name__}, not FitResult")
         bits = settings.bits
         dtype = wire_dtype(bits)
-        masked = self._input_vector(settings, base, result, dtype)  # entries below 2^bits
+        masked = self._input_vector(settings, fit_ins, result, dtype)  # entries below 2^bits
         masking_key = X25519PrivateKey.from_private_bytes(state["s_sk"])
         seeds = [(state["seed"], 1)] + [
             (

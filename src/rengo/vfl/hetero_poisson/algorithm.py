@@ -33,14 +33,14 @@ from rengo.vfl.hetero_poisson.roles import (
 )
 from rengo.vfl.registry import Models, VerticalAlgorithm, register
 
+HELD_OUT_METRICS = ("poisson_deviance", "rmse", "mae")
+"""The names :func:`held_out_metrics` returns, in order."""
+
 
 def held_out_metrics(truth: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
     """Mean Poisson deviance, RMSE and MAE of predicted means (job runs)."""
-    return {
-        "poisson_deviance": poisson_deviance(truth, predictions),
-        "rmse": rmse(truth, predictions),
-        "mae": mae(truth, predictions),
-    }
+    scores = zip(HELD_OUT_METRICS, (poisson_deviance, rmse, mae), strict=True)
+    return {name: score(truth, predictions) for name, score in scores}
 
 
 HETERO_POISSON: VerticalAlgorithm[HeteroPoissonConfig] = register(
@@ -60,7 +60,7 @@ HETERO_POISSON: VerticalAlgorithm[HeteroPoissonConfig] = register(
         describe=describe,
         summary=summary,
         metrics=held_out_metrics,
-        metric_names=("poisson_deviance", "rmse", "mae"),
+        metric_names=HELD_OUT_METRICS,
         alone=alone_hook(POISSON, poisson_forward),
         resumable=True,
         missing_values=fills_missing,
