@@ -16,8 +16,10 @@ import numpy as np
 import pytest
 
 from rengo.core import FitResult
-from rengo.hfl import FedMedian, FedTrimmedAvg
-from rengo.hfl.strategy import trimmed_mean
+from rengo.core.parameters import unflatten
+from rengo.hfl import Bulyan, CentredClipping, FedMedian, FedTrimmedAvg, Krum
+from rengo.hfl.strategy import bulyan, centred_clip, trimmed_mean
+from rengo.hfl.strategy.base import as_aggregate
 
 
 def _model() -> list[np.ndarray]:
@@ -32,12 +34,13 @@ def _updates(n: int, seed: int = 0) -> list[list[np.ndarray]]:
     ]
 
 
-def _aggregate(strategy, updates):
-    model = _model()
+def _aggregate(strategy, updates, model=None):
+    model = _model() if model is None else model
+    strategy.initialize(model)
     acc = strategy.accumulator(1, model)
     for i, update in enumerate(updates):
         strategy.add_result(acc, str(i), FitResult(update, 1 + i))
-    return strategy.aggregate_fit(1, model, acc)
+    return as_aggregate(strategy.aggregate_fit(1, model, acc)).parameters
 
 
 @pytest.mark.parametrize("n", [1, 6, 7])
@@ -122,3 +125,96 @@ def test_updates_past_the_memory_there_is_are_refused_with_what_to_change():
     assert "holds every client's update" in message
     assert "of 31 MiB each are held" in message
     assert "fraction_fit" in message
+
+
+def _whole_matrix(updates) -> np.ndarray:
+    return np.stack([np.concatenate([np.ravel(a).astype(np.float64) for a in u]) for u in updates])
+
+
+def _flat(arrays) -> np.ndarray:
+    return np.concatenate([np.ravel(a).astype(np.float64) for a in arrays])
+
+
+def _small_updates(n: int, seed: int, dtype) -> tuple[list[np.ndarray], list[list[np.ndarray]]]:
+    """A model with a wide array, a 0-d one and a (1,) one (the one-column blocks), and
+    ``n`` updates around a common direction with two far ones."""
+    rng = np.random.default_rng(seed)
+    model = [np.zeros((70_000,), dtype=dtype), np.zeros((), dtype=dtype), np.zeros(1, dtype=dtype)]
+    base = [rng.standard_normal(a.shape).astype(dtype) for a in model]
+    updates = []
+    for i in range(n):
+        noise = 0.1 if i < n - 2 else 5.0
+        updates.append([(b + noise * rng.standard_normal(b.shape)).astype(dtype) for b in base])
+    return model, updates
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("seed", range(3))
+def test_whole_update_rules_read_by_blocks_agree_with_the_whole_float64_matrix(dtype, seed):
+    """Krum, Multi-Krum, Bulyan and centred clipping read the kept updates a few columns at
+    a time; they choose the same updates as the whole-matrix functions and aggregate to the
+    same numbers (Krum's mean of the chosen rows bit for bit; Bulyan's and centred
+    clipping's up to the order of the distance sums)."""
+    model, updates = _small_updates(11, seed, dtype)
+    matrix = _whole_matrix(updates)
+    x = _flat(model)
+    for strategy, whole, exact in [
+        (Krum(num_byzantine=2), Krum(num_byzantine=2).combine(matrix), True),
+        (
+            Krum(num_byzantine=2, num_selected=5),
+            Krum(num_byzantine=2, num_selected=5).combine(matrix),
+            True,
+        ),
+        (Bulyan(num_byzantine=2), bulyan(matrix, 2), True),
+        (
+            CentredClipping(iterations=3, rejection=3.0),
+            x + centred_clip(matrix - x, np.zeros_like(x), 0.0, 3, 3.0)[0],
+            False,
+        ),
+        (
+            CentredClipping(radius=2.0, weighted=True, weight_cap=0),
+            x
+            + centred_clip(
+                matrix - x, np.zeros_like(x), 2.0, 1, 0.0, np.arange(1, 12, dtype=float)
+            )[0],
+            False,
+        ),
+    ]:
+        got = _flat(_aggregate(strategy, updates, model))
+        expected = _flat([np.asarray(a).astype(dtype) for a in unflatten(np.asarray(whole), model)])
+        if exact:
+            np.testing.assert_array_equal(got, expected, err_msg=repr(strategy))
+        else:
+            np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9, err_msg=repr(strategy))
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        Krum(num_byzantine=1, num_selected=3),
+        Bulyan(num_byzantine=1),
+        CentredClipping(iterations=2, rejection=3.0, weighted=True),
+    ],
+    ids=["multi-krum", "bulyan", "centred-clipping"],
+)
+def test_a_whole_update_rule_holds_no_float64_copy_of_the_round(strategy):
+    """Before, Krum and Bulyan stacked every update into a float64 matrix (2x float32
+    updates) and centred clipping held that matrix and its deltas (4x): 20 clients of a
+    25M-parameter model needed 8-16 GB beside the updates. Now one block is read at a
+    time: what is held beyond the updates is a few model-sized float64 vectors (the model,
+    the centre and its next state, the result and its float32 copy), whatever the number
+    of clients."""
+    updates = _updates(16)
+    held = sum(sum(a.nbytes for a in u) for u in updates)
+    model64 = sum(a.size for a in _model()) * 8
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before, _ = tracemalloc.get_traced_memory()
+        _aggregate(strategy, updates)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    extra = peak - before - held
+    # before: 3x (Krum, Bulyan) and 5x+ (centred clipping) the float32 updates beyond them
+    assert extra < 0.2 * held + 6 * model64, f"{extra / held:.2f}x the updates beyond them"

@@ -20,7 +20,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from rengo.hfl.strategy.registry import register_strategy
-from rengo.hfl.strategy.robust import _RobustStrategy, krum_scores
+from rengo.hfl.strategy.robust import (
+    UpdateStack,
+    _RobustStrategy,
+    krum_scores_from_distances,
+    pairwise_squared_distances,
+)
 
 
 def bulyan(updates: np.ndarray, num_byzantine: int) -> np.ndarray:
@@ -43,21 +48,40 @@ def bulyan(updates: np.ndarray, num_byzantine: int) -> np.ndarray:
     ValueError
         If there are fewer than ``4 f + 3`` rows.
     """
-    n = updates.shape[0]
+    selected = bulyan_selection(pairwise_squared_distances(updates), num_byzantine)
+    return bulyan_trimmed_mean(updates[selected], num_byzantine)
+
+
+def bulyan_selection(distances: np.ndarray, num_byzantine: int) -> list[int]:
+    """Bulyan's step 1 from the updates' ``(n, n)`` squared distances: ``theta = n - 2 f``
+    times, the update Krum scores best among those left (scored on the distances' sub-matrix,
+    the same distances a Krum of those rows alone would compute).
+
+    Raises
+    ------
+    ValueError
+        If there are fewer than ``4 f + 3`` updates.
+    """
+    n = distances.shape[0]
     f = num_byzantine
     if n < 4 * f + 3:
         raise ValueError(f"Bulyan with {f} Byzantine clients needs >= {4 * f + 3} updates, got {n}")
-    theta, beta = n - 2 * f, n - 4 * f
     remaining = list(range(n))
     selected: list[int] = []
-    for _ in range(theta):
+    for _ in range(n - 2 * f):
         # Krum over those left; once fewer than f + 3 are left, the nearest-neighbour count
         # shrinks to what is there (and a last pair or single is taken as it is).
         left = len(remaining)
-        rows = updates[remaining]
-        best = int(np.argmin(krum_scores(rows, min(f, left - 3)))) if left >= 3 else 0
+        sub = distances[np.ix_(remaining, remaining)]
+        best = int(np.argmin(krum_scores_from_distances(sub, min(f, left - 3)))) if left >= 3 else 0
         selected.append(remaining.pop(best))
-    chosen = updates[selected]
+    return selected
+
+
+def bulyan_trimmed_mean(chosen: np.ndarray, num_byzantine: int) -> np.ndarray:
+    """Bulyan's step 2, coordinate-wise: in each column of the ``theta`` selected rows, the
+    mean of the ``theta - 2 f`` values closest to the column's median."""
+    beta = chosen.shape[0] - 2 * num_byzantine
     median = np.median(chosen, axis=0)
     closest = np.argsort(np.abs(chosen - median), axis=0, kind="stable")[:beta]
     return np.asarray(np.take_along_axis(chosen, closest, axis=0).mean(axis=0))
@@ -97,3 +121,10 @@ class Bulyan(_RobustStrategy):
     def combine(self, updates: np.ndarray) -> np.ndarray:
         """Bulyan's aggregate of the rows."""
         return bulyan(updates, self.num_byzantine)
+
+    def combine_stack(self, acc: UpdateStack) -> np.ndarray:
+        """:meth:`combine` on the kept updates, read a few columns at a time: their squared
+        distances for the selection, then the coordinate-wise step on the selected."""
+        f = self.num_byzantine
+        selected = bulyan_selection(acc.squared_distances(), f)
+        return acc.combine_columns(lambda rows: bulyan_trimmed_mean(rows, f), rows=selected)

@@ -30,7 +30,7 @@ setting), while under the sign-flip attack it rose from 0.93 to 0.96.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -94,14 +94,45 @@ def centred_clip(
     ValueError
         If ``radius < 0`` or ``iterations < 1``.
     """
+    return centred_clip_blocks(
+        lambda: iter([(0, deltas.shape[1], deltas)]),
+        center,
+        radius,
+        iterations,
+        rejection,
+        np.ones(len(deltas)) if weights is None else weights,
+    )
+
+
+def centred_clip_blocks(
+    blocks: Callable[[], Iterator[tuple[int, int, np.ndarray]]],
+    center: np.ndarray,
+    radius: float,
+    iterations: int,
+    rejection: float,
+    weights: np.ndarray,
+) -> tuple[np.ndarray, float]:
+    """:func:`centred_clip` on deltas read a few columns at a time: ``blocks()`` yields
+    ``(start, stop, rows)``, the float64 columns ``start:stop`` of every delta, and is read
+    twice per iteration (the distances to the centre, then the step), so no float64 copy of
+    all the deltas is held. One block of the whole matrix is :func:`centred_clip` itself.
+
+    Raises
+    ------
+    ValueError
+        If ``radius < 0``, ``rejection < 0`` or ``iterations < 1``.
+    """
     if radius < 0 or iterations < 1 or rejection < 0:
         raise ValueError("radius and rejection must be >= 0 and iterations >= 1")
     v = np.asarray(center, dtype=np.float64).copy()
-    w = np.ones(len(deltas)) if weights is None else np.asarray(weights, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
     tau = radius
     for _ in range(iterations):
-        diff = deltas - v
-        dist = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+        squared = np.zeros(len(w))
+        for start, stop, rows in blocks():
+            diff = rows - v[start:stop]
+            squared += np.einsum("ij,ij->i", diff, diff)
+        dist = np.sqrt(squared)
         tau = radius if radius > 0 else float(np.median(dist))
         if tau <= 0:  # a majority exactly at the centre: it stays there
             return v, tau
@@ -113,7 +144,10 @@ def centred_clip(
             kept = float(w[~far].sum())
         if kept <= 0:
             return v, tau
-        v = v + (diff * (w * scale)[:, None]).sum(axis=0) / kept
+        step = (w * scale)[:, None]
+        for start, stop, rows in blocks():
+            # each block's step from the centre before this iteration's: blocks are disjoint
+            v[start:stop] = v[start:stop] + ((rows - v[start:stop]) * step).sum(axis=0) / kept
     return v, tau
 
 
@@ -178,16 +212,20 @@ class CentredClipping(_RobustStrategy):
         assert isinstance(acc, UpdateStack)
         state: CentredClippingState = self.require_state(parameters)
         x = flatten(parameters).astype(np.float64)
-        deltas = acc.matrix().astype(np.float64) - x
-        weights = None
+        weights = np.ones(len(acc.weights))
         if self.weighted:
             weights = np.asarray(acc.weights, dtype=np.float64)
             if self.weight_cap > 0:
                 # the coordinator's own rule (result checks): the lower median, which no single
                 # claim can move - with two clients np.median let the larger claim in at 1.5x
                 weights = np.minimum(weights, claim_cap(weights.tolist(), self.weight_cap))
-        v, tau = centred_clip(
-            deltas, state.center, self.radius, self.iterations, self.rejection, weights
+        v, tau = centred_clip_blocks(
+            lambda: ((a, b, rows - x[a:b]) for a, b, rows in acc.column_blocks()),
+            state.center,
+            self.radius,
+            self.iterations,
+            self.rejection,
+            weights,
         )
         center = self.momentum * state.center + (1.0 - self.momentum) * v
         self.server_state = CentredClippingState(center)

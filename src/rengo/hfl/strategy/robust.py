@@ -2,8 +2,8 @@
 
 These rules need every client's update at once (a median is not a running sum), so their
 memory is O(clients x model), unlike FedAvg's streaming fold: the round's updates are held in
-their own dtype (100 clients of a 25M-parameter float32 model: 10 GB), the coordinate-wise
-rules read them a few columns at a time, and an update that no longer fits raises a
+their own dtype (100 clients of a 25M-parameter float32 model: 10 GB), every rule reads them
+a few columns at a time, and an update that no longer fits raises a
 ``MemoryError`` that says so. Sample clients accordingly (``fraction_fit``).
 
 * FedMedian, FedTrimmedAvg: Yin et al. 2018, "Byzantine-Robust Distributed Learning:
@@ -15,7 +15,7 @@ rules read them a few columns at a time, and an update that no longer fits raise
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -36,8 +36,11 @@ class UpdateStack(WeightedSum):
     them held four times the clients' float32 updates at once, so 20 clients of a
     25M-parameter model needed 8 GB before the median's own copy. A coordinate-wise rule
     reads them through :meth:`combine_columns`, a few columns at a time, which is exact
-    (each column's rule sees the same float64 values); :meth:`matrix` still builds the
-    whole float64 matrix for the rules that compare whole updates (Krum, Bulyan).
+    (each column's rule sees the same float64 values); the rules that compare whole updates
+    (Krum, Bulyan, centred clipping) read them through :meth:`squared_distances` and
+    :meth:`column_blocks` the same way (before, they stacked a float64 matrix of them all,
+    and centred clipping its deltas besides: 6-8x the float32 updates beyond them).
+    :meth:`matrix` builds the whole float64 matrix for a caller that wants it.
     """
 
     def __init__(self, reference: Sequence[np.ndarray]) -> None:
@@ -97,16 +100,55 @@ class UpdateStack(WeightedSum):
             raise ValueError("no updates accumulated")
         return np.stack(self.updates)
 
-    def combine_columns(self, rule: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    def column_blocks(
+        self, rows: Sequence[int] | None = None
+    ) -> Iterator[tuple[int, int, np.ndarray]]:
+        """The updates' matrix (or its ``rows``) a few columns at a time, as float64.
+
+        Yields ``(start, stop, block)``: ``block`` is the ``(m, stop - start)`` float64 slice
+        ``matrix()[rows, start:stop]``, one buffer of about 2 MiB reused for every block
+        (read it before asking for the next), so a rule that compares whole updates holds
+        one block beside the updates instead of a float64 copy of them all.
+
+        Parameters
+        ----------
+        rows
+            The updates to read, in this order (default: all, in the order kept).
+
+        Raises
+        ------
+        ValueError
+            If no update was kept.
+        """
+        if not self._held:
+            raise ValueError("no updates accumulated")
+        held = self._held if rows is None else [self._held[i] for i in rows]
+        width = max(256, 4 * BLOCK_VALUES // len(held))  # (m, width) float64: about 2 MiB
+        block = np.empty((len(held), width), dtype=np.float64)
+        offset = 0
+        for k, first in enumerate(held[0]):
+            for start in range(0, first.size, width):
+                stop = min(start + width, first.size)
+                view = block[:, : stop - start]
+                for i, arrays in enumerate(held):
+                    view[i] = arrays[k][start:stop]
+                yield offset + start, offset + stop, view
+            offset += first.size
+
+    def combine_columns(
+        self, rule: Callable[[np.ndarray], np.ndarray], rows: Sequence[int] | None = None
+    ) -> np.ndarray:
         """``rule`` applied to the updates' matrix a few columns at a time: the float64
-        vector ``rule(matrix())`` would give for a coordinate-wise ``rule`` (one that
-        maps an ``(n, c)`` float64 block to its ``c`` column results, each column's from
+        vector ``rule(matrix()[rows])`` would give for a coordinate-wise ``rule`` (one that
+        maps an ``(m, c)`` float64 block to its ``c`` column results, each column's from
         that column alone), holding one block of the matrix instead of all of it.
 
         Parameters
         ----------
         rule
-            ``(n, c)`` float64 rows -> ``c`` values.
+            ``(m, c)`` float64 rows -> ``c`` values.
+        rows
+            The updates the rule reads, in this order (default: all).
 
         Returns
         -------
@@ -118,27 +160,57 @@ class UpdateStack(WeightedSum):
         ValueError
             If no update was kept.
         """
-        if not self._held:
-            raise ValueError("no updates accumulated")
-        n = len(self._held)
-        width = max(256, 4 * BLOCK_VALUES // n)  # an (n, width) float64 block: about 2 MiB
-        out = np.empty(sum(a.size for a in self._held[0]), dtype=np.float64)
-        block = np.empty((n, width), dtype=np.float64)
-        offset = 0
-        for k, first in enumerate(self._held[0]):
-            for start in range(0, first.size, width):
-                stop = min(start + width, first.size)
-                # a one-column block is the column twice: numpy reduces an (n, 1) block in
-                # another order (pairwise) than the rows of a wider one, so a trimmed mean
-                # of a 1-value array (or of the last value of a block) changed in its last
-                # bits; two equal columns reduce as every wider block does
-                single = stop - start == 1
-                rows = block[:, :2] if single else block[:, : stop - start]
-                for i, arrays in enumerate(self._held):
-                    rows[i] = arrays[k][start:stop]
-                out[offset + start : offset + stop] = rule(rows)[:1] if single else rule(rows)
-            offset += first.size
+        out: np.ndarray | None = None
+        for start, stop, block in self.column_blocks(rows):
+            if out is None:
+                out = np.empty(sum(a.size for a in self._held[0]), dtype=np.float64)
+            # a one-column block is the column twice: numpy reduces an (m, 1) block in
+            # another order (pairwise) than the rows of a wider one, so a trimmed mean of a
+            # 1-value array (or of the last value of a block) changed in its last bits; two
+            # equal columns reduce as every wider block does
+            if stop - start == 1:
+                out[start] = rule(np.repeat(block, 2, axis=1))[0]
+            else:
+                out[start:stop] = rule(block)
+        assert out is not None
         return out
+
+    def squared_distances(self) -> np.ndarray:
+        """The ``(n, n)`` matrix of squared Euclidean distances between the updates, read a
+        few columns at a time (the whole-update rules' one comparison: Krum, Bulyan).
+
+        Each block is centred on its columns' mean before its Gram form
+        ``|a|^2 + |b|^2 - 2 a.b`` is added up (distances do not move with the origin, and
+        squares of ~10-sized weights would lose updates of ~1e-7 to rounding); the same
+        numbers as :func:`pairwise_squared_distances` of :meth:`matrix` up to the order of
+        the sums.
+
+        Raises
+        ------
+        ValueError
+            If no update was kept.
+        """
+        n = len(self._held)
+        sq = np.zeros(n)
+        gram = np.zeros((n, n))
+        for _, _, block in self.column_blocks():
+            centred = block - block.mean(axis=0)
+            sq += np.sum(centred**2, axis=1)
+            gram += centred @ centred.T
+        return distances_from_gram(sq, gram)
+
+
+def distances_from_gram(sq: np.ndarray, gram: np.ndarray) -> np.ndarray:
+    """Squared distances ``|a|^2 + |b|^2 - 2 a.b`` from the rows' squared norms and Gram
+    matrix (of rows centred on their mean), clipped at 0 where rounding went below it."""
+    return np.asarray(np.maximum(sq[:, None] + sq[None, :] - 2.0 * gram, 0.0))
+
+
+def pairwise_squared_distances(updates: np.ndarray) -> np.ndarray:
+    """The ``(n, n)`` squared Euclidean distances between the rows of ``updates``
+    (centred on their mean first: see :meth:`UpdateStack.squared_distances`)."""
+    centred = updates - updates.mean(axis=0)
+    return distances_from_gram(np.sum(centred**2, axis=1), centred @ centred.T)
 
 
 @dataclass
@@ -162,13 +234,18 @@ class _RobustStrategy(Strategy):
         rng: np.random.Generator | None = None,
     ) -> Parameters | Aggregate:
         assert isinstance(acc, UpdateStack)
-        combined = (
-            acc.combine_columns(self.combine) if self.coordinatewise else self.combine(acc.matrix())
-        )
-        return [np.asarray(a) for a in unflatten(combined, parameters)]
+        return [np.asarray(a) for a in unflatten(self.combine_stack(acc), parameters)]
 
     def combine(self, updates: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def combine_stack(self, acc: UpdateStack) -> np.ndarray:
+        """The rule on the round's kept updates, as one float64 vector: a coordinate-wise
+        rule a few columns at a time; the others override it to read the stack as they
+        need (never the whole float64 matrix)."""
+        if not self.coordinatewise:
+            raise NotImplementedError
+        return acc.combine_columns(self.combine)
 
 
 @register_strategy
@@ -257,10 +334,28 @@ class Krum(_RobustStrategy):
         Raises
         ------
         ValueError
-            With ``n <= 2 f + 2`` rows (outside Krum's guarantee) or more to keep than
+            As :meth:`select`.
+        """
+        chosen = self.select(pairwise_squared_distances(updates))
+        return np.asarray(updates[chosen].mean(axis=0))
+
+    def combine_stack(self, acc: UpdateStack) -> np.ndarray:
+        """:meth:`combine` on the kept updates, read a few columns at a time: their squared
+        distances first, then the chosen updates' mean."""
+        chosen = self.select(acc.squared_distances())
+        return acc.combine_columns(lambda rows: rows.mean(axis=0), rows=chosen)
+
+    def select(self, distances: np.ndarray) -> list[int]:
+        """The ``num_selected`` updates with the lowest Krum scores, from the updates'
+        ``(n, n)`` squared distances.
+
+        Raises
+        ------
+        ValueError
+            With ``n <= 2 f + 2`` updates (outside Krum's guarantee) or more to keep than
             ``n - f`` (some would be the attackers').
         """
-        n, f = updates.shape[0], self.num_byzantine
+        n, f = distances.shape[0], self.num_byzantine
         if n <= 2 * f + 2:
             raise ValueError(
                 f"Krum tolerates {f} Byzantine clients only among more than {2 * f + 2} "
@@ -271,9 +366,8 @@ class Krum(_RobustStrategy):
                 f"Multi-Krum keeps at most n - f = {n - f} of {n} updates (more would keep "
                 f"attackers'), got num_selected={self.num_selected}"
             )
-        scores = krum_scores(updates, f)
-        chosen = np.argsort(scores, kind="stable")[: self.num_selected]
-        return np.asarray(updates[chosen].mean(axis=0))
+        scores = krum_scores_from_distances(distances, f)
+        return [int(i) for i in np.argsort(scores, kind="stable")[: self.num_selected]]
 
 
 def trimmed_mean(updates: np.ndarray, beta: float) -> np.ndarray:
@@ -292,18 +386,19 @@ def krum_scores(updates: np.ndarray, num_byzantine: int) -> np.ndarray:
     other rows. A score needs ``n >= f + 3`` rows; Krum's guarantee needs ``n > 2 f + 2``
     (Blanchard et al. 2017, Proposition 1), which :class:`Krum` requires (Bulyan scores
     shrinking sets, its guarantee resting on ``n >= 4 f + 3`` at the start)."""
-    n = updates.shape[0]
+    return krum_scores_from_distances(pairwise_squared_distances(updates), num_byzantine)
+
+
+def krum_scores_from_distances(distances: np.ndarray, num_byzantine: int) -> np.ndarray:
+    """Krum score of each of ``n`` updates from their ``(n, n)`` squared distances (see
+    :func:`krum_scores`); a sub-matrix scores a subset, as Bulyan's selection does."""
+    n = distances.shape[0]
     neighbours = n - num_byzantine - 2
     if neighbours < 1:
         raise ValueError(
             f"a Krum score with {num_byzantine} Byzantine clients needs at least "
             f"{num_byzantine + 3} updates, got {n}"
         )
-    # Distances do not move with the origin; from the rows' mean, the Gram form
-    # |a|^2 + |b|^2 - 2 a.b works on the rows' differences, not on whole models, whose
-    # squares of ~10-sized weights lose updates of ~1e-7 to rounding.
-    centred = updates - updates.mean(axis=0)
-    sq = np.sum(centred**2, axis=1)
-    dist = np.maximum(sq[:, None] + sq[None, :] - 2.0 * centred @ centred.T, 0.0)
+    dist = np.array(distances, dtype=np.float64)
     np.fill_diagonal(dist, np.inf)
     return np.asarray(np.sort(dist, axis=1)[:, :neighbours].sum(axis=1))
