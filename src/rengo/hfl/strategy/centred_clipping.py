@@ -94,6 +94,7 @@ def centred_clip(
     ValueError
         If ``radius < 0`` or ``iterations < 1``.
     """
+    deltas = np.asarray(deltas)
     return centred_clip_blocks(
         lambda: iter([(0, deltas.shape[1], deltas)]),
         center,
@@ -211,6 +212,8 @@ class CentredClipping(_RobustStrategy):
         """Clip every update around the centre, step by the result, keep it as the next centre."""
         assert isinstance(acc, UpdateStack)
         state: CentredClippingState = self.require_state(parameters)
+        if not acc.weights:
+            raise ValueError("no updates accumulated")
         x = flatten(parameters).astype(np.float64)
         weights = np.ones(len(acc.weights))
         if self.weighted:

@@ -160,10 +160,10 @@ class UpdateStack(WeightedSum):
         ValueError
             If no update was kept.
         """
-        out: np.ndarray | None = None
+        if not self._held:
+            raise ValueError("no updates accumulated")
+        out = np.empty(sum(a.size for a in self._held[0]), dtype=np.float64)
         for start, stop, block in self.column_blocks(rows):
-            if out is None:
-                out = np.empty(sum(a.size for a in self._held[0]), dtype=np.float64)
             # a one-column block is the column twice: numpy reduces an (m, 1) block in
             # another order (pairwise) than the rows of a wider one, so a trimmed mean of a
             # 1-value array (or of the last value of a block) changed in its last bits; two
@@ -172,7 +172,6 @@ class UpdateStack(WeightedSum):
                 out[start] = rule(np.repeat(block, 2, axis=1))[0]
             else:
                 out[start:stop] = rule(block)
-        assert out is not None
         return out
 
     def squared_distances(self) -> np.ndarray:
