@@ -208,6 +208,14 @@ def sweep(
         bool,
         typer.Option("--dry-run", help="Check every cell and list them with what is recorded."),
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Run this many cells at once, each in its own process (a line per cell "
+            "instead of progress bars; each cell's run is the same as run alone).",
+        ),
+    ] = 1,
 ) -> None:
     """Run a job once per combination of settings (a study), each cell a run.
 
@@ -222,7 +230,7 @@ def sweep(
     from rengo.cli.sweep import run_sweep, sweep_command
 
     def kept() -> str:
-        again = sweep_command(job, set_ or (), study, store, executor)
+        again = sweep_command(job, set_ or (), study, store, executor, workers)
         return f"completed cells are kept; continue the study with `{again}`"
 
     with friendly_errors(kept):
@@ -235,6 +243,7 @@ def sweep(
             executor=executor,
             progress=progress,
             dry_run=dry_run,
+            workers=workers,
         )
 
 

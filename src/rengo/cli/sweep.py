@@ -63,12 +63,14 @@ def sweep_command(
     study: str | None,
     store: Path | None,
     executor: str | None = None,
+    workers: int = 1,
 ) -> str:
     """The command that continues this sweep: the same command (as one POSIX shell line)."""
     words = ["rengo", "sweep", str(job_path)]
     words += ["--store", str(store)] if store is not None else []
     words += ["--study", study] if study is not None else []
     words += ["--executor", executor] if executor is not None else []
+    words += ["--workers", str(workers)] if workers != 1 else []
     for option in options:
         words += ["--set", option]
     return shlex.join(words)
@@ -176,6 +178,7 @@ def run_sweep(
     executor: str | None = None,
     progress: bool = True,
     dry_run: bool = False,
+    workers: int = 1,
 ) -> list[str]:
     """Run every cell of the sweep not completed yet (see the module docstring).
 
@@ -198,6 +201,10 @@ def run_sweep(
         Show each run's progress bar.
     dry_run
         Only list the cells and what the store holds of them.
+    workers
+        How many cells run at once, each in its own process
+        (:mod:`rengo.cli.sweep_workers`; 1: one after another in this process, with
+        progress bars). A cell's run is the same either way.
 
     Returns
     -------
@@ -207,8 +214,9 @@ def run_sweep(
     Raises
     ------
     ConfigError
-        Before any cell runs, as :func:`plan_sweep`, or for an unknown ``executor`` (or any,
-        for a vertical job: its parties are simulated in this process).
+        Before any cell runs, as :func:`plan_sweep`, for an unknown ``executor`` (or any,
+        for a vertical job: its parties are simulated in this process), for ``workers < 1``,
+        or for ``workers > 1`` with cells that run on Ray (Ray spreads each cell already).
     RengoError
         After every other cell ran, naming each cell whose run failed.
     """
@@ -218,6 +226,8 @@ def run_sweep(
 
     if executor is not None:
         check_choice("--executor", "executor", executor, executor_names())
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
     document = read_job_document(job_path)
     name = study
     if name is None:
@@ -229,6 +239,14 @@ def run_sweep(
             f"--executor picks where a horizontal job's clients train; {job_path} is a "
             "vertical job, whose parties are simulated in this process: leave --executor out"
         )
+    if workers > 1:
+        on_ray = [p.cell.label for p in planned if (executor or p.spec.job.executor) == "ray"]
+        if on_ray:
+            raise ConfigError(
+                f"--workers {workers} runs cells in processes of this machine, but cell "
+                f"{on_ray[0]!r} runs on Ray, which spreads each cell's clients already: leave "
+                "--workers out (or use another executor)"
+            )
     total = len(planned)
     done = sum(1 for p in planned if p.recorded is not None and p.recorded.status == COMPLETED)
     console.print(
@@ -241,14 +259,15 @@ def run_sweep(
             state = "to run" if p.recorded is None else f"{p.recorded.status} {p.recorded.run_id}"
             console.print(f"cell {k}/{total} {escape(p.cell.label)}: {state}", soft_wrap=True)
         return []
-    run_ids: list[str] = []
+    run_ids: dict[int, str] = {}
     failed: list[str] = []
+    to_run: list[tuple[int, PlannedCell, str, str | None]] = []
     for k, p in enumerate(planned, 1):
         head = f"cell {k}/{total} {escape(p.cell.label)}"
         recorded = p.recorded
         if recorded is not None and recorded.status == COMPLETED:
             console.print(f"{head}: completed before, run {recorded.run_id}", soft_wrap=True)
-            run_ids.append(recorded.run_id)
+            run_ids[k] = recorded.run_id
             continue
         if recorded is not None and recorded.status == RUNNING:
             failed.append(f"{p.cell.label} (run {recorded.run_id} is running in another process)")
@@ -258,23 +277,35 @@ def run_sweep(
         if resume is not None and vertical:  # rengo run continues horizontal runs only
             head += f": run {resume} was interrupted; a vertical cell is run anew"
             resume = None
-        console.print(
-            head + (f": resuming run {resume}" if resume else ""), soft_wrap=True, style="bold"
+        to_run.append((k, p, head + (f": resuming run {resume}" if resume else ""), resume))
+    if workers > 1 and len(to_run) > 1:
+        _run_in_processes(
+            console,
+            to_run,
+            workers,
+            job_path,
+            document,
+            store_path,
+            executor,
+            name,
+            run_ids,
+            failed,
         )
+        to_run = []  # run there
+    for k, p, head, resume in to_run:
+        console.print(head, soft_wrap=True, style="bold")
         try:
-            run_ids.append(
-                run_job(
-                    console,
-                    job_path,
-                    store_path=store_path,
-                    executor=executor,
-                    progress=progress,
-                    overrides=p.cell.overrides,
-                    resume=resume,
-                    study=name,
-                    run_name=f"{name} {p.cell.label}",
-                    spec=p.spec,  # loaded by the plan: the job file is not read again
-                )
+            run_ids[k] = run_job(
+                console,
+                job_path,
+                store_path=store_path,
+                executor=executor,
+                progress=progress,
+                overrides=p.cell.overrides,
+                resume=resume,
+                study=name,
+                run_name=f"{name} {p.cell.label}",
+                spec=p.spec,  # loaded by the plan: the job file is not read again
             )
         except RengoError as exc:  # the other cells still run; the sweep then says which failed
             failed.append(f"{p.cell.label} ({exc})")
@@ -292,4 +323,54 @@ def run_sweep(
         f"{compare}",
         soft_wrap=True,
     )
-    return run_ids
+    return [run_ids[k] for k in sorted(run_ids)]
+
+
+def _run_in_processes(
+    console: Console,
+    to_run: Sequence[tuple[int, PlannedCell, str, str | None]],
+    workers: int,
+    job_path: Path,
+    document: Mapping[str, Any],
+    store_path: Path | None,
+    executor: str | None,
+    study: str,
+    run_ids: dict[int, str],
+    failed: list[str],
+) -> None:
+    """Run ``to_run`` ``workers`` at a time in child processes (:mod:`rengo.cli.sweep_workers`),
+    a line as each starts and ends; fills ``run_ids`` and ``failed`` as the serial loop does."""
+    from rengo.cli.sweep_workers import CellOutcome, CellRun, run_cells_in_processes
+
+    heads = {k: head for k, _, head, _ in to_run}
+    labels = {k: p.cell.label for k, p, _, _ in to_run}
+    cells = [
+        CellRun(
+            k,
+            job_path,
+            document,
+            tuple(p.cell.overrides),
+            store_path,
+            executor,
+            resume,
+            study,
+            f"{study} {p.cell.label}",
+        )
+        for k, p, _, resume in to_run
+    ]
+
+    def started(cell: CellRun) -> None:
+        console.print(f"{heads[cell.index]}: started", soft_wrap=True, style="bold")
+
+    def finished(cell: CellRun, outcome: CellOutcome) -> None:
+        head = heads[cell.index]
+        if outcome.error is None and outcome.run_id is not None:
+            run_ids[cell.index] = outcome.run_id
+            console.print(
+                f"{head}: completed, run {outcome.run_id} ({outcome.seconds:.0f} s)", soft_wrap=True
+            )
+            return
+        failed.append(f"{labels[cell.index]} ({outcome.error})")
+        console.print(f"[red]{head} failed:[/] {escape(str(outcome.error))}", soft_wrap=True)
+
+    run_cells_in_processes(cells, workers, started, finished)
