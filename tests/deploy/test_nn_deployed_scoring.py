@@ -177,3 +177,65 @@ def test_a_deployed_network_kept_in_its_files_scores_next_month_bit_for_bit(
     assert not (tmp_path / "mixed.csv").exists()  # no row scored
     assert f"{other}: {TARGET}'s model is from training run 9c1b0d44" in said[TARGET]
     assert "different training runs" in summary
+
+
+@pytest.mark.timeout(300)
+def test_a_transfer_model_trained_by_rengo_run_scores_deployed_from_its_export(
+    certs: Path, cli: Processes, tmp_path: Path
+) -> None:
+    """`rengo run` of a transfer job kept no model: `rengo runs export` refused it, saying to
+    pickle the estimator (keys and all), so scoring the target's new rows meant training
+    again, deployed. Now the run keeps each party's document and the export writes the
+    files `rengo vfl party --model` writes, which a scoring-only run scores with as the run
+    scored its held-out rows, bit for bit."""
+    from typer.testing import CliRunner
+
+    from rengo.cli.main import app
+    from rengo.ftl.model_file import read_party_model
+    from rengo.jobs import build_vertical_job, load_job, run_vertical_job
+    from rengo.tracking import RunStore
+
+    tables = _tables(tmp_path, "ftl")
+    job_file = tmp_path / "job.toml"
+    job_file.write_text(
+        '[job]\nkind = "vfl"\nseed = 2\n[vfl]\nalgorithm = "ftl"\n'
+        f'label_party = "{SOURCE}"\nlabel = "y"\nid_column = "id"\ntest_size = 0.25\n'
+        "key_bits = 512\nepochs = 1\nbatch_size = 64\n"
+        f'[vfl.parties]\n{SOURCE} = "{tables[SOURCE]["train"]}"\n'
+        f'{TARGET} = "{tables[TARGET]["train"]}"\n'
+    )
+    job = build_vertical_job(load_job(job_file))
+    store_path = tmp_path / "runs.db"
+    with RunStore(store_path) as store:
+        result = run_vertical_job(job, store, log=lambda _: None)
+    scored = job.model.predict_run_.parties[TARGET]  # type: ignore[attr-defined]
+
+    runner = CliRunner()
+    shown = runner.invoke(app, ["runs", "show", result["run_id"], "--store", str(store_path)])
+    assert "none kept" not in shown.output and "transfer learning" in shown.output
+    out = tmp_path / "exported"
+    exported = runner.invoke(
+        app, ["runs", "export", result["run_id"], "--store", str(store_path), "--out", str(out)]
+    )
+    assert exported.exit_code == 0, exported.output
+    files = {name: out / f"{name}.json" for name in (SOURCE, TARGET)}
+    target = read_party_model(files[TARGET], TARGET)
+    for a, b in zip(target.model.weights, job.model.target_model_.weights, strict=True):  # type: ignore[attr-defined]
+        np.testing.assert_array_equal(a, b)
+    assert "phi" not in json.loads(files[TARGET].read_text())  # Phi stays with the source
+
+    # next month, deployed: the exported files score the target's rows without training
+    summary, said = _run(
+        cli, certs, "ftl", ["--no-train"],
+        {
+            SOURCE: ["--load-model", str(files[SOURCE])],
+            TARGET: [
+                "--load-model", str(files[TARGET]), "--score-csv", str(tables[TARGET]["train"]),
+                "--predictions", str(tmp_path / "next.csv"),
+            ],
+        },
+    )  # fmt: skip
+    assert "with the models the parties kept" in summary, summary
+    assert f"{TARGET}: scored with its model from {files[TARGET]}" in said[TARGET]
+    by_id = dict(_scores(tmp_path / "next.csv"))
+    assert [float(by_id[i]) for i in scored.score_ids] == list(scored.scores)

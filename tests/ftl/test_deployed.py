@@ -289,6 +289,10 @@ def test_a_transfer_job_deployed_equals_rengo_run_of_the_same_file(
     for a, b in zip(saved.weights, simulated.model.target_model_.weights, strict=True):  # type: ignore[attr-defined]
         np.testing.assert_array_equal(a, b)
     assert f"AUC {result['auc']:.4f}" in outputs["shop"]
+    # the metrics' rows: the held-out rows whose label the shop knows, as rengo run records
+    assert 0 < result["test_rows"] < result["scored_customers"]
+    evaluated = f"scored {len(shop.scores)} rows -> {tmp_path / 'shop-scores.csv'}; "
+    assert evaluated + f"on the {result['test_rows']} with a known label: AUC" in outputs["shop"]
     assert "trained 2 epochs" in summary
 
 

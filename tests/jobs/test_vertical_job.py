@@ -322,6 +322,40 @@ def test_a_target_without_held_out_labels_is_refused_before_training(tmp_path: P
         assert runs.list_runs() == []
 
 
+def test_a_transfer_run_records_how_many_held_out_rows_its_metrics_are_computed_on(
+    tmp_path: Path,
+) -> None:
+    """The target scores every held-out row but knows the label of a few: the run recorded
+    only the scored rows, so `rengo runs show` and the model card said the metrics were
+    computed on all of them (341 where 34 had a label), as no deployed run says."""
+    from rengo.tracking.reliability import TEST_ROWS
+    from rengo.tracking.run_card import model_card
+
+    job = _transfer_job(tmp_path, lambda i: "" if i % 4 else int(i % 8 == 0))
+    shop = list(csv.DictReader((tmp_path / "shop.csv").open()))
+    lines: list[str] = []
+    with RunStore(tmp_path / "runs.db") as store:
+        result = run_vertical_job(build_vertical_job(load_job(job)), store, log=lines.append)
+        (run,) = store.list_runs()
+        card = model_card(store, run.run_id)
+    scored_ids = {r["id"] for r in shop if held_out_row(r["id"])}
+    known = sum(1 for r in shop if held_out_row(r["id"]) and r["y"] != "")
+    assert 0 < known < len(scored_ids) == result["scored_customers"]
+    assert result[TEST_ROWS] == run.summary[TEST_ROWS] == known
+    evaluated = (
+        f"scored {len(scored_ids)} held-out customers; on the {known} with a known label: AUC"
+    )
+    assert evaluated in lines[-1]
+    assert f"| {known} |" in card and f"({known} rows)" in card
+
+
+def held_out_row(row_id: str) -> bool:
+    """Whether ``_transfer_job``'s seed and test_size hold the row out."""
+    from rengo.jobs.vertical import held_out
+
+    return bool(held_out(np.array([row_id]), 0, 0.2)[0])
+
+
 def test_held_out_labels_of_one_class_are_refused_before_training_a_binary_model(
     tmp_path: Path,
 ) -> None:

@@ -216,6 +216,9 @@ def export(
             if boosted:
                 _export_secureboost(s, run.run_id, out, format, overwrite, trees)
                 return
+            if run.kind == "vfl" and run.config.get("algorithm") == "ftl":
+                _export_transfer(s, run.run_id, out, format, overwrite)
+                return
             parts = load_vertical_parts(s, run.run_id)
             # npz: with the recorded names as text arrays (a torch state_dict holds tensors)
             states = parts.named_state_dicts() if format == "npz" else parts.state_dicts()
@@ -330,6 +333,37 @@ def _say_categories_written(written: Path, whose: str, id_column: bool = False) 
         f'label=None, {ids}features=doc["features"], categories=doc["categories"], '
         'unseen=doc["unseen"])' + (" (ID: the column the parties match rows by)" if ids else ""),
         soft_wrap=True,
+    )
+
+
+def _export_transfer(store: Any, run_id: str, out: Path, format: str, overwrite: bool) -> None:
+    """Write a transfer-learning run's model as one JSON file per party (OUT/PARTY.json):
+    the files a deployed party writes with --model, which a scoring-only run reads with
+    --load-model to score the target's new rows."""
+    from rengo.tracking.transfer_model import load_transfer
+    from rengo.vfl.party_model_file import write_document
+
+    if format == "torch":
+        raise ConfigError(
+            "a transfer-learning model is kept as JSON documents: export it with --format npz "
+            "(the default), which writes each party's model as JSON"
+        )
+    stored = load_transfer(store, run_id)
+    targets = {party: out / f"{party}.json" for party in stored.documents}
+    refuse_to_replace([*targets.values()], overwrite)
+    writable_folder(out)
+    for party, document in sorted(stored.documents.items()):
+        what = "encoder and Phi" if party == stored.label_party else "encoder, without Phi"
+        console.print(f"wrote {write_document(targets[party], document)} ({what})")
+    target = next(p for p in sorted(stored.documents) if p != stored.label_party)
+    console.print(
+        f"source {stored.label_party}; each party keeps its own file. Score {target}'s new "
+        f"rows: rengo vfl coordinator --algorithm ftl --label-party {stored.label_party} "
+        f"--parties {','.join(sorted(stored.documents))} --no-train ...; rengo vfl party "
+        f"--name {stored.label_party} --load-model {targets[stored.label_party]} ...; rengo "
+        f"vfl party --name {target} --load-model {targets[target]} --score-csv NEW.csv ...",
+        soft_wrap=True,
+        markup=False,
     )
 
 

@@ -428,7 +428,7 @@ def vfl_party(
     from rengo.deploy.vertical_data import load_party_data
     from rengo.jobs import load_job, party_data
     from rengo.jobs.iv_selection import refuse_deployed_selection
-    from rengo.jobs.vertical import prediction_output
+    from rengo.jobs.vertical import evaluated_rows_phrase, prediction_output
     from rengo.transport.grpc_party import DEFAULT_BACKOFF, Backoff
     from rengo.vfl.shared_rows import SharedRowsFile
 
@@ -585,7 +585,8 @@ def vfl_party(
             # the run completed and the predictions are written: a failed evaluation is a note
             if isinstance(result.held_out, HeldOutReport):  # the one it sent, if it sent one
                 metrics = result.held_out.metrics
-                line += "; " + ", ".join(f"{k.upper()} {v:.4f}" for k, v in metrics.items())
+                line += "; " + evaluated_rows_phrase(len(result.scores), result.held_out.rows)
+                line += ", ".join(f"{k.upper()} {v:.4f}" for k, v in metrics.items())
             elif isinstance(result.held_out, DataError):
                 line += f"; not evaluated: {result.held_out}"
             console.print(line, highlight=False, soft_wrap=True)
@@ -782,25 +783,24 @@ def _write_model(path: Path, name: str, result: Any, data: Any) -> None:
     models', SplitNN's and transfer learning's versioned party documents (``rengo vfl party
     --load-model`` reads them back, see :mod:`rengo.deploy.kept_model`); another
     algorithm's dataclass fields."""
+    from rengo.data import Standardization
     from rengo.ftl import SourceModel, TargetModel
     from rengo.ftl import model_file as transfer_file
     from rengo.vfl.hetero_lr import GuestModel, HostModel
     from rengo.vfl.hetero_lr import model_file as linear_file
+    from rengo.vfl.party_model_file import prepared_columns
     from rengo.vfl.secureboost import SecureBoostGuestModel, SecureBoostHostModel, write_party_model
     from rengo.vfl.splitnn import SplitNNFeatureModel, SplitNNLabelModel
     from rengo.vfl.splitnn import model_file as splitnn_file
 
     model = result.model
-    prepared: dict[str, Any] = {
-        "features": list(data.feature_names),
-        "mean": _plain(data.mean),
-        "scale": _plain(data.scale),
-    }
-    if result.is_label_party:
-        prepared["classes"] = _plain(data.classes)
     categories = getattr(data, "categories", None)  # PartyData's; None: no text columns
-    if categories is not None:  # new rows to score are encoded into these columns
-        prepared["categories"] = categories.to_json()
+    prepared = prepared_columns(  # new rows to score are prepared as these columns were
+        data.feature_names,
+        None if data.mean is None else Standardization(mean=data.mean, scale=data.scale),
+        data.classes if result.is_label_party else None,
+        None if categories is None else categories.to_json(),
+    )
     plan = result.plan
     if isinstance(model, (SecureBoostGuestModel, SecureBoostHostModel)):
         prepared = {"algorithm": plan.algorithm, **prepared}

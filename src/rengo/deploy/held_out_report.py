@@ -198,13 +198,14 @@ def evaluate_scored_rows(
     DataError
         If the rows cannot be evaluated (no known label; AUC with one class only).
     """
-    from rengo.jobs.vertical import held_out_metrics, held_out_reliability
+    from rengo.jobs.vertical import held_out_metrics, held_out_reliability, known_label_count
 
     truth = np.array([labels_by_id[i] for i in ids], dtype=label_dtype)
     metrics = held_out_metrics(plan.spec, plan.config, truth, scores, model)
     table = held_out_reliability(plan.spec, plan.config, truth, scores, model)
-    known = sum(t is not None for t in truth.tolist())
-    return HeldOutReport(known, metrics, None if table is None else shared_reliability(table))
+    return HeldOutReport(
+        known_label_count(truth), metrics, None if table is None else shared_reliability(table)
+    )
 
 
 class ScoredRowsEvaluation:

@@ -62,9 +62,10 @@ from rengo.metrics import (
 from rengo.tracking.column_importance import FEATURE_NAMES
 from rengo.tracking.iv_selection_table import IV_SELECTION
 from rengo.tracking.model_export import PartyCategories, secureboost_blob, vertical_parts_blob
-from rengo.tracking.reliability import RELIABILITY
+from rengo.tracking.reliability import RELIABILITY, TEST_ROWS
 from rengo.tracking.resume_settings import DATA_FILES
 from rengo.tracking.run import open_run
+from rengo.tracking.transfer_model import transfer_blob
 from rengo.vfl import (
     HeldOutRule,
     PartyData,
@@ -74,6 +75,7 @@ from rengo.vfl import (
     VerticalEstimator,
 )
 from rengo.vfl.common import scaled
+from rengo.vfl.party_model_file import prepared_columns
 from rengo.vfl.progress import epoch_clock
 from rengo.vfl.psi.ids import normalise_ids
 from rengo.vfl.registry import RoleKind, VerticalAlgorithm
@@ -783,12 +785,40 @@ def evaluate_known(
     return evaluate(output, codes, scores, targets)
 
 
+def _known(truth: np.ndarray) -> np.ndarray:
+    """Which scored rows' true labels are known (labels passed by name may be ``None``)."""
+    return np.array([t is not None for t in truth.tolist()], dtype=bool)
+
+
+def known_label_count(truth: np.ndarray) -> int:
+    """How many scored rows have a known true label: the rows the held-out metrics and the
+    reliability table are computed on (a transfer-learning target labels few of its rows).
+
+    Parameters
+    ----------
+    truth
+        The scored rows' true labels (``None`` where a row has none).
+
+    Returns
+    -------
+    int
+        The number of rows whose label is not ``None``.
+    """
+    return int(_known(truth).sum())
+
+
+def evaluated_rows_phrase(scored: int, evaluated: int) -> str:
+    """``"on the 34 with a known label: "`` before the metrics of ``scored`` rows, when fewer
+    than all of them were evaluated (empty when every scored row was)."""
+    return "" if evaluated == scored else f"on the {evaluated} with a known label: "
+
+
 def _known_rows(
     truth: np.ndarray, predictions: np.ndarray, model: Any
 ) -> tuple[np.ndarray, np.ndarray]:
     """The class codes and predictions of the scored rows whose true label is known (labels
     passed by name may be ``None``)."""
-    known = np.array([t is not None for t in truth.tolist()], dtype=bool)
+    known = _known(truth)
     return truth_codes(truth[known], model), np.asarray(predictions)[known]
 
 
@@ -996,11 +1026,13 @@ def run_vertical_job(
             OperatingTargets(vfl.target_recall, vfl.target_precision),
         )
         label_model = job.model.models_[vfl.label_party]
+        evaluated = known_label_count(truth)  # the metrics' rows (a transfer target's few)
         result: dict[str, Any] = {
             "run_id": run_id,
             "common_customers": int(job.model.psi_.size) if job.model.psi_ else None,
             "train_seconds": train_s,
             "scored_customers": len(ids),
+            TEST_ROWS: evaluated,
             **metrics,
             "losses": list(getattr(label_model, "losses", [])),
         }
@@ -1008,7 +1040,8 @@ def run_vertical_job(
         trained = vfl.spec.describe(job.model.models_.get(COORDINATOR))
         log(
             f"{trained} in {train_s:.1f}s on {result['common_customers']} common customers; "
-            f"scored {len(ids)} held-out customers: {shown}"
+            f"scored {len(ids)} held-out customers; "
+            f"{evaluated_rows_phrase(len(ids), evaluated)}{shown}"
         )
         if store is not None and run_id is not None:
             log_vertical_epochs(
@@ -1058,11 +1091,19 @@ def run_vertical_job(
                     categories=job.party_categories(),
                 )
                 store.save_checkpoint(run_id, max(1, sbt.n_trees_), blob)
+            elif vfl.algorithm == "ftl":
+                # each party's document, as `rengo vfl party --model` writes it deployed
+                documents = transfer_documents(job, training_run=run_id)
+                epochs = max(1, len(result["losses"]))
+                store.save_checkpoint(
+                    run_id, epochs, transfer_blob(epochs, vfl.label_party, documents)
+                )
         run.summary.update(
             {k: v for k, v in metrics.items()},
             train_seconds=train_s,
             scored_customers=len(ids),
         )
+        run.summary[TEST_ROWS] = evaluated
         if result["common_customers"] is not None:  # the shared rows PSI found
             run.summary["common_customers"] = result["common_customers"]
         # who took part and each party's training rows before PSI (a model card's data)
@@ -1122,6 +1163,52 @@ def select_job_columns(job: VerticalJob, log: Callable[[str], Any] = print) -> d
         + (f"; dropped {', '.join(dropped)}" if dropped else "")
     )
     return result.record(vfl.selection)
+
+
+def transfer_documents(job: VerticalJob, training_run: str | None) -> dict[str, dict[str, Any]]:
+    """Each party's transfer-learning model document of a trained job, as a deployed party
+    writes it (``rengo vfl party --model FILE``): its model
+    (:func:`rengo.ftl.model_file.party_document`) with how its table's columns were
+    prepared (:func:`rengo.vfl.party_model_file.prepared_columns`), which a scoring-only
+    run applies to new rows.
+
+    Parameters
+    ----------
+    job
+        A job with ``[vfl] algorithm = "ftl"`` whose model has been fitted.
+    training_run
+        The token each document names (the run's id), or ``None``.
+
+    Returns
+    -------
+    dict
+        Party name to its JSON-ready document.
+
+    Raises
+    ------
+    DataError
+        If a party's encoder is a module of its own (a document keeps only the encoders
+        rengo builds).
+    """
+    from rengo.ftl.model_file import party_document
+
+    vfl = job.spec.vfl
+    assert vfl is not None
+    documents: dict[str, dict[str, Any]] = {}
+    for name in vfl.party_names:
+        model = job.model.models_[name]
+        encoding = job.categories.get(name)
+        prepared = prepared_columns(
+            job.train.feature_names.get(name, ()),
+            job.scalers.get(name),
+            job.classes or model.classes,  # the names both parties' labels are matched by
+            None if encoding is None else encoding.to_json(),
+        )
+        documents[name] = {
+            **prepared,
+            **party_document(model, name, vfl.label_party, training_run),
+        }
+    return documents
 
 
 def _known_scalers(job: VerticalJob) -> None:

@@ -548,14 +548,41 @@ def _checkpoint(store: RunStore, run_id: str, round: int | None) -> tuple[str, i
     return run.run_id, number, state
 
 
+def checkpoint_state(store: RunStore, run_id: str) -> tuple[str, int, dict[str, Any]]:
+    """A run's latest checkpoint, decoded: the run's full id, the checkpoint's round and
+    its state.
+
+    Parameters
+    ----------
+    store
+        The run store that recorded the run.
+    run_id
+        The run's full id or a unique prefix.
+
+    Returns
+    -------
+    tuple
+        ``(run_id, round, state)``.
+
+    Raises
+    ------
+    DataError
+        If the run kept no checkpoint (saying why, by its kind and algorithm), or a corrupt
+        one.
+    UnknownRunError, AmbiguousRunError
+        If ``run_id`` matches no run, or several.
+    """
+    full, number, state = _checkpoint(store, run_id, None)
+    return full, number, dict(state)
+
+
 LINEAR_VERTICAL_ALGORITHMS = ("hetero_lr", "hetero_linear", "hetero_poisson")
 """The vertical algorithms whose simulated runs store their parts (weights per party) for
 ``rengo runs export``."""
 
-STORED_VERTICAL_ALGORITHMS = (*LINEAR_VERTICAL_ALGORITHMS, "secureboost")
-"""The vertical algorithms whose simulated runs store their model (SecureBoost: one JSON
-document per party); other vertical models (SplitNN's networks, transfer learning's
-encoders) stay with their estimator."""
+STORED_VERTICAL_ALGORITHMS = (*LINEAR_VERTICAL_ALGORITHMS, "secureboost", "ftl")
+"""The vertical algorithms whose simulated runs store their model (SecureBoost and transfer
+learning: one JSON document per party); SplitNN's networks stay with their estimator."""
 
 
 def _no_checkpoint(run_id: str, kind: str, algorithm: Any = None) -> str:
@@ -751,6 +778,10 @@ def stored_model(store: RunStore, run_id: str) -> str | None:
             f"{', '.join(map(str, others)) or 'no feature party'}, one JSON per party "
             f"(rengo runs export {run_id} --out DIR){best_round}"
         )
+    from rengo.tracking.transfer_model import TRANSFER_KIND, describe_transfer
+
+    if kind == TRANSFER_KIND:
+        return describe_transfer(state, run_id)
     if kind == VERTICAL_KIND:
         parts = ", ".join(sorted(state.get("parts") or {}))
         return f"vertical weights of {parts} (rengo runs export {run_id} --out DIR)"

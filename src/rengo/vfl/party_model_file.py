@@ -254,6 +254,46 @@ def read_input_scaling(
     return Standardization(mean, scale)
 
 
+def prepared_columns(
+    features: Sequence[str],
+    scaling: Standardization | None,
+    classes: Sequence[Any] | None = None,
+    categories: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """How a party's columns were prepared for training, as the top-level fields of its
+    model document that scoring-only runs read back (``rengo vfl party --load-model``):
+    its table columns (``features``), their ``mean`` and ``scale`` (``None``: not
+    z-scored), the label's class names (a party that holds labels) and its text columns'
+    encoding (:meth:`~rengo.data.categorical.CategoricalEncoding.to_json`).
+
+    Parameters
+    ----------
+    features
+        The party's table columns its model reads, in order.
+    scaling
+        Their training mean and spread, or ``None``.
+    classes
+        The label's class names (omitted when ``None``).
+    categories
+        The text columns' encoding as JSON (omitted when ``None``).
+
+    Returns
+    -------
+    dict
+        ``features``, ``mean``, ``scale`` and, where given, ``classes`` and ``categories``.
+    """
+    prepared: dict[str, Any] = {
+        "features": [str(f) for f in features],
+        "mean": None if scaling is None else np.asarray(scaling.mean, float).tolist(),
+        "scale": None if scaling is None else np.asarray(scaling.scale, float).tolist(),
+    }
+    if classes is not None:
+        prepared["classes"] = [c.item() if isinstance(c, np.generic) else c for c in classes]
+    if categories is not None:
+        prepared["categories"] = dict(categories)
+    return prepared
+
+
 def layer_shapes(widths: Sequence[int]) -> list[tuple[int, ...]]:
     """The weight ``(out, in)`` and bias ``(out,)`` shapes of a multi-layer perceptron of
     layer ``widths``, in ``state_dict`` order (what a network's document must hold)."""

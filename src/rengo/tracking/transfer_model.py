@@ -1,0 +1,127 @@
+"""A simulated transfer-learning run's model as the run store keeps it: each party's document.
+
+``rengo run`` of a job with ``[vfl] algorithm = "ftl"`` trains both parties in one process;
+it keeps what each party would keep deployed (``rengo vfl party --model FILE``): the
+source's encoder and translator ``Phi``, the target's encoder, each with how its columns
+were prepared (:mod:`rengo.ftl.model_file`). ``rengo runs export RUN --out DIR`` writes
+them back as ``DIR/PARTY.json``, the files a scoring-only deployed run reads (``rengo vfl
+coordinator --no-train`` and ``rengo vfl party --load-model FILE``), so the target's new
+rows are scored without training again. Each document stays whole and readable by its
+party only once written; the checkpoint holds JSON text, never a pickle.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rengo.core.codec import encode
+from rengo.core.errors import DataError
+from rengo.tracking.model_export import checkpoint_state
+from rengo.tracking.store import RunStore
+
+TRANSFER_KIND = "ftl-party-models"
+"""The ``kind`` of a checkpoint holding a transfer-learning run's party documents."""
+
+
+def transfer_blob(
+    epochs: int, label_party: str, documents: Mapping[str, Mapping[str, Any]]
+) -> bytes:
+    """Checkpoint bytes of a simulated transfer-learning run's model.
+
+    Parameters
+    ----------
+    epochs
+        The epochs trained (the checkpoint's round).
+    label_party
+        The run's source (its label party).
+    documents
+        Each party's document (:func:`rengo.ftl.model_file.party_document` with how its
+        columns were prepared), JSON-ready.
+
+    Returns
+    -------
+    bytes
+        The encoded checkpoint.
+
+    Raises
+    ------
+    ValueError
+        If a document holds a value strict JSON cannot write (NaN, infinity).
+    """
+    texts = {str(name): json.dumps(doc, allow_nan=False) for name, doc in documents.items()}
+    return encode(
+        {
+            "kind": TRANSFER_KIND,
+            "round": int(epochs),
+            "label_party": label_party,
+            "documents": texts,
+        }
+    )
+
+
+@dataclass(frozen=True)
+class StoredTransfer:
+    """A simulated transfer-learning run's model: each party's document, checked."""
+
+    run_id: str
+    epochs: int
+    label_party: str
+    documents: dict[str, dict[str, Any]]
+
+
+def load_transfer(store: RunStore, run_id: str) -> StoredTransfer:
+    """Each party's transfer-learning document of a simulated run, as the store holds them.
+
+    Parameters
+    ----------
+    store
+        The run store that recorded the run.
+    run_id
+        The run's full id or a unique prefix.
+
+    Returns
+    -------
+    StoredTransfer
+        Every party's document, each read back by :func:`rengo.ftl.model_file.read_document`.
+
+    Raises
+    ------
+    DataError
+        The run holds no transfer-learning model (another algorithm's, a deployed run's, a
+        run of a rengo that did not store one), or a corrupt or malformed one.
+    UnknownRunError, AmbiguousRunError
+        If ``run_id`` matches no run, or several.
+    """
+    from rengo.ftl.model_file import read_document
+
+    full, number, state = checkpoint_state(store, run_id)
+    if state.get("kind") != TRANSFER_KIND:
+        raise DataError(
+            f"run {full} holds no transfer-learning model (it holds {state.get('kind')!r})"
+        )
+    texts, label = state.get("documents"), state.get("label_party")
+    if not isinstance(texts, dict) or not isinstance(label, str) or label not in texts:
+        raise DataError(f"run {full}: the stored transfer-learning model is malformed")
+    documents: dict[str, dict[str, Any]] = {}
+    for name, text in texts.items():
+        try:
+            document = json.loads(text)
+        except (TypeError, json.JSONDecodeError) as exc:
+            raise DataError(f"run {full}: the stored model of {name!r} is corrupt: {exc}") from exc
+        read_document(document, f"run {full}'s stored model of {name!r}", name)
+        documents[str(name)] = document
+    return StoredTransfer(full, number, label, documents)
+
+
+def describe_transfer(state: Mapping[str, Any], run_id: str) -> str:
+    """What a stored transfer-learning checkpoint holds, in words, with its export command."""
+    label = state.get("label_party")
+    others = sorted(set(state.get("documents") or {}) - {label})
+    return (
+        f"transfer learning: the source {label}'s encoder and Phi, and the encoder of "
+        f"{', '.join(map(str, others)) or 'no target'}, one JSON per party "
+        f"(rengo runs export {run_id} --out DIR)"
+    )
