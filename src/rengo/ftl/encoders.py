@@ -8,9 +8,11 @@ vector-Jacobian product per output, vectorised). Encoders run in float64 and in 
 mode, row by row: the Jacobians assume each row's representation depends on that row alone,
 so batch-dependent layers (batch norm in training mode) and dropout do not apply.
 
-Weights start from a generator seeded by the plan's seed and the party's role, never from
-torch's global generator, so two parties training in one process (simulation) or in two
-(deployment) start from the same weights.
+Weights start from a numpy generator seeded by the party's own seed and its role, never from
+torch's global generator nor from the plan's seed (which the peer knows): by default the
+party draws its own seed from the OS, so the peer never knows its encoder; a party given
+the same own seed (``own_seed``, ``rengo vfl party --own-seed``) starts from the same
+weights in one process (simulation) or in two (deployment).
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def build_encoder(
     activation
         ``"tanh"``, ``"relu"`` or ``"sigmoid"`` after each hidden layer.
     seed
-        Entropy for the initial weights (e.g. the plan's seed and the role).
+        Entropy for the initial weights (the party's own seed and its role; never the plan's).
 
     Returns
     -------
