@@ -80,6 +80,7 @@ def test_cells_run_two_at_a_time_are_the_runs_of_cells_run_one_by_one(tmp_path: 
     assert together.exit_code == 0, together.output
     assert together.output.count(": started") == 4, together.output
     assert together.output.count(": completed, run ") == 4, together.output
+    assert together.output.count("  run ") >= 4, together.output  # each run's own summary line
     alone = _sweep(job, tmp_path / "alone.db")
     assert alone.exit_code == 0, alone.output
     two, one = _cells(tmp_path / "together.db"), _cells(tmp_path / "alone.db")
@@ -125,61 +126,107 @@ def test_workers_must_be_positive_and_not_beside_ray(tmp_path: Path) -> None:
     assert not (tmp_path / "runs.db").exists()
 
 
+def _start_sweep(job: Path, store_path: Path, seeds: str, **popen: Any) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "rengo", "sweep", str(job), "--store", str(store_path)]
+    command += ["--no-progress", "--workers", "2", "--set", f"job.seed={seeds}"]
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(), **popen
+    )
+
+
+def _wait_for_training(store_path: Path, runs: int) -> None:
+    """Until ``runs`` runs of the store have a round recorded and are running."""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        if store_path.exists():
+            with RunStore(store_path) as store:
+                live = [
+                    run
+                    for run in store.list_runs(limit=None)
+                    if run.status == "running" and store.rounds(run.run_id, metrics=False)
+                ]
+            if len(live) >= runs:
+                return
+    raise AssertionError(f"{runs} cells never trained at once")
+
+
+def _gone(pids: list[int]) -> None:
+    deadline = time.monotonic() + 60
+    while [pid for pid in pids if Path(f"/proc/{pid}").exists()]:
+        assert time.monotonic() < deadline, "a cell's process outlived the sweep"
+        time.sleep(0.5)
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_a_stopped_sweep_leaves_each_running_cell_interrupted_for_the_next_to_resume(
     tmp_path: Path,
 ) -> None:
+    """Started with SIGINT ignored (``cmd &`` in a batch script), one cell's process killed,
+    then the sweep stopped by SIGTERM: the killed cell is named with its signal, the next
+    cell took its place, and every started cell's run reads interrupted."""
     job = _job(tmp_path, rounds=100_000)
     store_path = tmp_path / "runs.db"
-    command = [
-        sys.executable,
-        "-m",
-        "rengo",
-        "sweep",
-        str(job),
-        "--store",
-        str(store_path),
-        "--no-progress",
-        "--workers",
-        "2",
-        "--set",
-        "job.seed=0..2",
-    ]
-    sweep = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env()
+    sweep = _start_sweep(
+        job, store_path, "0..3", preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)
     )
     try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            time.sleep(1)
-            if store_path.exists():
-                running = [s for s, rounds in _cells(store_path).values() if rounds]
-                if len(running) == 2:
-                    break
-        else:
-            raise AssertionError("two cells never started training")
+        _wait_for_training(store_path, 2)
+        first = _children(sweep.pid)
+        assert len(first) == 2, first  # a process per running cell
+        os.kill(first[0], signal.SIGKILL)
+        _wait_for_training(store_path, 2)  # the third cell took its place
         children = _children(sweep.pid)
-        assert len(children) >= 2, children  # a process per running cell
+        assert len(children) == 2 and first[0] not in children
         sweep.send_signal(signal.SIGTERM)
-        output, _ = sweep.communicate(timeout=120)
+        output, _ = sweep.communicate(timeout=240)
     finally:
         if sweep.poll() is None:
             sweep.kill()
     assert sweep.returncode != 0, output
-    cells = _cells(store_path)
-    assert len(cells) == 2, output  # the third cell never started
-    assert {status for status, _ in cells.values()} == {"interrupted"}, (cells.keys(), output)
-    assert all(rounds for _, rounds in cells.values())  # their completed rounds are kept
+    assert "killed by signal 9" in output, output
+    with RunStore(store_path) as store:
+        runs = store.list_runs(limit=None)
+    assert len(runs) == 3, output  # the fourth cell never started
+    assert {run.status for run in runs} == {"interrupted"}, output
+    assert sum(run.owner_gone for run in runs) == 1  # the killed one; the others recorded it
     assert "--workers 2" in output  # the line that continues the study
+    again = ["sweep", str(job), "--store", str(store_path), "--set", "job.seed=0..3"]
     plan = subprocess.run(
-        [*command, "--dry-run"], capture_output=True, text=True, env=_env(), timeout=120
+        [sys.executable, "-m", "rengo", *again, "--workers", "2", "--dry-run"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=120,
     )
     assert plan.returncode == 0, plan.stdout + plan.stderr
-    assert plan.stdout.count(": interrupted ") == 2 and plan.stdout.count(": to run") == 1
-    deadline = time.monotonic() + 30
-    while [pid for pid in children if Path(f"/proc/{pid}").exists()]:
-        assert time.monotonic() < deadline, "a cell's process outlived the sweep"
-        time.sleep(0.5)
+    assert plan.stdout.count(": interrupted ") == 3 and plan.stdout.count(": to run") == 1
+    _gone(children)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_cells_of_a_sweep_killed_outright_stop_and_record_their_runs_interrupted(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL (or the OOM killer) gives the sweep no chance to stop its cells: each notices
+    its parent gone and stops as on Ctrl-C, instead of training on unseen."""
+    job = _job(tmp_path, rounds=100_000)
+    store_path = tmp_path / "runs.db"
+    sweep = _start_sweep(job, store_path, "0..1")
+    try:
+        _wait_for_training(store_path, 2)
+        children = _children(sweep.pid)
+        assert len(children) == 2, children
+        sweep.kill()
+        sweep.communicate(timeout=60)
+        _gone(children)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+    with RunStore(store_path) as store:
+        runs = store.list_runs(limit=None)
+    assert len(runs) == 2 and {run.status for run in runs} == {"interrupted"}
+    assert not any(run.owner_gone for run in runs)  # each recorded its own stop
 
 
 def _children(pid: int) -> list[int]:

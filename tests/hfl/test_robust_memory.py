@@ -155,9 +155,9 @@ def _small_updates(n: int, seed: int, dtype) -> tuple[list[np.ndarray], list[lis
 def test_whole_update_rules_read_by_blocks_agree_with_the_whole_float64_matrix(dtype, seed):
     """Krum, Multi-Krum, Bulyan and centred clipping read the kept updates a few columns at
     a time; they choose the same updates as the whole-matrix functions (barring exact ties
-    in the scores, which the block sums' rounding may break another way) and aggregate to
-    the same numbers (Krum's and Bulyan's bit for bit; centred clipping's up to the order of
-    the distance sums)."""
+    in the scores, which the block sums' rounding may break another way: these updates have
+    none) and aggregate to the same numbers (Krum's and Bulyan's bit for bit; centred
+    clipping's up to the order of the distance sums)."""
     model, updates = _small_updates(11, seed, dtype)
     matrix = _whole_matrix(updates)
     x = _flat(model)
@@ -246,3 +246,12 @@ def test_a_whole_update_rule_holds_no_float64_copy_of_the_round(strategy):
     extra = peak - before - held
     # before: 3x (Krum, Bulyan) and 5x+ (centred clipping) the float32 updates beyond them
     assert extra < 0.2 * held + 6 * model64, f"{extra / held:.2f}x the updates beyond them"
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_centred_clipping_of_no_update_says_none_was_kept(weighted):
+    strategy = CentredClipping(weighted=weighted)
+    model = [np.zeros(3)]
+    strategy.initialize(model)
+    with pytest.raises(ValueError, match="no updates accumulated"):
+        strategy.aggregate_fit(1, model, strategy.accumulator(1, model))

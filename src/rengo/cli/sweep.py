@@ -278,7 +278,7 @@ def run_sweep(
             head += f": run {resume} was interrupted; a vertical cell is run anew"
             resume = None
         to_run.append((k, p, head + (f": resuming run {resume}" if resume else ""), resume))
-    if workers > 1 and len(to_run) > 1:
+    if workers > 1 and to_run:
         _run_in_processes(
             console,
             to_run,
@@ -364,13 +364,16 @@ def _run_in_processes(
 
     def finished(cell: CellRun, outcome: CellOutcome) -> None:
         head = heads[cell.index]
-        if outcome.error is None and outcome.run_id is not None:
-            run_ids[cell.index] = outcome.run_id
-            console.print(
-                f"{head}: completed, run {outcome.run_id} ({outcome.seconds:.0f} s)", soft_wrap=True
-            )
-            return
-        failed.append(f"{labels[cell.index]} ({outcome.error})")
-        console.print(f"[red]{head} failed:[/] {escape(str(outcome.error))}", soft_wrap=True)
+        done = outcome.error is None and outcome.run_id is not None
+        if done:
+            run_ids[cell.index] = str(outcome.run_id)
+            line = f"{head}: completed, run {outcome.run_id} ({outcome.seconds:.0f} s)"
+        else:
+            failed.append(f"{labels[cell.index]} ({outcome.error})")
+            line = f"[red]{head} failed:[/] {escape(str(outcome.error))}"
+        console.print(line, soft_wrap=True)
+        # what the cell's run printed (its metrics, an early stop, a payout table), under it
+        for printed in outcome.output.rstrip().splitlines():
+            console.print(f"  {escape(printed)}", soft_wrap=True, highlight=False)
 
     run_cells_in_processes(cells, workers, started, finished)
