@@ -73,6 +73,7 @@ class Deployed:
         label_party: str = LABEL_PARTY,
         seed: int = SEED,
         own_seed: int | None = None,
+        selection: Any = None,
     ) -> None:
         self.certs, self.folder = certs, folder
         self.party_grace = party_grace
@@ -108,6 +109,7 @@ class Deployed:
                 on_listening=on_listening,
                 checkpoint_dir=folder / "coordinator",
                 passphrase=PASSPHRASE,
+                selection=selection,
             )
 
         self._coordinator = self._start(lambda: setattr(self, "result", _outcome(serve)))

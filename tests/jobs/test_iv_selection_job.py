@@ -5,6 +5,7 @@ column's IV (``rengo runs show`` lists them), and bad settings are refused by na
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -36,8 +37,9 @@ def test_selection_drops_the_low_iv_columns_and_training_still_runs(
         shown = Console(width=200, record=True)
         shown.print(run_detail(store, result["run_id"]))
     assert built.train.feature_names == {"bank": ("income",), "telco": ("late_payments",)}
-    assert built.train.parties["telco"].features.shape[1] == 1
-    assert built.test.parties["bank"].features.shape[1] == 1
+    # each party trained on its kept column (its table itself holds every column: the run
+    # dropped the others after PSI, and scoring drops them from the held-out rows too)
+    assert built.model.kept_columns_ == {"bank": (0,), "telco": (0,)}
     assert result["auc"] > 0.9
     record = run.summary["iv_selection"]
     kept = {c["name"]: c["kept"] for c in record["columns"]}
@@ -45,7 +47,13 @@ def test_selection_drops_the_low_iv_columns_and_training_still_runs(
                     "telco_noise": False, "region_code": False}  # fmt: skip
     assert record["min_iv"] == 0.3 and run.config["selection"]["min_iv"] == 0.3
     text = shown.export_text()
-    assert "selection by IV (min_iv = 0.3, max_bin = 10)" in text
+    # every setting in effect, the least rows of a bin included though the job left it
+    # to its default (max(5, 0.5% of 600 rows) = 5)
+    assert record["min_bin_rows"] == 5 and "min_bin_rows" not in run.config["selection"]
+    assert (
+        "selection by IV (min_iv = 0.3, max_bin = 10, adjustment_factor = 0.5, "
+        "min_bin_rows = 5 (default))" in text
+    )
     assert "region_code" in text and "dropped" in text
 
 
@@ -127,16 +135,6 @@ def test_rengo_run_then_runs_show_lists_every_columns_iv(tmp_path: Path) -> None
     assert "late_payments" in shown.output and "telco_noise" in shown.output
 
 
-def test_a_deployed_coordinator_refuses_a_job_with_selection_rather_than_ignore_it(
-    tmp_path: Path,
-) -> None:
-    tables(tmp_path)
-    (tmp_path / "job.toml").write_text(job_text(tmp_path, "min_iv = 0.3"))
-    ran = CliRunner().invoke(app, ["vfl", "coordinator", "--job", str(tmp_path / "job.toml")])
-    assert ran.exit_code != 0
-    assert "[vfl.selection] runs with `rengo run` (simulated) only" in ran.output
-
-
 def test_runs_job_writes_the_selection_back_and_the_written_job_repeats_it(
     tmp_path: Path,
 ) -> None:
@@ -196,3 +194,41 @@ def test_the_jobs_min_bin_rows_merges_bins_before_iv(tmp_path: Path) -> None:
     ran = CliRunner().invoke(app, ["vfl", "iv", str(tmp_path / "job.toml")])
     assert ran.exit_code == 0, ran.output
     assert ran.output.count("0.0000") == 5 and ran.output.count(" yes ") == 5
+
+
+def test_selection_reuses_trainings_psi_instead_of_running_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, selection aligned the rows by a PSI of its own, then training ran PSI again:
+    three sessions in a job that trains and scores. Now the selection step runs on the rows
+    training's PSI shared: one session to train, one for the held-out rows."""
+    from rengo.vfl.psi import protocol
+
+    sessions: list[str] = []
+    lead = protocol._lead
+
+    def counted(channel: Any, *args: Any, **kwargs: Any) -> Any:
+        sessions.append(channel.key("x"))
+        return lead(channel, *args, **kwargs)
+
+    monkeypatch.setattr(protocol, "_lead", counted)
+    tables(tmp_path)
+    built = build_vertical_job(parse_job(tomllib.loads(job_text(tmp_path, "min_iv = 0.3"))))
+    run_vertical_job(built, log=lambda _m: None)
+    assert sessions == ["train/psi/x", "score/psi/x"]
+
+
+@pytest.mark.parametrize(("given", "in_effect"), [("", 5), ("min_bin_rows = 40", 40)])
+def test_the_record_holds_the_min_bin_rows_in_effect_its_default_included(
+    tmp_path: Path, given: str, in_effect: int
+) -> None:
+    """Before, a job that left min_bin_rows to its default (max(5, 0.5% of the rows))
+    recorded none: the run's record did not say which bins were merged."""
+    tables(tmp_path)
+    spec = parse_job(tomllib.loads(job_text(tmp_path, f"min_iv = 0.3\n{given}")))
+    assert spec.vfl is not None and spec.vfl.selection is not None
+    built = build_vertical_job(spec, shared_rows_later=False)
+    result = select_columns(built.train, spec.vfl.selection, key_bits=512, seed=1)
+    record = result.record(spec.vfl.selection)
+    assert record["min_bin_rows"] == in_effect
+    assert record["min_bin_rows_default"] is (given == "")

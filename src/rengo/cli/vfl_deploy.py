@@ -176,7 +176,6 @@ def vfl_coordinator(
     --checkpoints the run can be resumed with --resume RUN."""
     from rengo.deploy.vertical import checkpointed_plan, serve_vertical_coordinator
     from rengo.jobs import load_job
-    from rengo.jobs.iv_selection import refuse_deployed_selection
     from rengo.tracking import RunStore, resolve_store_path
     from rengo.vfl import HeldOutRule, get_algorithm
     from rengo.vfl.checkpoints import PASSPHRASE_ENV
@@ -204,6 +203,7 @@ def vfl_coordinator(
         names = _names(parties) if parties else None
         label, chosen, base, run_seed = label_party, algorithm, {}, seed
         held_out = None
+        selection = None
         job_limit: float | None = None
         job_grace: float | None = None
         job_rejoins: int | None = None
@@ -220,11 +220,11 @@ def vfl_coordinator(
             base = options_to_wire(saved.config)
             run_seed, score = saved.seed if seed is None else seed, saved.score
             held_out = saved.held_out
+            selection = saved.selection
         if job is not None:
             spec = load_job(job)
             if spec.vfl is None:
                 raise ConfigError(f"{job}: not a vertical job (job.kind must be 'vfl')")
-            refuse_deployed_selection(spec.vfl, str(job))
             names = names or spec.vfl.party_names
             name = name or spec.job.name  # the run's name in the store, as rengo run names it
             label = label or spec.vfl.label_party
@@ -233,6 +233,7 @@ def vfl_coordinator(
                 base = options_to_wire(spec.vfl.options)
             run_seed = spec.job.seed if seed is None else seed
             held_out = HeldOutRule(spec.job.seed, spec.vfl.test_size)
+            selection = spec.vfl.selection
             job_limit = spec.vfl.max_message_mb
             job_grace = spec.vfl.rejoin_grace
             job_rejoins = spec.vfl.max_rejoins
@@ -281,6 +282,7 @@ def vfl_coordinator(
                 resume=resume,
                 held_out=held_out,
                 max_message_bytes=max_message_bytes(max_message_mb, job_limit),
+                selection=selection,
             )
         console.print(
             f"run {report.run_id}: {report.describe()} in {report.wall_time_s:.1f}s",
@@ -427,9 +429,9 @@ def vfl_party(
     from rengo.deploy.vertical import run_vertical_party
     from rengo.deploy.vertical_data import load_party_data
     from rengo.jobs import load_job, party_data
-    from rengo.jobs.iv_selection import refuse_deployed_selection
     from rengo.jobs.vertical import evaluated_rows_phrase, prediction_output
     from rengo.transport.grpc_party import DEFAULT_BACKOFF, Backoff
+    from rengo.vfl.hetero_binning.selection_step import kept_party_data
     from rengo.vfl.shared_rows import SharedRowsFile
 
     set_log_context(party=name)
@@ -475,7 +477,6 @@ def vfl_party(
                 spec = load_job(job)
                 if spec.vfl is None:
                     raise ConfigError(f"{job}: not a vertical job (job.kind must be 'vfl')")
-                refuse_deployed_selection(spec.vfl, str(job))
                 with reading_shown(console, name, str(job), spinner=progress) as read:
                     data = party_data(
                         spec.vfl,
@@ -557,6 +558,8 @@ def vfl_party(
         if isinstance(data.later, SharedRowsFile):  # its scaling is known once it was read
             mean, scale = data.later.scaling()
             data = dataclasses.replace(data, mean=mean, scale=scale)
+        if result.kept_columns is not None:  # selection by IV: its model's columns
+            data = kept_party_data(data, result.kept_columns)
         role = "label party" if result.is_label_party else "feature party"
         rows = 0 if result.train_rows is None else len(result.train_rows)
         if kept is None:

@@ -52,6 +52,7 @@ from rengo.deploy.vertical_rejoin import (
     wait_for_rejoin,
 )
 from rengo.tracking.errors import StoreWriteRefused
+from rengo.tracking.iv_selection_table import IV_SELECTION
 from rengo.tracking.run import open_run
 from rengo.transport.grpc_frames import check_message_limit
 from rengo.transport.grpc_hub import GrpcHub, check_can_listen
@@ -71,6 +72,7 @@ from rengo.vfl.runner import (
     vertical_coordinator,
     vertical_party,
 )
+from rengo.vfl.selection_settings import SelectionSettings
 
 log = logging.getLogger("rengo.deploy")
 
@@ -202,6 +204,7 @@ def serve_vertical_coordinator(
     resume: str | None = None,
     held_out: HeldOutRule | None = None,
     max_message_bytes: int = VERTICAL_MAX_MESSAGE_BYTES,
+    selection: SelectionSettings | None = None,
 ) -> VerticalRunReport:
     """Serve one vertical run of ``algorithm`` to ``parties`` connecting to ``listen``.
 
@@ -283,6 +286,11 @@ def serve_vertical_coordinator(
         Largest message a party may send (default :data:`VERTICAL_MAX_MESSAGE_BYTES`); a party
         that sends or declares more is cut off, naming the limit, and the run fails
         naming it. Give every party the same (:func:`run_vertical_party`).
+    selection
+        Select columns by IV after PSI, before training (``rengo vfl coordinator --job``
+        with ``[vfl.selection]``; see :mod:`rengo.vfl.hetero_binning.selection_step`): every
+        party drops its unselected columns itself, and the run records every column's IV
+        and whether it was kept, as a simulated run does (``rengo runs show``).
 
     Returns
     -------
@@ -329,6 +337,7 @@ def serve_vertical_coordinator(
         # every party's kept model file of this run names it (a scoring-only run compares)
         training_run=new_training_run() if train else None,
         held_out=held_out,
+        selection=selection,
     )
     spec = plan.spec
     # a scoring-only run makes key material only when scoring itself needs it
@@ -483,6 +492,8 @@ def serve_vertical_coordinator(
                 run.summary["rejoins"] = rejoins
             if outcome is not None:
                 run.summary.update(spec.summary(outcome.training, outcome.scoring))
+                if outcome.selection is not None:  # as a simulated run records it
+                    run.summary[IV_SELECTION] = outcome.selection
                 for party in outcome.held_out_from_others:
                     record(
                         "warning",

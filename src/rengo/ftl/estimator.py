@@ -28,6 +28,7 @@ from rengo.ftl.roles import SourceModel, TargetModel, TransferReport
 from rengo.vfl.common import PartyInput, PartyTable, VerticalDataset, as_vertical_dataset
 from rengo.vfl.divergence import loss_rose
 from rengo.vfl.estimator import VerticalEstimator
+from rengo.vfl.selection_settings import SelectionSettings
 
 TargetRows = PartyTable | tuple[Sequence[Any] | np.ndarray, np.ndarray] | Mapping[str, Any]
 
@@ -59,6 +60,7 @@ class TransferClassifier(VerticalEstimator):
         target_labels: Any = None,
         encoders: Mapping[str, Any] | None = None,
         labels: Mapping[str, Any] | None = None,
+        selection: SelectionSettings | None = None,
     ) -> TransferClassifier:
         """Find the shared rows and train both encoders and the translator.
 
@@ -79,6 +81,9 @@ class TransferClassifier(VerticalEstimator):
             (copies are trained; the modules given stay as they are).
         labels
             ``{target: labels}``, the vertical estimators' spelling of ``target_labels``.
+        selection
+            Refused: selection by IV ranks columns against one party's binary labels, and
+            transfer learning's encoders learn from the rows PSI leaves out too.
 
         Returns
         -------
@@ -88,7 +93,8 @@ class TransferClassifier(VerticalEstimator):
         Raises
         ------
         ConfigError
-            Unless there are exactly two parties, or when training diverged.
+            Unless there are exactly two parties, when training diverged, or given a
+            ``selection``.
         DataError
             Without source labels, or when the parties share no IDs.
 
@@ -97,6 +103,11 @@ class TransferClassifier(VerticalEstimator):
         ConvergenceWarning
             When the loss ended higher than it began (too high a ``learning_rate``).
         """
+        if selection is not None:
+            raise ConfigError(
+                "transfer learning takes no selection by IV: select the source's columns "
+                "with `rengo vfl iv` and drop the others from its table"
+            )
         dataset = as_vertical_dataset(data, source, y)
         if len(dataset.parties) != 2:
             raise ConfigError(

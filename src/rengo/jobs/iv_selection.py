@@ -26,50 +26,24 @@ party that holds only the labels (no column) takes part as usual.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from rengo.core.errors import ConfigError, DataError
-from rengo.core.options import option, options_from_mapping
+from rengo.core.errors import ConfigError
+from rengo.core.options import options_from_mapping
 from rengo.transport.channel import TranscriptEntry
-from rengo.vfl.common import PartyTable, VerticalDataset, align_rows
+from rengo.vfl.common import VerticalDataset, align_rows
 from rengo.vfl.hetero_binning import (
-    DEFAULT_ADJUSTMENT_FACTOR,
     BinningSettings,
     FeatureIV,
     run_information_value,
     select_by_iv,
 )
-
-
-@dataclass(frozen=True)
-class SelectionSettings:
-    """How a vertical job selects columns by IV (see the module docstring)."""
-
-    min_iv: float | None = option(None, "Keep columns whose IV is at least this.", ge=0)
-    top_k: int | None = option(None, "Keep at most this many columns, the largest IVs.", ge=1)
-    max_bin: int = option(10, "Quantile bins per column.", ge=2, le=1024)
-    adjustment_factor: float = option(
-        DEFAULT_ADJUSTMENT_FACTOR, "Added to both counts of a one-class bin (FATE's).", gt=0
-    )
-    min_bin_rows: int | None = option(
-        None, "Merge bins of fewer rows with their neighbours (default max(5, 0.5% of rows)).", ge=1
-    )
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain values (for the run store, and written back as a job file's
-        ``[vfl.selection]`` by ``rengo runs job``): a rule not given is left out."""
-        plain = {
-            "min_iv": self.min_iv,
-            "top_k": self.top_k,
-            "max_bin": self.max_bin,
-            "adjustment_factor": self.adjustment_factor,
-            "min_bin_rows": self.min_bin_rows,
-        }
-        return {key: value for key, value in plain.items() if value is not None}
+from rengo.vfl.hetero_binning.guest import effective_min_bin_rows
+from rengo.vfl.hetero_binning.selection_step import require_every_party_kept, selection_record
+from rengo.vfl.selection_settings import SelectionSettings as SelectionSettings
+from rengo.vfl.selection_settings import selection_key_bits as selection_key_bits
 
 
 def parse_selection(raw: Any, source: str) -> SelectionSettings:
@@ -108,31 +82,6 @@ def parse_selection(raw: Any, source: str) -> SelectionSettings:
     return settings
 
 
-def refuse_deployed_selection(vfl: Any, source: str) -> None:
-    """Refuse a deployed run of a job with ``[vfl.selection]`` (its step runs in simulation
-    only: a deployed run would silently train on every column).
-
-    Parameters
-    ----------
-    vfl
-        The job's ``[vfl]`` section.
-    source
-        The job file (for the message).
-
-    Raises
-    ------
-    ConfigError
-        If the job has ``[vfl.selection]``.
-    """
-    if getattr(vfl, "selection", None) is not None:
-        raise ConfigError(
-            f"{source}: [vfl.selection] runs with `rengo run` (simulated) only so far; a "
-            "deployed run would train on every column. Run the job with `rengo run` to see "
-            "which columns it keeps, drop the others from the parties' tables and remove "
-            "[vfl.selection] for the deployed run"
-        )
-
-
 @dataclass(frozen=True)
 class SelectionResult:
     """Every column's IV (named by each party as it knows them, with its cut points), the
@@ -142,27 +91,13 @@ class SelectionResult:
     kept: tuple[FeatureIV, ...]
     transcript: tuple[TranscriptEntry, ...]
 
+    min_bin_rows: int
+    """The least rows of a bin in effect (``min_bin_rows``, or its default for the rows)."""
+
     def record(self, settings: SelectionSettings) -> dict[str, Any]:
-        """What the run store keeps: the settings and each column's IV and whether kept."""
-        kept = {(f.party, f.column) for f in self.kept}
-        return {
-            **settings.as_dict(),
-            "columns": [
-                {"party": f.party, "name": f.name, "iv": f.iv, "kept": (f.party, f.column) in kept}
-                for f in self.features
-            ],
-        }
-
-
-def selection_key_bits(options: Any) -> int:
-    """The Paillier key size selection by IV uses: the job's algorithm's ``key_bits``, else
-    2048."""
-    return int(getattr(options, "key_bits", 2048))
-
-
-def kept_columns(kept: Sequence[FeatureIV], parties: Iterable[str]) -> dict[str, list[int]]:
-    """Each party's kept column indices, in their order in its table."""
-    return {p: sorted(f.column for f in kept if f.party == p) for p in parties}
+        """What the run store keeps: the settings, the least rows of a bin in effect, and
+        each column's IV and whether kept."""
+        return selection_record(settings, self.min_bin_rows, self.features, self.kept)
 
 
 def select_columns(
@@ -220,45 +155,8 @@ def select_columns(
         ),
     )
     ivs, kept = run.features, run.kept or ()
+    min_rows = effective_min_bin_rows(settings.min_bin_rows, len(rows[train.label_party]))
     if not select:
-        return SelectionResult(ivs, kept, run.transcript)
-    for party, table in train.parties.items():
-        if table.features.shape[1] and not any(f.party == party for f in kept):
-            best = max((f.iv for f in ivs if f.party == party), default=0.0)
-            rules = [
-                f"vfl.selection.{key} = {value}"
-                for key, value in (("min_iv", settings.min_iv), ("top_k", settings.top_k))
-                if value is not None
-            ]
-            raise DataError(
-                f"selection by IV ({', '.join(rules)}) keeps no column of {party} (its largest "
-                f"IV is {best:.4f}); every party needs one: lower min_iv, raise top_k, or "
-                "leave the party out of the job"
-            )
-    return SelectionResult(ivs, kept, run.transcript)
-
-
-def kept_dataset(dataset: VerticalDataset, kept: Sequence[FeatureIV]) -> VerticalDataset:
-    """``dataset`` with only the kept columns of every party (and their names).
-
-    Parameters
-    ----------
-    dataset
-        Training or held-out tables of every party.
-    kept
-        The kept columns.
-
-    Returns
-    -------
-    VerticalDataset
-        The same rows and labels, each party's kept columns in their order.
-    """
-    columns = kept_columns(kept, dataset.parties)
-    tables = {
-        p: PartyTable(t.ids, np.asarray(t.features)[:, columns[p]])
-        for p, t in dataset.parties.items()
-    }
-    names = {
-        p: tuple(own[j] for j in columns[p]) for p, own in dataset.feature_names.items() if own
-    }
-    return replace(dataset, parties=tables, feature_names=names)
+        return SelectionResult(ivs, kept, run.transcript, min_rows)
+    require_every_party_kept(ivs, kept, settings)
+    return SelectionResult(ivs, kept, run.transcript, min_rows)

@@ -15,7 +15,7 @@ import hashlib
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,12 +36,6 @@ from rengo.data.csv_table import (
 from rengo.data.dataset import column_scaling
 from rengo.data.labels import class_list
 from rengo.jobs.data_files import BUNDLED_DATA, bundled_data, job_data_files
-from rengo.jobs.iv_selection import (
-    kept_columns,
-    kept_dataset,
-    select_columns,
-    selection_key_bits,
-)
 from rengo.jobs.spec import JobSpec
 from rengo.jobs.vertical_spec import OperatingTargets, VflSection
 from rengo.metrics import (
@@ -531,8 +525,7 @@ def build_vertical_job(spec: JobSpec, *, shared_rows_later: bool = True) -> Vert
     vfl = spec.vfl
     if vfl is None:
         raise ConfigError(f"{spec.source}: not a vertical job")
-    # selection by IV reads every training column before PSI-aligned training: read whole
-    later = shared_rows_later and spec.contribution is None and vfl.selection is None
+    later = shared_rows_later and spec.contribution is None
     if vfl.parties:
         check_categorical_columns(vfl, spec.source)
     data = {
@@ -1005,13 +998,13 @@ def run_vertical_job(
     name = run_name or spec.job.name
     with open_run(store, RUN_KIND, config, name=name, seed=spec.job.seed) as run:
         run_id = run.run_id
-        if vfl.selection is not None:
-            run.summary[IV_SELECTION] = select_job_columns(job, log)
         start = time.perf_counter()
         with epoch_clock(job.model, vfl.label_party, progress) as clock:
-            job.model.fit(job.train, labels=job.other_labels or None)
+            job.model.fit(job.train, labels=job.other_labels or None, selection=vfl.selection)
         train_s = time.perf_counter() - start
         _known_scalers(job)
+        if vfl.selection is not None:
+            run.summary[IV_SELECTION] = keep_selected_columns(job, log)
         ids, predictions = job.model.predict_raw(job.test)
         scored = scoring_party(vfl)
         scored_ids = map(str, job.test.parties[scored].ids)
@@ -1124,45 +1117,44 @@ def run_vertical_job(
         return result
 
 
-def select_job_columns(job: VerticalJob, log: Callable[[str], Any] = print) -> dict[str, Any]:
-    """Drop the columns of low IV from the job's training and held-out tables (its
-    ``[vfl.selection]``, by the federated protocol: :func:`~rengo.jobs.iv_selection.select_columns`)
-    and from its column scalings.
+def keep_selected_columns(job: VerticalJob, log: Callable[[str], Any] = print) -> dict[str, Any]:
+    """After a fit with ``[vfl.selection]``: the job's column names and scalings narrowed to
+    the columns each party kept (what its model and the run's record name), and the
+    selection's record (the run dropped the others itself, on the rows PSI shared, see
+    :mod:`rengo.vfl.hetero_binning.selection_step`; scoring drops them too).
 
     Parameters
     ----------
     job
-        A vertical job with ``[vfl.selection]``, its training tables read whole.
+        A vertical job with ``[vfl.selection]``, fitted.
     log
         Told which columns were kept.
 
     Returns
     -------
     dict
-        The run store's record: the settings, every column's IV and whether it was kept.
-
-    Raises
-    ------
-    DataError
-        If the labels are not binary or of one class, or a party would keep no column.
+        The run store's record: the settings, the least rows of a bin in effect, every
+        column's IV and whether it was kept.
     """
-    vfl = job.spec.vfl
-    assert vfl is not None and vfl.selection is not None
-    key_bits = selection_key_bits(vfl.options)
-    result = select_columns(job.train, vfl.selection, key_bits=key_bits, seed=job.spec.job.seed)
-    columns = kept_columns(result.kept, job.train.parties)
-    job.train = kept_dataset(job.train, result.kept)
-    job.test = kept_dataset(job.test, result.kept)
+    record = job.model.selection_
+    columns = job.model.kept_columns_
+    assert record is not None and columns is not None
+    names = {
+        party: tuple(own[j] for j in columns[party])
+        for party, own in job.train.feature_names.items()
+        if own
+    }
+    job.train = replace(job.train, feature_names=names)
     for party, scaling in list(job.scalers.items()):
-        job.scalers[party] = Standardization(
-            mean=scaling.mean[columns[party]], scale=scaling.scale[columns[party]]
-        )
-    dropped = [f"{f.party}:{f.name}" for f in result.features if f not in result.kept]
+        kept = list(columns[party])
+        job.scalers[party] = Standardization(mean=scaling.mean[kept], scale=scaling.scale[kept])
+    listed = record["columns"]
+    dropped = [f"{c['party']}:{c['name']}" for c in listed if not c["kept"]]
     log(
-        f"selection by IV kept {len(result.kept)} of {len(result.features)} columns"
+        f"selection by IV kept {len(listed) - len(dropped)} of {len(listed)} columns"
         + (f"; dropped {', '.join(dropped)}" if dropped else "")
     )
-    return result.record(vfl.selection)
+    return dict(record)
 
 
 def transfer_documents(job: VerticalJob, training_run: str | None) -> dict[str, dict[str, Any]]:

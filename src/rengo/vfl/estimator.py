@@ -43,6 +43,7 @@ from rengo.vfl.checkpoints import PASSPHRASE_ENV
 from rengo.vfl.common import (
     PartyData,
     PartyInput,
+    PartyTable,
     VerticalDataset,
     as_vertical_dataset,
     column_names,
@@ -53,6 +54,7 @@ from rengo.vfl.progress import ProgressFn, progress_display
 from rengo.vfl.psi import PSIResult
 from rengo.vfl.registry import Output, VerticalAlgorithm
 from rengo.vfl.runner import SCORE, TRAIN, VerticalPlan, make_keys, simulate_vertical
+from rengo.vfl.selection_settings import SelectionSettings
 
 _RUNS_NOT_PICKLED = ("fit_run_", "predict_run_")
 _RUN_OPTIONS = ("use_psi", "seed", "key_seed", "progress", "checkpoints", "resume")
@@ -382,6 +384,7 @@ class VerticalEstimator:
         y: Any = None,
         *,
         labels: Mapping[str, Any] | None = None,
+        selection: SelectionSettings | None = None,
     ) -> VerticalEstimator:
         """Align rows (PSI), make the key material, and train every role on a recording bus.
 
@@ -397,6 +400,12 @@ class VerticalEstimator:
             Labels held by other parties, one per row of their table, for algorithms whose
             description lets them hold labels (``labels_at``; e.g. the target's few labels
             in transfer learning).
+        selection
+            Select columns by IV on the rows PSI shared, before training (FATE's
+            ``HeteroFeatureSelection``, see :mod:`rengo.vfl.hetero_binning.selection_step`):
+            every party trains on its kept columns, ``kept_columns_`` names them, the
+            record (every column's IV, kept or not) is ``selection_``, and ``predict*`` take
+            every column and drop the others. ``None``: every column.
 
         Returns
         -------
@@ -416,7 +425,9 @@ class VerticalEstimator:
             raise DataError("fit needs labels for the label party's rows")
         if not self.use_psi:
             require_identical_ids(dataset)
-        plan = self._plan(dataset.label_party, dataset.hosts, train=True)
+        plan = replace(
+            self._plan(dataset.label_party, dataset.hosts, train=True), selection=selection
+        )
         extra = dict(labels or {})
         unknown = sorted(set(extra) - set(dataset.hosts))
         if unknown:
@@ -458,6 +469,12 @@ class VerticalEstimator:
             if result.keys is not None:
                 self._keys[name] = result.keys
         self.psi_: PSIResult | None = run.psi(TRAIN)
+        self.selection_: dict[str, Any] | None = run.coordinator.selection
+        self.kept_columns_: dict[str, tuple[int, ...]] | None = None
+        if selection is not None:
+            self.kept_columns_ = {
+                name: result.kept_columns or () for name, result in run.parties.items()
+            }
         guest = run.parties[plan.label_party]
         assert guest.train_rows is not None
         self.train_ids_ = np.asarray(dataset.parties[plan.label_party].ids)[guest.train_rows]
@@ -497,7 +514,11 @@ class VerticalEstimator:
         if not self.use_psi:
             require_identical_ids(dataset)
         plan = self._plan(self.label_party_, self.hosts_, train=False)
-        inputs = {name: PartyData(score_table=table) for name, table in dataset.parties.items()}
+        kept = getattr(self, "kept_columns_", None)  # None: every column (or fitted before)
+        inputs = {
+            name: PartyData(score_table=table if kept is None else _kept_table(table, kept[name]))
+            for name, table in dataset.parties.items()
+        }
         with progress_display(self.progress) as report:
             run = simulate_vertical(
                 plan, inputs, keys=self._keys, models=self._models, progress=report
@@ -741,3 +762,15 @@ class VerticalEstimator:
             raise not_fitted_error()(
                 f"this {type(self).__name__} is not fitted yet; call fit first"
             )
+
+
+def _kept_table(table: PartyTable, columns: tuple[int, ...]) -> PartyTable:
+    """``table`` with only the ``columns`` its party trained on (selection by IV)."""
+    features = np.asarray(table.features)
+    if features.ndim != 2 or (columns and max(columns) >= features.shape[1]):
+        raise DataError(
+            f"the model was trained on columns {list(columns)} of this party's table (kept by "
+            f"selection by IV), but the table to score has {features.shape[-1]} columns: "
+            "give it every column it had in training"
+        )
+    return PartyTable(table.ids, features[:, list(columns)])

@@ -98,6 +98,7 @@ from rengo.vfl.registry import (
     VerticalAlgorithm,
     get_algorithm,
 )
+from rengo.vfl.selection_settings import SelectionSettings, selection_key_bits
 
 RUN = "run"  # the organiser's scope: plan and done
 PLAN = "plan"  # coordinator -> every party
@@ -149,13 +150,18 @@ class VerticalPlan:
         The rule by which the coordinator's job holds customers out to score
         (:class:`~rengo.vfl.common.HeldOutRule`): a party whose own job holds out by
         another rule is refused before PSI; ``None``: the coordinator read no job.
+    selection
+        Select columns by IV after PSI, before training (a job's ``[vfl.selection]``, see
+        :mod:`rengo.vfl.hetero_binning.selection_step`): every party trains and scores on
+        its kept columns only; ``None``: every column.
 
     Raises
     ------
     ConfigError
         For repeated or reserved party names, no feature party, a config of the wrong type,
         a run with no phase, a non-integer seed, or checkpoints of an algorithm that cannot
-        resume (or of a run that does not train).
+        resume (or of a run that does not train), or a selection in a run that does not
+        train.
     """
 
     label_party: str
@@ -169,6 +175,7 @@ class VerticalPlan:
     checkpoint_run: str | None = None
     training_run: str | None = None
     held_out: HeldOutRule | None = None
+    selection: SelectionSettings | None = None
 
     def __post_init__(self) -> None:
         names = [self.label_party, *self.hosts]
@@ -208,6 +215,13 @@ class VerticalPlan:
             if not self.train:
                 raise ConfigError("only a run that trains keeps checkpoints")
             CheckpointFolder(".", self.checkpoint_run, self.label_party, self.algorithm)
+        if self.selection is not None:
+            if not isinstance(self.selection, SelectionSettings):
+                raise ConfigError(
+                    f"selection must be a SelectionSettings, got {type(self.selection).__name__}"
+                )
+            if not self.train:
+                raise ConfigError("selection by IV drops columns before training: train too")
 
     @property
     def parties(self) -> list[str]:
@@ -253,7 +267,7 @@ class VerticalPlan:
 
     def to_wire(self) -> dict[str, Any]:
         """A codec-friendly dict (``checkpoint_run`` only when the run is resumable,
-        ``training_run`` and ``held_out`` only when it names one)."""
+        ``training_run``, ``held_out`` and ``selection`` only when it names one)."""
         wire = {
             "algorithm": self.algorithm,
             "label_party": self.label_party,
@@ -270,6 +284,8 @@ class VerticalPlan:
             wire["training_run"] = self.training_run
         if self.held_out is not None:
             wire["held_out"] = self.held_out.to_wire()
+        if self.selection is not None:
+            wire["selection"] = self.selection.as_dict()
         return wire
 
     @classmethod
@@ -284,7 +300,7 @@ class VerticalPlan:
             If it names an unknown algorithm or settings this party refuses.
         """
         fields = {"algorithm", "label_party", "hosts", "config", "seed", "score", "train", "align"}
-        optional = {"checkpoint_run", "training_run", "held_out"}
+        optional = {"checkpoint_run", "training_run", "held_out", "selection"}
         if not isinstance(tree, dict) or set(tree) - optional != fields:
             raise ProtocolError("the coordinator sent a malformed vertical plan")
         checkpoint_run, training_run = tree.get("checkpoint_run"), tree.get("training_run")
@@ -313,6 +329,9 @@ class VerticalPlan:
             checkpoint_run=checkpoint_run,
             training_run=training_run,
             held_out=held_out,
+            selection=(
+                None if "selection" not in tree else SelectionSettings.from_wire(tree["selection"])
+            ),
         )
 
 
@@ -343,6 +362,10 @@ class VerticalCoordinatorOutcome:
     held_out_from_others: tuple[str, ...] = ()
     """Parties that sent an evaluation with their ``done`` though they do not receive the
     predictions (none is honest): theirs is left out, not in :attr:`held_out`."""
+    selection: dict[str, Any] | None = None
+    """With the plan's selection by IV: its record (the settings, the least rows of a bin in
+    effect, every column's party, name, IV and whether kept: the label party's word, each
+    feature party naming its own columns); ``None``: no selection."""
 
     @property
     def scored_values(self) -> int:
@@ -374,6 +397,9 @@ class VerticalPartyResult:
     front end that ran it made it (a deployed label party's
     :class:`rengo.deploy.held_out_report.HeldOutReport`, or the error saying why the rows
     could not be evaluated); None: not evaluated."""
+    kept_columns: tuple[int, ...] | None = None
+    """With the plan's selection by IV: the indices of the columns of its table it trained
+    and scored on, ascending (its model's columns); ``None``: every column."""
 
     @property
     def is_label_party(self) -> bool:
@@ -474,7 +500,11 @@ def vertical_coordinator(
             start = EpochState(resumed_after) if resumed_after else None
             checkpoints = EpochCheckpoints(folder, start)
     context = plan.context(COORDINATOR, progress, checkpoints)
-    scoring = None
+    scoring, selection = None, None
+    if plan.train and plan.selection is not None:
+        from rengo.vfl.hetero_binning.selection_step import receive_selection_record
+
+        selection = receive_selection_record(run, plan.label_party, plan.hosts)
     if plan.train and algorithm.train.coordinator is not None:
         training = algorithm.train.coordinator(channel.scope(TRAIN), context, None, RoleState(keys))
         _check_type(training, algorithm.models.coordinator, algorithm, "coordinator")
@@ -495,7 +525,15 @@ def vertical_coordinator(
         else:
             others.append(party)
     return VerticalCoordinatorOutcome(
-        training, scoring, done, keys, resumed_after, kept_from, held_out, tuple(others)
+        training,
+        scoring,
+        done,
+        keys,
+        resumed_after,
+        kept_from,
+        held_out,
+        tuple(others),
+        selection,
     )
 
 
@@ -772,7 +810,8 @@ def vertical_party(
     context = plan.context(name, progress, checkpoints, own_seed)
     alignments: dict[str, PSIAlignment] = {}
 
-    train_rows = None
+    train_rows: np.ndarray | None = None
+    kept_columns: tuple[int, ...] | None = None
     if plan.train:
         assert data.table is not None
         phase = channel.scope(TRAIN)
@@ -786,9 +825,15 @@ def vertical_party(
                 folder.save_alignment(train_rows, data.table, labels)
         role = algorithm.train.of(kind)
         assert role is not None
+        aligned = _aligned(data, train_rows, labels)
+        if plan.selection is not None:
+            from rengo.vfl.hetero_binning.selection_step import kept_aligned
+
+            kept_columns = _select(channel, plan, aligned, coordinator)
+            aligned = kept_aligned(aligned, kept_columns)
         # a model brought to training is the party's starting point (e.g. its own encoder)
         start = RoleState(keys, model)
-        model = role(phase, context, _aligned(data, train_rows, labels), start)
+        model = role(phase, context, aligned, start)
         _check_type(model, algorithm.models.of(kind), algorithm, kind)
 
     scored, score_ids, scores = 0, None, None
@@ -807,6 +852,10 @@ def vertical_party(
             report(progress, VerticalProgress(name, "score", total=len(rows)))
         later = data.score_later if own_rows else None
         aligned = _read_after_psi(table, rows, None, (), later)
+        if kept_columns is not None and own_rows:  # the columns it trained on
+            from rengo.vfl.hetero_binning.selection_step import kept_aligned
+
+            aligned = kept_aligned(aligned, kept_columns)
         predictions = role(phase, context, aligned, RoleState(keys, model))
         scored = len(rows)
         if own_rows:
@@ -825,7 +874,37 @@ def vertical_party(
             done[HELD_OUT] = dict(held_out)
     channel.scope(RUN).send(coordinator, DONE, done)
     return VerticalPartyResult(
-        name, plan, train_rows, model, scored, score_ids, scores, alignments, keys
+        name,
+        plan,
+        train_rows,
+        model,
+        scored,
+        score_ids,
+        scores,
+        alignments,
+        keys,
+        kept_columns=kept_columns,
+    )
+
+
+def _select(
+    channel: Channel, plan: VerticalPlan, aligned: AlignedData, coordinator: str
+) -> tuple[int, ...]:
+    """This party's selection step (the plan's selection by IV): its kept columns."""
+    from rengo.vfl.hetero_binning.selection_step import (  # it imports the algorithms
+        select_at_feature_party,
+        select_at_label_party,
+    )
+
+    assert plan.selection is not None
+    phase, run = channel.scope(TRAIN), channel.scope(RUN)
+    if channel.name == plan.label_party:
+        bits = selection_key_bits(plan.config)
+        return select_at_label_party(
+            phase, run, aligned, plan.selection, plan.hosts, bits, coordinator
+        )
+    return select_at_feature_party(
+        phase, run, aligned, plan.selection, plan.label_party, coordinator
     )
 
 

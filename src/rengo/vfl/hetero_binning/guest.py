@@ -120,7 +120,7 @@ def information_value_guest(
     if x.ndim != 2:
         raise DataError(f"{name}: features must be a 2-D table, got shape {x.shape}")
     y = binary_labels(labels, len(x), name)
-    min_rows = _min_rows(min_bin_rows, len(x))
+    min_rows = effective_min_bin_rows(min_bin_rows, len(x))
     totals = (int(y.sum()), int(len(y) - y.sum()))
     if 0 in totals:
         raise DataError(
@@ -191,8 +191,14 @@ def _own_columns(
     return out
 
 
-def _min_rows(min_bin_rows: int | None, rows: int) -> int:
-    """The least rows of a bin: ``min_bin_rows``, or the default for ``rows`` rows."""
+def effective_min_bin_rows(min_bin_rows: int | None, rows: int) -> int:
+    """The least rows of a bin in effect: ``min_bin_rows``, or the default for ``rows`` rows.
+
+    Raises
+    ------
+    ConfigError
+        If ``min_bin_rows`` is given and not a positive integer.
+    """
     if min_bin_rows is None:
         return default_min_bin_rows(rows)
     if (

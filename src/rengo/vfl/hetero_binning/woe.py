@@ -31,9 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
-
-DEFAULT_ADJUSTMENT_FACTOR = 0.5
-"""FATE's default: added to both counts of a bin that holds one class only."""
+from rengo.vfl.selection_settings import DEFAULT_ADJUSTMENT_FACTOR as DEFAULT_ADJUSTMENT_FACTOR
 
 SMALL_BIN_FLOOR = 5
 """The fewest rows a bin must hold (unless merged), whatever the row count."""

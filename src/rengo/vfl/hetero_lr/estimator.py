@@ -33,6 +33,7 @@ from rengo.vfl.hetero_lr.one_vs_rest import class_matrix
 from rengo.vfl.hetero_lr.roles import CoordinatorReport, GuestModel, HostModel
 from rengo.vfl.predictions import VerticalPredictions
 from rengo.vfl.registry import Output
+from rengo.vfl.selection_settings import SelectionSettings
 
 
 def convergence_problem(model: GuestModel, config: LinearModelConfig) -> str | None:
@@ -94,6 +95,7 @@ class CoordinatedLinearModel(VerticalEstimator):
         y: Any = None,
         *,
         labels: Mapping[str, Any] | None = None,
+        selection: SelectionSettings | None = None,
     ) -> CoordinatedLinearModel:
         """Train as :meth:`VerticalEstimator.fit` does, then warn, as scikit-learn's solvers
         do, when the loss had not converged by the last epoch.
@@ -110,6 +112,8 @@ class CoordinatedLinearModel(VerticalEstimator):
             mapping).
         labels
             Labels of other parties: refused, these models train on the label party's.
+        selection
+            Select columns by IV before training (see :meth:`VerticalEstimator.fit`).
 
         Returns
         -------
@@ -132,7 +136,7 @@ class CoordinatedLinearModel(VerticalEstimator):
             When ``epochs`` ran out before the loss stopped improving by ``tol``, or the
             loss ended higher than it began (too high a ``learning_rate`` diverges).
         """
-        super().fit(data, label_party, y, labels=labels)
+        super().fit(data, label_party, y, labels=labels, selection=selection)
         problem = convergence_problem(self.guest_model_, self.config)
         if problem is not None:
             # imported here: scikit-learn costs ~2 s to import (see not_fitted_error)

@@ -31,6 +31,7 @@ from rengo.vfl.divergence import no_better_than_frequencies
 from rengo.vfl.estimator import VerticalEstimator
 from rengo.vfl.predictions import VerticalPredictions
 from rengo.vfl.runner import TRAIN
+from rengo.vfl.selection_settings import SelectionSettings
 from rengo.vfl.splitnn.algorithm import SPLITNN
 from rengo.vfl.splitnn.leakage import Attack
 from rengo.vfl.splitnn.leakage import leak_auc as measure_leak_auc
@@ -76,6 +77,7 @@ class SplitNNClassifier(VerticalEstimator):
         *,
         labels: Mapping[str, Any] | None = None,
         progress: Progress = False,
+        selection: SelectionSettings | None = None,
     ) -> SplitNNClassifier:
         """Align rows (PSI) and train every party's networks on a recording bus.
 
@@ -92,6 +94,8 @@ class SplitNNClassifier(VerticalEstimator):
         progress
             ``True`` for a progress bar over epochs, or a function called with each
             :class:`~rengo.vfl.splitnn.roles.EpochRecord`.
+        selection
+            Select columns by IV before training (see :meth:`VerticalEstimator.fit`).
 
         Returns
         -------
@@ -124,7 +128,7 @@ class SplitNNClassifier(VerticalEstimator):
             raise DataError("fit needs labels for the label party's rows")
         table = dataset.parties[dataset.label_party]
         with _ProgressBar(progress, self.config.epochs) as listener, listening(table, listener):
-            super().fit(dataset)
+            super().fit(dataset, selection=selection)
         rows = self.fit_run_.parties[dataset.label_party].train_rows
         assert rows is not None
         self.train_labels_ = np.asarray(dataset.labels)[rows]

@@ -1,0 +1,58 @@
+"""The settings of selection by IV that a vertical run's plan carries (a job's
+``[vfl.selection]``; the step itself: :mod:`rengo.vfl.hetero_binning.selection_step`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rengo.core.options import option, options_from_wire
+
+DEFAULT_ADJUSTMENT_FACTOR = 0.5
+"""FATE's default: added to both counts of a bin that holds one class only."""
+
+DEFAULT_KEY_BITS = 2048
+"""The selection's Paillier key size when the algorithm has no ``key_bits``."""
+
+
+@dataclass(frozen=True)
+class SelectionSettings:
+    """How a vertical run selects columns by IV (see :mod:`rengo.jobs.iv_selection`)."""
+
+    min_iv: float | None = option(None, "Keep columns whose IV is at least this.", ge=0)
+    top_k: int | None = option(None, "Keep at most this many columns, the largest IVs.", ge=1)
+    max_bin: int = option(10, "Quantile bins per column.", ge=2, le=1024)
+    adjustment_factor: float = option(
+        DEFAULT_ADJUSTMENT_FACTOR, "Added to both counts of a one-class bin (FATE's).", gt=0
+    )
+    min_bin_rows: int | None = option(
+        None, "Merge bins of fewer rows with their neighbours (default max(5, 0.5% of rows)).", ge=1
+    )
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values (for the plan, the run's config, and written back as a job file's
+        ``[vfl.selection]`` by ``rengo runs job``): a setting not given is left out."""
+        plain = {
+            "min_iv": self.min_iv,
+            "top_k": self.top_k,
+            "max_bin": self.max_bin,
+            "adjustment_factor": self.adjustment_factor,
+            "min_bin_rows": self.min_bin_rows,
+        }
+        return {key: value for key, value in plain.items() if value is not None}
+
+    @classmethod
+    def from_wire(cls, tree: Any) -> SelectionSettings:
+        """The settings a plan carries (:meth:`as_dict`), checked.
+
+        Raises
+        ------
+        ConfigError
+            If ``tree`` is not a mapping of known settings in range.
+        """
+        return options_from_wire(cls, tree, "the plan's selection")
+
+
+def selection_key_bits(config: Any) -> int:
+    """The Paillier key size selection by IV uses: the algorithm's ``key_bits``, else 2048."""
+    return int(getattr(config, "key_bits", DEFAULT_KEY_BITS))
