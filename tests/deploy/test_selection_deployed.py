@@ -73,7 +73,7 @@ def test_a_deployed_job_with_selection_keeps_and_records_what_the_simulation_doe
         expected = store.get_run(simulated["run_id"]).summary["iv_selection"]
 
     deployed_store = tmp_path / "deployed.db"
-    said, _ = run_processes(
+    said, parties = run_processes(
         cli,
         iv_certs,
         ["--job", str(job), "--store", str(deployed_store)],
@@ -84,6 +84,8 @@ def test_a_deployed_job_with_selection_keeps_and_records_what_the_simulation_doe
         },
     )  # fmt: skip
     assert "common rows" in said, said
+    # each party says which of its columns it kept; the run's events say what was dropped
+    assert "telco: selection by IV kept 1 of its 3 columns: late_payments" in parties["telco"]
     with RunStore(deployed_store, read_only=True) as store:
         (run,) = store.list_runs()
         record = run.summary["iv_selection"]
@@ -96,6 +98,7 @@ def test_a_deployed_job_with_selection_keeps_and_records_what_the_simulation_doe
     }
     assert record["min_bin_rows"] == expected["min_bin_rows"] == 5
     text = shown.export_text()
+    assert "selection by IV kept 2 of 5 columns; dropped bank:bank_noise" in text
     assert "selection by IV (min_iv = 0.3" in text and "min_bin_rows = 5 (default)" in text
     assert "telco_noise" in text and "dropped" in text
     # each party trained on its kept column only, and its kept model names that column (a

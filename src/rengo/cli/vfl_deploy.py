@@ -559,7 +559,14 @@ def vfl_party(
             mean, scale = data.later.scaling()
             data = dataclasses.replace(data, mean=mean, scale=scale)
         if result.kept_columns is not None:  # selection by IV: its model's columns
+            held = len(data.feature_names)
             data = kept_party_data(data, result.kept_columns)
+            console.print(
+                f"{name}: selection by IV kept {len(result.kept_columns)} of its {held} "
+                f"columns: {', '.join(data.feature_names)}",
+                highlight=False,
+                soft_wrap=True,
+            )
         role = "label party" if result.is_label_party else "feature party"
         rows = 0 if result.train_rows is None else len(result.train_rows)
         if kept is None:

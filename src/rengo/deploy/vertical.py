@@ -482,6 +482,10 @@ def serve_vertical_coordinator(
                 address = hub.address
             if outcome.resumed_after is not None:
                 record("info", f"resumed after epoch {outcome.resumed_after}")
+            if outcome.selection is not None:
+                from rengo.vfl.hetero_binning.selection_step import describe_selection
+
+                record("info", describe_selection(outcome.selection))
             log.info(describe_run(plan, outcome))
             record("info", describe_run(plan, outcome))
         finally:

@@ -18,10 +18,13 @@ column names never leave it, no label leaves the label party), keeps the columns
 allows, and tells each feature party which of its own columns are kept (a function of the
 labels: bins of fewer than ``min_bin_rows`` rows are merged first, so one crafted column
 does not turn on one row's label, but overlapping ones can; the protocol module says what a
-feature party can learn); every party then
-trains on its kept columns only. The run records each column's IV and whether it was kept
-(``rengo runs show``). A party none of whose columns is kept is refused by name; a label
-party that holds only the labels (no column) takes part as usual.
+feature party can learn: a host that crafts columns learns one bit per column about the
+labels of a group of at least ``min_bin_rows`` rows; ``min_bin_rows`` bounds the group's
+size, not the probing); every party then trains on its kept columns only, simulated or
+deployed (the step runs in the vertical run after PSI:
+:mod:`rengo.vfl.hetero_binning.selection_step`). The run records each column's IV and
+whether it was kept (``rengo runs show``). A party none of whose columns is kept is
+refused by name; a label party that holds only the labels (no column) takes part as usual.
 """
 
 from __future__ import annotations

@@ -1148,12 +1148,9 @@ def keep_selected_columns(job: VerticalJob, log: Callable[[str], Any] = print) -
     for party, scaling in list(job.scalers.items()):
         kept = list(columns[party])
         job.scalers[party] = Standardization(mean=scaling.mean[kept], scale=scaling.scale[kept])
-    listed = record["columns"]
-    dropped = [f"{c['party']}:{c['name']}" for c in listed if not c["kept"]]
-    log(
-        f"selection by IV kept {len(listed) - len(dropped)} of {len(listed)} columns"
-        + (f"; dropped {', '.join(dropped)}" if dropped else "")
-    )
+    from rengo.vfl.hetero_binning.selection_step import describe_selection
+
+    log(describe_selection(record))
     return dict(record)
 
 

@@ -14,8 +14,9 @@ every column's party, name, IV and whether it was kept."""
 
 def iv_selection_table(record: Mapping[str, Any]) -> Table | None:
     """Every column's IV, largest first, and whether the run kept it (where the record
-    says: a column without ``kept`` was only measured), under the settings in effect (the
-    least rows of a bin marked ``(default)`` where the job left it to its default).
+    says: a column without ``kept`` was only measured), the rule in its title and the binning
+    settings in effect below it (the least rows of a bin marked ``(default)`` where the job
+    left it to its default).
 
     Parameters
     ----------
@@ -30,20 +31,31 @@ def iv_selection_table(record: Mapping[str, Any]) -> Table | None:
     columns = record.get("columns")
     if not isinstance(columns, list) or not columns:
         return None
-    settings = [
+    rule = ", ".join(
         f"{key} = {record[key]}"
-        for key in ("min_iv", "top_k", "max_bin", "adjustment_factor", "min_bin_rows")
+        for key in ("min_iv", "top_k", "max_bin")
+        if record.get(key) is not None
+    )
+    binning = [
+        f"{key} = {record[key]}"
+        for key in ("min_bin_rows", "adjustment_factor")
         if record.get(key) is not None
     ]
-    if record.get("min_bin_rows_default") is True and record.get("min_bin_rows") is not None:
-        settings[-1] += " (default)"  # max(5, 0.5% of the rows), as the run computed it
-    rule = ", ".join(settings)
+    if binning and record.get("min_bin_rows_default") is True and "min_bin_rows" in record:
+        binning[0] += " (default)"  # max(5, 0.5% of the rows), as the run computed it
+    caption = ", ".join(binning)
     rows = [c for c in columns if isinstance(c, dict) and isinstance(c.get("iv"), (int, float))]
     selected = any("kept" in c for c in rows)
     title = "selection by IV" if selected else "information value"
     heading = f"{title} ({rule})" if rule else title
-    # as wide as its heading: the settings in effect read on one line
-    table = Table(title=heading, title_justify="left", expand=False, min_width=len(heading))
+    table = Table(
+        title=heading,
+        title_justify="left",
+        caption=caption or None,
+        caption_justify="left",
+        expand=False,
+        min_width=len(caption),  # the binning settings in effect read on one line
+    )
     table.add_column("party")
     table.add_column("column")
     table.add_column("IV", justify="right")

@@ -7,7 +7,8 @@ functions, which talk only through a :class:`rengo.transport.Channel`, so the sa
 runs in simulation (:class:`HeteroLogisticRegression`, :class:`HeteroSecureBoost`,
 :func:`simulate_vertical`) and deployed (``rengo vfl coordinator`` / ``rengo vfl party``).
 :func:`information_value` gives every party's columns' WOE and IV (FATE's
-``HeteroFeatureBinning``), :func:`select_by_iv` FATE's selection by IV.
+``HeteroFeatureBinning``), :func:`select_by_iv` FATE's selection by IV, and
+:class:`SelectionSettings` makes it a step of a vertical run (``fit(..., selection=...)``).
 
 Layout: :mod:`rengo.vfl.common` (party tables, vertical datasets, batch order),
 :mod:`rengo.vfl.psi` (ECDH-PSI), :mod:`rengo.vfl.hetero_lr` (hetero LR),
@@ -118,6 +119,7 @@ if TYPE_CHECKING:
         SecureBoostGuestModel,
         SecureBoostHostModel,
     )
+    from rengo.vfl.selection_settings import SelectionSettings
     from rengo.vfl.splitnn import (
         SPLITNN,
         SplitNNClassifier,
@@ -168,6 +170,7 @@ __all__ = [
     "SecureBoostConfig",
     "SecureBoostGuestModel",
     "SecureBoostHostModel",
+    "SelectionSettings",
     "SimulatedRun",
     "SplitNNClassifier",
     "SplitNNConfig",

@@ -17,7 +17,28 @@ DEFAULT_KEY_BITS = 2048
 
 @dataclass(frozen=True)
 class SelectionSettings:
-    """How a vertical run selects columns by IV (see :mod:`rengo.jobs.iv_selection`)."""
+    """How a vertical run selects columns by IV: a job's ``[vfl.selection]``, or
+    ``fit(..., selection=SelectionSettings(min_iv=0.02))`` (FATE's ``HeteroFeatureSelection``;
+    the step: :mod:`rengo.vfl.hetero_binning.selection_step`).
+
+    Parameters
+    ----------
+    min_iv
+        Keep columns whose IV is at least this (FATE's ``iv_value_thres``).
+    top_k
+        Keep at most this many columns, the largest IVs (FATE's ``iv_top_k``); give
+        ``min_iv``, ``top_k`` or both.
+    max_bin
+        Quantile bins per column (FATE's ``bin_num``).
+    adjustment_factor
+        Added to both counts of a bin of one class only (FATE's smoothing).
+    min_bin_rows
+        Bins of fewer rows are merged with their neighbours before WOE and IV (``None``:
+        ``max(5, 0.5% of the rows)``). It bounds the size of the group of rows a kept bit
+        depends on, not what a feature party that crafts columns learns: one bit per
+        crafted column about the labels of a group of at least this many rows (see the
+        README's "What a feature party learns").
+    """
 
     min_iv: float | None = option(None, "Keep columns whose IV is at least this.", ge=0)
     top_k: int | None = option(None, "Keep at most this many columns, the largest IVs.", ge=1)

@@ -35,7 +35,10 @@ dropped, the same group plus that row kept only if the row is a non-event): sele
 bounds what a host learns, it does not hide the labels from a host that probes. The guest: per host
 column, the number of bins and each bin's event and non-event counts (so also each bin's
 row count), in bin order; never a host value, cut point or column name. The coordinator
-takes no part. Every ciphertext that leaves a party is a fresh encryption or re-randomised.
+takes no part in the protocol; in a run's selection step
+(:mod:`rengo.vfl.hetero_binning.selection_step`) it receives, for the run's record, each
+column's IV and whether it was kept from the guest and each host's column names from that
+host. Every ciphertext that leaves a party is a fresh encryption or re-randomised.
 
 Trust: the guest is assumed to follow the protocol (semi-honest). A guest that encrypts
 "labels" of its own choosing, 1 for one row and 0 for the rest, learns from the sums which

@@ -283,3 +283,23 @@ def kept_party_data(data: PartyData, columns: Sequence[int]) -> PartyData:
     mean = None if data.mean is None else np.asarray(data.mean)[kept]
     scale = None if data.scale is None else np.asarray(data.scale)[kept]
     return replace(data, feature_names=names, mean=mean, scale=scale)
+
+
+def describe_selection(record: Mapping[str, Any]) -> str:
+    """One line of a selection's record: how many columns were kept, which were dropped.
+
+    Parameters
+    ----------
+    record
+        A run's selection record (:func:`selection_record`, every column named).
+
+    Returns
+    -------
+    str
+        ``"selection by IV kept 15 of 23 columns; dropped bank:x6, ..."``.
+    """
+    listed = list(record.get("columns", []))
+    dropped = [f"{c['party']}:{c['name']}" for c in listed if not c.get("kept")]
+    return f"selection by IV kept {len(listed) - len(dropped)} of {len(listed)} columns" + (
+        f"; dropped {', '.join(dropped)}" if dropped else ""
+    )
