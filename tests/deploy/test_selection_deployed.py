@@ -9,7 +9,9 @@ value reaches the label party or the coordinator."""
 from __future__ import annotations
 
 import json
+import signal
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from rich.console import Console
 from test_vertical_deployed import HOSTS, LABEL_PARTY, SEED, certs, party_data
 from test_vertical_deployed import tables as cancer_tables
 from test_vertical_rejoin_deployed import EPOCHS, NAMES, SETTINGS, Deployed
-from vertical_cli import run_processes
+from vertical_cli import finish, run_processes, wait_for_port
 
 from rengo.jobs import build_vertical_job, parse_job, run_vertical_job
 from rengo.tracking import RunStore
@@ -108,6 +110,60 @@ def test_a_deployed_job_with_selection_keeps_and_records_what_the_simulation_doe
         saved = json.loads((tmp_path / f"{name}.json").read_text())
         assert saved["features"] == [column] and len(saved["mean"]) == 1
         np.testing.assert_allclose(saved["weights"], weights[name], rtol=1e-9)
+
+
+@pytest.mark.timeout(300)
+def test_a_party_process_killed_in_the_selection_step_and_started_again_completes_the_run(
+    tmp_path: Path, iv_certs: Path, cli: Processes
+) -> None:
+    """As a party killed during training: ``rengo vfl party`` killed (SIGKILL) while it is in
+    the selection step, started again with its checkpoint folder, rejoins; the run runs the
+    step again and completes, recording what the simulation of the job records."""
+    tables(tmp_path)
+    job = tmp_path / "job.toml"
+    job.write_text(job_text(tmp_path, "min_iv = 0.3"))
+    built = build_vertical_job(parse_job(tomllib.loads(job.read_text())))
+    with RunStore(tmp_path / "simulated.db") as store:
+        simulated = run_vertical_job(built, store, log=lambda _m: None)
+        expected = store.get_run(simulated["run_id"]).summary["iv_selection"]
+    store_path = tmp_path / "deployed.db"
+    passphrase = {"RENGO_CHECKPOINT_PASSPHRASE": "a passphrase kept apart"}
+    coordinator = cli.start(
+        "coordinator", "--listen", "127.0.0.1:0", "--certs", str(iv_certs),
+        "--job", str(job), "--store", str(store_path), "--join-timeout", "60",
+        "--rejoin-wait", "60", "--rejoin-grace", "60", "--no-progress",
+        "--checkpoints", str(tmp_path / "coordinator"), env=passphrase,
+    )  # fmt: skip
+    port, early = wait_for_port(coordinator)
+
+    def party(name: str, **env: str) -> Any:
+        return cli.start(
+            "party", "--coordinator", f"127.0.0.1:{port}", "--name", name,
+            "--certs", str(iv_certs), "--job", str(job), "--no-progress",
+            "--checkpoints", str(tmp_path / name), "--rejoin-grace", "60",
+            "--give-up-after", "20", "--model", str(tmp_path / f"{name}.json"),
+            "--predictions", str(tmp_path / "scores.csv"), env=env,
+        )  # fmt: skip
+
+    marker = tmp_path / "telco-in-selection"
+    bank, telco = party("bank"), party("telco", PAUSE_IN_SELECTION=str(marker))
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert time.monotonic() < deadline and telco.poll() is None, "never in the step"
+        time.sleep(0.05)
+    telco.send_signal(signal.SIGKILL)
+    telco.wait(30)
+    telco = party("telco")
+    for proc in (bank, telco):
+        finish(proc)
+    finish(coordinator, early)
+    with RunStore(store_path, read_only=True) as store:
+        (run,) = store.list_runs()
+        said = [e.message for e in store.events(run.run_id)]
+    assert run.status == "completed" and run.summary["rejoins"] == 1, said
+    assert _columns(run.summary["iv_selection"]) == _columns(expected)
+    saved = json.loads((tmp_path / "telco.json").read_text())
+    assert saved["features"] == ["late_payments"]
 
 
 class Recording(ScopeMixin):
