@@ -85,7 +85,7 @@ def test_a_deployed_job_with_selection_keeps_and_records_what_the_simulation_doe
             for name in IV_PARTIES
         },
     )  # fmt: skip
-    assert "common rows" in said, said
+    assert "common rows" in said and "selection by IV kept 2 of 5 columns" in said, said
     # each party says which of its columns it kept; the run's events say what was dropped
     assert "telco: selection by IV kept 1 of its 3 columns: late_payments" in parties["telco"]
     with RunStore(deployed_store, read_only=True) as store:

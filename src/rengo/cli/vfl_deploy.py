@@ -284,6 +284,12 @@ def vfl_coordinator(
                 max_message_bytes=max_message_bytes(max_message_mb, job_limit),
                 selection=selection,
             )
+        if report.outcome.selection is not None:
+            from rengo.vfl.hetero_binning.selection_step import describe_selection
+
+            console.print(
+                describe_selection(report.outcome.selection), highlight=False, soft_wrap=True
+            )
         console.print(
             f"run {report.run_id}: {report.describe()} in {report.wall_time_s:.1f}s",
             highlight=False,
