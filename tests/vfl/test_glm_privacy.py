@@ -1,6 +1,7 @@
-"""What crosses the bus in hetero linear and Poisson regression: no feature value, label or
-raw ID, every ciphertext freshly randomised, and the coordinator decrypts only masked
-values (as for hetero LR, tests/vfl/hetero_lr/test_privacy.py)."""
+"""What crosses the bus in hetero linear and Poisson regression: no feature value, label,
+exposure (Poisson's, the label party's like its labels) or raw ID, every ciphertext freshly
+randomised, and the coordinator decrypts only masked values (as for hetero LR,
+tests/vfl/hetero_lr/test_privacy.py)."""
 
 from __future__ import annotations
 
@@ -28,11 +29,13 @@ def _labels(kind: str, x: np.ndarray) -> np.ndarray:
     return rng.poisson(np.exp(0.3 * x[:, 0] - 0.2 * x[:, 5])).astype(float)
 
 
-@pytest.fixture(scope="module", params=["linear", "linear-newton", "poisson"])
+@pytest.fixture(scope="module", params=["linear", "linear-newton", "poisson", "poisson-exposure"])
 def run(request: pytest.FixtureRequest) -> dict[str, Any]:
     """Train and score with every decryption and every mask recorded (``linear-newton``:
-    Newton-CG, the default on a one-batch table, with its extra rounds)."""
+    Newton-CG, the default on a one-batch table, with its extra rounds; ``poisson-exposure``:
+    the label party brings an exposure per row)."""
     kind, newton = request.param.split("-")[0], request.param.endswith("-newton")
+    exposed = request.param.endswith("-exposure")
     rng = np.random.default_rng(0)
     x = rng.normal(size=(ROWS, 18))
     y = _labels(kind, x)
@@ -44,6 +47,7 @@ def run(request: pytest.FixtureRequest) -> dict[str, Any]:
         "telco": (ids, x[:, 14:18]),
     }
     labels = y[card_rows]
+    exposure = 1.0 - rng.uniform(0.0, 0.9, len(card_rows)) if exposed else None
     decrypted: list[tuple[np.ndarray, np.ndarray]] = []
     masks: list[tuple[EncryptedArray, EncryptedArray, Any]] = []
     lock = threading.Lock()
@@ -76,7 +80,11 @@ def run(request: pytest.FixtureRequest) -> dict[str, Any]:
         model: CoordinatedLinearModel = estimator(
             key_bits=512, epochs=2, learning_rate=0.05, seed=3, key_seed=8, **batches
         )
-        model.fit(data, label_party="card", y=labels)
+        if exposure is None:
+            model.fit(data, label_party="card", y=labels)
+        else:
+            assert isinstance(model, HeteroPoissonRegression)
+            model.fit(data, label_party="card", y=labels, exposure=exposure)
         scored_ids, _ = model.predict_raw(data)
     finally:
         patch.undo()
@@ -92,6 +100,7 @@ def run(request: pytest.FixtureRequest) -> dict[str, Any]:
         "model": model,
         "data": data,
         "labels": labels,
+        "exposure": exposure,
         "ids": ids,
         "entries": [e for t in transcripts for e in t],
         "decrypted": decrypted,
@@ -135,6 +144,27 @@ def test_no_label_crosses_the_bus(run: dict[str, Any]) -> None:
     if run["kind"] == "linear":  # continuous targets: no single one is on the wire
         for value in labels:
             assert np.float64(value).tobytes() not in wire
+
+
+def test_no_exposure_crosses_the_bus(run: dict[str, Any]) -> None:
+    """The label party's exposure (and its log, the offset) stays with it: no value of it as
+    float, nor as a fixed-point integer at the protocol's precisions, nor any array of
+    them in plain."""
+    exposure = run["exposure"]
+    if exposure is None:
+        pytest.skip("this run has no exposure")
+    wire = b"".join(e.payload for e in run["entries"])
+    plain = np.concatenate([a for e in run["entries"] for a in plain_arrays(decoded(e))])
+    plain64 = set(plain.astype(np.float64).tolist())
+    for value in np.concatenate([exposure, np.log(exposure)]):
+        assert np.float64(value).tobytes() not in wire
+        assert np.float32(value).tobytes() not in wire
+        assert float(value) not in plain64
+        for bits in (16, 32):
+            fixed = int(np.rint(value * 2**bits))
+            if abs(fixed) >= 2**28:
+                assert fixed.to_bytes(8, "little", signed=True) not in wire
+                assert fixed.to_bytes(8, "big", signed=True) not in wire
 
 
 def test_no_raw_id_crosses_the_bus(run: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ from rengo.core.roles import validate_party_name
 from rengo.data import Standardization
 from rengo.data.categorical import CategoricalEncoding
 from rengo.data.dataset import column_scaling
+from rengo.vfl.exposure_values import check_exposure
 from rengo.vfl.psi import PSIResult, private_set_intersection, require_nonempty
 
 
@@ -204,6 +205,10 @@ class VerticalDataset:
     later: Mapping[str, FeaturesAfterPsi] = field(default_factory=dict)
     """Where a party's features are read once PSI has named its shared rows (its table
     then holds every row's ID and no columns): a job's CSV party in ``rengo run``."""
+    exposure: np.ndarray | None = None
+    """The label party's exposure, one positive value per row like ``labels`` (a count
+    model's known factor of the mean, see :mod:`rengo.vfl.exposure_values`); it never
+    leaves the label party. ``None``: every row observed for one unit."""
 
     def __post_init__(self) -> None:
         for name in self.parties:
@@ -221,6 +226,11 @@ class VerticalDataset:
                 )
             if labels.shape != (len(self.parties[self.label_party].ids),):
                 raise DataError("labels need one entry per row of the label party")
+        if self.exposure is not None:
+            rows = len(self.parties[self.label_party].ids)
+            object.__setattr__(
+                self, "exposure", check_exposure(self.exposure, rows, self.label_party)
+            )
 
     @property
     def hosts(self) -> list[str]:
@@ -299,6 +309,12 @@ class PartyData:
     """How the party one-hot encoded its text columns (:mod:`rengo.data.categorical`),
     kept with its model so that new rows to score are encoded into the same columns; it
     never leaves the party."""
+    exposure: np.ndarray | None = None
+    """The label party's exposure of each row of ``table`` (a count model's known factor of
+    the mean, :mod:`rengo.vfl.exposure_values`); like its labels it never leaves it."""
+    score_exposure: np.ndarray | None = None
+    """The exposure of each row of ``score_table`` (the label party's held-out evaluation:
+    the expected count of a row is its exposure times the predicted rate)."""
 
 
 class FeaturesAfterPsi(Protocol):

@@ -443,6 +443,7 @@ class VerticalEstimator:
                 else (None if name not in extra else np.asarray(extra[name], dtype=object)),
                 feature_names=column_names(data, name),
                 later=dataset.later.get(name),
+                exposure=dataset.exposure if name == dataset.label_party else None,
             )
             for name, table in dataset.parties.items()
         }

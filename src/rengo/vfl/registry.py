@@ -100,6 +100,9 @@ class AlignedData:
     rows: np.ndarray
     labels: np.ndarray | None = None
     feature_names: tuple[str, ...] = ()
+    exposure: np.ndarray | None = None
+    """The label party's exposure, one per row of ``table`` like ``labels`` (algorithms
+    with ``exposure``); ``None``: none given."""
 
     @property
     def features(self) -> np.ndarray:
@@ -111,6 +114,11 @@ class AlignedData:
     def aligned_labels(self) -> np.ndarray | None:
         """The labels of the aligned rows (``None`` for parties without labels)."""
         return None if self.labels is None else np.asarray(self.labels)[self.rows]
+
+    @property
+    def aligned_exposure(self) -> np.ndarray | None:
+        """The exposure of the aligned rows (``None`` where none was given)."""
+        return None if self.exposure is None else np.asarray(self.exposure)[self.rows]
 
     @property
     def ids(self) -> np.ndarray:
@@ -272,6 +280,10 @@ class VerticalAlgorithm(Generic[ConfigT]):
         The names ``metrics`` returns (empty without ``metrics``): all a deployed
         coordinator records of the label party's held-out evaluation
         (:func:`rengo.jobs.vertical.held_out_metric_names`).
+    exposure
+        Whether the label party may bring an exposure per row (a count model's known
+        factor of the mean, :mod:`rengo.vfl.exposure_values`); the runner refuses one
+        otherwise.
     """
 
     name: str
@@ -297,6 +309,8 @@ class VerticalAlgorithm(Generic[ConfigT]):
     metric_names: tuple[str, ...] = ()
     """The names ``metrics`` returns: all a deployed coordinator accepts of a label party's
     held-out evaluation (:func:`rengo.jobs.vertical.held_out_metric_names`)."""
+    exposure: bool = False
+    """Whether the label party may bring an exposure per row (hetero Poisson regression)."""
 
     def __post_init__(self) -> None:
         scalar_option_specs(self.config_type)  # fails now, not at a user's first job file

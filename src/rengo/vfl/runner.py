@@ -85,6 +85,7 @@ from rengo.vfl.checkpoints import (
     MissingCheckpoint,
 )
 from rengo.vfl.common import FeaturesAfterPsi, HeldOutRule, PartyData, PartyTable, check_columns
+from rengo.vfl.exposure_values import check_exposure
 from rengo.vfl.party_model_file import ModelOrigin, training_runs_differ
 from rengo.vfl.progress import ProgressFn, VerticalProgress, report
 from rengo.vfl.psi import SCOPE as PSI_SCOPE
@@ -916,9 +917,17 @@ def _whole_table(data: PartyData) -> PartyData:
 
 
 def _aligned(data: PartyData, rows: np.ndarray, labels: np.ndarray | None) -> AlignedData:
-    """The training role's rows (see :func:`_read_after_psi`)."""
+    """The training role's rows (see :func:`_read_after_psi`), with the label party's
+    exposure where it brought one."""
     assert data.table is not None
-    return _read_after_psi(data.table, rows, labels, data.feature_names, data.later)
+    aligned = _read_after_psi(data.table, rows, labels, data.feature_names, data.later)
+    if data.exposure is None:
+        return aligned
+    if data.later is None:
+        return replace(aligned, exposure=np.asarray(data.exposure))
+    # read after PSI: the shared rows in table order, as the labels are
+    in_table_order = np.sort(rows, kind="stable")
+    return replace(aligned, exposure=np.asarray(data.exposure)[in_table_order])
 
 
 def _read_after_psi(
@@ -1013,6 +1022,7 @@ def _check_inputs(
             raise ConfigError(f"{name} is the label party of this run but was given no labels")
         if labels is not None:
             labels = _labels_for(algorithm, kind, name, data)
+        _check_exposure(algorithm, kind, name, data)
         _check_binary_classes(algorithm, plan.config, kind, name, data)
     elif model is None:
         raise ConfigError(f"{name} has no trained model to score with")
@@ -1024,6 +1034,35 @@ def _check_inputs(
         )
     check_party_columns(algorithm, plan.config, kind, name, data, plan.train, plan.score)
     return labels
+
+
+def _check_exposure(
+    algorithm: VerticalAlgorithm[Any], kind: RoleKind, name: str, data: PartyData
+) -> None:
+    """Refuse an exposure anywhere but at the label party of an algorithm that takes one,
+    and exposure values that are not one positive number per training row.
+
+    Raises
+    ------
+    ConfigError
+        For an exposure at a feature party, or with an algorithm without one.
+    DataError
+        For exposure values that do not fit the table (naming the party and row).
+    """
+    if data.exposure is None:
+        return
+    if kind != "label_party":
+        raise ConfigError(
+            f"{name} was given an exposure, but it is a feature party: the exposure is the "
+            "label party's, as its labels are; give it to the label party only"
+        )
+    if not algorithm.exposure:
+        raise ConfigError(
+            f"{name}: {algorithm.name} takes no exposure (a count model's known factor of "
+            "the mean): train algorithm hetero_poisson, or give no exposure"
+        )
+    assert data.table is not None
+    check_exposure(data.exposure, len(data.table.ids), name)
 
 
 def _check_binary_classes(

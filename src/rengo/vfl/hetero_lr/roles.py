@@ -675,14 +675,17 @@ class GuestSteps:
     """What one coordinated linear model's label party does its own way in the epochs every
     such model shares (:func:`guest_epochs`): forming ``Enc(d)`` and the encrypted loss
     (``residual``), stepping its weights (``update``), turning the decrypted batch losses
-    into the reported one (``loss_constant + sum(loss_scale * loss) / rows``) and its
-    Newton-CG memory to checkpoint (``cg``)."""
+    into the reported one (``loss_constant + sum(loss_scale * loss) / rows``), its
+    Newton-CG memory to checkpoint (``cg``) and the known part of every row's linear
+    predictor, added to its own partial predictor before ``residual`` (``offset``, one per
+    training row: a count model's ``log(exposure)``; ``None``: none)."""
 
     residual: ResidualStep
     update: WeightStep
     loss_scale: float = 1.0
     loss_constant: float = 0.0
     cg: Callable[[], CGState | None] = _no_cg
+    offset: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -815,7 +818,8 @@ def guest_epochs(
             step = this_epoch.scope(batch=batch)
             rows = run.class_rows_of(aligned)
             xb, yb = run.batch_columns(aligned), y[rows]
-            enc_d, batch_loss = steps.residual(step, yb, xb @ weights)
+            u = xb @ weights if steps.offset is None else xb @ weights + steps.offset[rows]
+            enc_d, batch_loss = steps.residual(step, yb, u)
             fresh_d = enc_d.rerandomize(
                 batch_obfuscators(config.obfuscator_source, step, coordinator, pool, len(rows))
             )

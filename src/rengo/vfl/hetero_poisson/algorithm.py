@@ -4,14 +4,20 @@ on import as ``"hetero_poisson"``).
 Hetero LR's coordinator (key pair, masked decryptions) with the Poisson guest and hosts of
 :mod:`rengo.vfl.hetero_poisson.roles` (an encrypted multiplicative chain of ``exp(u_k)``);
 scoring is hetero LR's federated scoring with ``exp`` as inverse link, so prediction returns
-the predicted mean count per row.
+the predicted mean count per row for one unit of exposure: the **rate** (claim frequency).
+The label party may bring an exposure per training row (``exposure = true`` below): its
+expected count is then ``exposure * rate`` (see :mod:`rengo.vfl.hetero_poisson.roles`).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 import numpy as np
 
 from rengo.metrics import mae, poisson_deviance, rmse
+from rengo.transport.channel import Channel
 from rengo.vfl.hetero_lr.algorithm import (
     LINEAR_KEYS,
     MISSING_OPTION_FIX,
@@ -31,7 +37,14 @@ from rengo.vfl.hetero_poisson.roles import (
     obfuscators_per_batch,
     poisson_forward,
 )
-from rengo.vfl.registry import Models, VerticalAlgorithm, register
+from rengo.vfl.registry import (
+    AlignedData,
+    Models,
+    RoleContext,
+    RoleState,
+    VerticalAlgorithm,
+    register,
+)
 
 HELD_OUT_METRICS = ("poisson_deviance", "rmse", "mae")
 """The names :func:`held_out_metrics` returns, in order."""
@@ -43,14 +56,38 @@ def held_out_metrics(truth: np.ndarray, predictions: np.ndarray) -> dict[str, fl
     return {name: score(truth, predictions) for name, score in scores}
 
 
+def train_exposed_guest(
+    channel: Channel, ctx: RoleContext[Any], data: AlignedData | None, state: RoleState
+) -> GuestModel:
+    """The label party's training role, with its exposure where it brought one."""
+    assert data is not None and data.aligned_labels is not None
+    return hetero_poisson_guest(
+        channel,
+        data.features,
+        data.aligned_labels,
+        ctx.hosts,
+        ctx.config,
+        coordinator=ctx.coordinator,
+        seed=ctx.seed,
+        progress=ctx.progress,
+        checkpoints=ctx.checkpoints,
+        exposure=data.aligned_exposure,
+    )
+
+
+TRAINING = replace(
+    linear_training_roles(hetero_poisson_guest, hetero_poisson_host, obfuscators_per_batch),
+    label_party=train_exposed_guest,
+)
+"""Hetero LR's coordinator and the Poisson guest (with its exposure) and hosts."""
+
+
 HETERO_POISSON: VerticalAlgorithm[HeteroPoissonConfig] = register(
     VerticalAlgorithm(
         name="hetero_poisson",
         title="coordinated hetero Poisson regression",
         config_type=HeteroPoissonConfig,
-        train=linear_training_roles(
-            hetero_poisson_guest, hetero_poisson_host, obfuscators_per_batch
-        ),
+        train=TRAINING,
         predict=prediction_roles(poisson_forward),
         models=Models(
             label_party=GuestModel, feature_party=HostModel, coordinator=CoordinatorReport
@@ -65,5 +102,6 @@ HETERO_POISSON: VerticalAlgorithm[HeteroPoissonConfig] = register(
         resumable=True,
         missing_values=fills_missing,
         missing_fix=MISSING_OPTION_FIX,
+        exposure=True,
     )
 )

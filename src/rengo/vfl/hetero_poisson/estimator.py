@@ -5,18 +5,26 @@ recording bus. Keyword arguments are
 :class:`~rengo.vfl.hetero_poisson.config.HeteroPoissonConfig`'s fields, same defaults.
 
 >>> model = HeteroPoissonRegression(key_bits=1024, epochs=20)  # doctest: +SKIP
->>> model.fit({"insurer": (ids_i, X_i), "telco": (ids_t, X_t)}, "insurer", y=claims)
->>> model.predict({"insurer": (new_i, Xn_i), "telco": (new_t, Xn_t)})  # expected counts
+>>> parties = {"insurer": (ids_i, X_i), "telco": (ids_t, X_t)}
+>>> model.fit(parties, "insurer", y=claims, exposure=years)  # doctest: +SKIP
+>>> model.predict({"insurer": (new_i, Xn_i), "telco": (new_t, Xn_t)})  # claim frequencies
+>>> model.predict(new_parties, exposure=new_years)  # expected claim counts
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
 import numpy as np
 
 from rengo.metrics import neg_poisson_deviance
+from rengo.vfl.common import PartyInput, VerticalDataset, as_vertical_dataset
 from rengo.vfl.hetero_lr.estimator import CoordinatedLinearModel
 from rengo.vfl.hetero_poisson.algorithm import HETERO_POISSON
 from rengo.vfl.hetero_poisson.roles import POISSON, poisson_forward
+from rengo.vfl.predictions import VerticalPredictions
 
 
 class HeteroPoissonRegression(CoordinatedLinearModel):
@@ -35,6 +43,14 @@ class HeteroPoissonRegression(CoordinatedLinearModel):
     Newton-CG needs a quadratic loss and is refused here.
     ``missing="zero"|"mean"`` fills each party's own empty cells locally, the same at
     scoring; the default refuses them.
+
+    **Exposure.** ``fit(..., exposure=e)`` models counts observed over ``e`` (years
+    insured): ``E[y] = e exp(x w + b)``, the GLM with offset ``log e``; the exposure stays
+    with the label party like its labels. The coefficients are then those of
+    scikit-learn's ``PoissonRegressor(alpha=l2 / mean(e))`` fitted on ``y / e`` with
+    ``sample_weight=e``. :meth:`predict` returns the **rate** (the expected count for one
+    unit of exposure, the claim frequency) without ``exposure`` (as ``rengo vfl predict``
+    and an exported model score), and the expected count ``e * rate`` with it.
     """
 
     spec = HETERO_POISSON
@@ -57,3 +73,135 @@ class HeteroPoissonRegression(CoordinatedLinearModel):
 
     def _score_metric(self, truth: np.ndarray, predictions: np.ndarray) -> float:
         return neg_poisson_deviance(truth, predictions)
+
+    def fit(
+        self,
+        data: VerticalDataset | PartyInput,
+        label_party: str | None = None,
+        y: Any = None,
+        *,
+        labels: Mapping[str, Any] | None = None,
+        exposure: Any = None,
+    ) -> HeteroPoissonRegression:
+        """Train on counts, each observed over its row's ``exposure``.
+
+        Parameters
+        ----------
+        data
+            A :class:`~rengo.vfl.common.VerticalDataset`, or ``{name: (ids, X)}``: each
+            party's row IDs and its own columns.
+        label_party
+            The party holding the counts (needed with a mapping).
+        y
+            The counts, one per row of the label party, in its rows' order (needed with a
+            mapping).
+        labels
+            Labels of other parties: refused, as every coordinated linear model does.
+        exposure
+            One positive exposure per row of the label party, in its rows' order (a
+            dataset's own ``exposure`` otherwise); ``None``: one unit each.
+
+        Returns
+        -------
+        HeteroPoissonRegression
+            ``self``, fitted.
+
+        Raises
+        ------
+        DataError
+            As :meth:`CoordinatedLinearModel.fit`, or for an exposure that is not one
+            positive finite value per row of the label party (naming the row).
+        ConfigError
+            As :meth:`CoordinatedLinearModel.fit`.
+        """
+        super().fit(_with_exposure(data, label_party, y, exposure), labels=labels)
+        return self
+
+    def predict(
+        self,
+        data: VerticalDataset | PartyInput,
+        label_party: str | None = None,
+        *,
+        exposure: Any = None,
+    ) -> VerticalPredictions:
+        """``(ids, rates)``, or ``(ids, expected counts)`` with ``exposure``, for the rows
+        every party holds.
+
+        Parameters
+        ----------
+        data
+            The rows to score, per party (a dataset's own ``exposure`` is used).
+        label_party
+            The label party (default: training's).
+        exposure
+            One positive exposure per row of the label party's table to score.
+
+        Returns
+        -------
+        VerticalPredictions
+            The scored IDs and, per ID, ``exp(x w + b)`` (the frequency per unit of
+            exposure), times its exposure where one is given.
+
+        Raises
+        ------
+        NotFittedError
+            Before :meth:`fit`.
+        DataError
+            For an exposure that is not one positive finite value per row.
+        """
+        dataset = _with_exposure(data, label_party or self.label_party_, None, exposure)
+        ids, rates = super().predict(dataset)
+        if dataset.exposure is None:
+            return VerticalPredictions(ids, rates)
+        own_ids = np.asarray(dataset.parties[dataset.label_party].ids)
+        exposed = VerticalPredictions(own_ids, dataset.exposure).aligned_to(ids)
+        return VerticalPredictions(ids, np.asarray(rates) * exposed)
+
+    def score(
+        self,
+        data: VerticalDataset | PartyInput,
+        y: Any = None,
+        label_party: str | None = None,
+        *,
+        exposure: Any = None,
+    ) -> float:
+        """The negative mean Poisson deviance of the counts and their expected counts
+        (higher is better).
+
+        Parameters
+        ----------
+        data
+            Labelled rows: a :class:`~rengo.vfl.common.VerticalDataset` with labels, or
+            ``{name: (ids, X)}`` with ``y``.
+        y
+            One count per row of the label party's table (with a mapping).
+        label_party
+            The label party (default: training's).
+        exposure
+            One positive exposure per row of the label party's table; ``None``: one unit.
+
+        Returns
+        -------
+        float
+            ``-mean_poisson_deviance(y, exposure * rate)``.
+
+        Raises
+        ------
+        DataError
+            Without labels, or for a bad exposure.
+        NotFittedError
+            Before :meth:`fit`.
+        """
+        self._require_fitted()
+        dataset = _with_exposure(data, label_party or self.label_party_, y, exposure)
+        return super().score(dataset)
+
+
+def _with_exposure(
+    data: VerticalDataset | PartyInput, label_party: str | None, y: Any, exposure: Any
+) -> VerticalDataset:
+    """``data`` as a dataset, with ``exposure`` (checked) where one is given."""
+    dataset = as_vertical_dataset(data, label_party, y)
+    if exposure is None:
+        return dataset
+    return replace(dataset, exposure=np.asarray(exposure))

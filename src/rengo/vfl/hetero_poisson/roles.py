@@ -29,6 +29,18 @@ costs nothing: the guest closes the chain with ``exp(u_g) / s`` and subtracts ``
 The L2 term's gradient is divided too: with ``l2 > 0`` the guest sends each host
 ``Enc(1/s)`` once, and the host adds ``Enc(1/s) * (rows l2 w_k)`` to its encrypted gradient.
 
+**Exposure.** Claim counts are observed over an exposure ``e`` (years insured): the model
+is ``mu = e exp(u)``, the GLM with offset ``log e`` (FATE's ``exposure_colname``). The
+exposure is the guest's, like its labels: it adds ``log e`` to its own partial predictor,
+so it closes the chain with ``exp(u_g) e / s`` and nothing another party sees changes
+form. The loss stays ``mean(mu - y log mu)``; its minimiser is scikit-learn's
+``PoissonRegressor`` fitted on the frequencies ``y / e`` with ``sample_weight = e`` (the
+same likelihood up to a constant), with ``alpha = l2 / mean(e)``. The intercept starts at
+the best constant model, ``log(sum y / sum e)``. The scale ``s`` stays the **mean count**
+``mean(y)``, not a mean frequency: the curvature at that start is
+``X^T diag(e sum(y)/sum(e)) X / n``, whose scale ``mean(e) sum(y) / sum(e)`` is exactly
+``mean(y)``. Without an exposure every ``e`` is 1.
+
 Per mini-batch B (messages in the ``"hlr"`` scope, per epoch and batch, like hetero LR):
 
 1. host k: ``u_k = X_k[B] w_k``; the chain as above (``chain`` key); with ``compute_loss``,
@@ -40,8 +52,9 @@ Per mini-batch B (messages in the ``"hlr"`` scope, per epoch and batch, like het
    steps.
 
 What each role sees: hosts see ciphertexts only (the chain is re-randomised at every hop)
-and their own gradient of the scaled loss, never ``s``; the guest sees ciphertexts, its own
-gradient and the batch losses; the coordinator sees uniform residues. Every ciphertext sent
+and their own gradient of the scaled loss, never ``s`` nor the exposure; the guest sees
+ciphertexts, its own gradient and the batch losses; the coordinator sees uniform residues.
+The exposure, like the counts, enters only the guest's ``Enc(d / s)``. Every ciphertext sent
 is freshly randomised.
 """
 
@@ -60,6 +73,7 @@ from rengo.crypto.encrypted_array import EncryptedArray, encrypt_array
 from rengo.crypto.keys import PaillierPublicKey
 from rengo.transport.channel import Channel
 from rengo.vfl.checkpoints import EpochCheckpoints
+from rengo.vfl.exposure_values import check_exposure
 from rengo.vfl.hetero_lr.config import LinearModelConfig
 from rengo.vfl.hetero_lr.exposure import require_no_residual_exposure
 from rengo.vfl.hetero_lr.newton import resolve_optimizer
@@ -142,6 +156,7 @@ def hetero_poisson_guest(
     seed: int | None = None,
     progress: ProgressFn | None = None,
     checkpoints: EpochCheckpoints | None = None,
+    exposure: np.ndarray | None = None,
 ) -> GuestModel:
     """The label party: closes the chain into ``Enc(mu - y)`` and drives the epochs.
 
@@ -163,16 +178,20 @@ def hetero_poisson_guest(
         Called after every batch and epoch with the epoch's running mean loss.
     checkpoints
         A resumable run's checkpoints: continue after their last epoch, save every epoch.
+    exposure
+        Each aligned row's exposure (positive; ``mu = exposure * exp(u)``); it never
+        leaves the guest. ``None``: one unit each.
 
     Returns
     -------
     GuestModel
-        The guest's coefficients, intercept and per-epoch losses ``mean(mu - y u)``.
+        The guest's coefficients, intercept and per-epoch losses ``mean(mu - y log mu)``.
 
     Raises
     ------
     DataError
-        If a label is not a count (naming the party) or a linear predictor overflows.
+        If a label is not a count, an exposure is not positive and finite (naming the
+        party), or a linear predictor overflows.
     ConfigError
         Without hosts, or when the key leaves no room for the chain's precision.
     ProtocolError
@@ -184,6 +203,8 @@ def hetero_poisson_guest(
         channel, features, labels, "count", config, coordinator
     )
     scale = count_scale(y, channel.name)  # private: hosts see only Enc(1/scale)
+    exposed = None if exposure is None else check_exposure(exposure, len(x), channel.name)
+    offset = None if exposed is None else np.log(exposed)  # u_g + log e closes e exp(u)
     _check_headroom(public, config, len(hosts))
     resumed = start_training(checkpoints, x.shape[1], channel.name)
     batch_seed = run_batch_seed(resumed, seed)
@@ -200,7 +221,9 @@ def hetero_poisson_guest(
         per_batch,
     )  # fmt: skip
     if config.fit_intercept and resumed.epochs_run == 0:
-        resumed.weights[-1] = np.log(scale)  # the best constant model (a resumed run: its own)
+        # the best constant model (a resumed run: its own): log(sum y / sum e)
+        mean_exposure = 1.0 if exposed is None else float(np.mean(exposed))
+        resumed.weights[-1] = np.log(scale / mean_exposure)
     if config.l2 > 0:  # the hosts scale their L2 gradient by 1/scale without learning it
         enc_inverse = encrypt_array(
             np.array([1.0 / scale]),
@@ -215,7 +238,8 @@ def hetero_poisson_guest(
     def residual(
         step: Channel, yb: np.ndarray, u_guest: np.ndarray
     ) -> tuple[EncryptedArray, Callable[[], EncryptedArray]]:
-        """Step 2: ``Enc(d / s)`` from the last host's chain, closed by ``exp(u_g) / s``."""
+        """Step 2: ``Enc(d / s)`` from the last host's chain, closed by ``exp(u_g) / s``
+        (``u_guest`` carries the batch's ``log e``: ``exp(u_g) e / s``)."""
         chain = expect_encrypted(
             step.recv(hosts[-1], CHAIN), public, (len(yb),), chain_exp, f"{hosts[-1]} chain"
         )
@@ -230,7 +254,7 @@ def hetero_poisson_guest(
         run,
         y,
         hosts,
-        GuestSteps(residual, update, loss_scale=scale),
+        GuestSteps(residual, update, loss_scale=scale, offset=offset),
         lr_scale,
         progress,
         checkpoints,
