@@ -861,16 +861,55 @@ def r2_score(y_true: Any, y_pred: Any) -> float:
     return 1.0 - residual / total
 
 
-def poisson_deviance(y_true: Any, y_pred: Any) -> float:
+def _row_weights(sample_weight: Any, rows: int, what: str) -> np.ndarray | None:
+    """Validated non-negative finite weights, one per row, not all zero (``None``: none)."""
+    if sample_weight is None:
+        return None
+    try:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{what} needs numeric sample weights ({exc})") from exc
+    if weights.shape != (rows,):
+        raise DataError(f"{what}: {weights.shape} sample weights for {rows} rows")
+    if not (np.isfinite(weights) & (weights >= 0)).all() or not weights.sum() > 0:
+        raise DataError(f"{what} needs finite non-negative sample weights, not all zero")
+    return weights
+
+
+def _poisson_pair(y_true: Any, y_pred: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validated non-negative targets and positive predicted means."""
+    truth, mu = _regression_pair(y_true, y_pred, what)
+    if (truth < 0).any():
+        raise DataError(f"{what} needs non-negative targets (counts)")
+    if (mu <= 0).any():
+        raise DataError(f"{what} needs positive predicted means; pass exp(score)")
+    return truth, mu
+
+
+def _unit_poisson_deviance(truth: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """``2 (y log(y / mu) - y + mu)`` per row, with ``y log y = 0`` at ``y = 0``."""
+    safe = np.where(truth > 0, truth, 1.0)
+    log_term = np.where(truth > 0, truth * np.log(safe / mu), 0.0)
+    deviance: np.ndarray = 2.0 * (log_term - truth + mu)
+    return deviance
+
+
+def poisson_deviance(y_true: Any, y_pred: Any, sample_weight: Any = None) -> float:
     """Mean Poisson deviance ``mean(2 (y log(y / mu) - y + mu))``, with ``y log y = 0`` at
-    ``y = 0`` (equals scikit-learn's ``mean_poisson_deviance``).
+    ``y = 0`` (equals scikit-learn's ``mean_poisson_deviance``, weights included).
+
+    For claim frequencies ``y / exposure`` and predicted rates, pass
+    ``sample_weight=exposure`` (as scikit-learn's Poisson regression example does): that
+    is ``sum(deviance of the counts) / sum(exposure)``.
 
     Parameters
     ----------
     y_true:
-        Non-negative targets (counts), one per row.
+        Non-negative targets (counts or frequencies), one per row.
     y_pred:
         Predicted means ``mu > 0``, one per row.
+    sample_weight:
+        Non-negative weight of each row (the weighted mean); ``None``: equal weights.
 
     Returns
     -------
@@ -880,16 +919,138 @@ def poisson_deviance(y_true: Any, y_pred: Any) -> float:
     Raises
     ------
     DataError
-        As :func:`rmse`, or a negative target or non-positive prediction.
+        As :func:`rmse`, a negative target, a non-positive prediction or bad weights.
     """
-    truth, mu = _regression_pair(y_true, y_pred, "poisson_deviance")
+    truth, mu = _poisson_pair(y_true, y_pred, "poisson_deviance")
+    weights = _row_weights(sample_weight, len(truth), "poisson_deviance")
+    return float(np.average(_unit_poisson_deviance(truth, mu), weights=weights))
+
+
+def d2_poisson_score(y_true: Any, y_pred: Any, sample_weight: Any = None) -> float:
+    """The fraction of Poisson deviance explained, ``D^2 = 1 - D(y, mu) / D(y, mean y)``
+    (the null model predicts the weighted mean target; equals scikit-learn's
+    ``d2_tweedie_score(power=1)``, weights included; constant targets give 1.0 for a
+    perfect fit and 0.0 otherwise, as :func:`r2_score`, where scikit-learn divides by 0).
+
+    Parameters
+    ----------
+    y_true, y_pred, sample_weight:
+        As :func:`poisson_deviance` (pass ``sample_weight=exposure`` with frequencies).
+
+    Returns
+    -------
+    float
+        ``<= 1``; 0 is the constant model's score, higher is better (NaN for fewer than
+        two rows, as scikit-learn's).
+
+    Raises
+    ------
+    DataError
+        As :func:`poisson_deviance`.
+    """
+    truth, mu = _poisson_pair(y_true, y_pred, "d2_poisson_score")
+    weights = _row_weights(sample_weight, len(truth), "d2_poisson_score")
+    if len(truth) < 2:
+        return float("nan")
+    fitted = float(np.average(_unit_poisson_deviance(truth, mu), weights=weights))
+    null_mean = np.full_like(truth, np.average(truth, weights=weights))
+    null = float(np.average(_unit_poisson_deviance(truth, null_mean), weights=weights))
+    if null == 0.0:
+        return 1.0 if fitted == 0.0 else 0.0
+    return 1.0 - fitted / null
+
+
+@dataclass(frozen=True)
+class LorenzCurve:
+    """The actuarial Lorenz curve of a frequency model: rows ranked from the lowest
+    predicted frequency up, the share of exposure (``exposure``) against the share of
+    claims (``claims``) observed up to each row, both from 0 at the origin to 1.
+
+    Parameters
+    ----------
+    exposure
+        The cumulative share of exposure after each row (``n + 1`` points from 0 to 1).
+    claims
+        The cumulative share of claims after each row (``n + 1`` points from 0 to 1).
+    """
+
+    exposure: np.ndarray
+    claims: np.ndarray
+
+    @property
+    def gini(self) -> float:
+        """``1 - 2 * area under the curve`` (trapezoids, from the origin): 0 for a model
+        that ranks no better than chance, larger the better it separates risks."""
+        area = float(np.sum(np.diff(self.exposure) * (self.claims[1:] + self.claims[:-1]) / 2))
+        return 1.0 - 2.0 * area
+
+
+def lorenz_curve(y_true: Any, y_pred: Any, exposure: Any = None) -> LorenzCurve:
+    """The Lorenz curve of claim counts ordered by predicted frequency, as in
+    scikit-learn's "Poisson regression and non-normal loss" example: cumulative exposure
+    against cumulative claims, the riskiest predictions last.
+
+    Ties in ``y_pred`` keep the rows' order (a stable sort), so any strictly increasing
+    transform of the predictions (rates, expected counts of one exposure, log rates) gives
+    the same curve. The example's curve starts at its first row; this one starts at the
+    origin, so a model that ranks every row alike has a Gini of exactly 0.
+
+    Parameters
+    ----------
+    y_true:
+        Each row's claim count (non-negative).
+    y_pred:
+        Each row's predicted frequency, or any score increasing in it.
+    exposure:
+        Each row's exposure (positive); ``None``: one unit each.
+
+    Returns
+    -------
+    LorenzCurve
+        The curve (``len(y_true) + 1`` points) and its :attr:`~LorenzCurve.gini`.
+
+    Raises
+    ------
+    DataError
+        As :func:`rmse`, a negative count, no claims at all, or an exposure that is not
+        positive.
+    """
+    truth, score = _regression_pair(y_true, y_pred, "lorenz_curve")
     if (truth < 0).any():
-        raise DataError("poisson_deviance needs non-negative targets (counts)")
-    if (mu <= 0).any():
-        raise DataError("poisson_deviance needs positive predicted means; pass exp(score)")
-    safe = np.where(truth > 0, truth, 1.0)
-    log_term = np.where(truth > 0, truth * np.log(safe / mu), 0.0)
-    return float(np.mean(2.0 * (log_term - truth + mu)))
+        raise DataError("lorenz_curve needs non-negative claim counts")
+    if not truth.sum() > 0:
+        raise DataError("lorenz_curve needs some claims: every count is 0")
+    given = _row_weights(exposure, len(truth), "lorenz_curve")
+    weights = np.ones_like(truth) if given is None else given
+    if not (weights > 0).all():
+        raise DataError("lorenz_curve needs positive exposures")
+    ranking = np.argsort(score, kind="stable")
+    claims = np.concatenate([[0.0], np.cumsum(truth[ranking])])
+    exposed = np.concatenate([[0.0], np.cumsum(weights[ranking])])
+    return LorenzCurve(exposed / exposed[-1], claims / claims[-1])
+
+
+def gini_coefficient(y_true: Any, y_pred: Any, exposure: Any = None) -> float:
+    """The actuarial Gini coefficient of a frequency model: ``1 - 2 * area`` under its
+    :func:`lorenz_curve` (claims ordered by predicted frequency, weighted by exposure).
+
+    Parameters
+    ----------
+    y_true, y_pred, exposure:
+        As :func:`lorenz_curve`.
+
+    Returns
+    -------
+    float
+        About 0 for a model that ranks at random, at most the Gini of ranking by the
+        observed frequencies ``y / exposure``; higher is better.
+
+    Raises
+    ------
+    DataError
+        As :func:`lorenz_curve`.
+    """
+    return lorenz_curve(y_true, y_pred, exposure).gini
 
 
 def neg_poisson_deviance(y_true: Any, y_pred: Any) -> float:
@@ -991,6 +1152,7 @@ __all__ = [
     "LOWER_IS_BETTER",
     "REGRESSION_SCORERS",
     "BinaryScorer",
+    "LorenzCurve",
     "OperatingPoint",
     "ReliabilityBin",
     "accuracy",
@@ -998,9 +1160,12 @@ __all__ = [
     "binary_accuracy",
     "brier_score",
     "calibration",
+    "d2_poisson_score",
     "expected_calibration_error",
+    "gini_coefficient",
     "ks_statistic",
     "log_loss",
+    "lorenz_curve",
     "lower_is_better",
     "macro_f1",
     "macro_ovr_auc",

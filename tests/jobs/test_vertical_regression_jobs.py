@@ -53,9 +53,11 @@ def test_the_poisson_example_job_keeps_counts_and_reports_deviance(tmp_path: Pat
         raw = sorted({int(row["claims"]) for row in csv.DictReader(handle)})
     assert sorted(np.unique(labels).astype(int).tolist()) == raw[: len(np.unique(labels))]
     result = run_vertical_job(job, log=lambda _m: None)
-    assert {"poisson_deviance", "rmse", "mae"} <= set(result)
+    assert {"poisson_deviance", "d2_poisson", "gini", "rmse", "mae"} <= set(result)
     mean_only = poisson_deviance(job.test_labels, np.full(len(job.test_labels), labels.mean()))
     assert result["poisson_deviance"] < mean_only  # the columns help beyond the mean count
+    # the frequency metrics: deviance explained beyond the mean, and a ranking of risks
+    assert 0 < result["d2_poisson"] < 1 and 0 < result["gini"] < 1
 
 
 def test_whole_number_targets_are_not_turned_into_class_codes(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from rengo.metrics import mae, poisson_deviance, rmse
+from rengo.metrics import d2_poisson_score, gini_coefficient, mae, poisson_deviance, rmse
 from rengo.transport.channel import Channel
 from rengo.vfl.hetero_lr.algorithm import (
     LINEAR_KEYS,
@@ -46,14 +46,20 @@ from rengo.vfl.registry import (
     register,
 )
 
-HELD_OUT_METRICS = ("poisson_deviance", "rmse", "mae")
+HELD_OUT_METRICS = ("poisson_deviance", "d2_poisson", "gini", "rmse", "mae")
 """The names :func:`held_out_metrics` returns, in order."""
 
 
 def held_out_metrics(truth: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
-    """Mean Poisson deviance, RMSE and MAE of predicted means (job runs)."""
-    scores = zip(HELD_OUT_METRICS, (poisson_deviance, rmse, mae), strict=True)
-    return {name: score(truth, predictions) for name, score in scores}
+    """Mean Poisson deviance, its share explained (D^2), the actuarial Gini coefficient of
+    the ranking by predicted mean, RMSE and MAE of predicted means (job runs); no Gini
+    where every held-out count is 0 (no claims to order)."""
+    scorers = (poisson_deviance, d2_poisson_score, gini_coefficient, rmse, mae)
+    return {
+        name: float(score(truth, predictions))
+        for name, score in zip(HELD_OUT_METRICS, scorers, strict=True)
+        if name != "gini" or np.asarray(truth).sum() > 0
+    }
 
 
 def train_exposed_guest(
