@@ -2,10 +2,12 @@
 party in their own connection) equal the in-process simulation exactly: same models, same
 predictions (the vertical runner is the same code; masks and keys cancel) - also with the
 default settings, where the label party stops training early and cuts the learning rate at
-plateaus (its verdicts cross the hub each epoch)."""
+plateaus (its verdicts cross the hub each epoch), and with the label party's exposure, whose
+held-out evaluation weighs the frequencies by it as ``rengo run`` does."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from rengo.vfl import (
     simulate_vertical,
 )
 from rengo.vfl.hetero_lr.math import adaptive_lr_scale
+from rengo.vfl.hetero_poisson.algorithm import exposure_metrics
 
 PARTIES = ["shop", "bank", "telco"]
 COLUMNS = {"shop": slice(0, 3), "bank": slice(3, 5), "telco": slice(5, 7)}
@@ -37,6 +40,8 @@ CONFIGS = {
         key_bits=512, epochs=2, batch_size=64, tol=0.0, obfuscator_source="coordinator"
     ),
     "hetero_poisson defaults": HeteroPoissonConfig(key_bits=1024),
+    # the label party brings an exposure per row (its own, never sent)
+    "hetero_poisson exposure": HeteroPoissonConfig(key_bits=512, epochs=2, batch_size=64, tol=0.0),
     # with L2 each host adds Enc(1/mean count) * (rows l2 w) to its encrypted gradient
     "hetero_poisson l2": HeteroPoissonConfig(
         key_bits=512, epochs=2, batch_size=64, tol=0.0, l2=0.05
@@ -44,12 +49,18 @@ CONFIGS = {
 }
 
 
-def _data(algorithm: str) -> dict[str, PartyData]:
-    """Each party misses different customers; 40 held out to score."""
+def _data(algorithm: str, exposed: bool = False) -> dict[str, PartyData]:
+    """Each party misses different customers; 40 held out to score (``exposed``: the label
+    party has each row's exposure and the held-out rows' counts)."""
     rng = np.random.default_rng(3)
     x = rng.normal(size=(200, 7))
     u = x @ np.array([0.3, -0.2, 0.1, 0.25, -0.15, 0.2, 0.1])
-    y = u + rng.normal(0, 0.2, 200) if algorithm == "hetero_linear" else rng.poisson(np.exp(u))
+    exposure = 1.0 - rng.uniform(0.0, 0.9, 200)
+    y = (
+        u + rng.normal(0, 0.2, 200)
+        if algorithm == "hetero_linear"
+        else rng.poisson(exposure * np.exp(u) if exposed else np.exp(u))
+    )
     ids = np.array([f"c{i:03d}" for i in range(200)])
     out = {}
     for name, cols in COLUMNS.items():
@@ -59,6 +70,13 @@ def _data(algorithm: str) -> dict[str, PartyData]:
         out[name] = PartyData(
             PartyTable(ids[train], x[train, cols]), labels, PartyTable(ids[score], x[score, cols])
         )
+        if exposed and name == "shop":
+            out[name] = replace(
+                out[name],
+                score_labels=y[score].astype(float),
+                exposure=exposure[train],
+                score_exposure=exposure[score],
+            )
     return out
 
 
@@ -104,7 +122,8 @@ def deploy(certs: Path, data: dict[str, PartyData], algorithm: str, config: Any)
 @pytest.mark.parametrize("setting", list(CONFIGS))
 def test_deployed_over_the_grpc_hub_equals_the_simulation(certs: Path, setting: str) -> None:
     algorithm, config = setting.split()[0], CONFIGS[setting]
-    data = _data(algorithm)
+    exposed = setting.endswith("exposure")
+    data = _data(algorithm, exposed)
     plan = VerticalPlan("shop", ("bank", "telco"), config, SEED, algorithm=algorithm)
     simulated = simulate_vertical(plan, data)
     outcome = deploy(certs, data, algorithm, config)
@@ -119,6 +138,17 @@ def test_deployed_over_the_grpc_hub_equals_the_simulation(certs: Path, setting: 
     np.testing.assert_array_equal(deployed.score_ids, expected.score_ids)
     np.testing.assert_array_equal(deployed.scores, expected.scores)
     assert np.all(np.isfinite(deployed.scores)) and len(deployed.scores) > 20
+    if exposed:  # its evaluation: the rates against counts over their exposures
+        shop = data["shop"]
+        assert shop.score_table is not None and shop.score_exposure is not None
+        by_id = dict(zip(shop.score_table.ids, shop.score_exposure, strict=True))
+        counts = dict(zip(shop.score_table.ids, np.asarray(shop.score_labels), strict=True))
+        ids = list(deployed.score_ids)
+        expected_metrics = exposure_metrics(
+            np.array([counts[i] for i in ids]), deployed.scores, np.array([by_id[i] for i in ids])
+        )
+        assert deployed.held_out.metrics == pytest.approx(expected_metrics)
+        assert set(expected_metrics) >= {"poisson_deviance", "d2_poisson", "gini"}
     report = outcome["coordinator"]
     assert report.plan.algorithm == algorithm
     epochs = deployed.model.epochs_run

@@ -155,7 +155,7 @@ def test_a_deployed_label_party_reports_the_metrics_rengo_run_reports() -> None:
     truth, predicted = np.array([0.0, 1.0, 3.0]), np.array([0.5, 1.2, 2.0])
     metrics = held_out_metrics(spec, spec.default_config(), truth, predicted, None)
     assert spec.metrics is not None and metrics == spec.metrics(truth, predicted)
-    assert list(metrics) == ["poisson_deviance", "rmse", "mae"]
+    assert list(metrics) == ["poisson_deviance", "d2_poisson", "gini", "rmse", "mae"]
 
 
 def test_scored_rows_that_cannot_be_evaluated_are_explained_as_the_rows_every_party_holds() -> None:

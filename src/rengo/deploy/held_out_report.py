@@ -170,6 +170,7 @@ def evaluate_scored_rows(
     scores: np.ndarray,
     labels_by_id: Mapping[Any, Any],
     label_dtype: Any,
+    exposure_by_id: Mapping[Any, float] | None = None,
 ) -> HeldOutReport:
     """The label party's evaluation of the rows it scored (their IDs and predictions), with
     their labels (``labels_by_id``), as ``rengo run`` of the job evaluates them.
@@ -186,6 +187,9 @@ def evaluate_scored_rows(
         Each scored row's label by ID (``None``: unknown).
     label_dtype
         The labels' dtype.
+    exposure_by_id
+        Each scored row's exposure by ID (a job's ``[vfl] exposure``: the scores are
+        rates); None: none.
 
     Returns
     -------
@@ -201,7 +205,12 @@ def evaluate_scored_rows(
     from rengo.jobs.vertical import held_out_metrics, held_out_reliability, known_label_count
 
     truth = np.array([labels_by_id[i] for i in ids], dtype=label_dtype)
-    metrics = held_out_metrics(plan.spec, plan.config, truth, scores, model)
+    exposure = (
+        None
+        if exposure_by_id is None
+        else np.array([exposure_by_id[i] for i in ids], dtype=np.float64)
+    )
+    metrics = held_out_metrics(plan.spec, plan.config, truth, scores, model, None, exposure)
     table = held_out_reliability(plan.spec, plan.config, truth, scores, model)
     return HeldOutReport(
         known_label_count(truth), metrics, None if table is None else shared_reliability(table)
@@ -219,10 +228,18 @@ class ScoredRowsEvaluation:
         Each scored row's label by ID (``None``: unknown).
     label_dtype
         The labels' dtype.
+    exposure_by_id
+        Each scored row's exposure by ID, where the label party has one; None: none.
     """
 
-    def __init__(self, labels_by_id: Mapping[Any, Any], label_dtype: Any) -> None:
+    def __init__(
+        self,
+        labels_by_id: Mapping[Any, Any],
+        label_dtype: Any,
+        exposure_by_id: Mapping[Any, float] | None = None,
+    ) -> None:
         self.labels_by_id, self.label_dtype = labels_by_id, label_dtype
+        self.exposure_by_id = exposure_by_id
         self._of: np.ndarray | None = None
         self._made: HeldOutReport | DataError | None = None
 
@@ -245,7 +262,13 @@ class ScoredRowsEvaluation:
         if self._made is None or self._of is not scores:
             try:
                 made: HeldOutReport | DataError = evaluate_scored_rows(
-                    plan, model, ids, scores, self.labels_by_id, self.label_dtype
+                    plan,
+                    model,
+                    ids,
+                    scores,
+                    self.labels_by_id,
+                    self.label_dtype,
+                    self.exposure_by_id,
                 )
             except DataError as exc:
                 made = exc

@@ -666,7 +666,12 @@ def _held_out_evaluation(data: PartyData) -> ScoredRowsEvaluation | None:
     if data.score_labels is None or data.score_table is None:
         return None
     labels = dict(zip(data.score_table.ids, data.score_labels, strict=True))
-    return ScoredRowsEvaluation(labels, data.score_labels.dtype)
+    exposure = (
+        None
+        if data.score_exposure is None
+        else dict(zip(data.score_table.ids, data.score_exposure.tolist(), strict=True))
+    )
+    return ScoredRowsEvaluation(labels, data.score_labels.dtype, exposure)
 
 
 def run_vertical_party(

@@ -69,6 +69,7 @@ from rengo.vfl import (
     VerticalEstimator,
 )
 from rengo.vfl.common import scaled
+from rengo.vfl.exposure_values import check_exposure
 from rengo.vfl.party_model_file import prepared_columns
 from rengo.vfl.progress import epoch_clock
 from rengo.vfl.psi.ids import normalise_ids
@@ -98,6 +99,9 @@ class VerticalJob:
     classes: tuple[str, ...] | None = None
     """The label's class names in the order of its class codes (None: a regression, or
     labels read as codes)."""
+    test_exposure: np.ndarray | None = None
+    """The exposure of each held-out row of the scoring party (``[vfl] exposure``), in
+    ``test_labels``' order; None: none."""
 
     def party_categories(self) -> dict[str, PartyCategories]:
         """Each encoding party's encoding with the table columns its part reads, in order
@@ -212,10 +216,12 @@ def _own_table(vfl: VflSection, name: str, seed: int) -> _OwnTable:
         label = vfl.label if is_label_party else None
         if label is None and vfl.label in header:
             _warn_label_named_feature(name, path, vfl.label)
+        private = (vfl.id_column, vfl.label, vfl.exposure)  # the label party's exposure
         table = load_csv(
             path,
             label=label,
             id_column=vfl.id_column,
+            features=[c for c in header if c not in private] if _has_exposure(vfl, name) else None,
             missing_values=("",),
             task="regression" if vfl.spec.output_of(vfl.options) == "values" else "classification",
             name=name,
@@ -356,7 +362,8 @@ def party_data(
         CSV), a missing ID column, a label without two classes, a vfl.drop_fraction that
         leaves the party under 2 rows, or a vfl.test_size that holds out all of them.
     """
-    if shared_rows_later and vfl.parties and name in vfl.parties:
+    # the label party's exposure column is read whole, beside its labels
+    if shared_rows_later and vfl.parties and name in vfl.parties and not _has_exposure(vfl, name):
         header = _party_header(vfl.parties[name], vfl)
         if not party_categorical(vfl, header).wanted:  # one-hot columns need the whole read
             return _party_data_later(vfl, name, seed, header, say)
@@ -370,6 +377,7 @@ def party_data(
     labels = None if y is None else y[~test]
     score_labels = None if y is None else y[test]
     rule = HeldOutRule(seed, vfl.test_size)
+    exposure = _exposure_column(vfl, name, ids) if _has_exposure(vfl, name) else None
     return PartyData(
         train,
         labels,
@@ -381,7 +389,42 @@ def party_data(
         scale,
         rule,
         categories=own.categories,
+        exposure=None if exposure is None else exposure[~test],
+        score_exposure=None if exposure is None else exposure[test],
     )
+
+
+def _has_exposure(vfl: VflSection, name: str) -> bool:
+    """Whether ``name`` is the label party of a job with ``vfl.exposure``."""
+    return vfl.exposure is not None and name == vfl.label_party
+
+
+def _exposure_column(vfl: VflSection, name: str, ids: np.ndarray) -> np.ndarray:
+    """The label party's ``vfl.exposure`` column, one positive value per row of ``ids``.
+
+    Raises
+    ------
+    DataError
+        If the table has no such column, or a value is empty, not a number, or not
+        positive (naming the party, the column and the row).
+    """
+    assert vfl.exposure is not None
+    path = vfl.parties[name]
+    if vfl.exposure not in _party_header(path, vfl):
+        raise DataError(f"{name}: vfl.exposure = {vfl.exposure!r}, but {path} has no such column")
+    table = load_csv(
+        path,
+        label=vfl.exposure,
+        id_column=vfl.id_column,
+        features=[],
+        task="regression",
+        name=f"{name} exposure",
+        delimiter=vfl.delimiter,
+        encoding=vfl.encoding,
+        decimal=vfl.decimal,
+    )
+    assert table.ids is not None and np.array_equal(np.asarray(table.ids), ids)
+    return check_exposure(table.labels(), len(ids), name, vfl.exposure)
 
 
 def _check_label_classes(
@@ -563,6 +606,7 @@ def build_vertical_job(spec: JobSpec, *, shared_rows_later: bool = True) -> Vert
             label.labels,
             {name: d.feature_names for name, d in data.items() if d.feature_names},
             {name: d.later for name, d in data.items() if d.later is not None},
+            exposure=label.exposure,
         ),
         VerticalDataset(test, vfl.label_party),
         truth,
@@ -575,6 +619,7 @@ def build_vertical_job(spec: JobSpec, *, shared_rows_later: bool = True) -> Vert
         },
         {name: d.categories for name, d in data.items() if d.categories is not None},
         label.classes,
+        data[scored].score_exposure,
     )
 
 
@@ -822,10 +867,12 @@ def held_out_metrics(
     predictions: np.ndarray,
     model: Any,
     targets: OperatingTargets | None = None,
+    exposure: np.ndarray | None = None,
 ) -> dict[str, float]:
     """The metrics a run reports on its scored rows, the same in simulation (``rengo run``)
     and deployed (``rengo vfl party``): the algorithm's own (Poisson regression: the mean
-    deviance first), else :func:`evaluate_known` for its kind of prediction.
+    deviance first; with an exposure, its ``exposure_metrics`` of the predicted rates),
+    else :func:`evaluate_known` for its kind of prediction.
 
     Parameters
     ----------
@@ -843,6 +890,8 @@ def held_out_metrics(
     targets
         The recall and precision to report operating points for (binary probabilities;
         the job's ``[vfl] target_recall`` and ``target_precision``).
+    exposure
+        Each scored row's exposure (``[vfl] exposure``; the predictions are then rates).
 
     Returns
     -------
@@ -856,6 +905,10 @@ def held_out_metrics(
         saying that they are the held-out rows every party holds.
     """
     try:
+        if exposure is not None:
+            if spec.exposure_metrics is None:
+                raise ConfigError(f"{spec.name} takes no exposure")
+            return spec.exposure_metrics(truth, np.asarray(predictions), exposure)
         if spec.metrics is not None:
             return spec.metrics(truth, predictions)
         return evaluate_known(spec.output_of(config), truth, predictions, model, targets)
@@ -1010,6 +1063,11 @@ def run_vertical_job(
         scored_ids = map(str, job.test.parties[scored].ids)
         truth_by_id = dict(zip(scored_ids, job.test_labels, strict=True))
         truth = np.array([truth_by_id[str(i)] for i in ids], dtype=job.test_labels.dtype)
+        exposure = None
+        if job.test_exposure is not None:
+            scored_ids = map(str, job.test.parties[scored].ids)
+            exposure_by_id = dict(zip(scored_ids, job.test_exposure, strict=True))
+            exposure = np.array([exposure_by_id[str(i)] for i in ids], dtype=np.float64)
         metrics = held_out_metrics(
             vfl.spec,
             vfl.options,
@@ -1017,6 +1075,7 @@ def run_vertical_job(
             predictions,
             job.model.models_[scored],
             OperatingTargets(vfl.target_recall, vfl.target_precision),
+            exposure,
         )
         label_model = job.model.models_[vfl.label_party]
         evaluated = known_label_count(truth)  # the metrics' rows (a transfer target's few)

@@ -139,6 +139,11 @@ class VflSection:
 
     selection: SelectionSettings | None = field(default=None, metadata={"option": False})
     """``[vfl.selection]``: columns of low IV dropped before training (None: none)."""
+    exposure: str | None = option(
+        None,
+        "hetero_poisson: the label party's exposure column (years insured; E[y] = exposure "
+        "* exp(x w + b)), private to it like the labels and not a feature.",
+    )
 
     def __post_init__(self) -> None:
         if self.options is None:
@@ -261,6 +266,26 @@ def ignored_vfl_keys(vfl: VflSection) -> dict[str, str]:
     return {key: why for key, why in unused.items() if why}
 
 
+def _check_exposure_key(vfl: VflSection, source: str) -> None:
+    """Refuse ``vfl.exposure`` with an algorithm that takes none, on a bundled table, or
+    naming the label or ID column."""
+    if vfl.spec.exposure_metrics is None:
+        raise ConfigError(
+            f"{source}: vfl.exposure = {vfl.exposure!r} is a count model's exposure column, "
+            f'and {vfl.algorithm} takes none: use algorithm = "hetero_poisson" or remove it'
+        )
+    if not vfl.parties:
+        raise ConfigError(
+            f"{source}: vfl.exposure names a column of the label party's own table: give "
+            "[vfl.parties] tables (a bundled table has no exposure)"
+        )
+    if vfl.exposure in (vfl.label, vfl.id_column):
+        raise ConfigError(
+            f"{source}: vfl.exposure = {vfl.exposure!r} is also the label or ID column; name "
+            "the column of each row's exposure (years insured)"
+        )
+
+
 def _check(vfl: VflSection, source: str) -> None:
     """What single keys cannot say: names, and keys that need each other."""
     validate_party_name(vfl.label_party, f"{source}: vfl.label_party")
@@ -284,6 +309,8 @@ def _check(vfl: VflSection, source: str) -> None:
             f"{source}: vfl.{asked[0]} picks a threshold on a binary model's probability, "
             f"but {vfl.algorithm} here predicts {output}; remove it (or train a binary model)"
         )
+    if vfl.exposure is not None:
+        _check_exposure_key(vfl, source)
     if vfl.selection is not None and (vfl.categorical or vfl.categorical_auto):
         raise ConfigError(
             f"{source}: [vfl.selection] drops columns before training, but one-hot encoded "

@@ -280,10 +280,11 @@ class VerticalAlgorithm(Generic[ConfigT]):
         The names ``metrics`` returns (empty without ``metrics``): all a deployed
         coordinator records of the label party's held-out evaluation
         (:func:`rengo.jobs.vertical.held_out_metric_names`).
-    exposure
-        Whether the label party may bring an exposure per row (a count model's known
-        factor of the mean, :mod:`rengo.vfl.exposure_values`); the runner refuses one
-        otherwise.
+    exposure_metrics
+        ``(counts, rates, exposure) -> {name: value}``, the held-out metrics where the
+        label party brought an exposure per row (a count model's known factor of the
+        mean, :mod:`rengo.vfl.exposure_values`); None: the algorithm takes no exposure,
+        and the runner refuses one.
     """
 
     name: str
@@ -309,8 +310,9 @@ class VerticalAlgorithm(Generic[ConfigT]):
     metric_names: tuple[str, ...] = ()
     """The names ``metrics`` returns: all a deployed coordinator accepts of a label party's
     held-out evaluation (:func:`rengo.jobs.vertical.held_out_metric_names`)."""
-    exposure: bool = False
-    """Whether the label party may bring an exposure per row (hetero Poisson regression)."""
+    exposure_metrics: Callable[[np.ndarray, np.ndarray, np.ndarray], dict[str, float]] | None = None
+    """Held-out metrics of counts observed over exposures, from predicted rates; None: the
+    algorithm takes no exposure (only hetero Poisson regression does)."""
 
     def __post_init__(self) -> None:
         scalar_option_specs(self.config_type)  # fails now, not at a user's first job file

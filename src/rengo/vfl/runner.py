@@ -1056,7 +1056,7 @@ def _check_exposure(
             f"{name} was given an exposure, but it is a feature party: the exposure is the "
             "label party's, as its labels are; give it to the label party only"
         )
-    if not algorithm.exposure:
+    if algorithm.exposure_metrics is None:
         raise ConfigError(
             f"{name}: {algorithm.name} takes no exposure (a count model's known factor of "
             "the mean): train algorithm hetero_poisson, or give no exposure"

@@ -88,6 +88,27 @@ TRAINING = replace(
 """Hetero LR's coordinator and the Poisson guest (with its exposure) and hosts."""
 
 
+def exposure_metrics(
+    counts: np.ndarray, rates: np.ndarray, exposure: np.ndarray
+) -> dict[str, float]:
+    """The held-out metrics of counts observed over ``exposure``, from predicted rates, as
+    an actuary reads them (scikit-learn's Poisson regression example): the mean Poisson
+    deviance and D^2 of the frequencies ``counts / exposure`` weighted by exposure, the
+    Gini of the ranking by predicted rate weighted by exposure, and RMSE and MAE of the
+    counts against their expected counts ``exposure * rates``."""
+    truth = np.asarray(counts, dtype=np.float64)
+    rate = np.asarray(rates, dtype=np.float64)
+    frequency = truth / exposure
+    scores = {
+        "poisson_deviance": poisson_deviance(frequency, rate, sample_weight=exposure),
+        "d2_poisson": d2_poisson_score(frequency, rate, sample_weight=exposure),
+        "gini": gini_coefficient(truth, rate, exposure) if truth.sum() > 0 else None,
+        "rmse": rmse(truth, exposure * rate),
+        "mae": mae(truth, exposure * rate),
+    }
+    return {name: float(value) for name, value in scores.items() if value is not None}
+
+
 HETERO_POISSON: VerticalAlgorithm[HeteroPoissonConfig] = register(
     VerticalAlgorithm(
         name="hetero_poisson",
@@ -108,6 +129,6 @@ HETERO_POISSON: VerticalAlgorithm[HeteroPoissonConfig] = register(
         resumable=True,
         missing_values=fills_missing,
         missing_fix=MISSING_OPTION_FIX,
-        exposure=True,
+        exposure_metrics=exposure_metrics,
     )
 )

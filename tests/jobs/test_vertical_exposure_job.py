@@ -1,0 +1,115 @@
+"""``[vfl] exposure = "column"``: the label party's exposure column in a hetero Poisson job
+is read beside its labels (not as a feature), trains the offset model scikit-learn's
+``PoissonRegressor`` fits on ``y / e`` weighted by ``e``, and gives the held-out metrics
+of frequencies weighted by exposure; bad exposure settings and values are refused naming
+the key, party, column and row."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tomllib
+from sklearn.linear_model import PoissonRegressor
+
+from rengo.core.errors import ConfigError, DataError
+from rengo.jobs import build_vertical_job, load_job, parse_job, run_vertical_job
+from rengo.metrics import d2_poisson_score, gini_coefficient, poisson_deviance
+
+ROWS = 300
+JOB = """
+[job]
+kind = "vfl"
+seed = 0
+[vfl]
+algorithm = "{algorithm}"
+label_party = "insurer"
+label = "claims"
+exposure = "{exposure}"
+test_size = 0.2
+key_bits = 512
+epochs = 300
+batch_size = 1000
+tol = 1e-10
+[vfl.parties]
+insurer = "{folder}/insurer.csv"
+telematics = "{folder}/telematics.csv"
+"""
+
+
+def _tables(folder: Path, bad_row: int | None = None) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(ROWS, 4))
+    years = 1.0 - rng.uniform(0.0, 0.9, ROWS)
+    claims = rng.poisson(years * np.exp(x @ [0.3, -0.2, 0.25, 0.1] - 0.5))
+    if bad_row is not None:
+        years[bad_row] = 0.0
+    with (folder / "insurer.csv").open("w") as handle:
+        handle.write("id,age,region,years,claims\n")
+        for i in range(ROWS):
+            handle.write(f"p{i},{x[i, 0]:.6f},{x[i, 1]:.6f},{years[i]:.6f},{claims[i]}\n")
+    with (folder / "telematics.csv").open("w") as handle:
+        handle.write("id,speed,night\n")
+        for i in range(ROWS):
+            handle.write(f"p{i},{x[i, 2]:.6f},{x[i, 3]:.6f}\n")
+
+
+def _job(folder: Path, algorithm: str = "hetero_poisson", exposure: str = "years") -> Path:
+    path = folder / "job.toml"
+    path.write_text(JOB.format(algorithm=algorithm, exposure=exposure, folder=folder))
+    return path
+
+
+def test_the_exposure_column_trains_the_offset_model_and_weighs_the_metrics(
+    tmp_path: Path,
+) -> None:
+    _tables(tmp_path)
+    # every table read whole, so that the test can fit scikit-learn on the same columns
+    job = build_vertical_job(load_job(_job(tmp_path)), shared_rows_later=False)
+    insurer = job.train.parties["insurer"]
+    assert job.train.feature_names["insurer"] == ("age", "region")  # not a feature
+    assert insurer.features.shape[1] == 2 and job.train.exposure is not None
+    result = run_vertical_job(job, log=lambda _m: None)
+    # the same model as scikit-learn's on the training rows (both tables share row order)
+    x = np.hstack([insurer.features, job.train.parties["telematics"].features])
+    labels, years = np.asarray(job.train.labels, dtype=float), job.train.exposure
+    best = PoissonRegressor(alpha=0.0, tol=1e-12, max_iter=10_000).fit(
+        x, labels / years, sample_weight=years
+    )
+    weights = job.model.coefficients()
+    ours = np.concatenate([weights["insurer"], weights["telematics"]])
+    np.testing.assert_allclose(ours, best.coef_, atol=1e-4)
+    # the held-out metrics: frequencies weighted by exposure, the Gini ranked by rate
+    assert job.test_exposure is not None
+    test_x = np.hstack(
+        [job.test.parties["insurer"].features, job.test.parties["telematics"].features]
+    )
+    rate = np.exp(test_x @ ours + job.model.guest_model_.intercept)
+    truth, exposure = np.asarray(job.test_labels, dtype=float), job.test_exposure
+    assert result["poisson_deviance"] == pytest.approx(
+        poisson_deviance(truth / exposure, rate, sample_weight=exposure), rel=1e-6
+    )
+    assert result["d2_poisson"] == pytest.approx(
+        d2_poisson_score(truth / exposure, rate, sample_weight=exposure), rel=1e-6
+    )
+    assert result["gini"] == pytest.approx(gini_coefficient(truth, rate, exposure), rel=1e-6)
+
+
+def test_a_non_positive_exposure_is_refused_naming_party_column_and_row(tmp_path: Path) -> None:
+    _tables(tmp_path, bad_row=12)
+    with pytest.raises(DataError, match=r"insurer: exposure 'years' .*row 12 .* is 0\.0"):
+        build_vertical_job(load_job(_job(tmp_path)))
+
+
+def test_a_missing_exposure_column_is_refused_naming_it(tmp_path: Path) -> None:
+    _tables(tmp_path)
+    with pytest.raises(DataError, match=r"vfl.exposure = 'tenure', but .*insurer.csv has no"):
+        build_vertical_job(load_job(_job(tmp_path, exposure="tenure")))
+
+
+def test_an_exposure_with_a_model_that_takes_none_is_refused(tmp_path: Path) -> None:
+    _tables(tmp_path)
+    raw = tomllib.loads(_job(tmp_path, algorithm="hetero_linear").read_text())
+    with pytest.raises(ConfigError, match=r"vfl.exposure = 'years' .* hetero_linear takes none"):
+        parse_job(raw, source="job.toml")
