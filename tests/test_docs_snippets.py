@@ -246,6 +246,26 @@ def text_columns(block: Block, api: dict[str, Any]) -> None:
     assert new.X[:, 1:4].tolist() == [[0, 0, 1], [0, 0, 0]]
 
 
+def claim_frequency(block: Block, api: dict[str, Any]) -> None:
+    """The README's claim frequency: counts over exposures, rates and expected counts."""
+    rng = np.random.default_rng(0)
+    ids = np.array([f"p{i:03d}" for i in range(150)])
+    x_ins, x_tel = rng.normal(size=(150, 2)), rng.normal(size=(150, 2))
+    years = 1.0 - rng.uniform(0.0, 0.9, 150)
+    claims = rng.poisson(years * np.exp(0.3 * x_ins[:, 0] - 0.2 * x_tel[:, 1] - 0.5))
+    new_parties = {"insurer": (ids[:20], x_ins[:20]), "telematics": (ids[:20], x_tel[:20])}
+    scope = run(
+        block.code,
+        {
+            "ids": ids, "X_ins": x_ins, "X_tel": x_tel, "claims": claims, "years": years,
+            "new_parties": new_parties, "new_years": years[:20],
+        },
+        ("key_bits=2048", "key_bits=512"),
+    )  # fmt: skip
+    assert len(scope["rate"]) == 20 and np.all(scope["rate"] > 0)
+    np.testing.assert_allclose(scope["expected"], years[:20] * scope["rate"])
+
+
 SECUREBOOST_TEST = "tests/vfl/secureboost/test_readme_snippets.py"
 
 SNIPPETS: dict[str, Snippet] = {
@@ -254,6 +274,7 @@ SNIPPETS: dict[str, Snippet] = {
     "TorchClient(MyNet()": torch_client,
     "model = HeteroLogisticRegression(": hetero_lr,
     "ivs = information_value(": information_values,
+    "model = HeteroPoissonRegression(": claim_frequency,
     "model = HeteroSecureBoost(": covered_elsewhere(SECUREBOOST_TEST),
     "HeteroSecureBoost.from_party_models(": covered_elsewhere(SECUREBOOST_TEST),
     "ftl = TransferClassifier(": transfer,

@@ -1,5 +1,7 @@
 """Writes the example's three party tables (synthetic, seed 0): an insurer with claim counts
-(the label party), a bank and a telecom holding other columns of overlapping customers.
+(the label party), a bank and a telecom holding other columns of overlapping customers; and
+the insurer's ``policies.csv`` for ``frequency.toml``: the same customers' claims observed
+over each policy's years insured (uniform in (0.1, 1]), ``claims ~ Poisson(years * rate)``.
 
     .venv/bin/python examples/vertical_regression/make_data.py
 """
@@ -51,6 +53,23 @@ def main() -> None:
                 row = [f"{v[i]:.4f}" for v in values]
                 tail = [str(int(labels["claims"][i]))] if labels else []
                 writer.writerow([ids[i], *row, *tail])
+    # drawn after the tables above, which stay as they were
+    years = 1.0 - rng.uniform(0.0, 0.9, ROWS)
+    exposed_claims = rng.poisson(years * rate)
+    keep = rng.random(ROWS) > 0.05
+    with (HERE / "policies.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "age", "vehicle_age", "years", "claims"])
+        for i in rng.permutation(np.flatnonzero(keep)):
+            writer.writerow(
+                [
+                    ids[i],
+                    f"{age[i]:.4f}",
+                    f"{vehicle_age[i]:.4f}",
+                    f"{years[i]:.4f}",
+                    str(int(exposed_claims[i])),
+                ]
+            )
 
 
 if __name__ == "__main__":

@@ -113,3 +113,15 @@ def test_an_exposure_with_a_model_that_takes_none_is_refused(tmp_path: Path) -> 
     raw = tomllib.loads(_job(tmp_path, algorithm="hetero_linear").read_text())
     with pytest.raises(ConfigError, match=r"vfl.exposure = 'years' .* hetero_linear takes none"):
         parse_job(raw, source="job.toml")
+
+
+def test_the_frequency_example_job_reads_years_as_exposure_and_runs(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "vertical_regression"
+    text = (example / "frequency.toml").read_text().replace("key_bits = 1024", "key_bits = 512")
+    path = tmp_path / "frequency.toml"
+    path.write_text(text.replace('"data/', f'"{example}/data/'))
+    job = build_vertical_job(load_job(path))
+    assert job.train.feature_names["insurer"] == ("age", "vehicle_age")
+    assert job.train.exposure is not None and job.test_exposure is not None
+    result = run_vertical_job(job, log=lambda _m: None)
+    assert 0 < result["d2_poisson"] < 1 and 0 < result["gini"] < 1
