@@ -25,6 +25,7 @@ from rengo.vfl.hetero_lr.estimator import CoordinatedLinearModel
 from rengo.vfl.hetero_poisson.algorithm import HETERO_POISSON
 from rengo.vfl.hetero_poisson.roles import POISSON, poisson_forward
 from rengo.vfl.predictions import VerticalPredictions
+from rengo.vfl.selection_settings import SelectionSettings
 
 
 class HeteroPoissonRegression(CoordinatedLinearModel):
@@ -81,6 +82,7 @@ class HeteroPoissonRegression(CoordinatedLinearModel):
         y: Any = None,
         *,
         labels: Mapping[str, Any] | None = None,
+        selection: SelectionSettings | None = None,
         exposure: Any = None,
     ) -> HeteroPoissonRegression:
         """Train on counts, each observed over its row's ``exposure``.
@@ -97,6 +99,8 @@ class HeteroPoissonRegression(CoordinatedLinearModel):
             mapping).
         labels
             Labels of other parties: refused, as every coordinated linear model does.
+        selection
+            As :meth:`~rengo.vfl.VerticalEstimator.fit` (selection by IV needs 0/1 labels).
         exposure
             One positive exposure per row of the label party, in its rows' order (a
             dataset's own ``exposure`` otherwise); ``None``: one unit each.
@@ -114,7 +118,9 @@ class HeteroPoissonRegression(CoordinatedLinearModel):
         ConfigError
             As :meth:`CoordinatedLinearModel.fit`.
         """
-        super().fit(_with_exposure(data, label_party, y, exposure), labels=labels)
+        super().fit(
+            _with_exposure(data, label_party, y, exposure), labels=labels, selection=selection
+        )
         return self
 
     def predict(
