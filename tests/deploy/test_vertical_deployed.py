@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -17,6 +16,7 @@ import pytest
 from child_processes import Processes
 from sklearn.datasets import load_breast_cancer
 from typer.testing import CliRunner
+from vertical_cli import finish, run_processes, wait_for_port
 
 from rengo.cli.main import app
 from rengo.core.errors import AuthenticationError, ConfigError, DataError, ProtocolError
@@ -114,24 +114,6 @@ def cli() -> Iterator[Processes]:
     procs = Processes("vertical_procs.py", env={"COLUMNS": "200"})
     yield procs
     procs.cleanup()
-
-
-def wait_for_port(proc: subprocess.Popen[str]) -> tuple[int, list[str]]:
-    """Read the coordinator's output up to its 'listening on HOST:PORT' line."""
-    assert proc.stdout is not None
-    lines: list[str] = []
-    for line in proc.stdout:
-        lines.append(line)
-        if line.startswith("listening on "):
-            return int(line.split()[2].rstrip(";").rsplit(":", 1)[1]), lines
-    raise AssertionError("coordinator exited before listening:\n" + "".join(lines))
-
-
-def finish(proc: subprocess.Popen[str], earlier: list[str] | None = None) -> str:
-    out, _ = proc.communicate(timeout=90)
-    text = "".join(earlier or []) + out
-    assert proc.returncode == 0, text
-    return text
 
 
 @pytest.mark.timeout(180)
@@ -458,42 +440,60 @@ telecom = "{telecom}"
 """
 
 
-@pytest.mark.timeout(180)
+@pytest.fixture(scope="module")
+def deployed_job(
+    tables: dict[str, dict[str, Path]], certs: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    """``rengo run`` of :data:`JOB` (recorded in its own store) and the same job file
+    deployed once as ``rengo vfl coordinator --job`` and three ``rengo vfl party --job``
+    processes (each writing its model, the label party its scores): both tests of the job
+    read this one deployment instead of starting four processes each."""
+    folder = tmp_path_factory.mktemp("deployed-job")
+    job = folder / "job.toml"
+    job.write_text(JOB.format(**{n: tables[n]["train"] for n in [LABEL_PARTY, *HOSTS]}))
+    simulated = build_vertical_job(load_job(job))
+    with RunStore(folder / "sim.db") as s:
+        result = run_vertical_job(simulated, store=s, log=lambda _: None)
+        simulated_run = s.list_runs(limit=1)[0]
+    # the processes' own default store, as the autouse fixture gives a test's processes
+    procs = Processes("vertical_procs.py", env={"COLUMNS": "200", "RENGO_STORE": str(folder)})
+    flags = ["--job", str(job), "--predictions", str(folder / "scores.csv")]
+    try:
+        summary, said = run_processes(
+            procs,
+            certs,
+            ["--job", str(job), "--store", str(folder / "deployed.db")],
+            {n: [*flags, "--model", str(folder / f"{n}.json")] for n in [LABEL_PARTY, *HOSTS]},
+        )
+    finally:
+        procs.cleanup()
+    yield {
+        "folder": folder,
+        "simulated": simulated,
+        "result": result,
+        "simulated_run": simulated_run,
+        "summary": summary,
+        "said": said,
+    }
+
+
+@pytest.mark.timeout(240)
 def test_a_job_file_deployed_equals_rengo_run_of_the_same_file(
-    tables: dict[str, dict[str, Path]], certs: Path, cli: Processes, tmp_path: Path
+    deployed_job: dict[str, Any],
 ) -> None:
     """``rengo vfl coordinator --job`` and ``rengo vfl party --job`` processes give every
     party exactly the model and the label party exactly the scores ``rengo run`` computes."""
-    job = tmp_path / "job.toml"
-    job.write_text(JOB.format(**{n: tables[n]["train"] for n in [LABEL_PARTY, *HOSTS]}))
-    simulated = build_vertical_job(load_job(job))
-    result = run_vertical_job(simulated, log=lambda _: None)
+    folder: Path = deployed_job["folder"]
+    simulated, result = deployed_job["simulated"], deployed_job["result"]
     card = simulated.model.predict_run_.parties[LABEL_PARTY]
+    outputs, summary = deployed_job["said"], deployed_job["summary"]
 
-    coordinator = cli.start(
-        "coordinator", "--job", str(job), "--listen", "127.0.0.1:0", "--certs", str(certs)
-    )
-    port, early = wait_for_port(coordinator)
-    parties = {}
-    for name in [LABEL_PARTY, *HOSTS]:
-        parties[name] = cli.start(
-            "party",
-            "--coordinator", f"127.0.0.1:{port}",
-            "--name", name,
-            "--job", str(job),
-            "--predictions", str(tmp_path / "scores.csv"),
-            "--model", str(tmp_path / f"{name}.json"),
-            "--certs", str(certs),
-        )  # fmt: skip
-    outputs = {name: finish(proc) for name, proc in parties.items()}
-    summary = finish(coordinator, early)
-
-    with (tmp_path / "scores.csv").open(newline="") as handle:
+    with (folder / "scores.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     np.testing.assert_array_equal([r["id"] for r in rows], card.score_ids)
     np.testing.assert_array_equal([float(r["score"]) for r in rows], card.scores)
-    for name, weights in simulated.model.coefficients().items():  # type: ignore[attr-defined]
-        saved = json.loads((tmp_path / f"{name}.json").read_text())
+    for name, weights in simulated.model.coefficients().items():
+        saved = json.loads((folder / f"{name}.json").read_text())
         np.testing.assert_array_equal(np.array(saved["weights"]), weights)
         assert saved["algorithm"] == "hetero_lr"
     assert f"AUC {result['auc']:.4f}" in outputs[LABEL_PARTY]
@@ -588,34 +588,16 @@ def test_a_party_that_stays_connected_but_never_answers_cannot_hold_the_run(
     assert isinstance(failed, PeerFailure) and "ChannelTimeout" in str(failed), failed
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(240)
 def test_a_deployed_vertical_run_records_the_label_partys_evaluation_as_rengo_run_does(
-    tables: dict[str, dict[str, Path]], certs: Path, cli: Processes, tmp_path: Path
+    deployed_job: dict[str, Any],
 ) -> None:
     """The label party evaluates the held-out rows where the labels are and sends the
     coordinator aggregates only (row count, metrics, reliability bins): the coordinator's
     record then holds the Brier score, ECE and reliability table `rengo run` of the job
     records, and `rengo runs card` of the deployed run shows them. No label leaves it."""
-    job = tmp_path / "job.toml"
-    job.write_text(JOB.format(**{n: tables[n]["train"] for n in [LABEL_PARTY, *HOSTS]}))
-    sim_store = tmp_path / "sim.db"
-    with RunStore(sim_store) as s:
-        run_vertical_job(build_vertical_job(load_job(job)), store=s, log=lambda _: None)
-        simulated = s.list_runs(limit=1)[0]
-    store = tmp_path / "deployed.db"
-    coordinator = cli.start(
-        "coordinator", "--job", str(job), "--listen", "127.0.0.1:0", "--certs", str(certs),
-        "--store", str(store),
-    )  # fmt: skip
-    port, early = wait_for_port(coordinator)
-    flags = ["--job", str(job), "--predictions", str(tmp_path / "scores.csv")]
-    address = ["--coordinator", f"127.0.0.1:{port}", "--certs", str(certs)]
-    parties = [
-        cli.start("party", *address, "--name", name, *flags) for name in [LABEL_PARTY, *HOSTS]
-    ]
-    for proc in parties:
-        finish(proc)
-    finish(coordinator, early)
+    simulated = deployed_job["simulated_run"]
+    store = deployed_job["folder"] / "deployed.db"
     with RunStore(store) as s:
         run = s.list_runs(limit=1)[0]
         rounds = s.round_metrics(run.run_id)
@@ -945,20 +927,14 @@ def test_a_label_party_that_keeps_its_evaluation_sends_the_coordinator_none(
     job = tmp_path / "job.toml"
     job.write_text(JOB.format(**{n: tables[n]["train"] for n in [LABEL_PARTY, *HOSTS]}))
     store = tmp_path / "deployed.db"
-    coordinator = cli.start(
-        "coordinator", "--job", str(job), "--listen", "127.0.0.1:0", "--certs", str(certs),
-        "--store", str(store),
-    )  # fmt: skip
-    port, early = wait_for_port(coordinator)
     flags = ["--job", str(job), "--predictions", str(tmp_path / "scores.csv")]
-    address = ["--coordinator", f"127.0.0.1:{port}", "--certs", str(certs)]
     keeps = {LABEL_PARTY: ["--no-share-evaluation"]}
-    parties = {
-        name: cli.start("party", *address, "--name", name, *flags, *keeps.get(name, []))
-        for name in [LABEL_PARTY, *HOSTS]
-    }
-    said = {name: finish(proc) for name, proc in parties.items()}
-    finish(coordinator, early)
+    _, said = run_processes(
+        cli,
+        certs,
+        ["--job", str(job), "--store", str(store)],
+        {name: [*flags, *keeps.get(name, [])] for name in [LABEL_PARTY, *HOSTS]},
+    )
     assert "BRIER" in said[LABEL_PARTY] and "ECE" in said[LABEL_PARTY]
     with RunStore(store) as s:
         run = s.list_runs(limit=1)[0]
