@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -1120,6 +1120,36 @@ coordinator's ``update_norm`` is a diagnostic, and its "worst" clients are the l
 updates - the ones a robust rule clips and an operator looks at first."""
 
 
+OPERATING_POINTS = ("threshold",)
+"""Tokens of metric names that are operating points, not scores: a decision threshold
+(``test_at_recall_threshold``) is chosen for a target, so neither a smaller nor a larger one
+is better (:func:`better_direction`)."""
+
+
+def better_direction(metric: str) -> Literal["lower", "higher"] | None:
+    """Which way the metric named ``metric`` is better: ``"lower"`` (:func:`lower_is_better`),
+    ``"higher"``, or None for an operating point (a ``*_threshold``: the decision threshold
+    that meets a target recall or precision), which no run or round is better at.
+
+    What a model card's "better" column says, and why ``rengo runs compare`` and early
+    stopping ask which way to rank such a metric instead of guessing.
+
+    Parameters
+    ----------
+    metric
+        A metric's name as recorded.
+
+    Returns
+    -------
+    str or None
+        ``"lower"``, ``"higher"`` or None.
+    """
+    tokens = metric.lower().replace("-", "_").split("_")
+    if any(token in OPERATING_POINTS for token in tokens):
+        return None
+    return "lower" if lower_is_better(metric) else "higher"
+
+
 def lower_is_better(metric: str) -> bool:
     """Whether a smaller value of the metric named ``metric`` is better: a loss, an error,
     ``central_rmse``, ``dp_epsilon``, a Brier score or calibration error (``test_brier``,
@@ -1150,6 +1180,7 @@ __all__ = [
     "BINARY_SCORERS",
     "DEFAULT_CALIBRATION_BINS",
     "LOWER_IS_BETTER",
+    "OPERATING_POINTS",
     "REGRESSION_SCORERS",
     "BinaryScorer",
     "LorenzCurve",
@@ -1157,6 +1188,7 @@ __all__ = [
     "ReliabilityBin",
     "accuracy",
     "average_precision",
+    "better_direction",
     "binary_accuracy",
     "brier_score",
     "calibration",

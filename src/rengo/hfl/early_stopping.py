@@ -26,7 +26,7 @@ from rengo.core.errors import ConfigError
 from rengo.core.messages import FitResult
 from rengo.core.options import OptionError, check_options, option
 from rengo.core.parameters import Parameters
-from rengo.metrics import lower_is_better
+from rengo.metrics import better_direction, lower_is_better
 
 __all__ = ["EarlyStopping", "best_round", "improves"]
 
@@ -114,7 +114,8 @@ class EarlyStopping:
     ------
     OptionError
         For an empty ``metric``, ``patience`` below 1, a negative or non-finite
-        ``min_delta`` or another ``mode``.
+        ``min_delta``, another ``mode``, or ``mode = "auto"`` for an operating point (a
+        ``*_threshold``: :func:`rengo.metrics.better_direction`).
     ConfigError
         From the first round the run records, when that round's metrics have no ``metric``
         (naming those it has): a misspelt name fails the run after one round rather than
@@ -138,6 +139,12 @@ class EarlyStopping:
             raise OptionError("metric", "must name a round metric (e.g. central_loss)")
         if not math.isfinite(self.min_delta):
             raise OptionError("min_delta", f"must be finite, got {self.min_delta!r}")
+        if self.mode == "auto" and better_direction(self.metric) is None:
+            raise OptionError(
+                "mode",
+                f"{self.metric} is an operating point (a decision threshold), not a score: "
+                "no value of it is better; set mode = 'min' or 'max', or watch a score",
+            )
 
     @property
     def lower_is_better(self) -> bool:

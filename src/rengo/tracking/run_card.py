@@ -351,7 +351,7 @@ def _evaluation(store: RunStore, run: RunInfo) -> list[str]:
             lines += _table(
                 ("metric", "value", "round", "better"),
                 (
-                    (name, values[-1][1], values[-1][0], "lower" if _lower(name) else "higher")
+                    (name, values[-1][1], values[-1][0], _better(name))
                     for name, values in sorted(chosen.items())
                 ),
             )
@@ -370,7 +370,7 @@ def _evaluation(store: RunStore, run: RunInfo) -> list[str]:
                         dict(values).get(kept.round),
                         values[-1][1],
                         values[-1][0],
-                        "lower" if _lower(name) else "higher",
+                        _better(name),
                     )
                     for name, values in sorted(chosen.items())
                 ),
@@ -421,10 +421,11 @@ def _evaluation(store: RunStore, run: RunInfo) -> list[str]:
     return [*lines, *_table(RELIABILITY_COLUMNS, reliability_rows(table))]
 
 
-def _lower(name: str) -> bool:
-    from rengo.metrics import lower_is_better
+def _better(name: str) -> str:
+    """The "better" column: lower, higher, or that the metric is an operating point."""
+    from rengo.metrics import better_direction
 
-    return lower_is_better(name)
+    return better_direction(name) or "neither (an operating point)"
 
 
 def _privacy(store: RunStore, run: RunInfo) -> list[str]:

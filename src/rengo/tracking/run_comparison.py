@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from rengo.core.errors import DataError
-from rengo.metrics import lower_is_better
+from rengo.metrics import better_direction, lower_is_better
 from rengo.tracking.records import RunInfo
 from rengo.tracking.run import COMPLETED
 from rengo.tracking.store import RunStore
@@ -242,11 +242,18 @@ def compare_runs(
     Raises
     ------
     DataError
-        If ``goal`` is neither ``max`` nor ``min``, no run is left to compare, or a run did
-        not log ``metric`` (naming the metrics every run logged).
+        If ``goal`` is neither ``max`` nor ``min`` (or is None for an operating point, a
+        ``*_threshold``: :func:`~rengo.metrics.better_direction`), no run is left to
+        compare, or a run did not log ``metric`` (naming the metrics every run logged).
     UnknownRunError, AmbiguousRunError
         If an id names no run, or several.
     """
+    if goal is None and better_direction(metric) is None:
+        raise DataError(
+            f"{metric} is an operating point (a decision threshold chosen for a target), not "
+            "a score: no value of it is better; say which way to rank it (--goal max or min), "
+            "or compare a score"
+        )
     chosen = goal or goal_of(metric)
     if chosen not in GOALS:
         raise DataError(f"goal {goal!r}: choose max or min")

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from rengo.core.errors import ConfigError, DataError
-from rengo.metrics import lower_is_better
+from rengo.metrics import better_direction, lower_is_better
 from rengo.rewards.money import currency_decimals, format_minor
 from rengo.tracking import RunFilter, RunInfo, RunStore, metric_family
 from rengo.tracking.client_spread import client_metric_spread
@@ -565,6 +565,9 @@ def compare_view(store: RunStore, run_ids: Sequence[str]) -> dict[str, Any]:
         "metrics": {k: metrics[k] for k in sorted(metrics)},
         "common": common,
         "final": final,
-        "lower_is_better": {k: lower_is_better(k) for k in metrics},
+        # None for an operating point (a threshold): no run's value of it is the best
+        "lower_is_better": {
+            k: None if better_direction(k) is None else lower_is_better(k) for k in metrics
+        },
         "config_differences": differences,
     }

@@ -900,8 +900,9 @@
           const vals = data.runs.map((x) => data.final[x.run_id][k]).filter((v) => v !== undefined && v !== null);
           const v = data.final[r.run_id][k];
           if (v === undefined || v === null) return "—";
-          const best = data.lower_is_better[k] ? Math.min(...vals) : Math.max(...vals);
-          const isBest = vals.length > 1 && v === best;
+          const lower = data.lower_is_better[k];  // null: an operating point, no best
+          const best = lower ? Math.min(...vals) : Math.max(...vals);
+          const isBest = lower !== null && vals.length > 1 && v === best;
           return h("span", { class: isBest ? "best" : "" }, fmtMetric(v), isBest ? h("span", { class: "sr-only" }, " (best)") : null);
         } })),
       ], keys, { "data-testid": "compare-table" }, "Final values of each run"));
