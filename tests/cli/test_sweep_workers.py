@@ -248,3 +248,21 @@ def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["COLUMNS"] = "250"
     return env
+
+
+def test_a_process_orphaned_before_it_watches_its_parent_stops_at_once() -> None:
+    """A sweep's cell watches its parent only after its imports (seconds); orphaned before,
+    it stops as on Ctrl-C at once instead of training on unseen."""
+    script = (
+        "import time\n"
+        "from rengo.transport.parent_watch import end_with_parent\n"
+        "try:\n"
+        "    end_with_parent(poll_s=0.1, grace_s=30, parent=1)  # not this one's parent\n"
+        "    time.sleep(60)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('STOPPED')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert "STOPPED" in out.stdout, out.stdout + out.stderr

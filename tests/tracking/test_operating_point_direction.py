@@ -63,3 +63,21 @@ def test_early_stopping_asks_which_way_to_watch_a_threshold() -> None:
     with pytest.raises(OptionError, match="operating point"):
         EarlyStopping(metric="test_at_recall_threshold")
     assert EarlyStopping(metric="test_at_recall_threshold", mode="min").lower_is_better
+
+
+def test_a_run_that_watched_a_threshold_with_mode_auto_still_gets_its_card(tmp_path: Path) -> None:
+    """Recorded before rengo refused it: the card reads the rule as the run used it (auto
+    then read a threshold as higher-better) instead of failing."""
+    config = {
+        "job_settings": {
+            "job": {"seed": 0},
+            "early_stopping": {"metric": "central_at_recall_threshold", "mode": "auto"},
+        }
+    }
+    with RunStore(tmp_path / "runs.db") as store:
+        run_id = store.start_run("hfl", config, name="old", seed=0)
+        for k, value in enumerate([0.2, 0.6, 0.4], 1):
+            store.log_round(run_id, k, {"central_at_recall_threshold": value}, 0.1, 2, 0)
+        store.finish_run(run_id, "completed")
+        card = model_card(store, run_id)
+    assert "kept model (round 2)" in card

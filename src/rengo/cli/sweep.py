@@ -16,6 +16,7 @@ cannot resume a vertical simulation part-way, so an interrupted vertical cell is
 
 from __future__ import annotations
 
+import os
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -355,6 +356,7 @@ def _run_in_processes(
             resume,
             study,
             f"{study} {p.cell.label}",
+            os.getpid(),
         )
         for k, p, _, resume in to_run
     ]

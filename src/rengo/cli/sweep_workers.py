@@ -32,6 +32,7 @@ import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,8 @@ class CellRun:
         The study's name.
     run_name
         The cell's run name.
+    sweep_pid
+        The sweep's process id: a cell orphaned while it started stops at once.
     """
 
     index: int
@@ -78,6 +81,7 @@ class CellRun:
     resume: str | None
     study: str
     run_name: str
+    sweep_pid: int = 0
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,8 @@ def _child(cell: CellRun, reply: Connection) -> None:
     survives ``exec``); it leaves the sweep's process group before taking SIGINT again, so a
     Ctrl-C that reached the group while it started is one pending SIGINT, not two."""
     os.setpgrp()  # Ctrl-C reaches the sweep alone, which passes one SIGINT on
+    if cell.sweep_pid and os.getppid() != cell.sweep_pid:
+        return  # the sweep is gone already: nobody to run the cell for
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if the sweep ignored it
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     from rich.console import Console
@@ -127,7 +133,8 @@ def _child(cell: CellRun, reply: Connection) -> None:
     run_id: str | None = None
     error: str | None = None
     try:
-        end_with_parent(grace_s=STOP_GRACE_S)  # a killed sweep's cell stops as on Ctrl-C
+        # a killed sweep's cell stops as on Ctrl-C (orphaned during the imports: at once)
+        end_with_parent(grace_s=STOP_GRACE_S, parent=cell.sweep_pid or None)
         show_warnings_as_lines()
         with terminate_as_interrupt():
             spec = job_from_document(cell.job_path, cell.document, cell.overrides)
@@ -181,6 +188,9 @@ def run_cells_in_processes(
         does not stop within :data:`STOP_GRACE_S`); cells not started are not run.
     """
     context = multiprocessing.get_context("spawn")
+    # the first spawn starts multiprocessing's resource tracker, which unblocks SIGINT on
+    # the way: start it before any cell, so that every cell starts with SIGINT blocked
+    resource_tracker.ensure_running()
     waiting = list(cells)
     running: dict[int, tuple[CellRun, Any, Connection, float]] = {}
     try:
@@ -189,14 +199,16 @@ def run_cells_in_processes(
                 cell = waiting.pop(0)
                 receive, send = context.Pipe(duplex=False)
                 process = context.Process(target=_child, args=(cell, send), daemon=False)
-                # blocked from before the child exists until it left this process group
-                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+                # blocked from before the child exists until it left this process group;
+                # a Ctrl-C held meanwhile is raised at the unblock, once the child is
+                # registered, so that the stop below reaches it too
+                mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
                 try:
                     process.start()
+                    running[cell.index] = (cell, process, receive, time.monotonic())
                 finally:
-                    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-                send.close()  # the child holds its end
-                running[cell.index] = (cell, process, receive, time.monotonic())
+                    send.close()  # the child holds its end
+                    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
                 started(cell)
             for index, (cell, process, receive, start) in list(running.items()):
                 if not receive.poll(0) and process.is_alive():

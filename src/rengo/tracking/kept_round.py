@@ -52,7 +52,16 @@ def early_stopping_round(store: RunStore, run: RunInfo) -> KeptRound | None:
     rule = settings.get("early_stopping") if isinstance(settings, Mapping) else None
     if not isinstance(rule, Mapping):
         return None
-    watch = options_from_mapping(EarlyStopping, dict(rule), where=f"run {run.run_id}: ")
+    recorded = dict(rule)
+    metric = recorded.get("metric")
+    if recorded.get("mode", "auto") == "auto" and isinstance(metric, str):
+        from rengo.metrics import better_direction
+
+        if better_direction(metric) is None:
+            # an operating point watched with mode auto, recorded before rengo refused it:
+            # the run kept its largest value, as auto then read every such name
+            recorded["mode"] = "max"
+    watch = options_from_mapping(EarlyStopping, recorded, where=f"run {run.run_id}: ")
     curve = [
         (r.round, r.metrics[watch.metric])
         for r in store.rounds(run.run_id)

@@ -19,7 +19,9 @@ PARENT_POLL_S = 1.0
 """Seconds between two looks at whether the parent is still there."""
 
 
-def end_with_parent(poll_s: float = PARENT_POLL_S, grace_s: float = 0.0) -> None:
+def end_with_parent(
+    poll_s: float = PARENT_POLL_S, grace_s: float = 0.0, parent: int | None = None
+) -> None:
     """From now on, end this process (exit status 1, without clean-up: the parent that would
     collect its results is gone) within ``poll_s`` seconds of its parent ending, even while
     it is busy in a client's code. Call it first thing in a forked worker.
@@ -32,8 +34,12 @@ def end_with_parent(poll_s: float = PARENT_POLL_S, grace_s: float = 0.0) -> None
         With ``grace_s > 0``, the orphan first sends itself SIGINT, so that its main thread
         stops as it would on Ctrl-C (a run records itself interrupted), and exits only if it
         is still there ``grace_s`` seconds later.
+    parent:
+        The process id the parent had when this process started (None: the parent now), for
+        a process that calls this after slow work: one orphaned before the call acts at once.
     """
-    parent = os.getppid()
+    if parent is None:
+        parent = os.getppid()
 
     def watch() -> None:
         while os.getppid() == parent:  # an orphan is adopted: its parent id changes
