@@ -58,7 +58,7 @@ demo: $(VENV)/.demo-installed
 
 test: $(VENV)/.bytecode browser
 	$(PY) -m compileall -q -j 0 src tests >/dev/null
-	$(PY) -m pytest -n 2 --dist loadgroup --timeout=300 $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --timeout=300 $(PYTEST_ARGS)
 
 # The dashboard's browser tests drive Debian's Chromium (never a downloaded one). Install it
 # where we can (root with apt, ~1 min); elsewhere those tests skip and say why.

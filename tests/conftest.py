@@ -1,7 +1,5 @@
 """Fixtures shared by every test folder: each test's own default run store, a vertical role
-that dies right after a checkpoint; Hypothesis without its per-example deadline; and, under
-``pytest -n N --dist loadgroup``, a module's tests that share a fixture on one worker
-(:mod:`shared_fixture_scheduling`)."""
+that dies right after a checkpoint; and Hypothesis without its per-example deadline."""
 
 from __future__ import annotations
 
@@ -18,8 +16,6 @@ from rengo.vfl.checkpoints import CheckpointFolder, EpochState
 # helpers beside this file (vertical_split) are importable by name; appended, not
 # prepended, so that a folder's own helper of the same name wins
 sys.path.append(str(Path(__file__).parent))
-
-from shared_fixture_scheduling import pytest_xdist_make_scheduler  # noqa: F401
 
 # Hypothesis fails an example that runs over 200 ms by default: a timed assertion, which
 # the suite does not make (on two loaded cores a metric's example took longer and failed)
