@@ -76,6 +76,7 @@ from rengo.vfl.psi.ids import normalise_ids
 from rengo.vfl.registry import RoleKind, VerticalAlgorithm
 from rengo.vfl.runner import VerticalPlan, check_party_columns
 from rengo.vfl.secureboost import HeteroSecureBoost
+from rengo.vfl.selection_settings import JobSelection
 from rengo.vfl.shared_rows import SharedRowsFile
 
 RUN_KIND = "vfl"
@@ -351,7 +352,8 @@ def party_data(
     Returns
     -------
     PartyData
-        Everything the party brings to the run, and how its columns were prepared.
+        Everything the party brings to the run, how its columns were prepared, and the
+        job's held-out rule and ``[vfl.selection]`` (checked against the coordinator's).
 
     Raises
     ------
@@ -391,6 +393,7 @@ def party_data(
         categories=own.categories,
         exposure=None if exposure is None else exposure[~test],
         score_exposure=None if exposure is None else exposure[test],
+        selection=JobSelection(vfl.selection),
     )
 
 
@@ -522,7 +525,15 @@ def _party_data_later(
     rule = HeldOutRule(seed, vfl.test_size)
     names = tuple(scan.feature_names)
     return PartyData(
-        train, labels, score, score_labels, classes, names, held_out=rule, later=source
+        train,
+        labels,
+        score,
+        score_labels,
+        classes,
+        names,
+        held_out=rule,
+        later=source,
+        selection=JobSelection(vfl.selection),
     )
 
 

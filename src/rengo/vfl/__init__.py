@@ -119,7 +119,7 @@ if TYPE_CHECKING:
         SecureBoostGuestModel,
         SecureBoostHostModel,
     )
-    from rengo.vfl.selection_settings import SelectionSettings
+    from rengo.vfl.selection_settings import JobSelection, SelectionSettings
     from rengo.vfl.splitnn import (
         SPLITNN,
         SplitNNClassifier,
@@ -154,6 +154,7 @@ __all__ = [
     "HeteroPoissonRegression",
     "HeteroSecureBoost",
     "HostModel",
+    "JobSelection",
     "KeySpec",
     "LinearModelConfig",
     "Models",

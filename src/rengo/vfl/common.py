@@ -22,6 +22,7 @@ from rengo.data.categorical import CategoricalEncoding
 from rengo.data.dataset import column_scaling
 from rengo.vfl.exposure_values import check_exposure
 from rengo.vfl.psi import PSIResult, private_set_intersection, require_nonempty
+from rengo.vfl.selection_settings import JobSelection
 
 
 @dataclass(frozen=True)
@@ -315,6 +316,9 @@ class PartyData:
     score_exposure: np.ndarray | None = None
     """The exposure of each row of ``score_table`` (the label party's held-out evaluation:
     the expected count of a row is its exposure times the predicted rate)."""
+    selection: JobSelection | None = None
+    """What the party's own job file says of selection by IV, checked against the
+    coordinator's plan before PSI; ``None``: it read no job file and follows the plan."""
 
 
 class FeaturesAfterPsi(Protocol):

@@ -786,6 +786,7 @@ def vertical_party(
         origin.check(plan.algorithm, plan.label_party, plan.parties)
     labels = _check_inputs(plan, algorithm, kind, name, data, model)
     _check_held_out(plan, name, data)
+    _check_selection(plan, name, data)
     if not plan.train:
         _check_training_runs(channel.scope(RUN), coordinator, origin)
     if keys is None and algorithm.key_holder(plan.config, train=plan.train) == kind:
@@ -998,6 +999,38 @@ def _check_held_out(plan: VerticalPlan, name: str, data: PartyData) -> None:
         f"by {theirs.describe()}: every party must hold out the same customers, so give "
         "every party's job file the coordinator's job.seed and vfl.test_size"
     )
+
+
+def _check_selection(plan: VerticalPlan, name: str, data: PartyData) -> None:
+    """Refuse a party whose job file selects columns by IV otherwise than the coordinator's
+    plan (the label party's labels decide which columns are kept, so it must agree to the
+    rule, ``min_bin_rows`` included; a party whose job selects none must not be made to, nor
+    one whose job selects be run on every column), and a plan's selection over one-hot
+    encoded text columns (kept whole with the party's model, they cannot be dropped one by
+    one)."""
+    theirs = plan.selection
+    if data.selection is not None and data.selection.settings != theirs:
+        mine = data.selection.settings
+        raise ConfigError(
+            f"{name}: its job file {_selection_words(mine)}, the coordinator's "
+            f"{_selection_words(theirs)}: every party must select the same way, so give every "
+            "party's job file the coordinator's [vfl.selection] (or none to all)"
+        )
+    encoded = () if data.categories is None else tuple(data.categories.categories)
+    if theirs is not None and plan.train and encoded:
+        raise ConfigError(
+            f"{name}: the coordinator's plan selects columns by IV ([vfl.selection]), but "
+            f"{name} one-hot encodes its text columns {', '.join(map(repr, encoded))}, which "
+            "are kept whole with its model: encode them as numbers in its table, or run "
+            "without [vfl.selection]"
+        )
+
+
+def _selection_words(settings: SelectionSettings | None) -> str:
+    """``selects by [vfl.selection] min_iv = 0.3, ...``, or ``selects no columns``."""
+    if settings is None:
+        return "has no [vfl.selection]"
+    return f"has [vfl.selection] {settings.describe()}"
 
 
 def _check_inputs(

@@ -62,6 +62,10 @@ class SelectionSettings:
         }
         return {key: value for key, value in plain.items() if value is not None}
 
+    def describe(self) -> str:
+        """The settings given, as a job file writes them: ``min_iv = 0.3, max_bin = 10, ...``."""
+        return ", ".join(f"{key} = {value}" for key, value in self.as_dict().items())
+
     @classmethod
     def from_wire(cls, tree: Any) -> SelectionSettings:
         """The settings a plan carries (:meth:`as_dict`), checked.
@@ -72,6 +76,21 @@ class SelectionSettings:
             If ``tree`` is not a mapping of known settings in range.
         """
         return options_from_wire(cls, tree, "the plan's selection")
+
+
+@dataclass(frozen=True)
+class JobSelection:
+    """What a party's own job file says of selection by IV: a deployed party started with
+    ``--job`` refuses a coordinator whose plan selects otherwise (a party given its table
+    alone, ``--csv``, has no job file and follows the plan).
+
+    Parameters
+    ----------
+    settings
+        Its job's ``[vfl.selection]``; ``None``: its job selects no columns.
+    """
+
+    settings: SelectionSettings | None
 
 
 def selection_key_bits(config: Any) -> int:
