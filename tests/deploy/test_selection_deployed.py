@@ -271,3 +271,28 @@ def test_a_link_cut_during_the_selection_step_is_taken_back_and_nothing_private_
     from_hosts = _numbers([v for _, _, v in received[LABEL_PARTY]])
     assert not np.isin(from_hosts, host_values).any()  # per-bin counts, no host value
     assert not np.isin(_numbers(run.summary["iv_selection"]), host_values).any()
+
+
+@pytest.mark.timeout(120)
+def test_a_scoring_only_coordinator_run_of_a_job_with_selection_does_not_select_again(
+    tmp_path: Path,
+) -> None:
+    """Before, ``rengo vfl coordinator --job JOB --no-train`` of a job with [vfl.selection]
+    stopped at once ("selection by IV drops columns before training: train too"); the kept
+    models already name their kept columns, so the run starts, listens for its parties and
+    its plan carries no selection."""
+    from typer.testing import CliRunner
+
+    from rengo.cli.main import app
+
+    tables(tmp_path)
+    job = tmp_path / "job.toml"
+    job.write_text(job_text(tmp_path, "min_iv = 0.3"))
+    args = ["vfl", "coordinator", "--job", str(job), "--no-train", "--insecure", "--listen"]
+    args += ["127.0.0.1:0", "--join-timeout", "0.5", "--no-progress"]
+    result = CliRunner().invoke(app, [*args, "--store", str(tmp_path / "runs.db")])
+    said = " ".join(result.output.split())
+    assert "train too" not in said and "listening on" in said, said
+    with RunStore(tmp_path / "runs.db", read_only=True) as store:
+        (run,) = store.list_runs()
+    assert run.config["train"] is False and "selection" not in run.config

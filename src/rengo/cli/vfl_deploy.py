@@ -233,7 +233,8 @@ def vfl_coordinator(
                 base = options_to_wire(spec.vfl.options)
             run_seed = spec.job.seed if seed is None else seed
             held_out = HeldOutRule(spec.job.seed, spec.vfl.test_size)
-            selection = spec.vfl.selection
+            # a scoring-only run applies the columns each kept model names: no selection
+            selection = spec.vfl.selection if train else None
             job_limit = spec.vfl.max_message_mb
             job_grace = spec.vfl.rejoin_grace
             job_rejoins = spec.vfl.max_rejoins
