@@ -505,7 +505,7 @@ def vertical_coordinator(
     if plan.train and plan.selection is not None:
         from rengo.vfl.hetero_binning.selection_step import receive_selection_record
 
-        selection = receive_selection_record(run, plan.label_party, plan.hosts)
+        selection = receive_selection_record(run, plan.selection, plan.label_party, plan.hosts)
     if plan.train and algorithm.train.coordinator is not None:
         training = algorithm.train.coordinator(channel.scope(TRAIN), context, None, RoleState(keys))
         _check_type(training, algorithm.models.coordinator, algorithm, "coordinator")
@@ -525,6 +525,12 @@ def vertical_coordinator(
             held_out = evaluation
         else:
             others.append(party)
+    if selection is not None:  # its least rows of a bin: the one in effect for its rows
+        from rengo.vfl.hetero_binning.selection_step import check_min_bin_rows
+
+        assert plan.selection is not None
+        rows = done[plan.label_party]["train_rows"]
+        check_min_bin_rows(selection, plan.selection, rows, plan.label_party)
     return VerticalCoordinatorOutcome(
         training,
         scoring,

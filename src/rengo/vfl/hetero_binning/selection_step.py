@@ -8,17 +8,20 @@ channels, with PSI run once::
     label party <-> feature parties: the IV protocol       [train/iv/setup, train/iv/hist]
     label party -> each feature party: its kept columns     [train/iv/keep]
     label party -> coordinator: each column's IV, kept or not, and min_bin_rows   [run/iv]
-    each feature party -> coordinator: its columns' names                   [run/iv-names]
+    each feature party -> coordinator: its columns' names, the ones it keeps  [run/iv-names]
 
 Then every party trains and scores on its kept columns only (it drops the others itself).
 What the parties learn is :mod:`rengo.vfl.hetero_binning.protocol`'s. The coordinator, for the
 run's record (``rengo runs show``), learns what a simulated run records: each column's IV
 and whether it was kept (the label party's word), the least rows of a bin in effect, and each
-feature party's column names (its own word); no per-bin count, value or label.
+feature party's column names (its own word); no per-bin count, value or label. It checks the
+record before keeping it: the plan's rule, every column of every party once, the kept flags
+those the rule gives and those each feature party says it was told.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -34,7 +37,7 @@ from rengo.vfl.hetero_binning.guest import (
     send_selection,
 )
 from rengo.vfl.hetero_binning.host import information_value_host, receive_selection
-from rengo.vfl.hetero_binning.woe import FeatureIV, select_by_iv
+from rengo.vfl.hetero_binning.woe import FeatureIV, kept_by_rule, select_by_iv
 from rengo.vfl.registry import AlignedData
 from rengo.vfl.selection_settings import SelectionSettings
 
@@ -212,51 +215,167 @@ def select_at_feature_party(
     )
     kept = receive_selection(phase, label_party, features.shape[1])
     names = list(data.feature_names) or [f"x{j}" for j in range(features.shape[1])]
-    run.send(coordinator, IV_NAMES, names)
+    run.send(coordinator, IV_NAMES, {"names": names, "kept": list(kept)})
     return kept
 
 
 def receive_selection_record(
-    run: Channel, label_party: str, hosts: Sequence[str]
+    run: Channel, settings: SelectionSettings, label_party: str, hosts: Sequence[str]
 ) -> dict[str, Any]:
-    """The coordinator's side: the label party's record, each feature party's columns named
-    by that party.
+    """The coordinator's side: the label party's record, checked, each feature party's
+    columns named by that party.
+
+    Parameters
+    ----------
+    run
+        The coordinator's run-scope channel.
+    settings
+        The plan's rule.
+    label_party
+        The label party (the record's sender).
+    hosts
+        The feature parties (each sends its column names and the columns it keeps).
+
+    Returns
+    -------
+    dict
+        The record (:func:`selection_record`), every feature party's column named by it.
 
     Raises
     ------
     ProtocolError
-        If the record or a party's names are malformed.
+        Naming the party at fault: a record that is malformed, holds keys or settings other
+        than the plan's, does not list every column of every party once, keeps columns
+        other than the rule's or none of a party; a feature party's malformed message, or
+        one naming another count of columns than its histograms held; and, naming both,
+        a feature party that keeps other columns than the record says it was told.
     """
     record = run.recv(label_party, IV_RECORD)
-    columns = record.get("columns") if isinstance(record, Mapping) else None
-    if not isinstance(columns, list) or not all(_is_column(c) for c in columns):
-        raise ProtocolError(f"{label_party} sent a malformed selection record")
-    names: dict[str, list[str]] = {}
-    for host in hosts:
-        given = run.recv(host, IV_NAMES)
-        if not isinstance(given, list) or not all(isinstance(n, str) for n in given):
-            raise ProtocolError(f"{host} sent malformed column names")
-        names[host] = given
+    told = {host: _host_columns(run.recv(host, IV_NAMES), host) for host in hosts}
+    columns = _checked_record(record, settings, label_party, [label_party, *hosts])
     named = []
     for column in columns:
-        party, index, name = column["party"], column["column"], column["name"]
-        own = names.get(party)
-        if own is not None:  # a feature party's column: the label party knows its index only
-            if not 0 <= index < len(own):
-                raise ProtocolError(f"{label_party}'s record names {party}'s column {index}")
-            name = own[index]
-        named.append({**column, "name": name})
+        party, index = column["party"], column["column"]
+        if party not in told:
+            named.append(dict(column))
+            continue
+        names, kept = told[party]
+        listed = sum(1 for c in columns if c["party"] == party)
+        if listed != len(names):
+            raise ProtocolError(
+                f"{party} named {len(names)} columns, but its histograms in {label_party}'s "
+                f"selection record held {listed}"
+            )
+        recorded = tuple(c["column"] for c in columns if c["party"] == party and c["kept"])
+        if tuple(sorted(recorded)) != kept:
+            raise ProtocolError(
+                f"{party} says it keeps its columns {list(kept)}, {label_party}'s selection "
+                f"record keeps {sorted(recorded)} of them: the two disagree"
+            )
+        # a feature party's column: the label party knows its index only
+        named.append({**column, "name": names[index]})
     return {**record, "columns": named}
+
+
+def check_min_bin_rows(
+    record: Mapping[str, Any], settings: SelectionSettings, rows: int, label_party: str
+) -> None:
+    """Refuse a record whose least rows of a bin is not the one in effect for the label
+    party's ``rows`` training rows (the plan's ``min_bin_rows``, or its default for them).
+
+    Raises
+    ------
+    ProtocolError
+        Naming the label party and both numbers.
+    """
+    in_effect = effective_min_bin_rows(settings.min_bin_rows, rows)
+    if record.get("min_bin_rows") != in_effect:
+        raise ProtocolError(
+            f"{label_party} sent a bad selection record: min_bin_rows = "
+            f"{record.get('min_bin_rows')!r}, but {in_effect} is in effect for its {rows} "
+            "training rows"
+        )
+
+
+_COLUMN_KEYS = frozenset({"party", "column", "name", "iv", "kept"})
+
+
+def _checked_record(
+    record: Any, settings: SelectionSettings, label_party: str, parties: Sequence[str]
+) -> list[Mapping[str, Any]]:
+    """The label party's record's columns, once it holds exactly the plan's settings, the
+    least rows of a bin in effect and every column of every party once (a party may hold
+    none, as a label party holding only the labels), kept by the rule and at least one of
+    every party that holds any."""
+
+    def refused(why: str) -> ProtocolError:
+        return ProtocolError(f"{label_party} sent a bad selection record: {why}")
+
+    if not isinstance(record, Mapping):
+        raise refused("not a mapping")
+    given = settings.as_dict()
+    expected = {*given, "min_bin_rows", "min_bin_rows_default", "columns"}
+    if set(record) != expected:
+        extra, missing = sorted(set(record) - expected), sorted(expected - set(record))
+        raise refused(f"keys {extra} are not a record's, {missing} are missing")
+    for key, value in given.items():
+        if record[key] != value or isinstance(record[key], bool):
+            raise refused(f"{key} = {record[key]!r}, the plan's is {value!r}")
+    rows = record["min_bin_rows"]
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+        raise refused(f"min_bin_rows = {rows!r} is not a positive integer")
+    if record["min_bin_rows_default"] is not (settings.min_bin_rows is None):
+        raise refused("min_bin_rows_default does not say whether the plan gave min_bin_rows")
+    columns = record["columns"]
+    if not isinstance(columns, list) or not all(_is_column(c) for c in columns):
+        raise refused("a column entry is malformed")
+    for party in parties:
+        indices = sorted(c["column"] for c in columns if c["party"] == party)
+        if indices != list(range(len(indices))):
+            raise refused(f"{party}'s columns are not each listed once")
+        if indices and not any(c["kept"] for c in columns if c["party"] == party):
+            raise refused(f"it keeps no column of {party}")
+    strangers = sorted({c["party"] for c in columns} - set(parties))
+    if strangers:
+        raise refused(f"it lists columns of {strangers}, not parties of this run")
+    rule = kept_by_rule(
+        [float(c["iv"]) for c in columns], min_iv=settings.min_iv, top_k=settings.top_k
+    )
+    if [c["kept"] for c in columns] != rule:
+        raise refused("its kept columns are not those the plan's rule keeps by their IVs")
+    return columns
+
+
+def _host_columns(value: Any, host: str) -> tuple[list[str], tuple[int, ...]]:
+    """A feature party's column names and the columns it keeps, checked."""
+    names = value.get("names") if isinstance(value, Mapping) else None
+    kept = value.get("kept") if isinstance(value, Mapping) else None
+    if (
+        not isinstance(value, Mapping)
+        or set(value) != {"names", "kept"}
+        or not isinstance(names, list)
+        or not all(isinstance(n, str) for n in names)
+        or not isinstance(kept, list)
+        or not all(isinstance(j, int) and not isinstance(j, bool) for j in kept)
+        or kept != sorted(set(kept))
+        or not all(0 <= j < len(names) for j in kept)
+    ):
+        raise ProtocolError(f"{host} sent malformed column names or kept columns")
+    return names, tuple(kept)
 
 
 def _is_column(value: Any) -> bool:
     return (
         isinstance(value, Mapping)
+        and set(value) == _COLUMN_KEYS
         and isinstance(value.get("party"), str)
         and isinstance(value.get("column"), int)
         and not isinstance(value.get("column"), bool)
         and isinstance(value.get("name"), str)
         and isinstance(value.get("iv"), float | int)
+        and not isinstance(value.get("iv"), bool)
+        and math.isfinite(value["iv"])
+        and value["iv"] >= 0
         and isinstance(value.get("kept"), bool)
     )
 

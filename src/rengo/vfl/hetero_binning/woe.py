@@ -249,13 +249,28 @@ def select_by_iv(
     ConfigError
         If neither rule is given, ``min_iv`` is negative or not finite, or ``top_k`` < 1.
     """
+    keeps = kept_by_rule([f.iv for f in features], min_iv=min_iv, top_k=top_k)
+    return [f for f, keep in zip(features, keeps, strict=True) if keep]
+
+
+def kept_by_rule(
+    ivs: Sequence[float], *, min_iv: float | None = None, top_k: int | None = None
+) -> list[bool]:
+    """Whether :func:`select_by_iv` keeps each of these IVs (in order: ties in ``top_k``
+    go to the earlier column); what the coordinator checks a selection's record by.
+
+    Raises
+    ------
+    ConfigError
+        As :func:`select_by_iv`.
+    """
     if min_iv is None and top_k is None:
         raise ConfigError("select columns by IV with min_iv, top_k or both")
     if min_iv is not None and (not math.isfinite(min_iv) or min_iv < 0):
         raise ConfigError(f"min_iv must be a non-negative number, got {min_iv!r}")
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
         raise ConfigError(f"top_k must be a positive integer, got {top_k!r}")
-    ranked = sorted(range(len(features)), key=lambda i: -features[i].iv)
+    ranked = sorted(range(len(ivs)), key=lambda i: -ivs[i])
     allowed = set(ranked if top_k is None else ranked[:top_k])
     threshold = -math.inf if min_iv is None else min_iv
-    return [f for i, f in enumerate(features) if i in allowed and f.iv >= threshold]
+    return [i in allowed and iv >= threshold for i, iv in enumerate(ivs)]
