@@ -64,8 +64,16 @@ def _columns(record: dict[str, Any]) -> list[tuple[str, str, float, bool]]:
 def test_a_deployed_job_with_selection_keeps_and_records_what_the_simulation_does(
     tmp_path: Path, iv_certs: Path, cli: Processes
 ) -> None:
-    """Before, both commands refused a job with [vfl.selection]."""
+    """Before, both commands refused a job with [vfl.selection]. Two columns are named with
+    brackets: before, the coordinator's line raised MarkupError for ``bank_noise[/]`` once the
+    run was recorded, and ``late[usd]`` printed as ``late`` at the party."""
     tables(tmp_path)
+    for name, old, new in (
+        ("bank", "bank_noise", "bank_noise[/]"),
+        ("telco", "late_payments", "late[usd]"),
+    ):
+        table = tmp_path / f"{name}.csv"
+        table.write_text(table.read_text().replace(old, new, 1))
     job = tmp_path / "job.toml"
     job.write_text(job_text(tmp_path, "min_iv = 0.3"))
     simulated_store = tmp_path / "simulated.db"
@@ -87,7 +95,7 @@ def test_a_deployed_job_with_selection_keeps_and_records_what_the_simulation_doe
     )  # fmt: skip
     assert "common rows" in said and "selection by IV kept 2 of 5 columns" in said, said
     # each party says which of its columns it kept; the run's events say what was dropped
-    assert "telco: selection by IV kept 1 of its 3 columns: late_payments" in parties["telco"]
+    assert "telco: selection by IV kept 1 of its 3 columns: late[usd]" in parties["telco"]
     with RunStore(deployed_store, read_only=True) as store:
         (run,) = store.list_runs()
         record = run.summary["iv_selection"]
@@ -96,17 +104,19 @@ def test_a_deployed_job_with_selection_keeps_and_records_what_the_simulation_doe
     assert _columns(record) == _columns(expected)
     assert {(p, n) for p, n, _, kept in _columns(record) if kept} == {
         ("bank", "income"),
-        ("telco", "late_payments"),
+        ("telco", "late[usd]"),
     }
     assert record["min_bin_rows"] == expected["min_bin_rows"] == 5
     text = shown.export_text()
-    assert "selection by IV kept 2 of 5 columns; dropped bank:bank_noise" in text
+    assert "selection by IV kept 2 of 5 columns; dropped bank:bank_noise[/]," in said
+    assert "selection by IV kept 2 of 5 columns; dropped bank:bank_noise[/]," in text
+    assert "late[usd]" in text and "bank_noise[/]" in text  # rengo runs show's table
     assert "selection by IV (min_iv = 0.3" in text and "min_bin_rows = 5 (default)" in text
     assert "telco_noise" in text and "dropped" in text
     # each party trained on its kept column only, and its kept model names that column (a
     # later scoring-only run reads it alone from the new rows), with the simulation's weights
     weights = built.model.coefficients()
-    for name, column in (("bank", "income"), ("telco", "late_payments")):
+    for name, column in (("bank", "income"), ("telco", "late[usd]")):
         saved = json.loads((tmp_path / f"{name}.json").read_text())
         assert saved["features"] == [column] and len(saved["mean"]) == 1
         np.testing.assert_allclose(saved["weights"], weights[name], rtol=1e-9)

@@ -230,3 +230,23 @@ def test_the_record_holds_the_min_bin_rows_in_effect_its_default_included(
     record = result.record(spec.vfl.selection)
     assert record["min_bin_rows"] == in_effect
     assert record["min_bin_rows_default"] is (given == "")
+
+
+def test_runs_show_prints_column_names_as_written_never_as_markup() -> None:
+    """Before, a column named ``x[/]`` raised MarkupError in ``rengo runs show`` and
+    ``amount[usd]`` printed as ``amount``."""
+    from rengo.tracking.iv_selection_table import iv_selection_table
+
+    record = {
+        "min_iv": 0.3,
+        "columns": [
+            {"party": "bank", "column": 0, "name": "amount[usd]", "iv": 0.5, "kept": True},
+            {"party": "bank", "column": 1, "name": "x[/]", "iv": 0.1, "kept": False},
+        ],
+    }
+    table = iv_selection_table(record)
+    assert table is not None
+    shown = Console(width=120, record=True)
+    shown.print(table)
+    text = shown.export_text()
+    assert "amount[usd]" in text and "x[/]" in text

@@ -289,10 +289,14 @@ def vfl_coordinator(
             from rengo.vfl.hetero_binning.selection_step import describe_selection
 
             console.print(
-                describe_selection(report.outcome.selection), highlight=False, soft_wrap=True
+                describe_selection(report.outcome.selection),
+                markup=False,  # column names are the parties' own: `amount[usd]` stays whole
+                highlight=False,
+                soft_wrap=True,
             )
         console.print(
             f"run {report.run_id}: {report.describe()} in {report.wall_time_s:.1f}s",
+            markup=False,
             highlight=False,
             soft_wrap=True,
         )
@@ -571,16 +575,20 @@ def vfl_party(
             console.print(
                 f"{name}: selection by IV kept {len(result.kept_columns)} of its {held} "
                 f"columns: {', '.join(data.feature_names)}",
+                markup=False,  # its CSV header's names: `amount[usd]` stays whole
                 highlight=False,
                 soft_wrap=True,
             )
         role = "label party" if result.is_label_party else "feature party"
         rows = 0 if result.train_rows is None else len(result.train_rows)
         if kept is None:
-            console.print(f"{name}: trained on {rows} common rows as the {role}", soft_wrap=True)
+            console.print(
+                f"{name}: trained on {rows} common rows as the {role}", markup=False, soft_wrap=True
+            )
         else:
             console.print(
                 f"{name}: scored with its model from {load_model} as the {role}",
+                markup=False,  # a path may hold brackets
                 highlight=False,
                 soft_wrap=True,
             )
@@ -606,14 +614,17 @@ def vfl_party(
                 line += ", ".join(f"{k.upper()} {v:.4f}" for k, v in metrics.items())
             elif isinstance(result.held_out, DataError):
                 line += f"; not evaluated: {result.held_out}"
-            console.print(line, highlight=False, soft_wrap=True)
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
         if model is not None:
             target, kept = output_target(model, overwrite)
             _write_model(target, name, result, data)
             run = result.plan.training_run
             of_run = "" if run is None else f" (training run {short_run(run)})"
             console.print(
-                f"{name}: model -> {target}{kept}{of_run}", highlight=False, soft_wrap=True
+                f"{name}: model -> {target}{kept}{of_run}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
             )
 
 

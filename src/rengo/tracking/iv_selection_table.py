@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 IV_SELECTION = "iv_selection"
 """The run summary's key of a vertical job's ``[vfl.selection]`` record: its settings and
@@ -62,7 +63,12 @@ def iv_selection_table(record: Mapping[str, Any]) -> Table | None:
     if selected:
         table.add_column("kept")
     for column in sorted(rows, key=lambda c: -float(c["iv"])):
-        cells = [str(column.get("party")), str(column.get("name")), f"{float(column['iv']):.4f}"]
+        # the parties' own names, never read as markup (`amount[usd]`, `x[/]`)
+        cells: list[Text | str] = [
+            Text(str(column.get("party"))),
+            Text(str(column.get("name"))),
+            f"{float(column['iv']):.4f}",
+        ]
         if selected:
             cells.append("yes" if column.get("kept") else "dropped")
         table.add_row(*cells)
