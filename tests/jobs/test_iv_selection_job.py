@@ -229,7 +229,7 @@ def test_the_record_holds_the_min_bin_rows_in_effect_its_default_included(
     result = select_columns(built.train, spec.vfl.selection, key_bits=512, seed=1)
     record = result.record(spec.vfl.selection)
     assert record["min_bin_rows"] == in_effect
-    assert record["min_bin_rows_default"] is (given == "")
+    assert "min_bin_rows_default" not in record  # the run's config says it: not twice
 
 
 def test_runs_show_prints_column_names_as_written_never_as_markup() -> None:
@@ -250,3 +250,25 @@ def test_runs_show_prints_column_names_as_written_never_as_markup() -> None:
     shown.print(table)
     text = shown.export_text()
     assert "amount[usd]" in text and "x[/]" in text
+
+
+def test_predict_refuses_a_table_of_another_column_count_than_training(tmp_path: Path) -> None:
+    """Before, ``predict`` checked only that the highest kept column existed: telco's table
+    with a column added in front (4 columns, kept column 0) was scored on the wrong column.
+    The same layout as in training scores."""
+    from rengo.vfl import HeteroLogisticRegression
+    from rengo.vfl.selection_settings import SelectionSettings
+
+    cols = tables(tmp_path)
+    ids = np.arange(1000, 1000 + len(cols["y"]))
+    bank = np.c_[cols["income"], cols["bank_noise"]]
+    telco = np.c_[cols["late_payments"], cols["telco_noise"], cols["region_code"]]
+    model = HeteroLogisticRegression(key_bits=512, epochs=2, seed=1)
+    model.fit({"bank": (ids, bank), "telco": (ids, telco)}, "bank", cols["y"],
+              selection=SelectionSettings(min_iv=0.3))  # fmt: skip
+    assert model.kept_columns_ == {"bank": (0,), "telco": (0,)}
+    ok = model.predict_raw({"bank": (ids[:50], bank[:50]), "telco": (ids[:50], telco[:50])})
+    assert len(ok.ids) == 50
+    wider = np.c_[cols["telco_noise"], telco]
+    with pytest.raises(DataError, match=r"telco's model was trained on columns \[0\] of its 3 "):
+        model.predict_raw({"bank": (ids, bank), "telco": (ids, wider)})

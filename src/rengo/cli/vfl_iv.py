@@ -63,7 +63,7 @@ def vfl_iv(
         if given is None:  # no rule: nothing is kept or dropped
             for column in record["columns"]:
                 column.pop("kept")
-        table = iv_selection_table(record)
+        table = iv_selection_table(record, settings.as_dict())
         if table is not None:
             console.print(table)
         if json_out is not None:

@@ -13,7 +13,9 @@ IV_SELECTION = "iv_selection"
 every column's party, name, IV and whether it was kept."""
 
 
-def iv_selection_table(record: Mapping[str, Any]) -> Table | None:
+def iv_selection_table(
+    record: Mapping[str, Any], given: Mapping[str, Any] | None = None
+) -> Table | None:
     """Every column's IV, largest first, and whether the run kept it (where the record
     says: a column without ``kept`` was only measured), the rule in its title and the binning
     settings in effect below it (the least rows of a bin marked ``(default)`` where the job
@@ -23,6 +25,10 @@ def iv_selection_table(record: Mapping[str, Any]) -> Table | None:
     ----------
     record
         The run summary's ``iv_selection`` value.
+    given
+        The selection's settings as the run was given them (its config's ``selection``):
+        without ``min_bin_rows``, the record's is the default's value; ``None``: not known,
+        nothing marked.
 
     Returns
     -------
@@ -42,7 +48,8 @@ def iv_selection_table(record: Mapping[str, Any]) -> Table | None:
         for key in ("min_bin_rows", "adjustment_factor")
         if record.get(key) is not None
     ]
-    if binning and record.get("min_bin_rows_default") is True and "min_bin_rows" in record:
+    defaulted = given is not None and given.get("min_bin_rows") is None
+    if binning and defaulted and "min_bin_rows" in record:
         binning[0] += " (default)"  # max(5, 0.5% of the rows), as the run computed it
     caption = ", ".join(binning)
     rows = [c for c in columns if isinstance(c, dict) and isinstance(c.get("iv"), (int, float))]

@@ -723,7 +723,12 @@ def run_detail(
         )
         parts.append(_mapping_table("summary", shown, rounded=True))
         selection = run.summary.get(IV_SELECTION)
-        selected = iv_selection_table(selection) if isinstance(selection, dict) else None
+        given = run.config.get("selection")  # the settings as the job gave them
+        selected = (
+            iv_selection_table(selection, given if isinstance(given, dict) else None)
+            if isinstance(selection, dict)
+            else None
+        )
         if selected is not None:
             parts.append(selected)
         try:

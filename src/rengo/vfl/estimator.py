@@ -27,6 +27,7 @@ import numbers
 import os
 import secrets
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import replace
 from functools import cache
@@ -516,8 +517,13 @@ class VerticalEstimator:
             require_identical_ids(dataset)
         plan = self._plan(self.label_party_, self.hosts_, train=False)
         kept = getattr(self, "kept_columns_", None)  # None: every column (or fitted before)
+        widths = _training_widths(getattr(self, "selection_", None))
         inputs = {
-            name: PartyData(score_table=table if kept is None else _kept_table(table, kept[name]))
+            name: PartyData(
+                score_table=table
+                if kept is None
+                else _kept_table(name, table, kept[name], widths.get(name, 0))
+            )
             for name, table in dataset.parties.items()
         }
         with progress_display(self.progress) as report:
@@ -765,13 +771,23 @@ class VerticalEstimator:
             )
 
 
-def _kept_table(table: PartyTable, columns: tuple[int, ...]) -> PartyTable:
-    """``table`` with only the ``columns`` its party trained on (selection by IV)."""
+def _training_widths(record: Mapping[str, Any] | None) -> dict[str, int]:
+    """How many columns each party's table had in training: its columns in the selection's
+    record (which lists every column of every party once)."""
+    if record is None:
+        return {}
+    return dict(Counter(str(column["party"]) for column in record["columns"]))
+
+
+def _kept_table(name: str, table: PartyTable, columns: tuple[int, ...], width: int) -> PartyTable:
+    """``table`` with only the ``columns`` its party trained on (selection by IV), once it
+    has the ``width`` columns the party's table had in training (another layout would be
+    scored on the wrong columns)."""
     features = np.asarray(table.features)
-    if features.ndim != 2 or (columns and max(columns) >= features.shape[1]):
+    if features.ndim != 2 or features.shape[1] != width:
         raise DataError(
-            f"the model was trained on columns {list(columns)} of this party's table (kept by "
-            f"selection by IV), but the table to score has {features.shape[-1]} columns: "
-            "give it every column it had in training"
+            f"{name}'s model was trained on columns {list(columns)} of its {width} columns "
+            f"(kept by selection by IV), but its table to score has {features.shape[-1]} "
+            "columns: give it the columns it had in training, in that order"
         )
     return PartyTable(table.ids, features[:, list(columns)])

@@ -43,7 +43,6 @@ def _honest() -> dict[tuple[str, str], Any]:
     record = {
         **RULE.as_dict(),
         "min_bin_rows": 5,
-        "min_bin_rows_default": True,
         "columns": [
             {"party": p, "column": j, "name": n, "iv": iv, "kept": iv >= 0.3} for p, j, n, iv in ivs
         ],
@@ -101,7 +100,10 @@ LIES = {
         lambda r, _: [c.update(iv=0.0, kept=False) for c in r["columns"] if c["party"] == "bank"],
         "it keeps no column of bank",
     ),
-    "default-flag": (lambda r, _: r.update(min_bin_rows_default=False), "min_bin_rows_default"),
+    "a-second-min-bin-rows": (
+        lambda r, _: r.update(min_bin_rows_default=True),
+        "keys ['min_bin_rows_default'] are not a record's",
+    ),
 }
 
 

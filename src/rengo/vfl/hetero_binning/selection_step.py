@@ -78,13 +78,13 @@ def selection_record(
     kept: Sequence[FeatureIV],
 ) -> dict[str, Any]:
     """What the run store keeps of a selection: its settings, the least rows of a bin in
-    effect (the default's value where none was given), and every column's party, name, IV
-    and whether it was kept."""
+    effect (the default's value where none was given: the run's config, which keeps the
+    settings as given, says which), and every column's party, name, IV and whether it was
+    kept."""
     chosen = {(f.party, f.column) for f in kept}
     return {
         **settings.as_dict(),
         "min_bin_rows": int(min_bin_rows),
-        "min_bin_rows_default": settings.min_bin_rows is None,
         "columns": [
             {
                 "party": f.party,
@@ -314,7 +314,7 @@ def _checked_record(
     if not isinstance(record, Mapping):
         raise refused("not a mapping")
     given = settings.as_dict()
-    expected = {*given, "min_bin_rows", "min_bin_rows_default", "columns"}
+    expected = {*given, "min_bin_rows", "columns"}
     if set(record) != expected:
         extra, missing = sorted(set(record) - expected), sorted(expected - set(record))
         raise refused(f"keys {extra} are not a record's, {missing} are missing")
@@ -324,8 +324,6 @@ def _checked_record(
     rows = record["min_bin_rows"]
     if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
         raise refused(f"min_bin_rows = {rows!r} is not a positive integer")
-    if record["min_bin_rows_default"] is not (settings.min_bin_rows is None):
-        raise refused("min_bin_rows_default does not say whether the plan gave min_bin_rows")
     columns = record["columns"]
     if not isinstance(columns, list) or not all(_is_column(c) for c in columns):
         raise refused("a column entry is malformed")
