@@ -219,9 +219,10 @@ def test_a_link_cut_during_the_selection_step_is_taken_back_and_nothing_private_
 ) -> None:
     """The bank's link is cut while it waits in the selection step: the checkpointed run
     takes every party back as it does during training, runs the selection again, and ends
-    ``completed`` with the uninterrupted simulation's kept columns and model. What each role
-    received in the step over gRPC holds no label (feature parties), no feature-party value
-    (label party, coordinator)."""
+    ``completed`` with the uninterrupted simulation's kept columns and model. What each party
+    received in the step over gRPC holds no label (feature parties) and no feature-party
+    value (label party), and the selection record the coordinator stored holds no
+    feature-party value (what the coordinator received is not recorded here)."""
     data = {name: party_data(cancer_tables, name) for name in NAMES}
     rule = SelectionSettings(min_iv=0.5)
     in_step, cut = threading.Event(), threading.Event()

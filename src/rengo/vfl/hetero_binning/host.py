@@ -63,7 +63,9 @@ def information_value_host(
     max_bin
         Most value bins per column (the label party must use the same).
     feature_names
-        Its column names, for its own error messages (they never leave it).
+        Its column names, for its own error messages (this protocol sends none; with
+        selection by IV in a run, the party sends them to the coordinator for the run's
+        record: :mod:`~rengo.vfl.hetero_binning.selection_step`).
     obfuscator_scheme
         The randomness that re-randomises what it sends.
 
