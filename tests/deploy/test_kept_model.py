@@ -14,6 +14,7 @@ from rengo.core.errors import ConfigError, DataError
 from rengo.deploy.kept_model import read_kept_model
 from rengo.vfl.hetero_lr import GuestModel
 from rengo.vfl.hetero_lr.model_file import read_party_model, write_party_model
+from rengo.vfl.party_model_file import training_runs_differ
 
 PARTIES = ("bank", "telecom")
 
@@ -76,6 +77,22 @@ def test_a_kept_models_training_run_reads_back_and_another_partys_other_run_is_r
     (tmp_path / "bad.json").write_text(json.dumps({**document, "training_run": 5}))
     with pytest.raises(DataError, match=r"bad\.json: training_run 5 is not a run token"):
         read_kept_model(tmp_path / "bad.json", party="bank")
+
+
+def test_kept_models_of_two_simulated_runs_of_one_day_are_named_apart(tmp_path: Path) -> None:
+    """A simulated run's files (`rengo runs export`) name its run id, whose first 8
+    characters are its date: the refusal named both runs "run 20261207"."""
+    first, second = "20261207-071530-4929f9", "20261207-093012-0b1c2d"
+    path = write_party_model(
+        tmp_path / "bank.json", _guest(), "bank", "bank", "hetero_lr", PARTIES, first
+    )
+    origin = read_kept_model(path, party="bank").origin
+    refused = f"training run {first}, but telecom \\(run {second}\\)"
+    with pytest.raises(ConfigError, match=refused):
+        origin.check_same_training_run("bank", {"bank": first, "telecom": second})
+    assert training_runs_differ({"bank": first, "shop": first, "telecom": second}) == (
+        f"bank, shop: run {first}; telecom: run {second}"
+    )
 
 
 def test_a_kept_model_file_naming_no_training_run_scores_only_beside_files_naming_none(

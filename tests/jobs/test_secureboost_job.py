@@ -123,8 +123,10 @@ def test_files_exported_from_two_runs_are_refused_together(tmp_path: Path) -> No
         read_party_model(f / f"{p}.json", party=p) for f, p in zip(folders, parties, strict=True)
     ]
     assert [m.training_run for m in mixed] == [runs[k % 2] for k in range(len(parties))]
-    with pytest.raises(DataError, match="different training runs"):
+    with pytest.raises(DataError, match="different training runs") as refused:
         HeteroSecureBoost.from_party_models(mixed)
+    # the two runs of one day read apart (a run id's first 8 characters are its date)
+    assert runs[0] in str(refused.value) and runs[1] in str(refused.value)
 
 
 def test_a_multiclass_job_reports_accuracy() -> None:

@@ -77,8 +77,13 @@ def new_training_run() -> str:
 
 
 def short_run(training_run: str | None) -> str:
-    """A training-run token as messages show it (its first 8 digits), or ``'none'``."""
-    return "none" if training_run is None else training_run[:8]
+    """A training-run token as messages show it, or ``'none'``: a deployed run's random
+    token by its first 8 digits, a simulated run's token (its run id, whose first 8
+    characters are its date, ``20261207-071530-4929f9``) whole, so that two runs of one day
+    read apart."""
+    if training_run is None:
+        return "none"
+    return training_run if "-" in training_run else training_run[:8]
 
 
 @dataclass(frozen=True)
