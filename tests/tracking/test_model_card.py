@@ -16,16 +16,17 @@ WRITTEN = datetime(2026, 12, 7, tzinfo=timezone.utc)
 DIGEST = "f50c3fea2373" + "0" * 52
 
 
-def _vertical_run(store: RunStore) -> str:
+def _vertical_run(store: RunStore, algorithm: str = "hetero_lr") -> str:
     config = {
         "kind": "vfl",
+        "algorithm": algorithm,
         "job_file": "/jobs/credit.toml",
         "data_files": {"/data/card.csv": DIGEST, "/data/bank.csv": "ab" * 32},
         "parties": {"card": "/data/card.csv", "bank": "/data/bank.csv"},
         "job_settings": {
             "job": {"seed": 7},
             "vfl": {
-                "algorithm": "hetero_lr",
+                "algorithm": algorithm,
                 "key_bits": 2048,
                 "label_party": "card",
                 "label": "default",
@@ -115,6 +116,25 @@ def test_the_source_commit_is_this_checkouts_or_nothing() -> None:
 
     found = source_commit()
     assert found is None or re.fullmatch(r"[0-9a-f]{40}(\+changes)?", found), found
+
+
+EVALUATED = "held-out rows evaluated (a known label: the metrics' and the reliability table's rows)"
+
+
+def test_a_transfer_run_recorded_before_test_rows_says_its_evaluated_rows_are_not_recorded(
+    tmp_path: Path,
+) -> None:
+    """A transfer target knows the labels of few held-out rows: a run recorded before
+    `test_rows` showed its scored rows (4) as the rows its metrics were computed on."""
+    with RunStore(tmp_path / "runs.db") as store:
+        old_transfer = model_card(store, _vertical_run(store, "ftl"), now=WRITTEN)
+        old_linear = model_card(store, _vertical_run(store), now=WRITTEN)
+    before = "not recorded (the run predates rengo recording it)"
+    assert f"| {EVALUATED} | {before} |" in old_transfer
+    assert "| test_auc | 0.8125 |" in old_transfer and "(4 rows)" not in old_transfer
+    assert "not recorded how many rows: the run predates rengo recording it" in old_transfer
+    # another vertical algorithm evaluates every scored row: those are its rows
+    assert f"| {EVALUATED} | 4 |" in old_linear and "(4 rows)" in old_linear
 
 
 def test_the_card_of_a_bare_run_says_not_recorded_instead_of_guessing(tmp_path: Path) -> None:

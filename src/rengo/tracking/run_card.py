@@ -182,6 +182,9 @@ def _rows(store: RunStore, run: RunInfo) -> list[str]:
     if run.kind.startswith("vfl"):
         # a simulation's keys, else a deployed coordinator's (the same facts)
         shared = _first(summary, "common_customers", "common_rows")
+        evaluated_rows: Any = _evaluated_rows(run)
+        if evaluated_rows is None and _transfer(run):
+            evaluated_rows = f"{NOT_RECORDED} ({_BEFORE_TEST_ROWS})"
         rows = [
             ("training rows per party (before PSI)", _per_party(summary.get("party_rows"))),
             ("shared rows (PSI intersection)", shared),
@@ -192,7 +195,7 @@ def _rows(store: RunStore, run: RunInfo) -> list[str]:
             (
                 "held-out rows evaluated (a known label: the metrics' and the reliability "
                 "table's rows)",
-                _first(summary, TEST_ROWS, "scored_customers"),
+                evaluated_rows,
             ),
             ("held-out share (test_size)", _held_out_share(run)),
         ]
@@ -310,10 +313,32 @@ def _rows_evaluated(run: RunInfo, prefix: str) -> str:
     summary = run.summary or {}
     if prefix == "eval_":
         return " (each client's count: see the training data)"
-    rows = _first(summary, TEST_ROWS, "scored_customers") if prefix == "test_" else None
+    rows = _evaluated_rows(run) if prefix == "test_" else None
     if prefix == "central_":
         rows = summary.get(TEST_ROWS)
+    if rows is None and prefix == "test_" and _transfer(run):
+        return f" ({NOT_RECORDED} how many rows: {_BEFORE_TEST_ROWS})"
     return f" ({NOT_RECORDED} how many rows)" if rows is None else f" ({rows} rows)"
+
+
+_BEFORE_TEST_ROWS = "the run predates rengo recording it"
+"""Why a transfer-learning run names no evaluated-row count (a run recorded before
+``test_rows``)."""
+
+
+def _transfer(run: RunInfo) -> bool:
+    """Whether ``run`` is a transfer-learning (``ftl``) vertical run."""
+    return run.kind.startswith("vfl") and "ftl" in (run.config.get("algorithm"), _algorithm(run))
+
+
+def _evaluated_rows(run: RunInfo) -> Any:
+    """How many held-out rows a vertical run's metrics were computed on: its ``test_rows``;
+    a run recorded before them evaluated every scored row, but for transfer learning, whose
+    target knows the labels of few of them (None: not recorded)."""
+    summary = run.summary or {}
+    if summary.get(TEST_ROWS) is not None or _transfer(run):
+        return summary.get(TEST_ROWS)
+    return summary.get("scored_customers")
 
 
 def _kept(store: RunStore, run: RunInfo) -> KeptRound | None:
@@ -433,6 +458,9 @@ def _privacy(store: RunStore, run: RunInfo) -> list[str]:
     summary = run.summary or {}
     if run.kind.startswith("vfl"):
         shared = _first(summary, "common_customers", "common_rows")
+        evaluated = _evaluated_rows(run)
+        if evaluated is None and _transfer(run):
+            evaluated = f"{NOT_RECORDED} ({_BEFORE_TEST_ROWS})"
         rows = [
             ("Paillier key size (bits)", _setting(run, "vfl", "key_bits")),
             ("prediction mode", _setting(run, "vfl", "predict_mode")),
