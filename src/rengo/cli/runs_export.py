@@ -340,22 +340,30 @@ def _export_transfer(store: Any, run_id: str, out: Path, format: str, overwrite:
     """Write a transfer-learning run's model as one JSON file per party (OUT/PARTY.json):
     the files a deployed party writes with --model, which a scoring-only run reads with
     --load-model to score the target's new rows."""
+    from rengo.core.files import write_together
     from rengo.tracking.transfer_model import load_transfer
-    from rengo.vfl.party_model_file import write_document
+    from rengo.vfl.party_model_file import document_bytes
 
     if format == "torch":
         raise ConfigError(
             "a transfer-learning model is kept as JSON documents: export it with --format npz "
             "(the default), which writes each party's model as JSON"
         )
-    stored = load_transfer(store, run_id)
+    stored = load_transfer(store, run_id)  # the source's document and one target's
+    (target,) = sorted(set(stored.documents) - {stored.label_party})
     targets = {party: out / f"{party}.json" for party in stored.documents}
     refuse_to_replace([*targets.values()], overwrite)
     writable_folder(out)
-    for party, document in sorted(stored.documents.items()):
+    contents = {targets[p]: document_bytes(d) for p, d in stored.documents.items()}
+    try:
+        write_together(contents)  # every file or none
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write to {out}: {exc.strerror or exc} (nothing was written)"
+        ) from exc
+    for party in sorted(stored.documents):
         what = "encoder and Phi" if party == stored.label_party else "encoder, without Phi"
-        console.print(f"wrote {write_document(targets[party], document)} ({what})")
-    target = next(p for p in sorted(stored.documents) if p != stored.label_party)
+        console.print(f"wrote {targets[party]} ({what})")
     console.print(
         f"source {stored.label_party}; each party keeps its own file. Score {target}'s new "
         f"rows: rengo vfl coordinator --algorithm ftl --label-party {stored.label_party} "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -22,6 +22,50 @@ def write_atomically(path: str | Path, data: bytes, mode: int = 0o600) -> None:
     """
     with replacing_file(path, mode) as out:
         out.write(data)
+
+
+def write_together(contents: Mapping[Path, bytes], mode: int = 0o600) -> None:
+    """Each of ``contents``' files, as :func:`write_atomically` writes one, all or none.
+
+    Every new file is written and flushed to disk beside its path before any is renamed
+    into place, so an error while writing them (a full disk, a folder that refuses one)
+    leaves every path as it was, and no temporary file behind. Only a failed rename, once
+    the files are whole, could leave some renamed and some not.
+
+    Parameters
+    ----------
+    contents
+        Each file's path and its bytes.
+    mode
+        Their POSIX mode once written (0600 by default).
+
+    Raises
+    ------
+    OSError
+        If a file cannot be written (none was replaced then).
+    """
+    staged: list[tuple[Path, Path]] = []  # (temporary, target)
+    try:
+        for path, data in contents.items():
+            target = Path(path)
+            handle, name = tempfile.mkstemp(
+                prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
+            )
+            staged.append((Path(name), target))
+            if hasattr(os, "fchmod"):  # not on Windows before Python 3.13
+                os.fchmod(handle, mode)
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+        for temporary, target in staged:
+            os.replace(temporary, target)
+    except BaseException:
+        for temporary, _ in staged:
+            temporary.unlink(missing_ok=True)
+        raise
+    for folder in {target.parent for _, target in staged}:
+        _flush_folder(folder)
 
 
 @contextmanager

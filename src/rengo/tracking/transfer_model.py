@@ -91,7 +91,8 @@ def load_transfer(store: RunStore, run_id: str) -> StoredTransfer:
     ------
     DataError
         The run holds no transfer-learning model (another algorithm's, a deployed run's, a
-        run of a rengo that did not store one), or a corrupt or malformed one.
+        run of a rengo that did not store one), or a corrupt or malformed one (one that
+        holds other documents than the source's and one target's among them).
     UnknownRunError, AmbiguousRunError
         If ``run_id`` matches no run, or several.
     """
@@ -103,8 +104,15 @@ def load_transfer(store: RunStore, run_id: str) -> StoredTransfer:
             f"run {full} holds no transfer-learning model (it holds {state.get('kind')!r})"
         )
     texts, label = state.get("documents"), state.get("label_party")
-    if not isinstance(texts, dict) or not isinstance(label, str) or label not in texts:
+    if not isinstance(texts, dict) or not isinstance(label, str):
         raise DataError(f"run {full}: the stored transfer-learning model is malformed")
+    if len(texts) != 2 or label not in texts:
+        held = ", ".join(sorted(map(str, texts))) or "none"
+        raise DataError(
+            f"run {full}: the stored transfer-learning model holds the documents of {held}; "
+            f"a model is the source {label}'s and one target's (the store is damaged: run "
+            "the job again)"
+        )
     documents: dict[str, dict[str, Any]] = {}
     for name, text in texts.items():
         try:

@@ -416,9 +416,30 @@ def write_document(path: str | Path, document: dict[str, Any]) -> Path:
         The file written.
     """
     target = Path(path)
-    text = json.dumps(document, indent=1, allow_nan=False) + "\n"
-    write_atomically(target, text.encode("utf-8"))
+    write_atomically(target, document_bytes(document))
     return target
+
+
+def document_bytes(document: dict[str, Any]) -> bytes:
+    """A party document's file contents, as :func:`write_document` writes them: strict
+    JSON, UTF-8.
+
+    Parameters
+    ----------
+    document
+        The JSON-ready document.
+
+    Returns
+    -------
+    bytes
+        The file's bytes.
+
+    Raises
+    ------
+    ValueError
+        If the document holds a value strict JSON cannot write (NaN, infinity).
+    """
+    return (json.dumps(document, indent=1, allow_nan=False) + "\n").encode("utf-8")
 
 
 def read_json(path: str | Path) -> Any:
