@@ -35,9 +35,14 @@ batch_size = 128
 def test_bundled_vertical_job_trains_scores_and_records(tmp_path: Path):
     spec = parse_job(__import__("tomllib").loads(BUNDLED))
     job = build_vertical_job(spec)
+    lines: list[str] = []
     with RunStore(tmp_path / "r.db") as store:
-        result = run_vertical_job(job, store, log=lambda _m: None)
+        result = run_vertical_job(job, store, log=lines.append)
         assert result["auc"] > 0.95
+        # every scored row has its label: the line reads as it always has (a transfer
+        # target's few labels add "; on the N with a known label: ")
+        scored = f"scored {result['scored_customers']} held-out customers: AUC {result['auc']:.4f}"
+        assert scored in lines[-1]
         run = store.get_run(result["run_id"])
         assert run.kind == "vfl" and run.status == "completed"
         assert "test_auc" in store.round_metrics(run.run_id)

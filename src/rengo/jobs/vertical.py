@@ -1101,10 +1101,11 @@ def run_vertical_job(
         }
         shown = ", ".join(f"{k.upper()} {v:.4f}" for k, v in metrics.items())
         trained = vfl.spec.describe(job.model.models_.get(COORDINATOR))
+        evaluated_on = evaluated_rows_phrase(len(ids), evaluated)  # "": every scored row
         log(
             f"{trained} in {train_s:.1f}s on {result['common_customers']} common customers; "
-            f"scored {len(ids)} held-out customers; "
-            f"{evaluated_rows_phrase(len(ids), evaluated)}{shown}"
+            f"scored {len(ids)} held-out customers{'; ' + evaluated_on if evaluated_on else ': '}"
+            f"{shown}"
         )
         if store is not None and run_id is not None:
             log_vertical_epochs(
