@@ -134,6 +134,11 @@ def test_a_deployed_linear_model_kept_in_its_files_scores_next_month_bit_for_bit
     kept = {n: json.loads((tmp_path / f"{n}.json").read_text()) for n in [LABEL_PARTY, *HOSTS]}
     assert {d["format"] for d in kept.values()} == {"rengo-linear-party-model"}
     assert all("intercept" not in kept[host] for host in HOSTS)
+    # the label party's classes, null for a regression label (as files always named them)
+    assert kept[LABEL_PARTY]["classes"] == (
+        None if TASKS[algorithm] == "regression" else ["0", "1"]
+    )
+    assert all("classes" not in kept[host] for host in HOSTS)
 
     # next month: no training table, another PSI order (no seed), the kept files
     summary, again = _run(

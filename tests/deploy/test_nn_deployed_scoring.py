@@ -239,3 +239,103 @@ def test_a_transfer_model_trained_by_rengo_run_scores_deployed_from_its_export(
     assert f"{TARGET}: scored with its model from {files[TARGET]}" in said[TARGET]
     by_id = dict(_scores(tmp_path / "next.csv"))
     assert [float(by_id[i]) for i in scored.score_ids] == list(scored.scores)
+
+
+def _multiclass_tables(folder: Path) -> tuple[dict[str, Path], Path, list[str]]:
+    """Classes a, b, c at the source; the target labels a third of its rows, and never
+    one of class c; a text column (tier) at the target. Also the target's 60 next rows
+    with every true label (c among them), and their classes in row order."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(360, 6))
+    tiers = np.array(["gold", "silver", "bronze"])[rng.integers(0, 3, 360)]
+    y = (x @ np.array([1.0, -1.0, 0.5, 0.5, -0.5, 1.0]) + (tiers == "gold") > 0).astype(int)
+    label = np.where(y == 1, "b", np.where(x[:, 0] > 0.8, "c", "a"))
+    ids = [f"cust-{i:03d}" for i in range(360)]
+    paths: dict[str, Path] = {}
+    for name, cols in ((SOURCE, [0, 1, 2]), (TARGET, [3, 4, 5])):
+        paths[name] = folder / f"{name}.csv"
+        with paths[name].open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            text = name == TARGET  # the target's text column
+            writer.writerow(["id", *(f"{name}{j}" for j in range(3)), *["tier"][:text], "y"])
+            for i in rng.permutation(300):
+                known = name == SOURCE or (i % 3 == 0 and label[i] != "c")
+                cells = [repr(float(v)) for v in x[i, cols]]
+                writer.writerow([ids[i], *cells, *[tiers[i]][:text], label[i] if known else ""])
+    following = folder / "next.csv"
+    with following.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", *(f"{TARGET}{j}" for j in range(3)), "tier", "y"])
+        for i in range(300, 360):
+            writer.writerow([ids[i], *(repr(float(v)) for v in x[i, 3:]), tiers[i], label[i]])
+    return paths, following, [str(c) for c in label[300:]]
+
+
+@pytest.mark.timeout(400)
+def test_a_transfer_runs_export_equals_the_files_a_deployed_run_of_the_job_keeps(
+    certs: Path, cli: Processes, tmp_path: Path
+) -> None:
+    """The same multiclass job, `rengo run` then `rengo runs export`, and deployed with
+    --model: the files were to be the same, but the deployed target's named only the
+    classes its own labels held (a, b) where its model scores a, b and c, so scoring new
+    rows of class c with --label was refused (and a and c would have been coded a and b)."""
+    from typer.testing import CliRunner
+
+    from rengo.cli.main import app
+    from rengo.jobs import build_vertical_job, load_job, run_vertical_job
+    from rengo.tracking import RunStore
+
+    tables, following, truth = _multiclass_tables(tmp_path)
+    assert "c" in truth
+    job_file = tmp_path / "job.toml"
+    job_file.write_text(
+        '[job]\nkind = "vfl"\nseed = 2\n[vfl]\nalgorithm = "ftl"\nobjective = "multiclass"\n'
+        f'label_party = "{SOURCE}"\nlabel = "y"\nid_column = "id"\ntest_size = 0.25\n'
+        'key_bits = 512\nepochs = 1\nbatch_size = 64\ncategorical = ["tier"]\n'
+        f'[vfl.parties]\n{SOURCE} = "{tables[SOURCE]}"\n{TARGET} = "{tables[TARGET]}"\n'
+    )
+    store_path = tmp_path / "runs.db"
+    with RunStore(store_path) as store:
+        result = run_vertical_job(build_vertical_job(load_job(job_file)), store, log=print)
+    assert 0 < result["test_rows"] < result["scored_customers"]  # blank held-out labels
+    out = tmp_path / "exported"
+    exported = CliRunner().invoke(
+        app, ["runs", "export", result["run_id"], "--store", str(store_path), "--out", str(out)]
+    )
+    assert exported.exit_code == 0, exported.output
+
+    kept = tmp_path / "deployed"
+    kept.mkdir()
+    run_processes(
+        cli, certs, ["--job", str(job_file)],
+        {
+            name: ["--job", str(job_file), "--own-seed", "2", "--model", str(kept / f"{name}.json"),
+                   "--predictions", str(kept / f"{name}.csv")]
+            for name in (SOURCE, TARGET)
+        },
+    )  # fmt: skip
+    for name in (TARGET, SOURCE):
+        simulated = json.loads((out / f"{name}.json").read_text())
+        deployed = json.loads((kept / f"{name}.json").read_text())
+        assert simulated.pop("training_run") == result["run_id"]
+        deployed.pop("training_run")
+        assert simulated == deployed, name
+        assert simulated["class_names"] == ["a", "b", "c"] and "classes" not in simulated
+
+    # the deployed target's file scores new rows of class c with --label, coded as c
+    files = {name: kept / f"{name}.json" for name in (SOURCE, TARGET)}
+    _, said = _run(
+        cli, certs, "ftl", ["--no-train"],
+        {
+            SOURCE: ["--load-model", str(files[SOURCE])],
+            TARGET: ["--load-model", str(files[TARGET]), "--score-csv", str(following),
+                     "--label", "y", "--predictions", str(tmp_path / "scored.csv")],
+        },
+    )  # fmt: skip
+    with (tmp_path / "scored.csv").open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["id", "p0", "p1", "p2"]
+    by_id = {row[0]: np.array([float(v) for v in row[1:]]) for row in rows[1:]}
+    predicted = ["abc"[int(np.argmax(by_id[f"cust-{i:03d}"]))] for i in range(300, 360)]
+    accuracy = np.mean([p == t for p, t in zip(predicted, truth, strict=True)])
+    assert f"ACCURACY {accuracy:.4f}" in _metrics(said[TARGET]), said[TARGET]

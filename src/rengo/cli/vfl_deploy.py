@@ -696,6 +696,7 @@ def _scoring_inputs(
     from rengo.data.categorical import CategoricalEncoding
     from rengo.deploy.kept_model import read_kept_model
     from rengo.deploy.vertical_data import load_scoring_data
+    from rengo.ftl import SourceModel, TargetModel
     from rengo.vfl.common import PartyData
     from rengo.vfl.registry import algorithms
 
@@ -723,7 +724,13 @@ def _scoring_inputs(
             "`rengo vfl party --model FILE`, which writes them"
         )
     mean, scale = kept.prepared.get("mean"), kept.prepared.get("scale")
-    classes = kept.prepared.get("classes")
+    # a transfer model's own class names (an older file's "classes" could name only the
+    # target's seen classes); another model's file names them beside it
+    classes = (
+        list(kept.model.classes)
+        if isinstance(kept.model, (SourceModel, TargetModel))
+        else kept.prepared.get("classes")
+    )
     encoded = kept.prepared.get("categories")
     categories = None if encoded is None else CategoricalEncoding.from_json(encoded, str(path))
     scored_by = "label_party" if algorithm is None else algorithm.scored_by
@@ -823,11 +830,15 @@ def _write_model(path: Path, name: str, result: Any, data: Any) -> None:
 
     model = result.model
     categories = getattr(data, "categories", None)  # PartyData's; None: no text columns
+    # a transfer model names its classes itself (class_names, the source's: the target's
+    # own labels may name fewer), which scoring's labels are coded by
+    label_party = result.is_label_party and not isinstance(model, (SourceModel, TargetModel))
     prepared = prepared_columns(  # new rows to score are prepared as these columns were
         data.feature_names,
         None if data.mean is None else Standardization(mean=data.mean, scale=data.scale),
-        data.classes if result.is_label_party else None,
+        data.classes if label_party else None,
         None if categories is None else categories.to_json(),
+        label_party=label_party,
     )
     plan = result.plan
     if isinstance(model, (SecureBoostGuestModel, SecureBoostHostModel)):
@@ -852,8 +863,6 @@ def _write_model(path: Path, name: str, result: Any, data: Any) -> None:
         )
         return
     if isinstance(model, (SourceModel, TargetModel)):
-        if isinstance(model, TargetModel):  # the scores go to the target: its classes
-            prepared["classes"] = _plain(data.classes) or list(model.classes)
         transfer_file.write_party_model(
             path, model, name, plan.label_party, plan.training_run, **prepared
         )

@@ -80,7 +80,8 @@ class StoredTransferModel:
     model: TransferPartyModel
     prepared: dict[str, Any] = field(default_factory=dict)
     """The file's other top-level fields (how a deployed party's columns were prepared:
-    ``features``, ``mean``, ``scale``, ``classes``)."""
+    ``features``, ``mean``, ``scale``, ``categories``; a file of an older rengo may name
+    ``classes`` too, which scoring reads from the model's class names instead)."""
     training_run: str | None = None
     """The token every party's file of its training run names (``None``: it names none)."""
 

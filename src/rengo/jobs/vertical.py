@@ -1044,9 +1044,11 @@ def run_vertical_job(
     Returns
     -------
     dict
-        ``run_id``, ``common_customers``, ``train_seconds``, ``scored_customers``, the
-        held-out metrics (e.g. ``auc`` and ``ks``) and the label party's per-epoch
-        ``losses`` (empty when its model keeps none).
+        ``run_id``, ``common_customers``, ``train_seconds``, ``scored_customers``,
+        ``test_rows`` (those of them with a known label, which the metrics are computed on:
+        all of them but at a transfer-learning target), the held-out metrics (e.g. ``auc``
+        and ``ks``) and the label party's per-epoch ``losses`` (empty when its model keeps
+        none).
     """
     spec, vfl = job.spec, job.spec.vfl
     assert vfl is not None
@@ -1261,7 +1263,7 @@ def transfer_documents(job: VerticalJob, training_run: str | None) -> dict[str, 
         prepared = prepared_columns(
             job.train.feature_names.get(name, ()),
             job.scalers.get(name),
-            job.classes or model.classes,  # the names both parties' labels are matched by
+            None,  # the model names its classes (class_names), which scoring codes labels by
             None if encoding is None else encoding.to_json(),
         )
         documents[name] = {

@@ -264,6 +264,7 @@ def prepared_columns(
     scaling: Standardization | None,
     classes: Sequence[Any] | None = None,
     categories: Mapping[str, Any] | None = None,
+    label_party: bool = False,
 ) -> dict[str, Any]:
     """How a party's columns were prepared for training, as the top-level fields of its
     model document that scoring-only runs read back (``rengo vfl party --load-model``):
@@ -278,22 +279,30 @@ def prepared_columns(
     scaling
         Their training mean and spread, or ``None``.
     classes
-        The label's class names (omitted when ``None``).
+        The label's class names (omitted when ``None``, unless ``label_party``).
     categories
         The text columns' encoding as JSON (omitted when ``None``).
+    label_party
+        Whether the party holds the labels: its ``classes`` are written even when ``None``
+        (a regression label: ``"classes": null``, which readers of its file may index).
 
     Returns
     -------
     dict
-        ``features``, ``mean``, ``scale`` and, where given, ``classes`` and ``categories``.
+        ``features``, ``mean``, ``scale`` and, where given (or for a label party),
+        ``classes``, and ``categories`` where given.
     """
     prepared: dict[str, Any] = {
         "features": [str(f) for f in features],
         "mean": None if scaling is None else np.asarray(scaling.mean, float).tolist(),
         "scale": None if scaling is None else np.asarray(scaling.scale, float).tolist(),
     }
-    if classes is not None:
-        prepared["classes"] = [c.item() if isinstance(c, np.generic) else c for c in classes]
+    if classes is not None or label_party:
+        prepared["classes"] = (
+            None
+            if classes is None
+            else [c.item() if isinstance(c, np.generic) else c for c in classes]
+        )
     if categories is not None:
         prepared["categories"] = dict(categories)
     return prepared
