@@ -830,13 +830,15 @@ def _write_model(path: Path, name: str, result: Any, data: Any) -> None:
 
     model = result.model
     categories = getattr(data, "categories", None)  # PartyData's; None: no text columns
-    # a transfer model names its classes itself (class_names, the source's: the target's
-    # own labels may name fewer), which scoring's labels are coded by
-    label_party = result.is_label_party and not isinstance(model, (SourceModel, TargetModel))
+    # a transfer model's classes are its own (class_names, the source's: the target's own
+    # labels may name fewer), which scoring codes labels by; they are written as "classes"
+    # too, for a rengo that read them there
+    transfer = isinstance(model, (SourceModel, TargetModel))
+    label_party = result.is_label_party and not transfer
     prepared = prepared_columns(  # new rows to score are prepared as these columns were
         data.feature_names,
         None if data.mean is None else Standardization(mean=data.mean, scale=data.scale),
-        data.classes if label_party else None,
+        list(model.classes) if transfer else data.classes if label_party else None,
         None if categories is None else categories.to_json(),
         label_party=label_party,
     )

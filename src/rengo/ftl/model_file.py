@@ -80,8 +80,9 @@ class StoredTransferModel:
     model: TransferPartyModel
     prepared: dict[str, Any] = field(default_factory=dict)
     """The file's other top-level fields (how a deployed party's columns were prepared:
-    ``features``, ``mean``, ``scale``, ``categories``; a file of an older rengo may name
-    ``classes`` too, which scoring reads from the model's class names instead)."""
+    ``features``, ``mean``, ``scale``, ``categories`` and ``classes``, the model's class
+    names again for a rengo that read them there: scoring reads the model's own, since an
+    older rengo's target file named only the target's seen classes)."""
     training_run: str | None = None
     """The token every party's file of its training run names (``None``: it names none)."""
 

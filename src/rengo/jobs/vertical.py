@@ -1263,7 +1263,7 @@ def transfer_documents(job: VerticalJob, training_run: str | None) -> dict[str, 
         prepared = prepared_columns(
             job.train.feature_names.get(name, ()),
             job.scalers.get(name),
-            None,  # the model names its classes (class_names), which scoring codes labels by
+            list(model.classes),  # as the deployed writer: the model's, for older readers
             None if encoding is None else encoding.to_json(),
         )
         documents[name] = {
