@@ -52,7 +52,9 @@ def test_weighted_deviance_of_frequencies_is_count_deviance_over_total_exposure(
     y = rng.poisson(exposure * 0.5).astype(float)
     rate = rng.uniform(0.2, 1.0, 50)
     total = poisson_deviance(y, exposure * rate) * len(y)
-    assert poisson_deviance(y / exposure, rate, exposure) == pytest.approx(total / exposure.sum())
+    assert poisson_deviance(y / exposure, rate, sample_weight=exposure) == pytest.approx(
+        total / exposure.sum()
+    )
 
 
 @settings(max_examples=80, deadline=None)
@@ -61,9 +63,10 @@ def test_ranking_by_observed_frequency_gives_the_largest_gini(
     y: np.ndarray, score: np.ndarray, exposure: np.ndarray
 ) -> None:
     assume(y.sum() > 0)
-    oracle = gini_coefficient(y, y / exposure, exposure)
-    assert gini_coefficient(y, score, exposure) <= oracle + 1e-12
-    assert -1.0 <= gini_coefficient(y, score, exposure) <= 1.0
+    frequency = y / exposure
+    oracle = gini_coefficient(frequency, frequency, sample_weight=exposure)
+    assert gini_coefficient(frequency, score, sample_weight=exposure) <= oracle + 1e-12
+    assert -1.0 <= gini_coefficient(frequency, score, sample_weight=exposure) <= 1.0
 
 
 @settings(max_examples=80, deadline=None)
@@ -72,9 +75,11 @@ def test_gini_is_invariant_to_increasing_transforms_of_the_predictions(
     y: np.ndarray, score: np.ndarray, exposure: np.ndarray
 ) -> None:
     assume(y.sum() > 0)
-    gini = gini_coefficient(y, score, exposure)
+    frequency = y / exposure
+    gini = gini_coefficient(frequency, score, sample_weight=exposure)
     for transformed in (np.log(score), 3.0 * score + 1.0, score**3, np.exp(score)):
-        assert gini_coefficient(y, transformed, exposure) == pytest.approx(gini, abs=1e-12)
+        again = gini_coefficient(frequency, transformed, sample_weight=exposure)
+        assert again == pytest.approx(gini, abs=1e-12)
 
 
 def test_a_random_ranking_has_a_gini_near_zero_and_a_good_one_does_not() -> None:
@@ -83,21 +88,85 @@ def test_a_random_ranking_has_a_gini_near_zero_and_a_good_one_does_not() -> None
     exposure = rng.uniform(0.1, 1.0, rows)
     true_rate = np.exp(rng.normal(-1.0, 0.8, rows))
     y = rng.poisson(exposure * true_rate).astype(float)
-    assert abs(gini_coefficient(y, rng.uniform(size=rows), exposure)) < 0.03
-    assert gini_coefficient(y, true_rate, exposure) > 0.3
+    frequency = y / exposure
+    assert abs(gini_coefficient(frequency, rng.uniform(size=rows), sample_weight=exposure)) < 0.03
+    assert gini_coefficient(frequency, true_rate, sample_weight=exposure) > 0.3
 
 
-def test_constant_counts_and_predictions_give_the_diagonal() -> None:
-    curve = lorenz_curve(np.ones(4), np.ones(4))
-    np.testing.assert_allclose(curve.exposure, [0, 0.25, 0.5, 0.75, 1])
-    np.testing.assert_allclose(curve.claims, curve.exposure)
-    assert curve.gini == pytest.approx(0.0)
+def test_one_prediction_for_everyone_gives_the_diagonal_and_a_gini_of_exactly_zero() -> None:
+    """Every policy tied: one pooled point, whatever the counts and their order (a stable
+    sort over the rows made it 0.5 with the claims last and -0.5 with them first)."""
+    for counts in ([0.0, 0.0, 1.0, 1.0], [1.0, 1.0, 0.0, 0.0], [3.0, 0.0, 0.0, 1.0]):
+        curve = lorenz_curve(counts, np.full(4, 0.1), sample_weight=[1.0, 0.5, 0.5, 2.0])
+        np.testing.assert_array_equal(curve.exposure, [0.0, 1.0])
+        np.testing.assert_array_equal(curve.claims, [0.0, 1.0])
+        assert curve.gini == 0.0
+
+
+def test_a_two_level_tariff_has_one_gini_however_the_file_is_sorted() -> None:
+    """Two predicted levels (a tariff from one rating factor): the pooled curve is the
+    origin, the low class's shares and (1, 1), so sorting the file by claims either way
+    changes nothing (it moved the Gini from 0.30 to 0.72 or -0.17)."""
+    rng = np.random.default_rng(0)
+    rows = 2000
+    risky = rng.integers(0, 2, rows).astype(bool)
+    exposure = rng.uniform(0.1, 1.0, rows)
+    rate = np.where(risky, 0.3, 0.1)
+    counts = rng.poisson(exposure * rate).astype(float)
+    low_exposure = exposure[~risky].sum() / exposure.sum()
+    low_claims = counts[~risky].sum() / counts.sum()
+    by_hand = 1.0 - (low_exposure * low_claims + (1.0 - low_exposure) * (low_claims + 1.0))
+    for order in (np.arange(rows), np.argsort(counts), np.argsort(-counts)):
+        frequency = counts[order] / exposure[order]
+        gini = gini_coefficient(frequency, rate[order], sample_weight=exposure[order])
+        assert gini == pytest.approx(by_hand, abs=1e-12)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    y=counts,
+    score=arrays(np.int64, ROWS, elements=st.integers(1, 4)).map(lambda a: a / 10),
+    exposure=exposures,
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_the_curve_is_invariant_to_permuting_the_rows(
+    y: np.ndarray, score: np.ndarray, exposure: np.ndarray, seed: int
+) -> None:
+    """Few distinct predictions, so most rows tie: the curve is a function of the policies,
+    not of the order they are listed in."""
+    assume(y.sum() > 0)
+    order = np.random.default_rng(seed).permutation(ROWS)
+    frequency = y / exposure
+    curve = lorenz_curve(frequency, score, sample_weight=exposure)
+    shuffled = lorenz_curve(frequency[order], score[order], sample_weight=exposure[order])
+    np.testing.assert_allclose(shuffled.exposure, curve.exposure, atol=1e-12)
+    np.testing.assert_allclose(shuffled.claims, curve.claims, atol=1e-12)
+    assert shuffled.gini == pytest.approx(curve.gini, abs=1e-12)
+
+
+def test_the_gini_takes_frequencies_and_exposure_as_the_deviance_does() -> None:
+    """One convention for the three frequency metrics, and the weight keyword only: the
+    old positional exposure (counts first) fails loudly instead of meaning another thing.
+    The value is scikit-learn's example's (its Lorenz curve, which starts at the first row,
+    differs from ours by under one row's share)."""
+    rng = np.random.default_rng(1)
+    exposure = rng.uniform(0.05, 3.0, 500)
+    rate = np.exp(rng.normal(-1.0, 0.5, 500))
+    frequency = rng.poisson(exposure * rate) / exposure
+    ranking = np.argsort(rate)
+    claims = np.cumsum(frequency[ranking] * exposure[ranking])
+    exposed = np.cumsum(exposure[ranking])
+    example = 1.0 - 2.0 * sk.auc(exposed / exposed[-1], claims / claims[-1])
+    ours = gini_coefficient(frequency, rate, sample_weight=exposure)
+    assert ours == pytest.approx(example, abs=2 * exposure.max() / exposure.sum())
+    with pytest.raises(TypeError):
+        gini_coefficient(frequency * exposure, rate, exposure)  # type: ignore[misc]
 
 
 def test_the_curve_matches_the_scikit_learn_example_by_hand() -> None:
-    """Three policies: claims 0, 1, 3 over exposures 1, 0.5, 0.5, predicted in that order:
-    exposure shares 0.5, 0.75, 1; claim shares 0, 0.25, 1."""
-    curve = lorenz_curve([0, 1, 3], [0.1, 0.5, 2.0], [1.0, 0.5, 0.5])
+    """Three policies: claims 0, 1, 3 over exposures 1, 0.5, 0.5 (frequencies 0, 2, 6),
+    predicted in that order: exposure shares 0.5, 0.75, 1; claim shares 0, 0.25, 1."""
+    curve = lorenz_curve([0, 2, 6], [0.1, 0.5, 2.0], sample_weight=[1.0, 0.5, 0.5])
     np.testing.assert_allclose(curve.exposure, [0, 0.5, 0.75, 1.0])
     np.testing.assert_allclose(curve.claims, [0, 0, 0.25, 1.0])
     area = sk.auc(curve.exposure, curve.claims)
@@ -108,12 +177,13 @@ def test_the_curve_matches_the_scikit_learn_example_by_hand() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (([0, 0], [1, 2]), "every count is 0"),
-        (([1, -1], [1, 2]), "non-negative claim counts"),
+        (([0, 0], [1, 2]), "every frequency is 0"),
+        (([1, -1], [1, 2]), "non-negative frequencies"),
         (([1, 2], [1, 2], [1.0, 0.0]), "positive exposures"),
         (([1, 2], [1, 2, 3]), "same non-zero length"),
     ],
 )
 def test_bad_input_to_the_lorenz_curve_is_refused(args: tuple[object, ...], message: str) -> None:
+    truth, predicted, *weights = args
     with pytest.raises(DataError, match=message):
-        lorenz_curve(*args)
+        lorenz_curve(truth, predicted, sample_weight=weights[0] if weights else None)

@@ -894,13 +894,15 @@ def _unit_poisson_deviance(truth: np.ndarray, mu: np.ndarray) -> np.ndarray:
     return deviance
 
 
-def poisson_deviance(y_true: Any, y_pred: Any, sample_weight: Any = None) -> float:
+def poisson_deviance(y_true: Any, y_pred: Any, *, sample_weight: Any = None) -> float:
     """Mean Poisson deviance ``mean(2 (y log(y / mu) - y + mu))``, with ``y log y = 0`` at
     ``y = 0`` (equals scikit-learn's ``mean_poisson_deviance``, weights included).
 
     For claim frequencies ``y / exposure`` and predicted rates, pass
     ``sample_weight=exposure`` (as scikit-learn's Poisson regression example does): that
-    is ``sum(deviance of the counts) / sum(exposure)``.
+    is ``sum(deviance of the counts) / sum(exposure)``, the normalisation of
+    :meth:`rengo.vfl.HeteroPoissonRegression.score` and of a hetero Poisson run's held-out
+    ``poisson_deviance``.
 
     Parameters
     ----------
@@ -909,7 +911,8 @@ def poisson_deviance(y_true: Any, y_pred: Any, sample_weight: Any = None) -> flo
     y_pred:
         Predicted means ``mu > 0``, one per row.
     sample_weight:
-        Non-negative weight of each row (the weighted mean); ``None``: equal weights.
+        Non-negative weight of each row, keyword only: the weighted mean
+        ``sum(w d) / sum(w)`` (scikit-learn's); ``None``: equal weights.
 
     Returns
     -------
@@ -926,7 +929,7 @@ def poisson_deviance(y_true: Any, y_pred: Any, sample_weight: Any = None) -> flo
     return float(np.average(_unit_poisson_deviance(truth, mu), weights=weights))
 
 
-def d2_poisson_score(y_true: Any, y_pred: Any, sample_weight: Any = None) -> float:
+def d2_poisson_score(y_true: Any, y_pred: Any, *, sample_weight: Any = None) -> float:
     """The fraction of Poisson deviance explained, ``D^2 = 1 - D(y, mu) / D(y, mean y)``
     (the null model predicts the weighted mean target; equals scikit-learn's
     ``d2_tweedie_score(power=1)``, weights included; constant targets give 1.0 for a
@@ -962,16 +965,17 @@ def d2_poisson_score(y_true: Any, y_pred: Any, sample_weight: Any = None) -> flo
 
 @dataclass(frozen=True)
 class LorenzCurve:
-    """The actuarial Lorenz curve of a frequency model: rows ranked from the lowest
-    predicted frequency up, the share of exposure (``exposure``) against the share of
-    claims (``claims``) observed up to each row, both from 0 at the origin to 1.
+    """The actuarial Lorenz curve of a frequency model: policies grouped by predicted
+    frequency from the lowest up, the share of exposure (``exposure``) against the share of
+    claims (``claims``) observed up to each group, both from 0 at the origin to 1.
 
     Parameters
     ----------
     exposure
-        The cumulative share of exposure after each row (``n + 1`` points from 0 to 1).
+        The cumulative share of exposure after each distinct prediction (one point more
+        than there are distinct predictions, from 0 to 1).
     claims
-        The cumulative share of claims after each row (``n + 1`` points from 0 to 1).
+        The cumulative share of claims after each distinct prediction (as ``exposure``).
     """
 
     exposure: np.ndarray
@@ -985,72 +989,97 @@ class LorenzCurve:
         return 1.0 - 2.0 * area
 
 
-def lorenz_curve(y_true: Any, y_pred: Any, exposure: Any = None) -> LorenzCurve:
-    """The Lorenz curve of claim counts ordered by predicted frequency, as in
-    scikit-learn's "Poisson regression and non-normal loss" example: cumulative exposure
-    against cumulative claims, the riskiest predictions last.
+def lorenz_curve(y_true: Any, y_pred: Any, *, sample_weight: Any = None) -> LorenzCurve:
+    """The Lorenz curve of a frequency model, as in scikit-learn's "Poisson regression and
+    non-normal loss" example: cumulative exposure against cumulative claims, the policies
+    ordered by predicted frequency, the riskiest last.
 
-    Ties in ``y_pred`` keep the rows' order (a stable sort), so any strictly increasing
-    transform of the predictions (rates, expected counts of one exposure, log rates) gives
+    Takes the same arguments as :func:`poisson_deviance` and :func:`d2_poisson_score`:
+    the observed **frequencies** ``claims / exposure`` and ``sample_weight=exposure`` (a
+    row's claims are ``y_true * sample_weight``). Without weights every row is one unit of
+    exposure and ``y_true`` its claim count.
+
+    Policies with the same prediction are pooled into one point (their claims and exposure
+    summed), so the curve runs straight across a tie and does not depend on the rows'
+    order: a model that predicts one value for everyone has a Gini of exactly 0, a tariff
+    of a few levels the same Gini however the file is sorted. Any strictly increasing
+    transform of the predictions (rates, log rates, expected counts at one exposure) gives
     the same curve. The example's curve starts at its first row; this one starts at the
-    origin, so a model that ranks every row alike has a Gini of exactly 0.
+    origin.
 
     Parameters
     ----------
     y_true:
-        Each row's claim count (non-negative).
+        Each row's observed frequency, claims per unit of exposure (non-negative); with no
+        ``sample_weight``, its claim count.
     y_pred:
         Each row's predicted frequency, or any score increasing in it.
-    exposure:
-        Each row's exposure (positive); ``None``: one unit each.
+    sample_weight:
+        Each row's exposure (positive), keyword only; ``None``: one unit each.
 
     Returns
     -------
     LorenzCurve
-        The curve (``len(y_true) + 1`` points) and its :attr:`~LorenzCurve.gini`.
+        The curve (one point per distinct prediction, and the origin) and its
+        :attr:`~LorenzCurve.gini`.
 
     Raises
     ------
     DataError
-        As :func:`rmse`, a negative count, no claims at all, or an exposure that is not
-        positive.
+        As :func:`rmse`, a negative frequency, no claims at all, or an exposure that is
+        not positive.
     """
-    truth, score = _regression_pair(y_true, y_pred, "lorenz_curve")
-    if (truth < 0).any():
-        raise DataError("lorenz_curve needs non-negative claim counts")
-    if not truth.sum() > 0:
-        raise DataError("lorenz_curve needs some claims: every count is 0")
-    given = _row_weights(exposure, len(truth), "lorenz_curve")
-    weights = np.ones_like(truth) if given is None else given
-    if not (weights > 0).all():
-        raise DataError("lorenz_curve needs positive exposures")
-    ranking = np.argsort(score, kind="stable")
-    claims = np.concatenate([[0.0], np.cumsum(truth[ranking])])
-    exposed = np.concatenate([[0.0], np.cumsum(weights[ranking])])
-    return LorenzCurve(exposed / exposed[-1], claims / claims[-1])
+    frequency, score = _regression_pair(y_true, y_pred, "lorenz_curve")
+    if (frequency < 0).any():
+        raise DataError("lorenz_curve needs non-negative frequencies (claims per exposure)")
+    given = _row_weights(sample_weight, len(frequency), "lorenz_curve")
+    exposure = np.ones_like(frequency) if given is None else given
+    if not (exposure > 0).all():
+        raise DataError("lorenz_curve needs positive exposures (sample_weight)")
+    claims = frequency * exposure
+    if not claims.sum() > 0:
+        raise DataError("lorenz_curve needs some claims: every frequency is 0")
+    levels, level_of_row = np.unique(score, return_inverse=True)
+    pooled_claims = np.bincount(level_of_row, weights=claims, minlength=len(levels))
+    pooled_exposure = np.bincount(level_of_row, weights=exposure, minlength=len(levels))
+    cumulative_claims = np.concatenate([[0.0], np.cumsum(pooled_claims)])
+    cumulative_exposure = np.concatenate([[0.0], np.cumsum(pooled_exposure)])
+    return LorenzCurve(
+        cumulative_exposure / cumulative_exposure[-1], cumulative_claims / cumulative_claims[-1]
+    )
 
 
-def gini_coefficient(y_true: Any, y_pred: Any, exposure: Any = None) -> float:
+def gini_coefficient(y_true: Any, y_pred: Any, *, sample_weight: Any = None) -> float:
     """The actuarial Gini coefficient of a frequency model: ``1 - 2 * area`` under its
-    :func:`lorenz_curve` (claims ordered by predicted frequency, weighted by exposure).
+    :func:`lorenz_curve` (policies ordered by predicted frequency, ties pooled, weighted by
+    exposure).
+
+    Called like :func:`poisson_deviance`: ``gini_coefficient(claims / exposure,
+    predicted_rate, sample_weight=exposure)``.
 
     Parameters
     ----------
-    y_true, y_pred, exposure:
-        As :func:`lorenz_curve`.
+    y_true:
+        Each row's observed frequency ``claims / exposure`` (with no ``sample_weight``:
+        its claim count).
+    y_pred:
+        Each row's predicted frequency, or any score increasing in it.
+    sample_weight:
+        Each row's exposure (positive), keyword only; ``None``: one unit each.
 
     Returns
     -------
     float
-        About 0 for a model that ranks at random, at most the Gini of ranking by the
-        observed frequencies ``y / exposure``; higher is better.
+        About 0 for a model that ranks at random, exactly 0 for one that predicts the same
+        for everyone, at most the Gini of ranking by the observed frequencies; higher is
+        better.
 
     Raises
     ------
     DataError
         As :func:`lorenz_curve`.
     """
-    return lorenz_curve(y_true, y_pred, exposure).gini
+    return lorenz_curve(y_true, y_pred, sample_weight=sample_weight).gini
 
 
 def neg_poisson_deviance(y_true: Any, y_pred: Any) -> float:

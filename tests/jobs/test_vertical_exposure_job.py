@@ -93,7 +93,9 @@ def test_the_exposure_column_trains_the_offset_model_and_weighs_the_metrics(
     assert result["d2_poisson"] == pytest.approx(
         d2_poisson_score(truth / exposure, rate, sample_weight=exposure), rel=1e-6
     )
-    assert result["gini"] == pytest.approx(gini_coefficient(truth, rate, exposure), rel=1e-6)
+    assert result["gini"] == pytest.approx(
+        gini_coefficient(truth / exposure, rate, sample_weight=exposure), rel=1e-6
+    )
 
 
 def test_a_non_positive_exposure_is_refused_naming_party_column_and_row(tmp_path: Path) -> None:

@@ -102,7 +102,9 @@ def exposure_metrics(
     scores = {
         "poisson_deviance": poisson_deviance(frequency, rate, sample_weight=exposure),
         "d2_poisson": d2_poisson_score(frequency, rate, sample_weight=exposure),
-        "gini": gini_coefficient(truth, rate, exposure) if truth.sum() > 0 else None,
+        "gini": (
+            gini_coefficient(frequency, rate, sample_weight=exposure) if truth.sum() > 0 else None
+        ),
         "rmse": rmse(truth, exposure * rate),
         "mae": mae(truth, exposure * rate),
     }
