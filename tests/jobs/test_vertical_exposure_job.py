@@ -6,16 +6,20 @@ the key, party, column and row."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tomllib
 from sklearn.linear_model import PoissonRegressor
+from typer.testing import CliRunner
 
+from rengo.cli.main import app
 from rengo.core.errors import ConfigError, DataError
 from rengo.jobs import build_vertical_job, load_job, parse_job, run_vertical_job
 from rengo.metrics import d2_poisson_score, gini_coefficient, poisson_deviance
+from rengo.tracking import RunStore
 
 ROWS = 300
 JOB = """
@@ -127,3 +131,25 @@ def test_the_frequency_example_job_reads_years_as_exposure_and_runs(tmp_path: Pa
     assert job.train.exposure is not None and job.test_exposure is not None
     result = run_vertical_job(job, log=lambda _m: None)
     assert 0 < result["d2_poisson"] < 1 and 0 < result["gini"] < 1
+
+
+def test_a_valued_exposure_job_scores_every_coalition_as_the_run_is(tmp_path: Path) -> None:
+    """``[contribution]`` of an exposure job: the grand coalition is the run's own model
+    (trained with the offset) scored as the run's held-out RMSE is, counts against
+    ``e * rate`` (it retrained without the exposure and scored rates against counts)."""
+    _tables(tmp_path)
+    job = _job(tmp_path)
+    job.write_text(job.read_text() + '[contribution]\nmethod = "shapley"\nmetric = "neg_rmse"\n')
+    store = tmp_path / "runs.db"
+    result = CliRunner(env={"COLUMNS": "250"}).invoke(
+        app, ["run", str(job), "--store", str(store), "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    printed = re.search(r"every party: (-?[0-9.]+)", " ".join(result.output.split()))
+    assert printed is not None, result.output
+    with RunStore(store) as runs:
+        run_id = runs.list_runs()[0].run_id
+        summary = runs.get_run(run_id).summary
+        assert summary is not None
+        recorded = summary["rmse"]
+    assert float(printed.group(1)) == pytest.approx(-recorded, abs=1e-4)

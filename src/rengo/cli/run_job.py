@@ -434,7 +434,12 @@ def _run_vertical(
             valued = vertical_contribution(
                 spec.contribution,
                 job.train,
-                VerticalDataset(job.test.parties, job.test.label_party, job.test_labels),
+                VerticalDataset(
+                    job.test.parties,
+                    job.test.label_party,
+                    job.test_labels,
+                    exposure=job.test_exposure,
+                ),
                 lambda: clone(job.model).set_params(progress=False),
                 spec.job.seed,
             )

@@ -37,7 +37,15 @@ from typing import Any
 import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
-from rengo.metrics import BINARY_SCORERS, REGRESSION_SCORERS, BinaryScorer, accuracy
+from rengo.metrics import (
+    BINARY_SCORERS,
+    REGRESSION_SCORERS,
+    BinaryScorer,
+    accuracy,
+    poisson_deviance,
+    r2_score,
+    rmse,
+)
 from rengo.vfl.common import PartyTable, VerticalDataset, align_rows
 from rengo.vfl.estimator import VerticalEstimator
 from rengo.vfl.hetero_lr.local import guest_alone_scores, train_guest_alone
@@ -72,6 +80,36 @@ SCORERS_BY_OUTPUT: Mapping[str, Mapping[str, Scorer]] = MappingProxyType(
 )
 """The metrics the label party can compute, by what the algorithm predicts (first: default)."""
 
+ExposedScorer = Callable[[np.ndarray, np.ndarray, np.ndarray], float]
+"""A validation score from observed counts, predicted rates and exposures; higher is better."""
+
+
+def _exposed_r2(counts: np.ndarray, rates: np.ndarray, exposure: np.ndarray) -> float:
+    return r2_score(counts, exposure * rates)
+
+
+def _exposed_neg_rmse(counts: np.ndarray, rates: np.ndarray, exposure: np.ndarray) -> float:
+    return -rmse(counts, exposure * rates)
+
+
+def _exposed_neg_poisson_deviance(
+    counts: np.ndarray, rates: np.ndarray, exposure: np.ndarray
+) -> float:
+    return -poisson_deviance(counts / exposure, rates, sample_weight=exposure)
+
+
+EXPOSED_SCORERS: Mapping[str, ExposedScorer] = MappingProxyType(
+    {
+        "r2": _exposed_r2,
+        "neg_rmse": _exposed_neg_rmse,
+        "neg_poisson_deviance": _exposed_neg_poisson_deviance,
+    }
+)
+""":data:`REGRESSION_SCORERS` of a count model whose label party brought an exposure: R^2
+and RMSE of the counts against the expected counts ``exposure * rate`` (a job run's
+``rmse``), the Poisson deviance of the frequencies weighted by exposure (its
+``poisson_deviance``, ``sum(deviance of the counts) / sum(exposure)``)."""
+
 SCORERS: Mapping[str, BinaryScorer] = BINARY_SCORERS
 """Metrics for models that predict P(y = 1) (kept for existing callers)."""
 
@@ -96,12 +134,14 @@ class CoalitionScore:
 
 
 def _restrict_label_party(dataset: VerticalDataset, rows: np.ndarray) -> VerticalDataset:
-    """The dataset with the label party's table (and labels) cut to ``rows``, in that order."""
+    """The dataset with the label party's table (and labels and exposure) cut to ``rows``,
+    in that order."""
     guest = dataset.label_party
     table = dataset.parties[guest]
     kept = PartyTable(np.asarray(table.ids)[rows], table.features[rows])
     labels = None if dataset.labels is None else np.asarray(dataset.labels)[rows]
-    return VerticalDataset({**dataset.parties, guest: kept}, guest, labels)
+    exposure = None if dataset.exposure is None else np.asarray(dataset.exposure)[rows]
+    return VerticalDataset({**dataset.parties, guest: kept}, guest, labels, exposure=exposure)
 
 
 def _checked_labels(dataset: VerticalDataset, what: str, output: Output) -> np.ndarray:
@@ -125,6 +165,11 @@ class CoalitionValue:
     order made. ``metric`` defaults to the one that fits the model's predictions (see
     :data:`SCORERS_BY_OUTPUT`). ``seed`` fixes the private set intersections and, when the
     model has no seed of its own, the local twin's randomness.
+
+    Where the label party brought an exposure (``train.exposure`` and
+    ``validation.exposure``, a count model such as hetero Poisson regression), every
+    coalition trains with it (the offset ``log(exposure)``), the label party alone too, and
+    the predicted rates are scored against the counts with :data:`EXPOSED_SCORERS`.
     """
 
     train: VerticalDataset
@@ -163,16 +208,47 @@ class CoalitionValue:
             )
         _checked_labels(self.train, "training", self._output)
         _checked_labels(self.validation, "validation", self._output)
+        self._exposed_scorer = self._check_exposure(spec.name)
         self._local_seed = probe.seed if probe.seed is not None else self.seed
         self._train = self._common(self.train, "training")
         self._validation = self._common(self.validation, "validation")
+        validation_ids = np.asarray(self._validation.parties[self.label_party].ids).tolist()
         self._labels_by_id = dict(
-            zip(
-                np.asarray(self._validation.parties[self.label_party].ids).tolist(),
-                np.asarray(self._validation.labels).tolist(),
-                strict=True,
-            )
+            zip(validation_ids, np.asarray(self._validation.labels).tolist(), strict=True)
         )
+        exposure = self._validation.exposure
+        self._exposure_by_id = (
+            {} if exposure is None else dict(zip(validation_ids, exposure.tolist(), strict=True))
+        )
+
+    def _check_exposure(self, algorithm: str) -> ExposedScorer | None:
+        """The scorer of rates against counts over exposures, or None without an exposure.
+
+        Raises
+        ------
+        ConfigError
+            For an exposure in one of the two datasets only, or with an algorithm that
+            takes none.
+        """
+        given = {
+            what: data.exposure is not None
+            for what, data in (("training", self.train), ("validation", self.validation))
+        }
+        if not any(given.values()):
+            return None
+        if not all(given.values()):
+            missing = next(what for what, has in given.items() if not has)
+            raise ConfigError(
+                f"the label party {self.label_party!r} brought an exposure to one dataset "
+                f"but not to the {missing} data: give both, or neither"
+            )
+        if self._spec.alone_exposed is None:
+            raise ConfigError(
+                f"{self.label_party}: {algorithm} takes no exposure (train hetero_poisson, "
+                "or give no exposure)"
+            )
+        assert self.metric is not None
+        return EXPOSED_SCORERS[self.metric]
 
     @property
     def label_party(self) -> str:
@@ -224,13 +300,17 @@ class CoalitionValue:
     def _subset(self, dataset: VerticalDataset, names: Sequence[str]) -> VerticalDataset:
         guest = self.label_party
         kept = {guest: dataset.parties[guest], **{n: dataset.parties[n] for n in names}}
-        return VerticalDataset(kept, guest, dataset.labels)
+        return VerticalDataset(kept, guest, dataset.labels, exposure=dataset.exposure)
 
     def _federated_score(self, names: Sequence[str]) -> tuple[float, int]:
         """Retrain through the protocol; the label party scores the federated predictions."""
         model = self.make_model().fit(self._subset(self._train, names))
         ids, predictions = model.predict_raw(self._subset(self._validation, names))
-        truth = np.array([self._labels_by_id[i] for i in np.asarray(ids).tolist()])
+        scored = np.asarray(ids).tolist()
+        truth = np.array([self._labels_by_id[i] for i in scored])
+        if self._exposed_scorer is not None:  # predictions are rates
+            exposure = np.array([self._exposure_by_id[i] for i in scored])
+            return self._exposed_scorer(truth, np.asarray(predictions), exposure), len(truth)
         return self._scorer(truth, predictions), len(truth)
 
     def _guest_alone_score(self) -> tuple[float, int]:
@@ -240,6 +320,13 @@ class CoalitionValue:
         labels = np.asarray(self._train.labels, dtype=np.float64)
         rows = self._validation.parties[guest].features
         truth = np.asarray(self._validation.labels, dtype=np.float64)
+        if self._exposed_scorer is not None:
+            assert self._spec.alone_exposed is not None
+            assert self._train.exposure is not None and self._validation.exposure is not None
+            rates = self._spec.alone_exposed(
+                self._config, features, labels, self._train.exposure, self._local_seed
+            )(rows)
+            return self._exposed_scorer(truth, rates, self._validation.exposure), len(truth)
         if self._spec.alone is not None:
             predictions = self._spec.alone(self._config, features, labels, self._local_seed)(rows)
         else:
@@ -275,10 +362,12 @@ def scores_as_dict(scores: Sequence[CoalitionScore]) -> list[dict[str, Any]]:
 
 
 __all__ = [
+    "EXPOSED_SCORERS",
     "SCORERS",
     "SCORERS_BY_OUTPUT",
     "CoalitionScore",
     "CoalitionValue",
+    "ExposedScorer",
     "ModelFactory",
     "Scorer",
     "default_metric",

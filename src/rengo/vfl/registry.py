@@ -149,6 +149,11 @@ TrainAlone = Callable[[Any, np.ndarray, np.ndarray, int], LocalPredictor]
 columns and labels, locally (no message), as the algorithm would train it with no other
 party; returns its predictor. The empty coalition of vertical party valuation."""
 
+TrainExposedAlone = Callable[[Any, np.ndarray, np.ndarray, np.ndarray, int], LocalPredictor]
+"""``alone(config, features, counts, exposure, seed)``: as :data:`TrainAlone` for a count
+model whose rows were observed over ``exposure`` (the offset ``log(exposure)``); its
+predictor gives each row's rate, the expected count for one unit of exposure."""
+
 
 @dataclass(frozen=True)
 class Roles:
@@ -285,6 +290,10 @@ class VerticalAlgorithm(Generic[ConfigT]):
         label party brought an exposure per row (a count model's known factor of the
         mean, :mod:`rengo.vfl.exposure_values`); None: the algorithm takes no exposure,
         and the runner refuses one.
+    alone_exposed
+        ``alone`` for a label party with an exposure (see :data:`TrainExposedAlone`): the
+        empty coalition of party valuation then trains with the offset; None: valuation
+        with an exposure is refused.
     """
 
     name: str
@@ -313,6 +322,9 @@ class VerticalAlgorithm(Generic[ConfigT]):
     exposure_metrics: Callable[[np.ndarray, np.ndarray, np.ndarray], dict[str, float]] | None = None
     """Held-out metrics of counts observed over exposures, from predicted rates; None: the
     algorithm takes no exposure (only hetero Poisson regression does)."""
+    alone_exposed: TrainExposedAlone | None = None
+    """The label party's own model trained with its exposure's offset (party valuation's
+    empty coalition); None: the algorithm takes no exposure."""
 
     def __post_init__(self) -> None:
         scalar_option_specs(self.config_type)  # fails now, not at a user's first job file

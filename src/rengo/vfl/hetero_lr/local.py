@@ -57,7 +57,7 @@ from rengo.vfl.hetero_lr.roles import (
     per_class_newton,
     training_plateau,
 )
-from rengo.vfl.registry import TrainAlone
+from rengo.vfl.registry import TrainAlone, TrainExposedAlone
 
 
 def train_guest_alone(
@@ -66,10 +66,12 @@ def train_guest_alone(
     config: LinearModelConfig,
     seed: int,
     objective: LocalObjective = LOGISTIC_TAYLOR,
+    offset: np.ndarray | None = None,
 ) -> GuestModel:
     """The label party's model on its own columns: the plaintext twin of ``hetero_lr_guest``
     (or of the linear / Poisson guest, by ``objective``) with zero hosts (same residual,
-    batch order, L2, optimizer, early stopping and class weights).
+    batch order, L2, optimizer, early stopping and class weights; with ``offset``, the
+    Poisson guest's ``log(exposure)`` added to each row's linear predictor).
 
     Parameters
     ----------
@@ -81,6 +83,9 @@ def train_guest_alone(
         The batch order's seed.
     objective
         The loss (default hetero LR's Taylor loss).
+    offset
+        A known term of each row's linear predictor (the Poisson guest's ``log`` of its
+        exposure, so that ``mu = exposure * exp(x w + b)``); ``None``: none. One class only.
 
     Returns
     -------
@@ -109,14 +114,17 @@ def train_guest_alone(
     else:
         y = check_labels(y, objective.labels, len(x), "label party")
     rows = len(x)
+    if offset is not None and (classes > 1 or np.shape(offset) != (rows,)):
+        raise DataError(f"need one offset per row of a one-class model, got {np.shape(offset)}")
     if config.fit_intercept:
         x = np.hstack([x, np.ones((len(x), 1))])
     size = x.shape[1] * classes  # weights (one-vs-rest: K a column, w[f K + k])
     weighting = guest_weighting(config, objective, y, "label party", classes)
     row_weights = None if weighting is None else weighting.rows(y)
     weights = np.zeros(size)
-    if config.fit_intercept and classes == 1:
-        weights[-1] = objective.start_intercept(y)
+    if config.fit_intercept and classes == 1:  # with an offset: log(sum y / sum e), the guest's
+        start = objective.start_intercept(y)
+        weights[-1] = start if offset is None else start - np.log(np.mean(np.exp(offset)))
     scale = objective.gradient_scale(y)  # the residual's and L2's divisor, as the guest's
     penalised = penalty_mask(size, config.fit_intercept, classes)
     column_scale = column_scales(x, classes)
@@ -156,7 +164,7 @@ def train_guest_alone(
         for aligned in batch_order(seed, epoch, rows, batch_size, whole=True):
             batch = class_rows(aligned, classes)
             xb, yb = batch_columns(x, aligned, classes), y[batch]
-            u = xb @ weights
+            u = xb @ weights if offset is None else xb @ weights + offset[batch]
             residual = objective.residual(u, yb)
             if row_weights is None:
                 loss_sum += objective.batch_loss(u, yb)
@@ -225,6 +233,26 @@ def alone_hook(
         config: LinearModelConfig, features: np.ndarray, labels: np.ndarray, seed: int
     ) -> Callable[[np.ndarray], np.ndarray]:
         model = train_guest_alone(features, labels, config, seed, objective)
+        return lambda rows: guest_alone_scores(model, rows, inverse_link)
+
+    return alone
+
+
+def exposed_alone_hook(
+    objective: LocalObjective, inverse_link: Callable[[np.ndarray], np.ndarray]
+) -> TrainExposedAlone:
+    """The registry's ``alone_exposed`` hook of a count model: the twin trained with the
+    offset ``log(exposure)``; its predictor gives the rate (one unit of exposure)."""
+
+    def alone(
+        config: LinearModelConfig,
+        features: np.ndarray,
+        labels: np.ndarray,
+        exposure: np.ndarray,
+        seed: int,
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        offset = np.log(np.asarray(exposure, dtype=np.float64))
+        model = train_guest_alone(features, labels, config, seed, objective, offset=offset)
         return lambda rows: guest_alone_scores(model, rows, inverse_link)
 
     return alone

@@ -27,7 +27,7 @@ from rengo.vfl.hetero_lr.algorithm import (
     prediction_roles,
     summary,
 )
-from rengo.vfl.hetero_lr.local import alone_hook
+from rengo.vfl.hetero_lr.local import alone_hook, exposed_alone_hook
 from rengo.vfl.hetero_lr.roles import CoordinatorReport, GuestModel, HostModel
 from rengo.vfl.hetero_poisson.config import HeteroPoissonConfig
 from rengo.vfl.hetero_poisson.roles import (
@@ -132,5 +132,6 @@ HETERO_POISSON: VerticalAlgorithm[HeteroPoissonConfig] = register(
         missing_values=fills_missing,
         missing_fix=MISSING_OPTION_FIX,
         exposure_metrics=exposure_metrics,
+        alone_exposed=exposed_alone_hook(POISSON, poisson_forward),
     )
 )
