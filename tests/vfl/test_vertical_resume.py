@@ -495,3 +495,48 @@ def test_a_newton_cg_run_resumes_with_its_conjugate_directions_bit_for_bit(
     )
     assert resumed.coordinator.resumed_after >= 1
     assert final_model(resumed) == expected
+
+
+@pytest.mark.timeout(120)
+def test_a_resume_on_an_exposure_changed_given_or_dropped_since_is_refused(
+    tmp_path: Path, crash_after: Any
+) -> None:
+    """The alignment kept the labels' digest but not the exposure's: a run checkpointed
+    with one exposure resumed with another (or none) and mixed two models."""
+    data = make_data("hetero_poisson")
+    guest = data[GUEST]
+    assert guest.table is not None
+    exposure = np.random.default_rng(5).uniform(0.2, 1.0, len(guest.table.ids))
+    exposed = {**data, GUEST: replace(guest, exposure=exposure)}
+    for run, checkpointed in (("run-1", exposed), ("run-2", data)):
+        crash_after(GUEST, 1)
+        with pytest.raises(crash_after.error):
+            simulate_vertical(
+                plan_of("hetero_poisson", run=run),
+                checkpointed,
+                checkpoint_dir=tmp_path,
+                passphrase=PASSPHRASE,
+            )
+    crash_after("nobody", 0)
+    refusals = [
+        ("run-1", 2 * exposure, "has another exposure than it was checkpointed with"),
+        ("run-1", None, "was checkpointed with an exposure, but none is given now"),
+        ("run-2", exposure, "was checkpointed without an exposure, but one is given now"),
+    ]
+    for run, given, message in refusals:
+        changed = {**data, GUEST: replace(guest, exposure=given)}
+        with pytest.raises(DataError, match=f"{GUEST}'s training {message} .run {run}"):
+            simulate_vertical(
+                plan_of("hetero_poisson", run=run),
+                changed,
+                checkpoint_dir=tmp_path,
+                passphrase=PASSPHRASE,
+            )
+    resumed = simulate_vertical(
+        plan_of("hetero_poisson", run="run-1"),
+        exposed,
+        checkpoint_dir=tmp_path,
+        passphrase=PASSPHRASE,
+    )
+    assert resumed.coordinator.resumed_after == 1
+    assert resumed.parties[GUEST].model.epochs_run == EPOCHS

@@ -6,7 +6,9 @@ crosses the network. It holds:
 
 * ``plan.json``: the run's plan (the coordinator: to restart with the same settings);
 * ``alignment.npz``: a party's rows of the training intersection, in PSI's agreed order, and
-  a digest of the table they index (a changed table is refused, never silently realigned);
+  a digest of the table they index and, at the label party, of its labels and its exposure
+  (or that it had none): a changed table, labels or exposure is refused, never silently
+  realigned or trained on;
 * ``keys.sealed``: the key holder's key material, sealed under a passphrase with scrypt and
   AES-256-GCM (:mod:`rengo.crypto.sealing`), bound to the run and the role;
 * ``epoch-000003.npz``: the role's state after 3 completed epochs (weights, optimizer
@@ -119,6 +121,34 @@ def labels_digest(labels: Any) -> str:
     digest = hashlib.sha256()
     _add_values(digest, labels)
     return digest.hexdigest()
+
+
+_NO_EXPOSURE = "none"
+"""An alignment's exposure digest where the label party trained without one."""
+
+
+def _check_exposure_unchanged(
+    role: str, run: str, path: Path, saved: str, exposure: np.ndarray | None
+) -> None:
+    """Refuse a resume whose exposure is not the one the run was checkpointed with.
+
+    Raises
+    ------
+    DataError
+        For a changed exposure, one given where the run had none, or none where it had one.
+    """
+    if saved == (_NO_EXPOSURE if exposure is None else labels_digest(exposure)):
+        return
+    if exposure is None:
+        change = "was checkpointed with an exposure, but none is given now"
+    elif saved == _NO_EXPOSURE:
+        change = "was checkpointed without an exposure, but one is given now"
+    else:
+        change = "has another exposure than it was checkpointed with"
+    raise DataError(
+        f"{role}'s training {change} (run {run}, {path}): resume with the same exposure, or "
+        "start a new run"
+    )
 
 
 def _add_values(digest: Any, values: Any) -> None:
@@ -301,19 +331,27 @@ class CheckpointFolder:
     # -- alignment ------------------------------------------------------------------------
 
     def save_alignment(
-        self, rows: np.ndarray, table: PartyTable, labels: np.ndarray | None = None
+        self,
+        rows: np.ndarray,
+        table: PartyTable,
+        labels: np.ndarray | None = None,
+        exposure: np.ndarray | None = None,
     ) -> None:
         """Keep a party's rows of the training intersection (and the digests of its table
-        and, at a party holding them, its labels)."""
+        and, at a party holding them, its labels and its exposure or that it had none)."""
         digests = {"table": table_digest(table)}
         if labels is not None:
             digests["labels"] = labels_digest(labels)
+            digests["exposure"] = _NO_EXPOSURE if exposure is None else labels_digest(exposure)
         self._write_arrays(
             "alignment.npz", {"rows": np.asarray(rows, dtype=np.int64)}, self._header(**digests)
         )
 
     def load_alignment(
-        self, table: PartyTable, labels: np.ndarray | None = None
+        self,
+        table: PartyTable,
+        labels: np.ndarray | None = None,
+        exposure: np.ndarray | None = None,
     ) -> np.ndarray | None:
         """The rows saved by :meth:`save_alignment`, or ``None`` if there are none.
 
@@ -322,7 +360,9 @@ class CheckpointFolder:
         DataError
             If ``table`` is not the table they index, ``labels`` are not the labels saved
             with them (checked where both are; an alignment saved before labels were kept
-            is not), or the file is damaged.
+            is not), ``exposure`` is not the exposure saved with them (or one is given
+            where none was, or none where one was; an alignment saved before exposures were
+            kept is not checked), or the file is damaged.
         """
         path = self.path / "alignment.npz"
         if not path.exists():
@@ -339,6 +379,9 @@ class CheckpointFolder:
                 f"{self.role}'s training labels changed since run {self.run} was "
                 f"checkpointed ({path}): resume with the same labels, or start a new run"
             )
+        saved_exposure = meta.get("exposure")  # None: saved before alignments kept it
+        if labels is not None and saved_exposure is not None:
+            _check_exposure_unchanged(self.role, self.run, path, saved_exposure, exposure)
         rows: np.ndarray = arrays["rows"]
         if rows.ndim != 1 or (len(rows) and (rows.min() < 0 or rows.max() >= len(table.ids))):
             raise DataError(f"checkpoint {path} holds rows outside the table")

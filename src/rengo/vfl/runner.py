@@ -809,7 +809,7 @@ def vertical_party(
     checkpoints, saved_rows = None, None
     if folder is not None:
         assert data.table is not None
-        saved_rows = folder.load_alignment(data.table, labels)
+        saved_rows = folder.load_alignment(data.table, labels, data.exposure)
         report_epoch = None if saved_rows is None else max(folder.epochs(), default=0)
         channel.scope(RUN).send(coordinator, CHECKPOINT, {"epochs": report_epoch})
         agreed = _agreed_reply(channel.scope(RUN).recv(coordinator, RESUME_FROM), report_epoch)
@@ -830,7 +830,7 @@ def vertical_party(
                 phase, plan, algorithm.train, data.table, TRAIN, alignments, pool, progress
             )
             if folder is not None:
-                folder.save_alignment(train_rows, data.table, labels)
+                folder.save_alignment(train_rows, data.table, labels, data.exposure)
         role = algorithm.train.of(kind)
         assert role is not None
         aligned = _aligned(data, train_rows, labels)
