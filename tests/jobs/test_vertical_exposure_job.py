@@ -42,17 +42,18 @@ telematics = "{folder}/telematics.csv"
 """
 
 
-def _tables(folder: Path, bad_row: int | None = None) -> None:
+def _tables(folder: Path, bad_row: int | None = None, bad_cell: str = "0.0") -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(ROWS, 4))
     years = 1.0 - rng.uniform(0.0, 0.9, ROWS)
     claims = rng.poisson(years * np.exp(x @ [0.3, -0.2, 0.25, 0.1] - 0.5))
+    cells = [f"{value:.6f}" for value in years]
     if bad_row is not None:
-        years[bad_row] = 0.0
+        cells[bad_row] = bad_cell
     with (folder / "insurer.csv").open("w") as handle:
         handle.write("id,age,region,years,claims\n")
         for i in range(ROWS):
-            handle.write(f"p{i},{x[i, 0]:.6f},{x[i, 1]:.6f},{years[i]:.6f},{claims[i]}\n")
+            handle.write(f"p{i},{x[i, 0]:.6f},{x[i, 1]:.6f},{cells[i]},{claims[i]}\n")
     with (folder / "telematics.csv").open("w") as handle:
         handle.write("id,speed,night\n")
         for i in range(ROWS):
@@ -106,6 +107,24 @@ def test_a_non_positive_exposure_is_refused_naming_party_column_and_row(tmp_path
     _tables(tmp_path, bad_row=12)
     with pytest.raises(DataError, match=r"insurer: exposure 'years' .*row 12 .* is 0\.0"):
         build_vertical_job(load_job(_job(tmp_path)))
+
+
+@pytest.mark.parametrize(
+    ("cell", "shown"),
+    [("", "empty"), ("abc", "'abc'"), ("nan", "nan"), ("inf", "inf"), ("-0.5", "-0.5")],
+)
+def test_a_bad_exposure_cell_is_refused_naming_the_exposure_column_not_the_label(
+    tmp_path: Path, cell: str, shown: str
+) -> None:
+    """The column was read as the label: '' said 'label is missing', 'abc' 'regression
+    label 'abc' is not a number', an actuary sent to the claims column."""
+    _tables(tmp_path, bad_row=12, bad_cell=cell)
+    with pytest.raises(DataError) as refused:
+        build_vertical_job(load_job(_job(tmp_path)))
+    message = str(refused.value)
+    assert message.startswith("insurer: exposure 'years' must be a positive finite number")
+    assert f"row 12 (counting from 0; {tmp_path / 'insurer.csv'}:14) is {shown}" in message
+    assert "label" not in message
 
 
 def test_a_missing_exposure_column_is_refused_naming_it(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from rengo.data import Dataset, Standardization, load_dataset, vertical_split
 from rengo.data.categorical import CategoricalColumns, CategoricalEncoding, source_columns
 from rengo.data.csv_table import (
     CsvFormat,
+    TextColumn,
     csv_header,
     load_csv,
     load_csv_and_column,
@@ -408,26 +409,52 @@ def _exposure_column(vfl: VflSection, name: str, ids: np.ndarray) -> np.ndarray:
     Raises
     ------
     DataError
-        If the table has no such column, or a value is empty, not a number, or not
-        positive (naming the party, the column and the row).
+        If the table has no such column, or a cell is empty, not a number, NaN, infinite
+        or not positive (naming the party, the column, the file's line and the row).
     """
     assert vfl.exposure is not None
     path = vfl.parties[name]
     if vfl.exposure not in _party_header(path, vfl):
         raise DataError(f"{name}: vfl.exposure = {vfl.exposure!r}, but {path} has no such column")
-    table = load_csv(
+    table, column = load_csv_and_column(
         path,
-        label=vfl.exposure,
-        id_column=vfl.id_column,
+        vfl.exposure,
+        vfl.id_column,
         features=[],
-        task="regression",
         name=f"{name} exposure",
         delimiter=vfl.delimiter,
         encoding=vfl.encoding,
         decimal=vfl.decimal,
     )
     assert table.ids is not None and np.array_equal(np.asarray(table.ids), ids)
-    return check_exposure(table.labels(), len(ids), name, vfl.exposure)
+    values = np.array(
+        [_exposure_cell(column, row, name, vfl.decimal) for row in range(len(column.cells))]
+    )
+    return check_exposure(values, len(ids), name, vfl.exposure)
+
+
+def _exposure_cell(column: TextColumn, row: int, party: str, decimal: str) -> float:
+    """Data row ``row`` of the exposure column as a positive finite number.
+
+    Raises
+    ------
+    DataError
+        For an empty cell, text, NaN, an infinity or a value that is not positive, naming
+        the party, the column, the file's line and the row.
+    """
+    cell = str(column.cells[row]).strip()
+    value: float | None
+    try:
+        value = float(cell.replace(decimal, ".") if decimal != "." else cell)
+    except ValueError:
+        value = None
+    if value is not None and np.isfinite(value) and value > 0:
+        return value
+    what = "empty" if not cell else repr(cell) if value is None else repr(value)
+    raise DataError(
+        f"{party}: exposure {column.name!r} must be a positive finite number (the time each "
+        f"row was observed), but row {row} (counting from 0; {column.where(row)}) is {what}"
+    )
 
 
 def _check_label_classes(
