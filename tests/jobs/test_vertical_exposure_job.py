@@ -172,3 +172,23 @@ def test_a_valued_exposure_job_scores_every_coalition_as_the_run_is(tmp_path: Pa
         assert summary is not None
         recorded = summary["rmse"]
     assert float(printed.group(1)) == pytest.approx(-recorded, abs=1e-4)
+
+
+def test_the_exported_model_says_its_score_is_a_rate_per_unit_of_exposure(tmp_path: Path) -> None:
+    """`rengo runs export` printed the generic 'the inverse link (sigmoid for logistic
+    regression)' line: nothing said the score is a rate per year, not a policy's count."""
+    _tables(tmp_path)
+    store = tmp_path / "runs.db"
+    cli = CliRunner(env={"COLUMNS": "250"})
+    ran = cli.invoke(app, ["run", str(_job(tmp_path)), "--store", str(store), "--no-progress"])
+    assert ran.exit_code == 0, ran.output
+    with RunStore(store) as runs:
+        run_id = runs.list_runs()[0].run_id
+    exported = cli.invoke(
+        app, ["runs", "export", run_id, "--store", str(store), "--out", str(tmp_path / "out")]
+    )
+    assert exported.exit_code == 0, exported.output
+    said = " ".join(exported.output.split())
+    assert "a row's score is exp of the sum of each party's" in said
+    assert "the rate per unit of 'years'" in said
+    assert "multiply by a row's 'years' for its expected count" in said

@@ -7,6 +7,7 @@ Registered on ``runs_app`` by :mod:`rengo.cli.runs`.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -252,9 +253,11 @@ def export(
                 )
                 return
             console.print(
-                f"label party {parts.label_party}; a row's score is the inverse link (sigmoid "
-                f"for logistic regression) of the sum of each party's {columns} @ weight + "
-                f"intercept{where}"
+                f"label party {parts.label_party}; a row's score is "
+                f"{_inverse_link(run.config)}the sum of each party's {columns} @ weight + "
+                f"intercept{where}{_score_meaning(run.config)}",
+                markup=False,
+                soft_wrap=True,
             )
             return
         snapshot = load_model(s, run.run_id, _checkpoint_round(s, run, round))
@@ -425,4 +428,27 @@ def _export_secureboost(
         "with the others: HeteroSecureBoost.from_party_models(read_party_model(f) for f in "
         "files).predict_proba({party: (ids, (X - mean) / scale)}), mean and scale from each "
         "party's .inputs.npz"
+    )
+
+
+def _inverse_link(config: Mapping[str, Any]) -> str:
+    """How a coordinated linear model's run turns its summed linear predictor into a score."""
+    return {
+        "hetero_lr": "the sigmoid of ",
+        "hetero_linear": "",
+        "hetero_poisson": "exp of ",
+    }.get(str(config.get("algorithm")), "the inverse link (sigmoid for logistic regression) of ")
+
+
+def _score_meaning(config: Mapping[str, Any]) -> str:
+    """What the exported score is, where the algorithm says: a Poisson model's is a rate
+    per unit of its exposure column, or a row's expected count where it had none."""
+    if config.get("algorithm") != "hetero_poisson":
+        return ""
+    exposure = config.get("exposure")
+    if exposure is None:
+        return ": a row's expected count (the model was trained without an exposure)"
+    return (
+        f": the rate per unit of {exposure!r} (the model was trained with the label party's "
+        f"exposure {exposure!r}); multiply by a row's {exposure!r} for its expected count"
     )

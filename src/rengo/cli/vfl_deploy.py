@@ -467,6 +467,7 @@ def vfl_party(
         job_limit: float | None = None
         job_grace: float | None = None
         table_file: Path | None = None  # what this party trains on, reported at join
+        exposure_column: str | None = None  # the label party's [vfl] exposure: rates scored
         try:
             kept: Any = None
             origin: Any = None
@@ -501,6 +502,8 @@ def vfl_party(
                 id_column = spec.vfl.id_column
                 job_limit = spec.vfl.max_message_mb
                 job_grace = spec.vfl.rejoin_grace
+                if name == spec.vfl.label_party:
+                    exposure_column = spec.vfl.exposure
             else:
                 assert csv_path is not None
                 table_file = csv_path
@@ -605,8 +608,14 @@ def vfl_party(
                 # hetero LR's one-vs-rest columns are named by class; the other algorithms'
                 # class columns keep the p0, p1, ... their score files have always had
                 getattr(data, "classes", None) if result.plan.spec.name == "hetero_lr" else None,
+                exposure_column,
             )
             line = f"{name}: scored {len(result.scores)} rows -> {target}{kept}"
+            if exposure_column is not None:
+                line += (
+                    f" (rates per unit of {exposure_column!r}: multiply by a row's "
+                    f"{exposure_column!r} for its expected count)"
+                )
             # the run completed and the predictions are written: a failed evaluation is a note
             if isinstance(result.held_out, HeldOutReport):  # the one it sent, if it sent one
                 metrics = result.held_out.metrics
@@ -778,11 +787,19 @@ def _abort_the_run(
 
 
 def _write_predictions(
-    path: Path, id_column: str, output: str, ids: Any, values: Any, classes: Any = None
+    path: Path,
+    id_column: str,
+    output: str,
+    ids: Any,
+    values: Any,
+    classes: Any = None,
+    exposure: str | None = None,
 ) -> None:
-    """One row per scored ID: ``score`` (a probability), ``prediction`` (a class or value),
-    or one column per class: ``p_<class name>`` given the classes' names (``classes``, one
-    per column: hetero LR one-vs-rest at the label party), else ``p<k>``."""
+    """One row per scored ID: ``score`` (a probability), ``prediction`` (a class or value;
+    ``rate_per_<exposure>`` where the model was trained with the label party's exposure
+    column ``exposure``: the expected count for one unit of it, not a row's count), or one
+    column per class: ``p_<class name>`` given the classes' names (``classes``, one per
+    column: hetero LR one-vs-rest at the label party), else ``p<k>``."""
     table = np.asarray(values)
     if table.ndim == 2:
         names = list(classes) if classes is not None else []
@@ -792,7 +809,8 @@ def _write_predictions(
             header = [f"p{k}" for k in range(table.shape[1])]
         rows = ([repr(float(v)) for v in row] for row in table)
     else:
-        header = ["score" if output == "probability" else "prediction"]
+        value = "prediction" if exposure is None else f"rate_per_{exposure}"
+        header = ["score" if output == "probability" else value]
         rows = ([repr(v.item()) if output == "classes" else repr(float(v))] for v in table)
     from rengo.data.csv_export import write_csv
 
