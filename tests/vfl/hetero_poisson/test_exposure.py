@@ -23,6 +23,7 @@ from rengo.vfl import (
     VerticalPlan,
     simulate_vertical,
 )
+from rengo.vfl.hetero_poisson.algorithm import exposure_metrics
 
 ROWS, L2 = 400, 0.01
 TRUE, INTERCEPT = np.array([0.3, -0.2, 0.25, 0.1]), -0.5
@@ -118,8 +119,24 @@ def test_predict_gives_the_rate_and_with_an_exposure_the_expected_count() -> Non
     shuffled = {"insurer": (order, x[order, :2]), "telematics": parties["telematics"]}
     scored_ids, expected = model.predict(shuffled, exposure=exposure[order])
     np.testing.assert_allclose(expected, exposure[scored_ids] * rate[scored_ids], rtol=1e-8)
-    score = model.score(parties, counts, exposure=exposure)
-    assert score == pytest.approx(-poisson_deviance(counts, exposure * rate), rel=1e-8)
+
+
+def test_score_is_the_runs_held_out_deviance_per_unit_of_exposure() -> None:
+    """One Poisson deviance for one model: ``score`` divided the counts' deviance by the
+    rows (``-mean d(y, e r)``), a run's held-out ``poisson_deviance`` by the exposure; they
+    differ by ``mean(e)``, 0.55 here. Both are now ``sum d / sum e``."""
+    _, x, exposure, counts = _table(200)
+    model = _fit(x, counts, exposure)
+    rate = np.exp(x @ _coefficients(model) + model.guest_model_.intercept)
+    score = model.score(_parties(np.arange(len(counts)), x), counts, exposure=exposure)
+    run_metric = exposure_metrics(counts, rate, exposure)["poisson_deviance"]
+    assert score == pytest.approx(-run_metric, rel=1e-8)
+    total = poisson_deviance(counts, exposure * rate) * len(counts)
+    assert score == pytest.approx(-total / exposure.sum(), rel=1e-8)
+    assert abs(score + poisson_deviance(counts, exposure * rate)) > 0.1 * abs(score)
+    # without an exposure every row is one unit: the plain mean deviance
+    plain = model.score(_parties(np.arange(len(counts)), x), counts)
+    assert plain == pytest.approx(-poisson_deviance(counts, rate), rel=1e-8)
 
 
 @pytest.mark.parametrize(

@@ -93,7 +93,9 @@ def exposure_metrics(
 ) -> dict[str, float]:
     """The held-out metrics of counts observed over ``exposure``, from predicted rates, as
     an actuary reads them (scikit-learn's Poisson regression example): the mean Poisson
-    deviance and D^2 of the frequencies ``counts / exposure`` weighted by exposure, the
+    deviance and D^2 of the frequencies ``counts / exposure`` weighted by exposure (the
+    deviance ``sum(d(y, e r)) / sum(e)``, as
+    :meth:`~rengo.vfl.HeteroPoissonRegression.score` reports it), the
     Gini of the ranking by predicted rate weighted by exposure, and RMSE and MAE of the
     counts against their expected counts ``exposure * rates``."""
     truth = np.asarray(counts, dtype=np.float64)

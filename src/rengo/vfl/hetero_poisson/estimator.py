@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from rengo.metrics import neg_poisson_deviance
+from rengo.core.errors import DataError
+from rengo.metrics import neg_poisson_deviance, poisson_deviance
 from rengo.vfl.common import PartyInput, VerticalDataset, as_vertical_dataset
 from rengo.vfl.hetero_lr.estimator import CoordinatedLinearModel
 from rengo.vfl.hetero_poisson.algorithm import HETERO_POISSON
@@ -35,7 +36,8 @@ class HeteroPoissonRegression(CoordinatedLinearModel):
     coordinator holds the key pair and decrypts only masked gradients. ``exp(u)`` is
     computed without approximation by an encrypted multiplicative chain through the hosts
     (see :mod:`rengo.vfl.hetero_poisson.roles`); only fixed-point encoding rounds. ``score``
-    is the negative mean Poisson deviance (higher is better). Every option of
+    is the negative mean Poisson deviance (higher is better; with an exposure, per unit of
+    exposure, as a run's held-out ``poisson_deviance``). Every option of
     :class:`~rengo.vfl.hetero_poisson.config.HeteroPoissonConfig` is a keyword argument.
 
     Training stops once the loss stops improving by ``tol``, after ``epochs`` at most, with
@@ -171,8 +173,12 @@ class HeteroPoissonRegression(CoordinatedLinearModel):
         *,
         exposure: Any = None,
     ) -> float:
-        """The negative mean Poisson deviance of the counts and their expected counts
-        (higher is better).
+        """The negative mean Poisson deviance per unit of exposure (higher is better): the
+        counts' deviance from their expected counts ``exposure * rate`` summed and divided
+        by the total exposure, ``-sum(d(y, e r)) / sum(e)``; that is scikit-learn's
+        ``-mean_poisson_deviance(y / e, r, sample_weight=e)`` (a weighted mean divides by
+        the sum of the weights) and the ``poisson_deviance`` a job run records on its
+        held-out rows. Without an exposure every row is one unit: the plain mean.
 
         Parameters
         ----------
@@ -189,7 +195,7 @@ class HeteroPoissonRegression(CoordinatedLinearModel):
         Returns
         -------
         float
-            ``-mean_poisson_deviance(y, exposure * rate)``.
+            ``-mean_poisson_deviance(y / exposure, rate, sample_weight=exposure)``.
 
         Raises
         ------
@@ -200,7 +206,16 @@ class HeteroPoissonRegression(CoordinatedLinearModel):
         """
         self._require_fitted()
         dataset = _with_exposure(data, label_party or self.label_party_, y, exposure)
-        return super().score(dataset)
+        if dataset.labels is None:
+            raise DataError("score needs labels for the label party's rows")
+        own_ids = np.asarray(dataset.parties[dataset.label_party].ids)
+        ids, rates = super().predict(replace(dataset, exposure=None))
+        counts = VerticalPredictions(own_ids, np.asarray(dataset.labels)).aligned_to(ids)
+        if dataset.exposure is None:
+            return neg_poisson_deviance(counts, np.asarray(rates))
+        exposed = VerticalPredictions(own_ids, dataset.exposure).aligned_to(ids)
+        frequency = np.asarray(counts, dtype=np.float64) / exposed
+        return -poisson_deviance(frequency, np.asarray(rates), sample_weight=exposed)
 
 
 def _with_exposure(
