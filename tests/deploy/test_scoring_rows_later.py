@@ -7,6 +7,7 @@ messages, a file changed between the passes, and holds no unshared row's feature
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,13 @@ from test_shared_rows_later import assert_only_the_shared_rows_are_held, write_p
 
 from rengo.core.errors import DataError
 from rengo.deploy.vertical_data import load_party_data, load_scoring_data
-from rengo.vfl import HeteroLRConfig, PartyData, VerticalPlan, simulate_vertical
+from rengo.vfl import (
+    HeteroLRConfig,
+    HeteroPoissonConfig,
+    PartyData,
+    VerticalPlan,
+    simulate_vertical,
+)
 from rengo.vfl.common import FeaturesAfterPsi
 from rengo.vfl.registry import get_algorithm
 from rengo.vfl.runner import SimulatedRun, _read_after_psi, check_party_columns
@@ -258,3 +265,27 @@ def test_a_role_given_rows_read_after_psi_sees_them_as_from_the_whole_table(
     assert read.features.tobytes() == whole.features.tobytes()
     np.testing.assert_array_equal(read.ids, whole.ids)
     np.testing.assert_array_equal(np.argsort(read.rows), np.argsort(whole.rows))
+
+
+def test_a_label_partys_exposure_follows_its_rows_read_after_psi(
+    tables: dict[str, Path],
+) -> None:
+    """A label party that reads its features after PSI (``later``) and brings an exposure:
+    the exposure of the shared rows, in table order as its labels, trains the same model
+    as a whole read (the runner's branch for it had no test and no caller in rengo)."""
+    config = HeteroPoissonConfig(epochs=3, batch_size=64, key_bits=512, missing="mean", tol=0.0)
+    plan = VerticalPlan("bank", ("telecom",), config, seed=3, algorithm="hetero_poisson")
+    models = []
+    for later in (False, True):
+        inputs = trained_inputs(tables, later)
+        bank = inputs["bank"]
+        assert bank.table is not None and (bank.later is not None) == later
+        rows = len(bank.table.ids)
+        exposure = 0.1 + (np.arange(rows) % 7) / 7.0
+        inputs["bank"] = replace(bank, exposure=exposure, score_table=None, score_labels=None)
+        inputs["telecom"] = replace(inputs["telecom"], score_table=None)
+        run = simulate_vertical(replace(plan, score=False), inputs, timeout=120)
+        models.append(run.parties["bank"].model)
+    whole, after_psi = models
+    np.testing.assert_array_equal(after_psi.weights, whole.weights)
+    assert after_psi.intercept == whole.intercept

@@ -11,6 +11,15 @@ import numpy as np
 
 from rengo.core.errors import DataError
 
+FLOOR_RATIO = 1e-9
+"""The smallest exposure taken, as a share of the mean exposure. The label party's offset
+``log(exposure)`` is part of its partial linear predictor, which the encrypted chain keeps
+within +-40 (:data:`rengo.vfl.hetero_poisson.roles.MAX_PARTIAL`) and whose intercept
+starts at ``log(sum y / sum e)``: an exposure 1e-9 of the mean puts ``log(e / mean e)`` at
+-20.7, leaving the rest for the rate and the features; one of 1e-300 (a unit error, a
+missing value written as a tiny number) put the row at -690 and stopped training with an
+error about the features. The ratio has no unit, so years, days or seconds all work."""
+
 
 def check_exposure(exposure: Any, rows: int, who: str, column: str = "exposure") -> np.ndarray:
     """The exposure as float64, one positive finite value per row.
@@ -34,8 +43,9 @@ def check_exposure(exposure: Any, rows: int, who: str, column: str = "exposure")
     Raises
     ------
     DataError
-        If it is not numeric, has another length, or a value is NaN, infinite or not
-        positive (naming the party, the column and the first such row).
+        If it is not numeric, has another length, or a value is NaN, infinite, not
+        positive or under :data:`FLOOR_RATIO` of the mean exposure (naming the party, the
+        column and the first such row).
     """
     try:
         values = np.asarray(exposure, dtype=np.float64)
@@ -53,7 +63,17 @@ def check_exposure(exposure: Any, rows: int, who: str, column: str = "exposure")
             f"observed), but row {first} (counting from 0) is {float(values[first])!r} "
             f"({len(bad)} such rows)"
         )
+    floor = FLOOR_RATIO * float(np.mean(values))
+    tiny = np.flatnonzero(values < floor)
+    if len(tiny):
+        first = int(tiny[0])
+        raise DataError(
+            f"{who}: exposure {column!r} row {first} (counting from 0) is "
+            f"{float(values[first])!r}, under {FLOOR_RATIO:g} of the mean exposure "
+            f"({float(np.mean(values)):.6g}; {len(tiny)} such rows): no row is observed for "
+            "a billionth of the others' time; check the column's values and unit"
+        )
     return values
 
 
-__all__ = ["check_exposure"]
+__all__ = ["FLOOR_RATIO", "check_exposure"]

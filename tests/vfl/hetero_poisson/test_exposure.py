@@ -186,3 +186,22 @@ def test_an_exposure_at_a_feature_party_is_refused_naming_it() -> None:
     )
     with pytest.raises(ConfigError, match="telematics was given an exposure, but it is a feature"):
         simulate_vertical(plan, data, timeout=60)
+
+
+def test_an_exposure_a_billionth_of_the_mean_is_refused_naming_the_row_and_the_floor() -> None:
+    """1e-300 was taken and stopped training with 'a partial linear predictor reached 691
+    ... standardise the features'; the floor is a share of the mean, so any unit works."""
+    ids, x, exposure, counts = _table(40)
+    exposure[5] = 1e-300
+    with pytest.raises(
+        DataError, match=r"insurer: exposure 'exposure' row 5 .* is 1e-300, under 1e-09 of the mean"
+    ):
+        HeteroPoissonRegression(key_bits=512).fit(
+            _parties(ids, x), "insurer", y=counts, exposure=exposure
+        )
+    # at the floor, in days as in years, it trains
+    exposure[5] = 2e-9 * exposure.mean()
+    for unit in (1.0, 365.0):
+        model = HeteroPoissonRegression(key_bits=512, epochs=3, seed=0)
+        model.fit(_parties(ids, x), "insurer", y=counts, exposure=unit * exposure)
+        assert np.isfinite(model.guest_model_.intercept)
