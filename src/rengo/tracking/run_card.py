@@ -458,9 +458,6 @@ def _privacy(store: RunStore, run: RunInfo) -> list[str]:
     summary = run.summary or {}
     if run.kind.startswith("vfl"):
         shared = _first(summary, "common_customers", "common_rows")
-        evaluated = _evaluated_rows(run)
-        if evaluated is None and _transfer(run):
-            evaluated = f"{NOT_RECORDED} ({_BEFORE_TEST_ROWS})"
         rows = [
             ("Paillier key size (bits)", _setting(run, "vfl", "key_bits")),
             ("prediction mode", _setting(run, "vfl", "predict_mode")),

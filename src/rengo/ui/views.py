@@ -31,6 +31,9 @@ from rengo.tracking.tables import (
     why_it_ended,
 )
 
+_LOWER: dict[str | None, bool] = {"lower": True, "higher": False}
+"""A metric's direction as the page reads it (an operating point's, None: no best)."""
+
 HEADLINE_METRICS = (
     "central_accuracy",
     "eval_accuracy",
@@ -566,8 +569,6 @@ def compare_view(store: RunStore, run_ids: Sequence[str]) -> dict[str, Any]:
         "common": common,
         "final": final,
         # None for an operating point (a threshold): no run's value of it is the best
-        "lower_is_better": {
-            k: None if better_direction(k) is None else lower_is_better(k) for k in metrics
-        },
+        "lower_is_better": {k: _LOWER.get(better_direction(k)) for k in metrics},
         "config_differences": differences,
     }
