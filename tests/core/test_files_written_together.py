@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,3 +38,25 @@ def test_a_file_that_cannot_be_written_leaves_every_path_as_it_was(
         write_together({tmp_path / "bank.json": b"new\n", tmp_path / "shop.json": b"new\n"})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bank.json"]  # no temporary file
     assert (tmp_path / "bank.json").read_bytes() == b"old\n"
+
+
+def test_a_rename_that_fails_once_some_are_in_place_names_those_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a rename can leave some files new: the error then says which, so that a caller
+    does not report 'nothing was written'."""
+    real = os.replace
+    calls: list[str] = []
+
+    def second_fails(src: Any, dst: Any) -> None:
+        calls.append(str(dst))
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", second_fails)
+    first, second = tmp_path / "bank.json", tmp_path / "shop.json"
+    with pytest.raises(OSError) as failed:
+        write_together({first: b"1", second: b"2"})
+    assert failed.value.__notes__ == [f"replaced before the error: {first}"]
+    assert not second.exists() and not list(tmp_path.glob(".*.tmp"))

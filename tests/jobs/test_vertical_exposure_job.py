@@ -192,3 +192,24 @@ def test_the_exported_model_says_its_score_is_a_rate_per_unit_of_exposure(tmp_pa
     assert "a row's score is exp of the sum of each party's" in said
     assert "the rate per unit of 'years'" in said
     assert "multiply by a row's 'years' for its expected count" in said
+
+
+def test_an_exposure_with_a_thousands_point_in_a_decimal_comma_table_is_refused(
+    tmp_path: Path,
+) -> None:
+    """``1.500`` (1,500 days) in a table read with ``decimal = ","`` was read as 1.5."""
+    _tables(tmp_path, bad_row=12, bad_cell="1.500")
+    for name in ("insurer", "telematics"):
+        path = tmp_path / f"{name}.csv"
+        lines = path.read_text().splitlines()
+        rows = [line.split(",") for line in lines]
+        fixed = [";".join(c if c == "1.500" else c.replace(".", ",") for c in r) for r in rows]
+        path.write_text("\n".join(fixed) + "\n")
+    job = _job(tmp_path)
+    job.write_text(
+        job.read_text().replace(
+            'exposure = "years"', 'exposure = "years"\ndelimiter = ";"\ndecimal = ","'
+        )
+    )
+    with pytest.raises(DataError, match=r"insurer: exposure row 12 .*'1.500', which holds a '.'"):
+        build_vertical_job(load_job(job))

@@ -362,7 +362,8 @@ def _export_transfer(store: Any, run_id: str, out: Path, format: str, overwrite:
         write_together(contents)  # every file or none
     except OSError as exc:
         raise ConfigError(
-            f"cannot write to {out}: {exc.strerror or exc} (nothing was written)"
+            f"cannot write to {out}: {exc.strerror or exc} "
+            f"({'; '.join(getattr(exc, '__notes__', [])) or 'nothing was written'})"
         ) from exc
     for party in sorted(stored.documents):
         what = "encoder and Phi" if party == stored.label_party else "encoder, without Phi"

@@ -42,9 +42,11 @@ def write_together(contents: Mapping[Path, bytes], mode: int = 0o600) -> None:
     Raises
     ------
     OSError
-        If a file cannot be written (none was replaced then).
+        If a file cannot be written (none was replaced then), or renamed into place: a
+        note then names those already replaced.
     """
     staged: list[tuple[Path, Path]] = []  # (temporary, target)
+    renamed: list[str] = []
     try:
         for path, data in contents.items():
             target = Path(path)
@@ -60,9 +62,12 @@ def write_together(contents: Mapping[Path, bytes], mode: int = 0o600) -> None:
                 os.fsync(out.fileno())
         for temporary, target in staged:
             os.replace(temporary, target)
-    except BaseException:
+            renamed.append(str(target))
+    except BaseException as exc:
         for temporary, _ in staged:
             temporary.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and renamed:
+            exc.add_note(f"replaced before the error: {', '.join(renamed)}")
         raise
     for folder in {target.parent for _, target in staged}:
         _flush_folder(folder)

@@ -1031,6 +1031,41 @@ def _point_in_comma_table(where: str, column: str, cell: str) -> DataError:
     )
 
 
+def number_text(cell: str, decimal: str, where: str, column: str) -> str:
+    """A number cell as Python's ``float`` reads it: with ``decimal=","``, ``2,5`` becomes
+    ``2.5``; a cell the table's separator cannot have meant is refused, not misread.
+
+    Parameters
+    ----------
+    cell
+        The cell's text.
+    decimal
+        The table's decimal separator, ``"."`` or ``","``.
+    where
+        Where the cell is, for the error (``"bank.csv:12"``).
+    column
+        The column's name, for the error.
+
+    Returns
+    -------
+    str
+        The cell, its decimal comma (if any) written as a point.
+
+    Raises
+    ------
+    DataError
+        For a ``'.'`` in a table read with ``decimal=","`` (``1.500`` would otherwise read as
+        1.5, a thousands separator?) or a decimal comma in one read with ``decimal="."``.
+    """
+    if decimal == ",":
+        if _DECIMAL_POINT.fullmatch(cell):
+            raise _point_in_comma_table(where, column, cell)
+        return cell.replace(",", ".") if _DECIMAL_COMMA.fullmatch(cell) else cell
+    if _DECIMAL_COMMA.fullmatch(cell):
+        raise DataError(f"{where}: column {column!r} is {cell!r}, {_comma_hint()}")
+    return cell
+
+
 def _label_numbers(
     cells: list[str], decimal: str, task: Task, where: Callable[[int], str], column: str
 ) -> list[str]:

@@ -32,6 +32,7 @@ from rengo.data.csv_table import (
     csv_header,
     load_csv,
     load_csv_and_column,
+    number_text,
     partial_labels,
 )
 from rengo.data.dataset import column_scaling
@@ -439,13 +440,16 @@ def _exposure_cell(column: TextColumn, row: int, party: str, decimal: str) -> fl
     Raises
     ------
     DataError
-        For an empty cell, text, NaN, an infinity or a value that is not positive, naming
-        the party, the column, the file's line and the row.
+        For an empty cell, text, NaN, an infinity or a value that is not positive, or one
+        the table's decimal separator cannot have meant (``1.500`` with ``decimal = ","``),
+        naming the party, the column, the file's line and the row.
     """
     cell = str(column.cells[row]).strip()
+    where = f"{party}: exposure row {row} (counting from 0; {column.where(row)})"
+    text = number_text(cell, decimal, where, column.name)  # a separator it cannot mean
     value: float | None
     try:
-        value = float(cell.replace(decimal, ".") if decimal != "." else cell)
+        value = float(text)
     except ValueError:
         value = None
     if value is not None and np.isfinite(value) and value > 0:

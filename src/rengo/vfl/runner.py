@@ -837,7 +837,9 @@ def vertical_party(
         if plan.selection is not None:
             from rengo.vfl.hetero_binning.selection_step import kept_aligned
 
-            kept_columns = _select(channel, plan, aligned, coordinator)
+            kept_columns = _select(
+                channel, plan, aligned, coordinator, agreed=data.selection is not None
+            )
             aligned = kept_aligned(aligned, kept_columns)
         # a model brought to training is the party's starting point (e.g. its own encoder)
         start = RoleState(keys, model)
@@ -896,17 +898,35 @@ def vertical_party(
 
 
 def _select(
-    channel: Channel, plan: VerticalPlan, aligned: AlignedData, coordinator: str
+    channel: Channel,
+    plan: VerticalPlan,
+    aligned: AlignedData,
+    coordinator: str,
+    agreed: bool = False,
 ) -> tuple[int, ...]:
-    """This party's selection step (the plan's selection by IV): its kept columns."""
+    """This party's selection step (the plan's selection by IV): its kept columns.
+
+    A label party whose job file did not agree to the plan's rule (``agreed``: a ``--csv``
+    party) takes no ``min_bin_rows`` below the default for its rows: the bins' event counts
+    are what its labels give away, and a coordinator may not shrink them for it."""
     from rengo.vfl.hetero_binning.selection_step import (  # it imports the algorithms
         select_at_feature_party,
         select_at_label_party,
     )
+    from rengo.vfl.hetero_binning.woe import default_min_bin_rows
 
     assert plan.selection is not None
     phase, run = channel.scope(TRAIN), channel.scope(RUN)
     if channel.name == plan.label_party:
+        asked, floor = plan.selection.min_bin_rows, default_min_bin_rows(len(aligned.features))
+        if not agreed and asked is not None and asked < floor:
+            raise ConfigError(
+                f"{channel.name}: the coordinator's [vfl.selection] asks for bins of "
+                f"min_bin_rows = {asked}, under the default of {floor} for its "
+                f"{len(aligned.features)} shared rows: smaller bins tell the feature parties "
+                f"more about its labels; give {channel.name} a job file whose "
+                "[vfl.selection] says so (--job), or leave min_bin_rows at its default"
+            )
         bits = selection_key_bits(plan.config)
         return select_at_label_party(
             phase, run, aligned, plan.selection, plan.hosts, bits, coordinator
@@ -1015,7 +1035,9 @@ def _check_selection(plan: VerticalPlan, name: str, data: PartyData) -> None:
     encoded text columns (kept whole with the party's model, they cannot be dropped one by
     one)."""
     theirs = plan.selection
-    if data.selection is not None and data.selection.settings != theirs:
+    if data.selection is not None and not _same_selection(
+        data.selection.settings, theirs, label_party=name == plan.label_party
+    ):
         mine = data.selection.settings
         raise ConfigError(
             f"{name}: its job file {_selection_words(mine)}, the coordinator's "
@@ -1030,6 +1052,22 @@ def _check_selection(plan: VerticalPlan, name: str, data: PartyData) -> None:
             "are kept whole with its model: encode them as numbers in its table, or run "
             "without [vfl.selection]"
         )
+
+
+_LABEL_PARTY_SETTINGS = ("min_bin_rows", "adjustment_factor")
+"""What only the label party's binning uses: a feature party's job need not repeat them."""
+
+
+def _same_selection(
+    mine: SelectionSettings | None, theirs: SelectionSettings | None, label_party: bool
+) -> bool:
+    """Whether a party's job file selects as the plan does, in what the party uses: every
+    setting at the label party; at a feature party, all but those only the label party's
+    binning reads (:data:`_LABEL_PARTY_SETTINGS`)."""
+    if mine is None or theirs is None or label_party:
+        return mine == theirs
+    used = replace(mine, **{k: getattr(theirs, k) for k in _LABEL_PARTY_SETTINGS})
+    return used == theirs
 
 
 def _selection_words(settings: SelectionSettings | None) -> str:

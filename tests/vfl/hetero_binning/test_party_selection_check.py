@@ -115,3 +115,21 @@ bank = "{tmp_path / "bank.csv"}"
         assert data.selection == JobSelection(None)
         data = party_data(selecting, "card", 1, shared_rows_later=later)
         assert data.selection == JobSelection(SelectionSettings(min_iv=0.1))
+
+
+def test_a_label_party_without_a_job_refuses_bins_smaller_than_its_default() -> None:
+    """A ``--csv`` label party has no job file to agree with; a coordinator's
+    ``min_bin_rows = 1`` would still shrink the bins its labels are counted in."""
+    with pytest.raises(ConfigError, match=r"card: .*min_bin_rows = 1, under the default of 5"):
+        _run(replace(RULE, min_bin_rows=1))
+    _run(replace(RULE, min_bin_rows=5))  # the default itself, or more, is taken
+
+
+def test_a_feature_partys_job_need_not_repeat_the_label_partys_binning_settings() -> None:
+    """``min_bin_rows`` and ``adjustment_factor`` only change the label party's binning: a
+    feature party whose job leaves them out (or differs in them) selects the same way."""
+    own = replace(RULE, min_bin_rows=None, adjustment_factor=0.25)
+    bank = replace(_data()["bank"], selection=JobSelection(own))
+    _run(RULE, bank=bank)
+    with pytest.raises(ConfigError, match="bank: its job file"):
+        _run(RULE, bank=replace(bank, selection=JobSelection(replace(own, max_bin=5))))

@@ -1,0 +1,28 @@
+"""A number cell read outside the table loader (a vertical job's exposure column) goes
+through the table's decimal-separator checks: ``1.500`` in a table read with ``decimal=","``
+was read as 1.5 (1,500 days), and ``0,5`` in one read with ``"."`` lost its hint."""
+
+from __future__ import annotations
+
+import pytest
+
+from rengo.core.errors import DataError
+from rengo.data.csv_table import number_text
+
+
+@pytest.mark.parametrize(
+    ("cell", "decimal", "text"),
+    [("2,5", ",", "2.5"), ("2", ",", "2"), ("2.5", ".", "2.5"), ("1e3", ".", "1e3")],
+)
+def test_a_number_is_written_as_python_reads_it(cell: str, decimal: str, text: str) -> None:
+    assert number_text(cell, decimal, "t.csv:3", "years") == text
+
+
+def test_a_point_in_a_decimal_comma_table_is_refused_not_read_as_a_fraction() -> None:
+    with pytest.raises(DataError, match=r"t.csv:3: column 'years' is '1.500', which holds a '.'"):
+        number_text("1.500", ",", "t.csv:3", "years")
+
+
+def test_a_decimal_comma_in_a_decimal_point_table_says_how_to_read_it() -> None:
+    with pytest.raises(DataError, match=r"t.csv:3: column 'years' is '0,5', .*decimal"):
+        number_text("0,5", ".", "t.csv:3", "years")
