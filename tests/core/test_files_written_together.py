@@ -60,3 +60,18 @@ def test_a_rename_that_fails_once_some_are_in_place_names_those_replaced(
         write_together({first: b"1", second: b"2"})
     assert failed.value.__notes__ == [f"replaced before the error: {first}"]
     assert not second.exists() and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_folder_flush_that_fails_after_every_rename_names_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rengo.core.files as files
+
+    def fails(folder: Path) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(files, "_flush_folder", fails)
+    first, second = tmp_path / "bank.json", tmp_path / "shop.json"
+    with pytest.raises(OSError) as failed:
+        write_together({first: b"1", second: b"2"})
+    assert failed.value.__notes__ == [f"replaced before the error: {first}, {second}"]

@@ -359,7 +359,7 @@ def _export_transfer(store: Any, run_id: str, out: Path, format: str, overwrite:
     writable_folder(out)
     contents = {targets[p]: document_bytes(d) for p, d in stored.documents.items()}
     try:
-        write_together(contents)  # every file or none
+        write_together(contents)  # none replaced unless every one is whole
     except OSError as exc:
         raise ConfigError(
             f"cannot write to {out}: {exc.strerror or exc} "

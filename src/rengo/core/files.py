@@ -63,14 +63,14 @@ def write_together(contents: Mapping[Path, bytes], mode: int = 0o600) -> None:
         for temporary, target in staged:
             os.replace(temporary, target)
             renamed.append(str(target))
+        for folder in {target.parent for _, target in staged}:
+            _flush_folder(folder)
     except BaseException as exc:
         for temporary, _ in staged:
             temporary.unlink(missing_ok=True)
         if isinstance(exc, OSError) and renamed:
             exc.add_note(f"replaced before the error: {', '.join(renamed)}")
         raise
-    for folder in {target.parent for _, target in staged}:
-        _flush_folder(folder)
 
 
 @contextmanager

@@ -55,7 +55,7 @@ from rengo.vfl.progress import ProgressFn, progress_display
 from rengo.vfl.psi import PSIResult
 from rengo.vfl.registry import Output, VerticalAlgorithm
 from rengo.vfl.runner import SCORE, TRAIN, VerticalPlan, make_keys, simulate_vertical
-from rengo.vfl.selection_settings import SelectionSettings
+from rengo.vfl.selection_settings import JobSelection, SelectionSettings
 
 _RUNS_NOT_PICKLED = ("fit_run_", "predict_run_")
 _RUN_OPTIONS = ("use_psi", "seed", "key_seed", "progress", "checkpoints", "resume")
@@ -445,6 +445,8 @@ class VerticalEstimator:
                 feature_names=column_names(data, name),
                 later=dataset.later.get(name),
                 exposure=dataset.exposure if name == dataset.label_party else None,
+                # in one process the caller's rule is every party's own: agreed to
+                selection=None if selection is None else JobSelection(selection),
             )
             for name, table in dataset.parties.items()
         }

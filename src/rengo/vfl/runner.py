@@ -1030,8 +1030,10 @@ def _check_held_out(plan: VerticalPlan, name: str, data: PartyData) -> None:
 def _check_selection(plan: VerticalPlan, name: str, data: PartyData) -> None:
     """Refuse a party whose job file selects columns by IV otherwise than the coordinator's
     plan (the label party's labels decide which columns are kept, so it must agree to the
-    rule, ``min_bin_rows`` included; a party whose job selects none must not be made to, nor
-    one whose job selects be run on every column), and a plan's selection over one-hot
+    rule, ``min_bin_rows`` included; a feature party to what it uses, :func:`_same_selection`;
+    a party whose job selects none must not be made to, nor one whose job selects be run on
+    every column; a party without a job file has no rule to compare, and :func:`_select`
+    keeps a ``--csv`` label party's bins no smaller than the default), and a selection over one-hot
     encoded text columns (kept whole with the party's model, they cannot be dropped one by
     one)."""
     theirs = plan.selection

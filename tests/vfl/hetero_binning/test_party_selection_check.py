@@ -3,7 +3,10 @@
 Before, a deployed party followed whatever rule the plan carried: the label party, whose
 labels the kept bits reveal, ran a coordinator's ``min_bin_rows = 1`` although its own job
 said 200; a party whose job had ``[vfl.selection]`` trained on every column under a
-coordinator without one; and one-hot encoded text columns went into selection.
+coordinator without one; and one-hot encoded text columns went into selection. A party
+without a job file (``--csv``) has no rule to compare: it follows the plan, but a label party
+takes no bins smaller than the default for its rows; in one process (the estimator, ``rengo
+run``) the caller's rule is every party's own.
 """
 
 from __future__ import annotations
@@ -133,3 +136,15 @@ def test_a_feature_partys_job_need_not_repeat_the_label_partys_binning_settings(
     _run(RULE, bank=bank)
     with pytest.raises(ConfigError, match="bank: its job file"):
         _run(RULE, bank=replace(bank, selection=JobSelection(replace(own, max_bin=5))))
+
+
+def test_a_simulated_fit_takes_its_callers_own_small_bins() -> None:
+    """The caller's rule is every party's in one process: ``min_bin_rows = 1`` chosen by the
+    caller is not a coordinator imposing it (it was refused as one)."""
+    from rengo.vfl import HeteroLogisticRegression
+
+    data = _data()
+    model = HeteroLogisticRegression(key_bits=512, epochs=1)
+    tables = {name: party.table for name, party in data.items()}
+    model.fit(tables, "card", data["card"].labels, selection=replace(RULE, min_bin_rows=1))
+    assert model.selection_ is not None and model.selection_["min_bin_rows"] == 1
