@@ -253,12 +253,8 @@ def receive_selection_record(
     record = run.recv(label_party, IV_RECORD)
     told = {host: _host_columns(run.recv(host, IV_NAMES), host) for host in hosts}
     columns = _checked_record(record, settings, label_party, [label_party, *hosts])
-    named = []
-    for column in columns:
-        party, index = column["party"], column["column"]
-        if party not in told:
-            named.append(dict(column))
-            continue
+    # each feature party the record lists, checked once (in the order the record lists them)
+    for party in dict.fromkeys(c["party"] for c in columns if c["party"] in told):
         names, kept = told[party]
         listed = sum(1 for c in columns if c["party"] == party)
         if listed != len(names):
@@ -272,8 +268,12 @@ def receive_selection_record(
                 f"{party} says it keeps its columns {list(kept)}, {label_party}'s selection "
                 f"record keeps {sorted(recorded)} of them: the two disagree"
             )
-        # a feature party's column: the label party knows its index only
-        named.append({**column, "name": names[index]})
+    named = [  # a feature party's column: the label party knows its index only
+        {**column, "name": told[column["party"]][0][column["column"]]}
+        if column["party"] in told
+        else dict(column)
+        for column in columns
+    ]
     return {**record, "columns": named}
 
 
