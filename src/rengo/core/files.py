@@ -50,16 +50,9 @@ def write_together(contents: Mapping[Path, bytes], mode: int = 0o600) -> None:
     try:
         for path, data in contents.items():
             target = Path(path)
-            handle, name = tempfile.mkstemp(
-                prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
-            )
-            staged.append((Path(name), target))
-            if hasattr(os, "fchmod"):  # not on Windows before Python 3.13
-                os.fchmod(handle, mode)
-            with os.fdopen(handle, "wb") as out:
+            with _file_beside(target, mode) as (out, temporary):
                 out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
+            staged.append((temporary, target))
         for temporary, target in staged:
             os.replace(temporary, target)
             renamed.append(str(target))
@@ -96,20 +89,34 @@ def replacing_file(path: str | Path, mode: int = 0o600) -> Iterator[BinaryIO]:
         The open temporary file, for the ``with`` body to write to.
     """
     target = Path(path)
+    with _file_beside(target, mode) as (out, temporary):
+        yield out
+    try:
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    _flush_folder(target.parent)
+
+
+@contextmanager
+def _file_beside(target: Path, mode: int) -> Iterator[tuple[BinaryIO, Path]]:
+    """A new temporary file beside ``target`` and its path, for the ``with`` body to write:
+    created 0600 under a name of its own, given ``mode``, flushed to disk and closed when the
+    body ends; removed if the body (or the flush) raises. The caller renames it into place,
+    or removes it if a later step fails."""
     handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     temporary = Path(name)
     try:
         if hasattr(os, "fchmod"):  # not on Windows before Python 3.13 (no POSIX modes there)
             os.fchmod(handle, mode)
         with os.fdopen(handle, "wb") as out:
-            yield out
+            yield out, temporary
             out.flush()
             os.fsync(out.fileno())
-        os.replace(temporary, target)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    _flush_folder(target.parent)
 
 
 def _flush_folder(folder: Path) -> None:
