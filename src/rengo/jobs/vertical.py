@@ -1104,14 +1104,15 @@ def run_vertical_job(
             run.summary[IV_SELECTION] = keep_selected_columns(job, log)
         ids, predictions = job.model.predict_raw(job.test)
         scored = scoring_party(vfl)
-        scored_ids = map(str, job.test.parties[scored].ids)
-        truth_by_id = dict(zip(scored_ids, job.test_labels, strict=True))
-        truth = np.array([truth_by_id[str(i)] for i in ids], dtype=job.test_labels.dtype)
-        exposure = None
-        if job.test_exposure is not None:
-            scored_ids = map(str, job.test.parties[scored].ids)
-            exposure_by_id = dict(zip(scored_ids, job.test_exposure, strict=True))
-            exposure = np.array([exposure_by_id[str(i)] for i in ids], dtype=np.float64)
+        held_out = job.test.parties[scored].ids
+        for what, values in (("labels", job.test_labels), ("exposures", job.test_exposure)):
+            if values is not None and len(values) != len(held_out):
+                raise ValueError(f"{scored}'s held-out IDs and {what} differ in length")
+        row_of = {str(i): row for row, i in enumerate(held_out)}  # one lookup for both
+        rows = np.array([row_of[str(i)] for i in ids], dtype=np.intp)
+        truth = np.asarray(job.test_labels)[rows]
+        exposure = job.test_exposure
+        exposure = None if exposure is None else np.asarray(exposure, dtype=np.float64)[rows]
         metrics = held_out_metrics(
             vfl.spec,
             vfl.options,
