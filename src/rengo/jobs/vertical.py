@@ -1241,19 +1241,17 @@ def keep_selected_columns(job: VerticalJob, log: Callable[[str], Any] = print) -
         The run store's record: the settings, the least rows of a bin in effect, every
         column's IV and whether it was kept.
     """
+    from rengo.vfl.hetero_binning.selection_step import describe_selection, kept_names
+
     record = job.model.selection_
     columns = job.model.kept_columns_
     assert record is not None and columns is not None
-    names = {
-        party: tuple(own[j] for j in columns[party])
-        for party, own in job.train.feature_names.items()
-        if own
-    }
+    named = job.train.feature_names
+    names = {party: kept_names(own, columns[party]) for party, own in named.items() if own}
     job.train = replace(job.train, feature_names=names)
     for party, scaling in list(job.scalers.items()):
         kept = list(columns[party])
         job.scalers[party] = Standardization(mean=scaling.mean[kept], scale=scaling.scale[kept])
-    from rengo.vfl.hetero_binning.selection_step import describe_selection
 
     log(describe_selection(record))
     return dict(record)

@@ -27,7 +27,6 @@ import numbers
 import os
 import secrets
 import time
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import replace
 from functools import cache
@@ -474,11 +473,6 @@ class VerticalEstimator:
                 self._keys[name] = result.keys
         self.psi_: PSIResult | None = run.psi(TRAIN)
         self.selection_: dict[str, Any] | None = run.coordinator.selection
-        self.kept_columns_: dict[str, tuple[int, ...]] | None = None
-        if selection is not None:
-            self.kept_columns_ = {
-                name: result.kept_columns or () for name, result in run.parties.items()
-            }
         guest = run.parties[plan.label_party]
         assert guest.train_rows is not None
         self.train_ids_ = np.asarray(dataset.parties[plan.label_party].ids)[guest.train_rows]
@@ -518,8 +512,10 @@ class VerticalEstimator:
         if not self.use_psi:
             require_identical_ids(dataset)
         plan = self._plan(self.label_party_, self.hosts_, train=False)
-        kept = getattr(self, "kept_columns_", None)  # None: every column (or fitted before)
-        widths = _training_widths(getattr(self, "selection_", None))
+        from rengo.vfl.hetero_binning.selection_step import column_counts
+
+        record = getattr(self, "selection_", None)  # None: every column (or fitted before)
+        kept, widths = self.kept_columns_, {} if record is None else column_counts(record)
         inputs = {
             name: PartyData(
                 score_table=table
@@ -686,6 +682,20 @@ class VerticalEstimator:
         return {}
 
     @property
+    def kept_columns_(self) -> dict[str, tuple[int, ...]] | None:
+        """With ``fit(..., selection=...)``: each party's kept columns, the indices into its
+        table it trained on, ascending (read from :attr:`selection_`'s record); ``None``:
+        every column."""
+        self._require_fitted()
+        record = getattr(self, "selection_", None)  # absent: fitted before selection by IV
+        if record is None:
+            return None
+        from rengo.vfl.hetero_binning.selection_step import kept_columns
+
+        kept = kept_columns(record)
+        return {name: kept.get(name, ()) for name in (self.label_party_, *self.hosts_)}
+
+    @property
     def models_(self) -> Mapping[str, Any]:
         """Every role's training result, by role name (only a simulation has them all)."""
         self._require_fitted()
@@ -773,14 +783,6 @@ class VerticalEstimator:
             )
 
 
-def _training_widths(record: Mapping[str, Any] | None) -> dict[str, int]:
-    """How many columns each party's table had in training: its columns in the selection's
-    record (which lists every column of every party once)."""
-    if record is None:
-        return {}
-    return dict(Counter(str(column["party"]) for column in record["columns"]))
-
-
 def _kept_table(name: str, table: PartyTable, columns: tuple[int, ...], width: int) -> PartyTable:
     """``table`` with only the ``columns`` its party trained on (selection by IV), once it
     has the ``width`` columns the party's table had in training (another layout would be
@@ -792,4 +794,6 @@ def _kept_table(name: str, table: PartyTable, columns: tuple[int, ...], width: i
             f"(kept by selection by IV), but its table to score has {features.shape[-1]} "
             "columns: give it the columns it had in training, in that order"
         )
-    return PartyTable(table.ids, features[:, list(columns)])
+    from rengo.vfl.hetero_binning.selection_step import kept_table
+
+    return kept_table(table, columns)

@@ -22,6 +22,7 @@ those the rule gives and those each feature party says it was told.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -98,10 +99,36 @@ def selection_record(
     }
 
 
+def kept_columns(record: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+    """Each party's kept columns in a selection's record (:func:`selection_record`): the
+    indices into its table it trains on, ascending (``()``: it keeps none)."""
+    kept: dict[str, list[int]] = {}
+    for column in record["columns"]:
+        own = kept.setdefault(str(column["party"]), [])
+        if column["kept"]:
+            own.append(int(column["column"]))
+    return {party: tuple(sorted(columns)) for party, columns in kept.items()}
+
+
+def column_counts(record: Mapping[str, Any]) -> dict[str, int]:
+    """How many columns each party's table has: its columns in a selection's record (which
+    lists every column of every party once)."""
+    return dict(Counter(str(column["party"]) for column in record["columns"]))
+
+
+def kept_table(table: PartyTable, columns: Sequence[int]) -> PartyTable:
+    """``table`` with only ``columns`` of its features, in that order."""
+    return PartyTable(table.ids, np.asarray(table.features)[:, list(columns)])
+
+
+def kept_names(names: Sequence[str], columns: Sequence[int]) -> tuple[str, ...]:
+    """The names of ``columns`` (``()`` where the party named none)."""
+    return tuple(names[j] for j in columns) if names else ()
+
+
 def kept_aligned(data: AlignedData, columns: Sequence[int]) -> AlignedData:
     """``data`` with only ``columns`` of its table (and their names)."""
-    table = PartyTable(data.table.ids, np.asarray(data.table.features)[:, list(columns)])
-    names = tuple(data.feature_names[j] for j in columns) if data.feature_names else ()
+    table, names = kept_table(data.table, columns), kept_names(data.feature_names, columns)
     return replace(data, table=table, feature_names=names)
 
 
@@ -253,20 +280,19 @@ def receive_selection_record(
     record = run.recv(label_party, IV_RECORD)
     told = {host: _host_columns(run.recv(host, IV_NAMES), host) for host in hosts}
     columns = _checked_record(record, settings, label_party, [label_party, *hosts])
+    listed, recorded = column_counts(record), kept_columns(record)
     # each feature party the record lists, checked once (in the order the record lists them)
     for party in dict.fromkeys(c["party"] for c in columns if c["party"] in told):
         names, kept = told[party]
-        listed = sum(1 for c in columns if c["party"] == party)
-        if listed != len(names):
+        if listed[party] != len(names):
             raise ProtocolError(
                 f"{party} named {len(names)} columns, but its histograms in {label_party}'s "
-                f"selection record held {listed}"
+                f"selection record held {listed[party]}"
             )
-        recorded = tuple(c["column"] for c in columns if c["party"] == party and c["kept"])
-        if tuple(sorted(recorded)) != kept:
+        if recorded[party] != kept:
             raise ProtocolError(
                 f"{party} says it keeps its columns {list(kept)}, {label_party}'s selection "
-                f"record keeps {sorted(recorded)} of them: the two disagree"
+                f"record keeps {list(recorded[party])} of them: the two disagree"
             )
     named = [  # a feature party's column: the label party knows its index only
         {**column, "name": told[column["party"]][0][column["column"]]}
@@ -396,10 +422,9 @@ def kept_party_data(data: PartyData, columns: Sequence[int]) -> PartyData:
         ``data`` with the kept columns' names, means and scales.
     """
     kept = list(columns)
-    names = tuple(data.feature_names[j] for j in kept) if data.feature_names else ()
     mean = None if data.mean is None else np.asarray(data.mean)[kept]
     scale = None if data.scale is None else np.asarray(data.scale)[kept]
-    return replace(data, feature_names=names, mean=mean, scale=scale)
+    return replace(data, feature_names=kept_names(data.feature_names, kept), mean=mean, scale=scale)
 
 
 def describe_selection(record: Mapping[str, Any]) -> str:
