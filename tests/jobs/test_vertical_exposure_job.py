@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -125,6 +126,40 @@ def test_a_bad_exposure_cell_is_refused_naming_the_exposure_column_not_the_label
     assert message.startswith("insurer: exposure 'years' must be a positive finite number")
     assert f"row 12 (counting from 0; {tmp_path / 'insurer.csv'}:14) is {shown}" in message
     assert "label" not in message
+
+
+def test_the_label_partys_table_and_exposure_are_read_in_one_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The exposure column was read by a second pass over the label party's file, after
+    the pass that read its features and labels."""
+    import rengo.data.csv_table as csv_table
+
+    _tables(tmp_path)
+    real, passes = csv_table._load, []
+
+    def counted(path: Path, *args: Any, **kwargs: Any) -> Any:
+        passes.append(path.name)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(csv_table, "_load", counted)
+    job = build_vertical_job(load_job(_job(tmp_path)))
+    assert passes.count("insurer.csv") == 1
+    assert job.train.exposure is not None and job.test_exposure is not None
+    rows = len(job.train.exposure) + len(job.test_exposure)
+    assert rows == ROWS and np.all(job.train.exposure > 0.09)
+
+
+def test_an_exposure_under_the_floor_is_refused_naming_its_line_in_the_file(
+    tmp_path: Path,
+) -> None:
+    _tables(tmp_path, bad_row=12, bad_cell="1e-300")
+    with pytest.raises(DataError) as refused:
+        build_vertical_job(load_job(_job(tmp_path)))
+    assert (
+        f"insurer: exposure 'years' row 12 (counting from 0; {tmp_path / 'insurer.csv'}:14) "
+        "is 1e-300, under 1e-09 of the mean"
+    ) in str(refused.value)
 
 
 def test_a_missing_exposure_column_is_refused_naming_it(tmp_path: Path) -> None:

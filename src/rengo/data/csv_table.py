@@ -159,14 +159,17 @@ def load_csv_and_column(
     categories: Mapping[str, Sequence[str]] | None = None,
     unseen: UnseenCategory = "zeros",
     max_categories: int = MAX_CATEGORIES,
+    label: str | None = None,
+    task: Task = "auto",
 ) -> tuple[Dataset, TextColumn]:
-    """:func:`load_csv` of a table without a label, and its column ``column`` as text, read
-    in the same pass (so they align row for row): a label that is decoded once the whole
-    column is known, e.g. a transfer-learning target's few labels, blank where it has none.
+    """:func:`load_csv` of a table, and its column ``column`` as text, read in the same pass
+    (so they align row for row): a label that is decoded once the whole column is known,
+    e.g. a transfer-learning target's few labels, blank where it has none; or a column
+    beside the label that is not a feature, e.g. a count model's exposure.
 
-    ``features`` default to every column but ``id_column`` and ``column``; ``categorical``,
-    ``categories``, ``unseen`` and ``max_categories`` encode text columns as
-    :func:`load_csv` does.
+    ``features`` default to every column but ``id_column``, ``label`` and ``column``;
+    ``label`` and ``task`` (without a label: none) and ``categorical``, ``categories``,
+    ``unseen`` and ``max_categories`` are :func:`load_csv`'s.
 
     Raises
     ------
@@ -180,9 +183,9 @@ def load_csv_and_column(
         Path(path),
         CsvFormat.checked(delimiter, encoding, decimal),
         None,
-        _Names(None, id_column, features, text=column, categorical=request),
+        _Names(label, id_column, features, text=column, categorical=request),
         missing_values=missing_values,
-        task="auto",
+        task=task,
         dtype=np.float64,
         name=name,
     )

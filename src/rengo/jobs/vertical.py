@@ -177,6 +177,8 @@ class _OwnTable:
     classes: tuple[str, ...] | None
     feature_names: tuple[str, ...]
     categories: CategoricalEncoding | None = None
+    exposure: np.ndarray | None = None
+    """The label party's ``vfl.exposure`` of each row, checked; None: none."""
 
 
 def _own_table(vfl: VflSection, name: str, seed: int) -> _OwnTable:
@@ -219,22 +221,32 @@ def _own_table(vfl: VflSection, name: str, seed: int) -> _OwnTable:
         label = vfl.label if is_label_party else None
         if label is None and vfl.label in header:
             _warn_label_named_feature(name, path, vfl.label)
-        private = (vfl.id_column, vfl.label, vfl.exposure)  # the label party's exposure
-        table = load_csv(
-            path,
-            label=label,
-            id_column=vfl.id_column,
-            features=[c for c in header if c not in private] if _has_exposure(vfl, name) else None,
-            missing_values=("",),
-            task="regression" if vfl.spec.output_of(vfl.options) == "values" else "classification",
-            name=name,
-            delimiter=vfl.delimiter,
-            encoding=vfl.encoding,
-            decimal=vfl.decimal,
-            categorical=encode.columns,
-            unseen=encode.unseen,
-            max_categories=encode.max_categories,
-        )
+        read: dict[str, Any] = {
+            "id_column": vfl.id_column,
+            "label": label,
+            "missing_values": ("",),
+            "task": "regression"
+            if vfl.spec.output_of(vfl.options) == "values"
+            else "classification",
+            "name": name,
+            "delimiter": vfl.delimiter,
+            "encoding": vfl.encoding,
+            "decimal": vfl.decimal,
+            "categorical": encode.columns,
+            "unseen": encode.unseen,
+            "max_categories": encode.max_categories,
+        }
+        exposure = None
+        if _has_exposure(vfl, name):  # read beside the labels, in the same pass; not a feature
+            assert vfl.exposure is not None
+            if vfl.exposure not in header:
+                raise DataError(
+                    f"{name}: vfl.exposure = {vfl.exposure!r}, but {path} has no such column"
+                )
+            table, column = load_csv_and_column(path, vfl.exposure, **read)
+            exposure = _exposure_values(column, name, vfl.decimal)
+        else:
+            table = load_csv(path, **read)
         if table.ids is None:
             raise DataError(f"{path}: needs the id column {vfl.id_column!r}")
         y = table.labels() if label is not None else None
@@ -248,6 +260,7 @@ def _own_table(vfl: VflSection, name: str, seed: int) -> _OwnTable:
             table.classes,
             tuple(table.feature_names),
             table.categories,
+            exposure,
         )
     assert vfl.dataset is not None
     if vfl.spec.scored_by != "label_party":
@@ -381,7 +394,7 @@ def party_data(
     labels = None if y is None else y[~test]
     score_labels = None if y is None else y[test]
     rule = HeldOutRule(seed, vfl.test_size)
-    exposure = _exposure_column(vfl, name, ids) if _has_exposure(vfl, name) else None
+    exposure = own.exposure
     return PartyData(
         train,
         labels,
@@ -404,61 +417,35 @@ def _has_exposure(vfl: VflSection, name: str) -> bool:
     return vfl.exposure is not None and name == vfl.label_party
 
 
-def _exposure_column(vfl: VflSection, name: str, ids: np.ndarray) -> np.ndarray:
-    """The label party's ``vfl.exposure`` column, one positive value per row of ``ids``.
-
-    Raises
-    ------
-    DataError
-        If the table has no such column, or a cell is empty, not a number, NaN, infinite
-        or not positive (naming the party, the column, the file's line and the row).
-    """
-    assert vfl.exposure is not None
-    path = vfl.parties[name]
-    if vfl.exposure not in _party_header(path, vfl):
-        raise DataError(f"{name}: vfl.exposure = {vfl.exposure!r}, but {path} has no such column")
-    table, column = load_csv_and_column(
-        path,
-        vfl.exposure,
-        vfl.id_column,
-        features=[],
-        name=f"{name} exposure",
-        delimiter=vfl.delimiter,
-        encoding=vfl.encoding,
-        decimal=vfl.decimal,
-    )
-    assert table.ids is not None and np.array_equal(np.asarray(table.ids), ids)
-    values = np.array(
-        [_exposure_cell(column, row, name, vfl.decimal) for row in range(len(column.cells))]
-    )
-    return check_exposure(values, len(ids), name, vfl.exposure)
+def _exposure_values(column: TextColumn, party: str, decimal: str) -> np.ndarray:
+    """The label party's exposure column as numbers, one positive value per row, checked
+    by :func:`~rengo.vfl.exposure_values.check_exposure` (naming a bad row's line)."""
+    values = [_exposure_cell(column, row, party, decimal) for row in range(len(column.cells))]
+    return check_exposure(np.array(values), len(values), party, column.name, column.where)
 
 
 def _exposure_cell(column: TextColumn, row: int, party: str, decimal: str) -> float:
-    """Data row ``row`` of the exposure column as a positive finite number.
+    """Data row ``row`` of the exposure column as a number (its value is checked with the
+    others').
 
     Raises
     ------
     DataError
-        For an empty cell, text, NaN, an infinity or a value that is not positive, or one
-        the table's decimal separator cannot have meant (``1.500`` with ``decimal = ","``),
-        naming the party, the column, the file's line and the row.
+        For an empty cell or text, or a number the table's decimal separator cannot have
+        meant (``1.500`` with ``decimal = ","``), naming the party, the column, the file's
+        line and the row.
     """
     cell = str(column.cells[row]).strip()
     where = f"{party}: exposure row {row} (counting from 0; {column.where(row)})"
     text = number_text(cell, decimal, where, column.name)  # a separator it cannot mean
-    value: float | None
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
-        value = None
-    if value is not None and np.isfinite(value) and value > 0:
-        return value
-    what = "empty" if not cell else repr(cell) if value is None else repr(value)
-    raise DataError(
-        f"{party}: exposure {column.name!r} must be a positive finite number (the time each "
-        f"row was observed), but row {row} (counting from 0; {column.where(row)}) is {what}"
-    )
+        raise DataError(
+            f"{party}: exposure {column.name!r} must be a positive finite number (the time "
+            f"each row was observed), but row {row} (counting from 0; {column.where(row)}) is "
+            f"{'empty' if not cell else repr(cell)}"
+        ) from None
 
 
 def _check_label_classes(

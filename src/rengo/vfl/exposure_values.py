@@ -5,6 +5,7 @@ known factor of a count model's mean ``E[y] = exposure * exp(x w + b)`` (a GLM's
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,13 @@ missing value written as a tiny number) put the row at -690 and stopped training
 error about the features. The ratio has no unit, so years, days or seconds all work."""
 
 
-def check_exposure(exposure: Any, rows: int, who: str, column: str = "exposure") -> np.ndarray:
+def check_exposure(
+    exposure: Any,
+    rows: int,
+    who: str,
+    column: str = "exposure",
+    where: Callable[[int], str] | None = None,
+) -> np.ndarray:
     """The exposure as float64, one positive finite value per row.
 
     Parameters
@@ -34,6 +41,9 @@ def check_exposure(exposure: Any, rows: int, who: str, column: str = "exposure")
         The party holding it (named in errors).
     column
         What the exposure is called where it came from (a job file's column), for errors.
+    where
+        Where row ``i`` is in the file it came from (``file:line``), for errors; None: the
+        row's index only.
 
     Returns
     -------
@@ -55,23 +65,27 @@ def check_exposure(exposure: Any, rows: int, who: str, column: str = "exposure")
         raise DataError(
             f"{who}: exposure {column!r} needs one value per row ({rows}), got shape {values.shape}"
         )
+
+    def row(i: int) -> str:
+        return f"row {i} (counting from 0{'' if where is None else f'; {where(i)}'})"
+
     bad = np.flatnonzero(~(np.isfinite(values) & (values > 0)))
     if len(bad):
         first = int(bad[0])
         raise DataError(
-            f"{who}: exposure {column!r} must be positive and finite (the time each row was "
-            f"observed), but row {first} (counting from 0) is {float(values[first])!r} "
-            f"({len(bad)} such rows)"
+            f"{who}: exposure {column!r} must be a positive finite number (the time each row "
+            f"was observed), but {row(first)} is {float(values[first])!r} ({len(bad)} such "
+            "rows)"
         )
     floor = FLOOR_RATIO * float(np.mean(values))
     tiny = np.flatnonzero(values < floor)
     if len(tiny):
         first = int(tiny[0])
         raise DataError(
-            f"{who}: exposure {column!r} row {first} (counting from 0) is "
-            f"{float(values[first])!r}, under {FLOOR_RATIO:g} of the mean exposure "
-            f"({float(np.mean(values)):.6g}; {len(tiny)} such rows): no row is observed for "
-            "a billionth of the others' time; check the column's values and unit"
+            f"{who}: exposure {column!r} {row(first)} is {float(values[first])!r}, under "
+            f"{FLOOR_RATIO:g} of the mean exposure ({float(np.mean(values)):.6g}; "
+            f"{len(tiny)} such rows): no row is observed for a billionth of the others' "
+            "time; check the column's values and unit"
         )
     return values
 

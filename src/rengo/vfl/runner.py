@@ -833,7 +833,9 @@ def vertical_party(
                 folder.save_alignment(train_rows, data.table, labels, data.exposure)
         role = algorithm.train.of(kind)
         assert role is not None
-        aligned = _aligned(data, train_rows, labels)
+        aligned = _read_after_psi(
+            data.table, train_rows, labels, data.feature_names, data.later, data.exposure
+        )
         if plan.selection is not None:
             from rengo.vfl.hetero_binning.selection_step import kept_aligned
 
@@ -943,41 +945,31 @@ def _whole_table(data: PartyData) -> PartyData:
     return replace(data, table=PartyTable(data.table.ids, data.later.read(rows)), later=None)
 
 
-def _aligned(data: PartyData, rows: np.ndarray, labels: np.ndarray | None) -> AlignedData:
-    """The training role's rows (see :func:`_read_after_psi`), with the label party's
-    exposure where it brought one."""
-    assert data.table is not None
-    aligned = _read_after_psi(data.table, rows, labels, data.feature_names, data.later)
-    if data.exposure is None:
-        return aligned
-    if data.later is None:
-        return replace(aligned, exposure=np.asarray(data.exposure))
-    # read after PSI: the shared rows in table order, as the labels are
-    in_table_order = np.sort(rows, kind="stable")
-    return replace(aligned, exposure=np.asarray(data.exposure)[in_table_order])
-
-
 def _read_after_psi(
     table: PartyTable,
     rows: np.ndarray,
     labels: np.ndarray | None,
     names: tuple[str, ...],
     later: FeaturesAfterPsi | None,
+    exposure: np.ndarray | None = None,
 ) -> AlignedData:
     """A role's ``rows`` of ``table``: where the features are read after PSI (``later``),
-    only those rows, read now. The role sees the same features, labels and IDs in the same
-    agreed order as from the whole table, and its ``rows`` keep the rows' order in the
-    table (a role that runs a network over its rows in table order, as split learning's
-    scoring does, gets the same batches bit for bit)."""
+    only those rows, read now. The role sees the same features, labels, exposure (the label
+    party's, one per row of ``table`` like its labels) and IDs in the same agreed order as
+    from the whole table, and its ``rows`` keep the rows' order in the table (a role that
+    runs a network over its rows in table order, as split learning's scoring does, gets the
+    same batches bit for bit)."""
     if later is None:
-        return AlignedData(table, rows, labels, names)
+        whole = None if exposure is None else np.asarray(exposure)
+        return AlignedData(table, rows, labels, names, whole)
     order = np.argsort(rows, kind="stable")
     in_table_order = rows[order]
     shared = PartyTable(np.asarray(table.ids)[in_table_order], later.read(in_table_order))
     own = None if labels is None else np.asarray(labels)[in_table_order]
+    exposed = None if exposure is None else np.asarray(exposure)[in_table_order]
     agreed = np.empty(len(rows), dtype=np.int64)
     agreed[order] = np.arange(len(rows))  # shared row agreed[k] is the agreed k-th row
-    return AlignedData(shared, agreed, own, names)
+    return AlignedData(shared, agreed, own, names, exposed)
 
 
 def _check_training_runs(run: Channel, coordinator: str, origin: ModelOrigin | None) -> None:
