@@ -101,10 +101,8 @@ def replacing_file(path: str | Path, mode: int = 0o600) -> Iterator[BinaryIO]:
 
 @contextmanager
 def _file_beside(target: Path, mode: int) -> Iterator[tuple[BinaryIO, Path]]:
-    """A new temporary file beside ``target`` and its path, for the ``with`` body to write:
-    created 0600 under a name of its own, given ``mode``, flushed to disk and closed when the
-    body ends; removed if the body (or the flush) raises. The caller renames it into place,
-    or removes it if a later step fails."""
+    """A new temporary file beside ``target`` (created 0600, given ``mode``) and its path:
+    flushed to disk when the ``with`` body ends, removed if that raises; the caller renames it."""
     handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     temporary = Path(name)
     try:

@@ -221,13 +221,12 @@ def _own_table(vfl: VflSection, name: str, seed: int) -> _OwnTable:
         label = vfl.label if is_label_party else None
         if label is None and vfl.label in header:
             _warn_label_named_feature(name, path, vfl.label)
+        regression = vfl.spec.output_of(vfl.options) == "values"
         read: dict[str, Any] = {
             "id_column": vfl.id_column,
             "label": label,
             "missing_values": ("",),
-            "task": "regression"
-            if vfl.spec.output_of(vfl.options) == "values"
-            else "classification",
+            "task": "regression" if regression else "classification",
             "name": name,
             "delimiter": vfl.delimiter,
             "encoding": vfl.encoding,
@@ -236,17 +235,14 @@ def _own_table(vfl: VflSection, name: str, seed: int) -> _OwnTable:
             "unseen": encode.unseen,
             "max_categories": encode.max_categories,
         }
-        exposure = None
-        if _has_exposure(vfl, name):  # read beside the labels, in the same pass; not a feature
-            assert vfl.exposure is not None
-            if vfl.exposure not in header:
-                raise DataError(
-                    f"{name}: vfl.exposure = {vfl.exposure!r}, but {path} has no such column"
-                )
-            table, column = load_csv_and_column(path, vfl.exposure, **read)
-            exposure = _exposure_values(column, name, vfl.decimal)
-        else:
+        exposure = vfl.exposure if _has_exposure(vfl, name) else None  # not a feature
+        if exposure is not None and exposure not in header:
+            raise DataError(f"{name}: vfl.exposure = {exposure!r}, but {path} has no such column")
+        cells: TextColumn | None = None  # the exposure's: beside the labels, in the same pass
+        if exposure is None:
             table = load_csv(path, **read)
+        else:
+            table, cells = load_csv_and_column(path, exposure, **read)
         if table.ids is None:
             raise DataError(f"{path}: needs the id column {vfl.id_column!r}")
         y = table.labels() if label is not None else None
@@ -260,7 +256,7 @@ def _own_table(vfl: VflSection, name: str, seed: int) -> _OwnTable:
             table.classes,
             tuple(table.feature_names),
             table.categories,
-            exposure,
+            None if cells is None else _exposure_values(cells, name, vfl.decimal),
         )
     assert vfl.dataset is not None
     if vfl.spec.scored_by != "label_party":

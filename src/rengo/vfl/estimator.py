@@ -687,13 +687,10 @@ class VerticalEstimator:
         table it trained on, ascending (read from :attr:`selection_`'s record); ``None``:
         every column."""
         self._require_fitted()
-        record = getattr(self, "selection_", None)  # absent: fitted before selection by IV
-        if record is None:
-            return None
         from rengo.vfl.hetero_binning.selection_step import kept_columns
 
-        kept = kept_columns(record)
-        return {name: kept.get(name, ()) for name in (self.label_party_, *self.hosts_)}
+        record = getattr(self, "selection_", None)  # absent: fitted before selection by IV
+        return None if record is None else kept_columns(record, [self.label_party_, *self.hosts_])
 
     @property
     def models_(self) -> Mapping[str, Any]:

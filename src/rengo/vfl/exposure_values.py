@@ -42,8 +42,7 @@ def check_exposure(
     column
         What the exposure is called where it came from (a job file's column), for errors.
     where
-        Where row ``i`` is in the file it came from (``file:line``), for errors; None: the
-        row's index only.
+        Row ``i``'s ``file:line`` where it came from a file, for errors.
 
     Returns
     -------

@@ -33,7 +33,8 @@ def test_kept_columns_are_each_party_s_kept_indices_ascending_in_any_record_orde
         ("bank", 2, True), ("telco", 1, True), ("bank", 0, True), ("bank", 1, False),
         ("telco", 0, False), ("shop", 0, False),
     )  # fmt: skip
-    assert kept_columns(record) == {"bank": (0, 2), "telco": (1,), "shop": ()}
+    parties = ["bank", "telco", "shop", "card"]  # card: a label party holding no column
+    assert kept_columns(record, parties) == {"bank": (0, 2), "telco": (1,), "shop": (), "card": ()}
     assert column_counts(record) == {"bank": 3, "telco": 2, "shop": 1}
 
 

@@ -99,14 +99,13 @@ def selection_record(
     }
 
 
-def kept_columns(record: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
-    """Each party's kept columns in a selection's record (:func:`selection_record`): the
-    indices into its table it trains on, ascending (``()``: it keeps none)."""
-    kept: dict[str, list[int]] = {}
+def kept_columns(record: Mapping[str, Any], parties: Sequence[str]) -> dict[str, tuple[int, ...]]:
+    """Each of ``parties``' kept columns in a selection's record (:func:`selection_record`):
+    the indices into its table it trains on, ascending (``()``: none, or it has none)."""
+    kept: dict[str, list[int]] = {party: [] for party in parties}
     for column in record["columns"]:
-        own = kept.setdefault(str(column["party"]), [])
         if column["kept"]:
-            own.append(int(column["column"]))
+            kept[str(column["party"])].append(int(column["column"]))
     return {party: tuple(sorted(columns)) for party, columns in kept.items()}
 
 
@@ -280,7 +279,7 @@ def receive_selection_record(
     record = run.recv(label_party, IV_RECORD)
     told = {host: _host_columns(run.recv(host, IV_NAMES), host) for host in hosts}
     columns = _checked_record(record, settings, label_party, [label_party, *hosts])
-    listed, recorded = column_counts(record), kept_columns(record)
+    listed, recorded = column_counts(record), kept_columns(record, [label_party, *hosts])
     # each feature party the record lists, checked once (in the order the record lists them)
     for party in dict.fromkeys(c["party"] for c in columns if c["party"] in told):
         names, kept = told[party]
