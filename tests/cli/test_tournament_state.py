@@ -204,3 +204,36 @@ def test_a_format1_state_of_an_earlier_release_is_scored_as_that_release_scored_
     rows = [" ".join(line.replace("│", " ").split()) for line in scored.output.splitlines()]
     assert "alice 10.00 +0.2515 +0.0035 +0.1327 0.50" in rows, scored.output
     assert "bob 5.00 -0.0779 +0.0403 +0.0416 0.20" in rows, scored.output
+
+
+@pytest.mark.skipif(
+    not Path("/proc/self/fd").is_dir(), reason="names an open file by /proc/self/fd (Linux)"
+)
+def test_the_state_and_each_new_array_are_on_disk_before_they_are_renamed_into_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash just after a save leaves the whole new state, never an empty file renamed over
+    the old one: the JSON file and each array file are flushed (fsync) before their rename,
+    and created 0600 (scores and stakes are business data)."""
+    import os
+
+    import rengo.core.files as files
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(files.os, "fsync", recording_fsync)
+    path = tmp_path / "tournament.json"
+    save_state(path, {"scores": np.arange(4.0), "round": 1})
+    temporaries = [name for name in synced if name.endswith(".tmp")]
+    assert len(temporaries) == 2  # the array's file and the JSON file, each before its rename
+    assert path.stat().st_mode & 0o777 == 0o600
+    (array,) = arrays_folder(path).glob("*.npy")
+    assert array.stat().st_mode & 0o777 == 0o600
+    assert not list(tmp_path.rglob("*.tmp"))
+    loaded = load_state(path)
+    np.testing.assert_array_equal(loaded["scores"], np.arange(4.0))

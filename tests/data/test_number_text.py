@@ -26,3 +26,14 @@ def test_a_point_in_a_decimal_comma_table_is_refused_not_read_as_a_fraction() ->
 def test_a_decimal_comma_in_a_decimal_point_table_says_how_to_read_it() -> None:
     with pytest.raises(DataError, match=r"t.csv:3: column 'years' is '0,5', .*decimal"):
         number_text("0,5", ".", "t.csv:3", "years")
+
+
+@pytest.mark.parametrize("decimal", [".", ","])
+@pytest.mark.parametrize("cell", ["1_0", "\uff11\uff12", "\u0661\u0662", "2\x00"])
+def test_a_cell_that_is_a_number_only_to_python_is_refused_as_feature_cells_are(
+    cell: str, decimal: str
+) -> None:
+    """``float`` reads ``1_0`` as 10, fullwidth and Arabic-Indic digits as 12 and drops a
+    NUL: an exposure of 10 years from a damaged cell is refused, as a feature cell is."""
+    with pytest.raises(DataError, match=r"t.csv:3: column 'years' is .*not a plain number"):
+        number_text(cell, decimal, "t.csv:3", "years")

@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -32,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from rengo.core.errors import ConfigError, DataError
 from rengo.core.file_lock import exclusive_lock
+from rengo.core.files import replacing_file
 
 if TYPE_CHECKING:
     import numpy as np
@@ -115,14 +114,8 @@ def save_state(path: Path, state: dict[str, Any]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     named: set[str] = set()
     index = _with_references({**state, "format": STATE_FORMAT}, folder, named)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(json.dumps(index, indent=1, sort_keys=True))
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with replacing_file(path) as out:  # 0600, on disk before it is renamed over the old one
+        out.write(json.dumps(index, indent=1, sort_keys=True).encode("utf-8"))
     for unnamed in folder.iterdir():
         if _ARRAY_NAME.fullmatch(unnamed.name) and unnamed.name not in named:
             try:
@@ -230,12 +223,6 @@ def _stored_array(array: np.ndarray, folder: Path) -> str:
     digest.update(data.data)
     name = f"{digest.hexdigest()}.npy"
     if not (folder / name).exists():
-        handle, temporary = tempfile.mkstemp(prefix=".", suffix=".npy.tmp", dir=folder)
-        try:
-            with os.fdopen(handle, "wb") as out:
-                np.save(out, data, allow_pickle=False)
-            os.replace(temporary, folder / name)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        with replacing_file(folder / name) as out:
+            np.save(out, data, allow_pickle=False)
     return name

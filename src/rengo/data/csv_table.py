@@ -941,6 +941,13 @@ def _parse_features(
     return X
 
 
+_NOT_PLAIN = (
+    "not a plain number (a number is written in ASCII digits, without '_' or control "
+    "characters; is the file damaged or exported with another locale?)"
+)
+"""Why a cell that only Python's ``float`` reads as a number is refused."""
+
+
 def _not_plain(
     path: Path, lines: list[int], header: list[str], feature_js: list[int], raw: list[str], at: int
 ) -> DataError:
@@ -948,9 +955,7 @@ def _not_plain(
     i, k = divmod(at, len(feature_js))
     j = feature_js[k]
     return DataError(
-        f"{path}:{lines[i]}: column {header[j]!r} (column {j + 1}) is {raw[at]!r}, "
-        "not a plain number (a number is written in ASCII digits, without '_' or "
-        "control characters; is the file damaged or exported with another locale?)"
+        f"{path}:{lines[i]}: column {header[j]!r} (column {j + 1}) is {raw[at]!r}, {_NOT_PLAIN}"
     )
 
 
@@ -1058,8 +1063,13 @@ def number_text(cell: str, decimal: str, where: str, column: str) -> str:
     ------
     DataError
         For a ``'.'`` in a table read with ``decimal=","`` (``1.500`` would otherwise read as
-        1.5, a thousands separator?) or a decimal comma in one read with ``decimal="."``.
+        1.5, a thousands separator?), a decimal comma in one read with ``decimal="."``, or a
+        cell that is a number only to Python's ``float`` (``1_0``, non-ASCII digits, a
+        control character: :func:`~rengo.data.cells.first_unplain_number`), as feature cells
+        are refused.
     """
+    if first_unplain_number([cell]) is not None:
+        raise DataError(f"{where}: column {column!r} is {cell!r}, {_NOT_PLAIN}")
     if decimal == ",":
         if _DECIMAL_POINT.fullmatch(cell):
             raise _point_in_comma_table(where, column, cell)
