@@ -71,6 +71,19 @@ def test_sklearn_clone_gives_an_equal_unfitted_estimator(fitted: HeteroLogisticR
     assert repr(copy).startswith("HeteroLogisticRegression(") and "epochs=3" in repr(copy)
 
 
+def test_an_estimator_loaded_from_a_pickle_can_be_cloned(fitted: HeteroLogisticRegression) -> None:
+    """scikit-learn's clone checks that the constructor keeps each parameter it was given
+    (the same object): a loaded estimator's strings are new objects, not the interned
+    literals, so a setting stored as a constant of its own (``class_weight="none"``) made
+    clone raise RuntimeError for an estimator loaded from a pickle."""
+    import pickle
+
+    loaded = pickle.loads(pickle.dumps(fitted))
+    copy = clone(loaded)
+    assert copy.get_params() == fitted.get_params()
+    assert clone(HeteroLogisticRegression(class_weight="".join(["Bal", "anced"]))).class_weight
+
+
 def test_predictions_carry_their_ids_in_the_label_partys_order(
     fitted: HeteroLogisticRegression,
 ) -> None:

@@ -97,7 +97,7 @@ def class_weight_text(value: Any) -> str:
         text = value.strip()
         for named in (NO_CLASS_WEIGHT, BALANCED):
             if text.lower() == named:
-                return named
+                return value if value == named else named  # scikit-learn's clone: the same
         pairs: dict[Any, Any] = {}
         for part in text.split(","):
             key, colon, weight = part.partition(":")
