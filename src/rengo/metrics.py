@@ -1082,6 +1082,56 @@ def gini_coefficient(y_true: Any, y_pred: Any, *, sample_weight: Any = None) -> 
     return lorenz_curve(y_true, y_pred, sample_weight=sample_weight).gini
 
 
+FREQUENCY_METRICS = ("poisson_deviance", "d2_poisson", "gini", "rmse", "mae")
+"""The names :func:`frequency_metrics` returns, in order."""
+
+
+def frequency_metrics(counts: Any, rates: Any, exposure: Any = None) -> dict[str, float]:
+    """What an actuary reads of a claim-frequency model on held-out policies (scikit-learn's
+    "Poisson regression and non-normal loss" example): the mean Poisson deviance and D^2 of
+    the frequencies ``counts / exposure`` weighted by exposure (the deviance is then
+    ``sum(d(y, e r)) / sum(e)``), the Gini coefficient of the ranking by predicted rate
+    weighted by exposure, and RMSE and MAE of the counts against their expected counts
+    ``exposure * rates``. Without an exposure every row is one unit: the same figures of
+    the counts and predicted means, unweighted.
+
+    Parameters
+    ----------
+    counts
+        Observed counts (non-negative; need not be whole), one per row.
+    rates
+        Predicted rates (the expected count per unit of exposure, positive), one per row.
+    exposure
+        Each row's exposure (positive), or None.
+
+    Returns
+    -------
+    dict
+        ``poisson_deviance``, ``d2_poisson``, ``gini`` (left out where every count is 0:
+        no claims to order), ``rmse``, ``mae`` (:data:`FREQUENCY_METRICS`).
+
+    Raises
+    ------
+    DataError
+        As :func:`poisson_deviance`.
+    """
+    truth = np.asarray(counts, dtype=np.float64)
+    rate = np.asarray(rates, dtype=np.float64)
+    weights = None if exposure is None else np.asarray(exposure, dtype=np.float64)
+    frequency = truth if weights is None else truth / weights
+    expected = rate if weights is None else weights * rate
+    scores = {
+        "poisson_deviance": poisson_deviance(frequency, rate, sample_weight=weights),
+        "d2_poisson": d2_poisson_score(frequency, rate, sample_weight=weights),
+        "gini": (
+            gini_coefficient(frequency, rate, sample_weight=weights) if truth.sum() > 0 else None
+        ),
+        "rmse": rmse(truth, expected),
+        "mae": mae(truth, expected),
+    }
+    return {name: float(value) for name, value in scores.items() if value is not None}
+
+
 def neg_poisson_deviance(y_true: Any, y_pred: Any) -> float:
     """``-poisson_deviance``: higher is better (Poisson regression's ``score``).
 
@@ -1208,6 +1258,7 @@ def lower_is_better(metric: str) -> bool:
 __all__ = [
     "BINARY_SCORERS",
     "DEFAULT_CALIBRATION_BINS",
+    "FREQUENCY_METRICS",
     "LOWER_IS_BETTER",
     "OPERATING_POINTS",
     "REGRESSION_SCORERS",
@@ -1223,6 +1274,7 @@ __all__ = [
     "calibration",
     "d2_poisson_score",
     "expected_calibration_error",
+    "frequency_metrics",
     "gini_coefficient",
     "ks_statistic",
     "log_loss",

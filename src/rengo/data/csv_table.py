@@ -79,6 +79,7 @@ def load_csv(
     categories: Mapping[str, Sequence[str]] | None = None,
     unseen: UnseenCategory = "zeros",
     max_categories: int = MAX_CATEGORIES,
+    exposure: str | None = None,
 ) -> Dataset:
     """Load a CSV table with a header row into a :class:`Dataset`.
 
@@ -103,10 +104,16 @@ def load_csv(
     ``load_csv(new, categories=table.categories.categories)`` encodes scoring rows into
     the same columns.
 
+    ``exposure`` names a column of how long each row was observed (years insured: a count
+    model's offset, see :mod:`rengo.data.exposure`); it is read into ``Dataset.exposure``,
+    never a feature, and every cell must be a positive finite number.
+
     Raises
     ------
     DataError
-        Naming the file, line and column: a malformed or ragged file, text that is not in
+        Naming the file, line and column: a malformed or ragged file, a missing exposure
+        column or an exposure cell that is empty, text, NaN, infinite or not positive,
+        text that is not in
         ``encoding``, a non-numeric or non-finite feature cell (NaN only with
         ``missing_values``), a value that overflows float32 (``dtype=np.float32``), a
         missing label, an empty or repeated ID, a categorical column the header lacks, one
@@ -120,17 +127,27 @@ def load_csv(
         ``categories``, ``unseen`` or ``max_categories``.
     """
     request = CategoricalColumns.checked(categorical, categories, unseen, max_categories)
-    dataset, _ = _load(
+    if exposure is not None and exposure in (label, id_column):
+        role = "label" if exposure == label else "id"
+        raise ConfigError(
+            f"{path}: the exposure column {exposure!r} is also the {role} column: name the "
+            "column of each row's exposure (years insured)"
+        )
+    dataset, text = _load(
         Path(path),
         CsvFormat.checked(delimiter, encoding, decimal),
         column_names,
-        _Names(label, id_column, features, categorical=request),
+        _Names(label, id_column, features, text=exposure, categorical=request, role="exposure"),
         missing_values=missing_values,
         task=task,
         dtype=dtype,
         name=name,
     )
-    return dataset
+    if text is None:
+        return dataset
+    from rengo.data.exposure_column import exposure_cells  # it reads this module's columns
+
+    return dataclasses.replace(dataset, exposure=exposure_cells(text, str(path), decimal))
 
 
 @dataclass(frozen=True)
@@ -268,6 +285,8 @@ class _Names:
     features: Sequence[str] | None
     text: str | None = None
     categorical: CategoricalColumns = dataclasses.field(default_factory=CategoricalColumns)
+    role: str = ""
+    """What the text column is, for the error naming it when the header lacks it."""
 
 
 def _load(
@@ -427,7 +446,7 @@ class _Columns:
         label, ids, text = (
             optional(names.label, "label"),
             optional(names.ids, "id"),
-            optional(names.text, ""),
+            optional(names.text, names.role),
         )
         others = (label, ids, text)
         if names.features is None:

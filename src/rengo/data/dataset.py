@@ -8,6 +8,7 @@ import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
 from rengo.data.categorical import CategoricalEncoding
+from rengo.data.exposure import check_exposure
 from rengo.data.seeding import Seed, as_generator
 
 
@@ -42,13 +43,18 @@ class Dataset:
         How a loader one-hot encoded the table's categorical columns (``region=north``...;
         see :mod:`rengo.data.categorical`), or None: pass ``categories.categories`` to
         :func:`~rengo.data.load_csv` to encode new rows into the same columns.
+    exposure
+        How long each row was observed (years insured: a count model's offset, ``E[y] =
+        exposure * rate``), one positive finite value per row, or None. It is not a
+        feature; :meth:`subset` and every partitioner keep it with its rows.
 
     Raises
     ------
     DataError
         If ``X`` is not a 2-D float array, the names, labels or IDs do not match its rows or
         columns, a label code is outside ``0..len(classes) - 1``, a regression label is NaN
-        or infinite, IDs repeat, or ``classes`` is given without labels.
+        or infinite, IDs repeat, ``classes`` is given without labels, or an exposure
+        is not one positive finite value per row (:func:`rengo.data.exposure.check_exposure`).
     """
 
     X: np.ndarray
@@ -59,6 +65,7 @@ class Dataset:
     ids: np.ndarray | None = None
     sample_shape: tuple[int, ...] | None = field(default=None)
     categories: CategoricalEncoding | None = None
+    exposure: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         X = self.X
@@ -87,6 +94,9 @@ class Dataset:
             if len(np.unique(ids)) != n:
                 raise DataError(f"{self.name}: ids are not unique")
             object.__setattr__(self, "ids", ids)
+        if self.exposure is not None:
+            exposure = check_exposure(self.exposure, n, self.name)
+            object.__setattr__(self, "exposure", exposure)
 
     def _check_labels(self, n: int) -> None:
         y = np.asarray(self.y)
@@ -151,6 +161,7 @@ class Dataset:
             X=self.X[rows],
             y=None if self.y is None else self.y[rows],
             ids=None if self.ids is None else self.ids[rows],
+            exposure=None if self.exposure is None else self.exposure[rows],
             name=self.name if name is None else name,
         )
 

@@ -86,6 +86,11 @@ if TYPE_CHECKING:
         softmax_predict,
     )
     from rengo.hfl.observer_fit import ValuedAsFedAvgWarning
+    from rengo.hfl.poisson_client import (
+        PoissonRegressionClient,
+        poisson_loss_grad,
+        poisson_predict,
+    )
     from rengo.hfl.regression_scoring import REGRESSION_METRICS, regression_metrics
     from rengo.hfl.result_checks import ResultChecks
     from rengo.hfl.secagg import SecAggMod, SecAggPlus, SecAggReport
@@ -202,6 +207,7 @@ __all__ = [
     "MinibatchSgdClient",
     "Mod",
     "NormBoundedAvg",
+    "PoissonRegressionClient",
     "ProximalTerm",
     "QFFLMod",
     "QFedAvg",
@@ -241,6 +247,8 @@ __all__ = [
     "linear_predict",
     "make_mlp",
     "make_pool",
+    "poisson_loss_grad",
+    "poisson_predict",
     "register_attack",
     "register_mod",
     "register_strategy",

@@ -131,6 +131,22 @@ class MinibatchSgdClient(Client):
         ``sample_weight``, passed only when the client weighs rows) and its gradient."""
         raise NotImplementedError
 
+    def rows_loss_grad(
+        self,
+        params: Parameters,
+        rows: np.ndarray,
+        X: np.ndarray,
+        y: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+    ) -> tuple[float, Parameters]:
+        """:meth:`loss_grad` of training rows ``rows`` (indices into ``self.X``), given as
+        ``X``, ``y`` after any batch transform: what a model with a per-row quantity
+        besides the features and label (an exposure) overrides to pick its rows' values."""
+        # without weights, as before: a subclass's loss_grad may take no weights
+        if sample_weight is None:
+            return self.loss_grad(params, X, y)
+        return self.loss_grad(params, X, y, sample_weight)
+
     def _batch_weights(self, y: np.ndarray) -> np.ndarray | None:
         """The batch's row weights, by the labels it trains on (a mod may have flipped
         them); None unweighted."""
@@ -148,13 +164,11 @@ class MinibatchSgdClient(Client):
         rng = np.random.default_rng(int(config.get("seed", 0)))  # type: ignore[arg-type]
         training = self.local_training
         params = [np.array(p, dtype=np.float64) for p in parameters]
-        if training.measure_initial_loss:
-            training.initial_loss, _ = (
-                self.loss_grad(params, self.X, self.y)
-                if self.row_weights is None
-                else self.loss_grad(params, self.X, self.y, self.row_weights)
-            )
         n = len(self.y)
+        if training.measure_initial_loss:
+            training.initial_loss, _ = self.rows_loss_grad(
+                params, np.arange(n), self.X, self.y, self.row_weights
+            )
         size = n if batch in (None, 0) else min(int(batch), n)  # type: ignore[arg-type]
         total_loss, seen = 0.0, 0
         for _ in range(epochs):
@@ -164,13 +178,7 @@ class MinibatchSgdClient(Client):
                 X, y = self.X[idx], self.y[idx]
                 if training.batch_transforms:
                     X, y = training.transform_batch(X, y)
-                weights = self._batch_weights(y)
-                # without weights, as before: a subclass's loss_grad may take no weights
-                loss, grads = (
-                    self.loss_grad(params, X, y)
-                    if weights is None
-                    else self.loss_grad(params, X, y, weights)
-                )
+                loss, grads = self.rows_loss_grad(params, idx, X, y, self._batch_weights(y))
                 total_loss += loss * len(y)
                 seen += len(y)
                 if training.corrections:

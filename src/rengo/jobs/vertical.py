@@ -28,14 +28,13 @@ from rengo.data import Dataset, Standardization, load_dataset, vertical_split
 from rengo.data.categorical import CategoricalColumns, CategoricalEncoding, source_columns
 from rengo.data.csv_table import (
     CsvFormat,
-    TextColumn,
     csv_header,
     load_csv,
     load_csv_and_column,
-    number_text,
     partial_labels,
 )
 from rengo.data.dataset import column_scaling
+from rengo.data.exposure_column import exposure_cells
 from rengo.data.labels import class_list
 from rengo.jobs.data_files import BUNDLED_DATA, bundled_data, job_data_files
 from rengo.jobs.spec import JobSpec
@@ -71,7 +70,6 @@ from rengo.vfl import (
     VerticalEstimator,
 )
 from rengo.vfl.common import scaled
-from rengo.vfl.exposure_values import check_exposure
 from rengo.vfl.party_model_file import prepared_columns
 from rengo.vfl.progress import epoch_clock
 from rengo.vfl.psi.ids import normalise_ids
@@ -256,7 +254,7 @@ def _own_table(vfl: VflSection, name: str, seed: int) -> _OwnTable:
             table.classes,
             tuple(table.feature_names),
             table.categories,
-            None if cells is None else _exposure_values(cells, name, vfl.decimal),
+            None if cells is None else exposure_cells(cells, name, vfl.decimal),
         )
     assert vfl.dataset is not None
     if vfl.spec.scored_by != "label_party":
@@ -411,37 +409,6 @@ def party_data(
 def _has_exposure(vfl: VflSection, name: str) -> bool:
     """Whether ``name`` is the label party of a job with ``vfl.exposure``."""
     return vfl.exposure is not None and name == vfl.label_party
-
-
-def _exposure_values(column: TextColumn, party: str, decimal: str) -> np.ndarray:
-    """The label party's exposure column as numbers, one positive value per row, checked
-    by :func:`~rengo.vfl.exposure_values.check_exposure` (naming a bad row's line)."""
-    values = [_exposure_cell(column, row, party, decimal) for row in range(len(column.cells))]
-    return check_exposure(np.array(values), len(values), party, column.name, column.where)
-
-
-def _exposure_cell(column: TextColumn, row: int, party: str, decimal: str) -> float:
-    """Data row ``row`` of the exposure column as a number (its value is checked with the
-    others').
-
-    Raises
-    ------
-    DataError
-        For an empty cell or text, or a number the table's decimal separator cannot have
-        meant (``1.500`` with ``decimal = ","``), naming the party, the column, the file's
-        line and the row.
-    """
-    cell = str(column.cells[row]).strip()
-    where = f"{party}: exposure row {row} (counting from 0; {column.where(row)})"
-    text = number_text(cell, decimal, where, column.name)  # a separator it cannot mean
-    try:
-        return float(text)
-    except ValueError:
-        raise DataError(
-            f"{party}: exposure {column.name!r} must be a positive finite number (the time "
-            f"each row was observed), but row {row} (counting from 0; {column.where(row)}) is "
-            f"{'empty' if not cell else repr(cell)}"
-        ) from None
 
 
 def _check_label_classes(

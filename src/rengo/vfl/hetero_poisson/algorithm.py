@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from rengo.metrics import d2_poisson_score, gini_coefficient, mae, poisson_deviance, rmse
+from rengo.metrics import FREQUENCY_METRICS, frequency_metrics
 from rengo.transport.channel import Channel
 from rengo.vfl.hetero_lr.algorithm import (
     LINEAR_KEYS,
@@ -46,20 +46,16 @@ from rengo.vfl.registry import (
     register,
 )
 
-HELD_OUT_METRICS = ("poisson_deviance", "d2_poisson", "gini", "rmse", "mae")
+HELD_OUT_METRICS = FREQUENCY_METRICS
 """The names :func:`held_out_metrics` returns, in order."""
 
 
 def held_out_metrics(truth: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
     """Mean Poisson deviance, its share explained (D^2), the actuarial Gini coefficient of
     the ranking by predicted mean, RMSE and MAE of predicted means (job runs); no Gini
-    where every held-out count is 0 (no claims to order)."""
-    scorers = (poisson_deviance, d2_poisson_score, gini_coefficient, rmse, mae)
-    return {
-        name: float(score(truth, predictions))
-        for name, score in zip(HELD_OUT_METRICS, scorers, strict=True)
-        if name != "gini" or np.asarray(truth).sum() > 0
-    }
+    where every held-out count is 0 (no claims to order): :func:`rengo.metrics.frequency_metrics`
+    without an exposure."""
+    return frequency_metrics(truth, predictions)
 
 
 def train_exposed_guest(
@@ -98,19 +94,7 @@ def exposure_metrics(
     :meth:`~rengo.vfl.HeteroPoissonRegression.score` reports it), the
     Gini of the ranking by predicted rate weighted by exposure, and RMSE and MAE of the
     counts against their expected counts ``exposure * rates``."""
-    truth = np.asarray(counts, dtype=np.float64)
-    rate = np.asarray(rates, dtype=np.float64)
-    frequency = truth / exposure
-    scores = {
-        "poisson_deviance": poisson_deviance(frequency, rate, sample_weight=exposure),
-        "d2_poisson": d2_poisson_score(frequency, rate, sample_weight=exposure),
-        "gini": (
-            gini_coefficient(frequency, rate, sample_weight=exposure) if truth.sum() > 0 else None
-        ),
-        "rmse": rmse(truth, exposure * rate),
-        "mae": mae(truth, exposure * rate),
-    }
-    return {name: float(value) for name, value in scores.items() if value is not None}
+    return frequency_metrics(counts, rates, exposure)
 
 
 HETERO_POISSON: VerticalAlgorithm[HeteroPoissonConfig] = register(

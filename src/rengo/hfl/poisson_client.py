@@ -1,0 +1,278 @@
+"""A numpy-only count model: Poisson regression (a GLM with log link) by minibatch SGD,
+with an optional exposure per row.
+
+The count counterpart of :class:`~rengo.hfl.LinearRegressionClient`, on the same training
+loop (:class:`~rengo.hfl.numpy_client.MinibatchSgdClient`), so every strategy and every mod
+that acts inside local training runs on it. Parameters are ``[w (features x 1), b (1,)]``;
+a row's predicted **rate** is ``exp(x w + b)`` and, observed over exposure ``e`` (years
+insured), its expected count ``m = e exp(x w + b)`` (the offset ``log e``). The loss is the
+mean over rows of half the Poisson deviance of the counts,
+
+    ``(1 / n) sum_i (m_i - y_i + y_i log(y_i / m_i)) + (l2 / 2) ||w||^2``
+
+(``y log y = 0`` at ``y = 0``; the negative log-likelihood up to a constant), whose
+gradient is ``(X^T (m - y) / n + l2 w, mean(m - y))``. It is scikit-learn's
+``PoissonRegressor(alpha=l2 / mean(e))`` fitted on the frequencies ``y / e`` with
+``sample_weight=e``: that objective is ``sum_i e_i d(y_i / e_i, r_i) / (2 sum e) + alpha/2
+||w||^2``, and ``e d(y / e, r) = d(y, e r)``, so the two differ by the factor ``mean(e)``.
+Without an exposure ``e = 1`` and ``alpha = l2``.
+
+A client's weight in FedAvg is its **row count**, as for every other model: the loss above
+is a mean over rows, so the row-weighted mean of the clients' full-batch gradients is the
+gradient of the pooled rows' loss, and one round of full-batch FedAvg with one local step
+is one step of gradient descent on the pooled table. The exposure itself never leaves the
+client (only through its model update).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rengo.core.errors import DataError
+from rengo.core.messages import Config, EvaluateResult, Metrics
+from rengo.core.parameters import Parameters
+from rengo.data.exposure import check_exposure
+from rengo.hfl.numpy_client import MinibatchSgdClient
+from rengo.metrics import frequency_metrics
+
+
+def poisson_predict(
+    params: Parameters, X: np.ndarray, exposure: np.ndarray | None = None
+) -> np.ndarray:
+    """The model's predicted rates ``exp(X w + b)``, or expected counts ``exposure * rate``.
+
+    Parameters
+    ----------
+    params
+        ``[w, b]`` as :func:`~rengo.hfl.linear_init` makes them.
+    X
+        Rows to predict, ``(rows, features)``.
+    exposure
+        Each row's exposure (None: the rate, the expected count per unit of exposure).
+
+    Returns
+    -------
+    numpy.ndarray
+        One positive value per row (1-D).
+    """
+    w, b = params
+    with np.errstate(over="ignore"):
+        rate = np.exp((X @ w + b)[:, 0])
+    return np.asarray(rate if exposure is None else exposure * rate)
+
+
+def check_counts(y: np.ndarray, who: str) -> np.ndarray:
+    """Counts as float64: finite and non-negative (whole numbers or not: a count model may
+    be fitted to fractional targets, as scikit-learn's ``PoissonRegressor`` is).
+
+    Parameters
+    ----------
+    y
+        One target per row.
+    who
+        The client or table (named in errors).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``y`` as float64.
+
+    Raises
+    ------
+    DataError
+        For a negative, NaN or infinite target, naming ``who`` and the first such row.
+    """
+    counts = np.asarray(y, dtype=np.float64)
+    bad = np.flatnonzero(~(np.isfinite(counts) & (counts >= 0)))
+    if len(bad):
+        first = int(bad[0])
+        raise DataError(
+            f"{who}: a Poisson model's target is a count (non-negative), but row {first} "
+            f"(counting from 0) is {float(counts[first])!r} ({len(bad)} such rows)"
+        )
+    return counts
+
+
+def poisson_loss_grad(
+    params: Parameters,
+    X: np.ndarray,
+    y: np.ndarray,
+    l2: float,
+    exposure: np.ndarray | None = None,
+) -> tuple[float, Parameters]:
+    """The mean half Poisson deviance of the counts + (l2 / 2) ||w||^2, and its gradient.
+
+    Parameters
+    ----------
+    params
+        ``[w, b]``.
+    X, y
+        Rows and their counts.
+    l2
+        Weight of the ridge penalty (not on the intercept).
+    exposure
+        Each row's exposure (None: 1).
+
+    Returns
+    -------
+    tuple of (float, list of numpy.ndarray)
+        The loss and ``[dw, db]``.
+    """
+    w, _ = params
+    counts = np.asarray(y, dtype=np.float64)
+    expected = poisson_predict(params, X, exposure)
+    n = max(X.shape[0], 1)
+    residual = expected - counts
+    loss = float(np.sum(residual + _count_log_ratio(counts, expected)) / n)
+    loss += 0.5 * l2 * float(np.sum(w * w))
+    grad_w = (X.T @ residual)[:, None] / n + l2 * w
+    return loss, [grad_w, np.array([residual.sum() / n])]
+
+
+def _count_log_ratio(counts: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """``y log(y / m)`` per row, 0 where ``y = 0``."""
+    safe = np.where(counts > 0, counts, 1.0)
+    with np.errstate(divide="ignore"):
+        ratio: np.ndarray = np.where(counts > 0, counts * np.log(safe / expected), 0.0)
+    return ratio
+
+
+def poisson_scores(
+    params: Parameters,
+    X: np.ndarray,
+    y: np.ndarray,
+    l2: float,
+    exposure: np.ndarray | None = None,
+) -> tuple[float, Metrics]:
+    """The loss of :func:`poisson_loss_grad` and what an actuary reads of the rows
+    (:func:`rengo.metrics.frequency_metrics`: the mean Poisson deviance and D^2 of the
+    frequencies and the Gini of the ranking by predicted rate, all weighted by exposure,
+    RMSE and MAE of the counts): what a client's and the coordinator's evaluations report.
+
+    Parameters
+    ----------
+    params
+        ``[w, b]``.
+    X, y
+        Rows and their counts.
+    l2
+        Weight of the ridge penalty in the loss.
+    exposure
+        Each row's exposure (None: 1).
+
+    Returns
+    -------
+    tuple of (float, dict)
+        The loss and ``poisson_deviance``, ``d2_poisson``, ``gini`` (none where every
+        count is 0), ``rmse``, ``mae``.
+
+    Raises
+    ------
+    DataError
+        For non-finite predictions (a diverged model: lower the learning rate).
+    """
+    loss, _ = poisson_loss_grad(params, X, y, l2, exposure)
+    rates = poisson_predict(params, X)
+    if not np.all(np.isfinite(rates) & (rates > 0)):
+        raise DataError(
+            "the Poisson model's predicted rates overflow or vanish (exp of the linear "
+            "predictor): training diverged; lower train.lr"
+        )
+    metrics: Metrics = dict(frequency_metrics(y, rates, exposure))
+    return loss, metrics
+
+
+@dataclass
+class PoissonRegressionClient(MinibatchSgdClient):
+    """Poisson regression on local counts ``y`` observed over ``exposure``, by minibatch SGD.
+
+    Parameters
+    ----------
+    X, y, X_test, y_test, lr, local_epochs, batch_size, l2
+        As :class:`~rengo.hfl.numpy_client.MinibatchSgdClient`; ``y`` and ``y_test`` are
+        counts (non-negative, whole numbers or not).
+    exposure, exposure_test
+        Each training and test row's exposure (positive; None: one unit each). It stays
+        on the client.
+    name
+        The client, as errors name it.
+
+    Raises
+    ------
+    DataError
+        For a negative, NaN or infinite count, or an exposure that is not one positive
+        finite value per row, naming the client and the row.
+    """
+
+    exposure: np.ndarray | None = None
+    exposure_test: np.ndarray | None = None
+    name: str = "client"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.y = check_counts(self.y, f"{self.name} (training rows)")
+        if self.y_test is not None:
+            self.y_test = check_counts(self.y_test, f"{self.name} (test rows)")
+        if self.exposure is not None:
+            self.exposure = check_exposure(self.exposure, len(self.y), self.name)
+        if self.exposure_test is not None:
+            rows = 0 if self.y_test is None else len(self.y_test)
+            self.exposure_test = check_exposure(
+                self.exposure_test, rows, f"{self.name} (test rows)"
+            )
+
+    def loss_grad(
+        self,
+        params: Parameters,
+        X: np.ndarray,
+        y: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+    ) -> tuple[float, Parameters]:
+        """The mean half Poisson deviance + (l2 / 2) ||w||^2 and its gradient, each row
+        observed over one unit of exposure (training uses :meth:`rows_loss_grad`, which
+        passes the rows' own exposure)."""
+        return poisson_loss_grad(params, X, y, self.l2)
+
+    def rows_loss_grad(
+        self,
+        params: Parameters,
+        rows: np.ndarray,
+        X: np.ndarray,
+        y: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+    ) -> tuple[float, Parameters]:
+        """:func:`poisson_loss_grad` of training rows ``rows`` over their own exposure.
+
+        Raises
+        ------
+        DataError
+            If a client mod changed the batch's row count (its exposure would no longer
+            line up).
+        """
+        exposure = None if self.exposure is None else self.exposure[rows]
+        if exposure is not None and len(exposure) != len(y):
+            raise DataError(
+                f"{self.name}: a batch transform changed a batch of {len(exposure)} rows to "
+                f"{len(y)}: their exposure no longer lines up"
+            )
+        return poisson_loss_grad(params, X, y, self.l2, exposure)
+
+    def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult:
+        """Loss, ``poisson_deviance``, ``d2_poisson``, ``gini``, ``rmse`` and ``mae`` on the
+        test split (the training data when there is none), over the rows' exposure."""
+        X, y = self.evaluation_rows()
+        test = self.X_test is not None and self.y_test is not None
+        exposure = self.exposure_test if test else self.exposure
+        loss, metrics = poisson_scores(list(parameters), X, y, self.l2, exposure)
+        return EvaluateResult(loss, len(y), metrics)
+
+
+__all__ = [
+    "PoissonRegressionClient",
+    "check_counts",
+    "poisson_loss_grad",
+    "poisson_predict",
+    "poisson_scores",
+]
