@@ -57,7 +57,7 @@ def model_namer(run: Any, job: Path | None) -> tuple[Any, str]:
             raise ConfigError(f"{job_path} is a vertical job; its model is exported per party")
         hidden = spec.model.hidden if spec.model.type == "mlp" else None
         namer = functools.partial(model_state_dict, spec.model.type, hidden=hidden)
-        return namer, f"names from the {spec.model.type} of {job_path}"
+        return namer, f"names from the {spec.model.type} model of {job_path}"
     model = run.config.get("model")
     if model in MODEL_TYPES:
         return functools.partial(model_state_dict, model), f"names from the run's {model} model"
@@ -295,12 +295,31 @@ def export(
                 "standardised features; score raw rows as (X - mean) / scale"
                 + (DEPLOYED_SCALING if run.kind == "hfl-deployed" else "")
             )
+        if run.config.get("model") == "poisson":
+            console.print(_count_model_note(run.config), markup=False, soft_wrap=True)
         if predicts is not None:
             console.print(
                 f"wrote {write_target_scaling(path, predicts)}: the model predicts the "
                 f"standardised target; read a prediction z as z * {predicts.scale:.6g} + "
                 f"{predicts.mean:.6g}"
             )
+
+
+def _count_model_note(config: Mapping[str, Any]) -> str:
+    """What a horizontal Poisson model's output is: the log of a rate per unit of the job's
+    exposure column (or a row's expected count where the job had none)."""
+    settings = config.get("job_settings")
+    data = settings.get("data", {}) if isinstance(settings, Mapping) else {}
+    exposure = data.get("exposure") if isinstance(data, Mapping) else None
+    if exposure is None:
+        return (
+            "a Poisson model: exp(X @ weight.T + bias) is a row's expected count (the model "
+            "was trained without an exposure)"
+        )
+    return (
+        f"a Poisson model: exp(X @ weight.T + bias) is the rate per unit of {exposure!r} (the "
+        f"job's data.exposure); multiply by a row's {exposure!r} for its expected count"
+    )
 
 
 def _class_columns_note(parts: VerticalParts, format: str) -> str:

@@ -68,9 +68,11 @@ from rengo.jobs.data_files import BUNDLED_DATA, DATA_FILES, bundled_data, job_da
 from rengo.jobs.numpy_clients import numpy_client_fn
 from rengo.jobs.regression import (
     check_classification_settings,
+    check_count_labels,
     check_regression_settings,
     is_regression,
     linear_job,
+    poisson_job,
     scale_target,
 )
 from rengo.jobs.spec import (
@@ -246,7 +248,7 @@ def run_observers(
 JOB_SETTINGS = "job_settings"
 """The run config entry holding the job's settings (:func:`job_settings`)."""
 RECORDED_WHEN_SET = {
-    "data": (*CSV_TABLE_KEYS, "categories"),
+    "data": (*CSV_TABLE_KEYS, "categories", "exposure"),
     "train": ("lr_decay", "optimizer", "momentum", "weight_decay", "class_weight"),
     "compression": ("model",),
     "result_checks": ("max_evaluation_loss_ratio",),
@@ -326,11 +328,12 @@ def load_job_dataset(spec: JobSpec) -> Dataset:
     d = spec.data
     if d.dataset == "csv":
         request = categorical_request(spec.source, "data", d)
+        counts = spec.model.type == "poisson" and d.task == "auto"  # counts are a target
         return load_csv(
             d.path,  # type: ignore[arg-type]
             label=d.label,
             id_column=d.id_column,
-            task=d.task,
+            task="regression" if counts else d.task,
             delimiter=d.delimiter,
             encoding=d.encoding,
             decimal=d.decimal,
@@ -338,6 +341,7 @@ def load_job_dataset(spec: JobSpec) -> Dataset:
             categories=request.categories,
             unseen=request.unseen,
             max_categories=request.max_categories,
+            exposure=d.exposure,
         )
     if d.dataset == "parquet":
         return load_parquet(d.path, label=d.label, id_column=d.id_column, task=d.task)  # type: ignore[arg-type]
@@ -384,6 +388,8 @@ def _federation(spec: JobSpec, dataset: Dataset) -> FederatedDataset:
             f"{dataset.num_classes} ({', '.join(map(str, dataset.classes or []))})"
         )
     _refuse_id_column_as_feature(spec, dataset)
+    if spec.model.type == "poisson":
+        check_count_labels(spec, dataset)
     where = spec.data.path or dataset.name
     try:
         fed = federate(
@@ -424,7 +430,8 @@ def _federation(spec: JobSpec, dataset: Dataset) -> FederatedDataset:
         client_tests=client_tests,
         standardization=scaler,
     )
-    return scale_target(scaled) if regression else scaled
+    # a count model's target stays counts: its log link has no use for a z-score
+    return scale_target(scaled) if regression and spec.model.type != "poisson" else scaled
 
 
 def _warn_pooled_scaling_under_dp(spec: JobSpec) -> None:
@@ -508,7 +515,9 @@ def _concat(parts: list[Dataset], name: str) -> Dataset:
     first = parts[0]
     X = np.concatenate([p.X for p in parts])
     y = np.concatenate([p.labels() for p in parts])
-    return Dataset(X, y, first.feature_names, first.classes, name=name)
+    exposures = [p.exposure for p in parts if p.exposure is not None]
+    exposure = np.concatenate(exposures) if len(exposures) == len(parts) else None
+    return Dataset(X, y, first.feature_names, first.classes, name=name, exposure=exposure)
 
 
 def build_strategy(
@@ -742,8 +751,9 @@ def build_hfl_job(spec: JobSpec) -> HflJob:
         check_classification_settings(spec)
     record = None if test is None else CentralEvaluationRecord(len(test))
     evaluate: Callable[[Parameters], tuple[float, Metrics]]
-    if spec.model.type == "linear":
-        client_fn, init, evaluate = linear_job(spec, fed, num_features)
+    if spec.model.type in ("linear", "poisson"):
+        numpy_job = linear_job if spec.model.type == "linear" else poisson_job
+        client_fn, init, evaluate = numpy_job(spec, fed, num_features)
         evaluate_fn = (lambda _round, params: evaluate(params)) if test is not None else None
     else:
         build = _logistic if spec.model.type == "logistic" else _mlp

@@ -61,7 +61,15 @@ HORIZONTAL_REGRESSION_METRICS = ("r2", "neg_rmse", "neg_loss")
 """What a horizontal regression's clients are valued by: R^2 by default (unit-free, so one
 valuation reads the same whatever the target's units), or minus the RMSE (in the target's
 units) or minus the loss (the standardised MSE)."""
-HORIZONTAL_METRICS = tuple(dict.fromkeys(HORIZONTAL_CLASS_METRICS + HORIZONTAL_REGRESSION_METRICS))
+HORIZONTAL_COUNT_METRICS = ("d2_poisson", "neg_poisson_deviance", "neg_rmse", "neg_loss")
+"""What a horizontal count model's (``model.type = "poisson"``) clients are valued by: the
+held-out D^2 by default (unit-free, the share of Poisson deviance explained), or minus the
+mean Poisson deviance, the RMSE of the counts or the loss; all over the held-out exposure."""
+HORIZONTAL_METRICS = tuple(
+    dict.fromkeys(
+        HORIZONTAL_CLASS_METRICS + HORIZONTAL_REGRESSION_METRICS + HORIZONTAL_COUNT_METRICS
+    )
+)
 """Every metric a horizontal job may value its clients by (the table decides which fit, when
 the job is built)."""
 SAMPLED_METHODS = ("gtg", "tmc")
@@ -80,7 +88,9 @@ class ContributionSettings:
 
     method: str = option("auto", "Valuation: gtg, mr, tmc, loo, or (horizontal), shapley.")
     metric: str = option(
-        "auto", "Validation metric (auto: accuracy, or r2 for a regression / auc)."
+        "auto",
+        "Validation metric (auto: accuracy, or r2 for a regression, d2_poisson for a "
+        "horizontal Poisson model / auc).",
     )
     budget: str = option("", "Pool paid when the run ends, in major units (empty: none).")
     currency: str = option(DEFAULT_CURRENCY, "Currency of the budget.")

@@ -1,4 +1,5 @@
-"""The client factory of a job's numpy model (``model.type = "logistic"`` or ``"linear"``)."""
+"""The client factory of a job's numpy model (``model.type = "logistic"``, ``"linear"`` or
+``"poisson"``)."""
 
 from __future__ import annotations
 
@@ -26,11 +27,13 @@ def numpy_client_fn(
     fed
         Its federation.
     client_class
-        :class:`~rengo.hfl.LogisticRegressionClient` or
-        :class:`~rengo.hfl.LinearRegressionClient`.
+        :class:`~rengo.hfl.LogisticRegressionClient`,
+        :class:`~rengo.hfl.LinearRegressionClient` or
+        :class:`~rengo.hfl.PoissonRegressionClient`.
     **options
         The class's own keyword fields (``target_scaling``, ``class_weight``); a class
-        with a ``name`` field gets ``"client <cid>"``.
+        with a ``name`` field gets ``"client <cid>"``, one with ``exposure`` and
+        ``exposure_test`` fields the client's rows' exposure (``Dataset.exposure``).
 
     Returns
     -------
@@ -38,12 +41,17 @@ def numpy_client_fn(
         The factory every executor and ``rengo party`` calls.
     """
     lr, epochs, batch = spec.train.lr, spec.train.local_epochs, spec.train.batch_size
-    named = "name" in {f.name for f in fields(client_class)}  # errors name the client
+    own_fields = {f.name for f in fields(client_class)}
+    named = "name" in own_fields  # errors name the client
+    exposed = "exposure" in own_fields  # a count model's exposure stays with its rows
 
     def client_fn(cid: str) -> Client:
         data = fed.client(cid)
         own = fed.client_tests.get(cid) if fed.client_tests else None
         naming: dict[str, Any] = {"name": f"client {cid}"} if named else {}
+        if exposed:
+            naming["exposure"] = data.exposure
+            naming["exposure_test"] = None if own is None else own.exposure
         return client_class(
             data.X.astype(np.float64),
             data.labels(),

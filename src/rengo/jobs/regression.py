@@ -2,7 +2,8 @@
 
 Which table is a regression (the job's ``data.task`` against what the table holds), the
 target's z-score agreed from the clients' moments (:class:`~rengo.data.TargetScaling`), the
-numpy least-squares model (``model.type = "linear"``) and the settings that only make sense
+numpy least-squares model (``model.type = "linear"``), the numpy Poisson model of counts
+(``model.type = "poisson"``, its target never standardised) and the settings that only make sense
 for classes, refused naming their key. The PyTorch MLP regressor is built beside the
 classifier, in :mod:`rengo.jobs.build`.
 
@@ -18,7 +19,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from rengo.core.errors import ConfigError
+from rengo.core.errors import ConfigError, DataError
 from rengo.core.messages import Metrics
 from rengo.core.parameters import Parameters
 from rengo.data import Dataset, FederatedDataset, TargetMoments, TargetScaling
@@ -27,10 +28,16 @@ from rengo.data.target_scaling import IDENTITY_SCALING
 from rengo.hfl import (
     ClientFn,
     LinearRegressionClient,
+    PoissonRegressionClient,
     linear_init,
 )
 from rengo.hfl.linear_client import linear_scores
-from rengo.jobs.contribution import HORIZONTAL_CLASS_METRICS, HORIZONTAL_REGRESSION_METRICS
+from rengo.hfl.poisson_client import poisson_scores
+from rengo.jobs.contribution import (
+    HORIZONTAL_CLASS_METRICS,
+    HORIZONTAL_COUNT_METRICS,
+    HORIZONTAL_REGRESSION_METRICS,
+)
 from rengo.jobs.numpy_clients import numpy_client_fn
 from rengo.jobs.spec import JobSpec
 
@@ -77,9 +84,10 @@ def is_regression(spec: JobSpec, dataset: Dataset) -> bool:
                 "values are class codes"
             )
         return True
-    if model == "linear":
+    if model in ("linear", "poisson"):
+        fits = "a continuous target" if model == "linear" else "counts"
         raise ConfigError(
-            f"{spec.source}: model.type = 'linear' fits a continuous target, and {where} has "
+            f"{spec.source}: model.type = {model!r} fits {fits}, and {where} has "
             f"class labels ({dataset.num_classes} classes): use model.type = 'logistic' or "
             "'mlp', or data.task = 'regression' to read a numeric label as a target"
         )
@@ -122,6 +130,29 @@ def _why_continuous(dataset: Dataset) -> str:
     return (
         f": its label column holds {fractional.size} fractional value(s) (first {y[i]:g} in "
         f"data row {i + 1}), so the whole column reads as a regression target"
+    )
+
+
+def check_count_labels(spec: JobSpec, dataset: Dataset) -> None:
+    """Refuse a ``model.type = "poisson"`` table whose label holds a negative count (NaN
+    and text labels are the loader's to refuse), naming the file, the data row and its ID.
+
+    Raises
+    ------
+    DataError
+        For the first negative label.
+    """
+    y = dataset.labels()
+    negative = np.flatnonzero(np.asarray(y, dtype=np.float64) < 0)
+    if not negative.size:
+        return
+    i = int(negative[0])
+    where = spec.data.path or dataset.name
+    named = "" if dataset.ids is None else f", id {str(dataset.ids[i])!r}"
+    raise DataError(
+        f"{where}: data row {i + 1}{named}: label {spec.data.label!r} is {float(y[i]):g}, and "
+        "model.type = 'poisson' models counts (non-negative; fractional counts are taken) "
+        f"({negative.size} negative rows)"
     )
 
 
@@ -187,9 +218,23 @@ def check_classification_settings(spec: JobSpec) -> None:
 def _check_contribution_metric(spec: JobSpec, regression: bool) -> None:
     """ConfigError for a ``contribution.metric`` of the other kind of target."""
     contribution = spec.contribution
-    allowed = HORIZONTAL_REGRESSION_METRICS if regression else HORIZONTAL_CLASS_METRICS
+    counts = regression and spec.model.type == "poisson"
+    allowed: tuple[str, ...] = (
+        HORIZONTAL_COUNT_METRICS
+        if counts
+        else HORIZONTAL_REGRESSION_METRICS
+        if regression
+        else HORIZONTAL_CLASS_METRICS
+    )
     if contribution is None or contribution.metric in allowed:
         return
+    if counts:
+        raise ConfigError(
+            f"{spec.source}: contribution.metric = {contribution.metric!r}, and model.type = "
+            "'poisson' is scored as counts over an exposure: set contribution.metric to one "
+            f"of {', '.join(allowed)} (d2_poisson, the share of Poisson deviance explained, "
+            "is the default)"
+        )
     scored, target = (
         ("classes", "target is continuous")
         if regression
@@ -222,5 +267,24 @@ def linear_job(
 
     def evaluate(params: Parameters) -> tuple[float, Metrics]:
         return linear_scores(params, X, y, 0.0, scaling)
+
+    return client_fn, linear_init(d), evaluate
+
+
+def poisson_job(
+    spec: JobSpec, fed: FederatedDataset, d: int
+) -> tuple[ClientFn, Parameters, Callable[[Parameters], tuple[float, Metrics]]]:
+    """The client factory, initial model and coordinator evaluation of
+    ``model.type = "poisson"``: Poisson regression (log link) by minibatch SGD on every
+    client, each over its own rows' exposure (``data.exposure``), the held-out rows scored
+    by :func:`rengo.metrics.frequency_metrics` over theirs."""
+    client_fn = numpy_client_fn(spec, fed, PoissonRegressionClient)
+
+    assert fed.test is not None
+    X, y = fed.test.X.astype(np.float64, copy=False), fed.test.labels()
+    exposure = fed.test.exposure
+
+    def evaluate(params: Parameters) -> tuple[float, Metrics]:
+        return poisson_scores(params, X, y, 0.0, exposure)
 
     return client_fn, linear_init(d), evaluate

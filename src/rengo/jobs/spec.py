@@ -7,12 +7,13 @@
             client_test_size (each client's own held-out share, for per-client evaluation),
             delimiter, encoding, decimal (how a csv table is written: ";", "cp1252", ","),
             categorical (text columns one-hot encoded), categorical_auto, unseen_category,
-            max_categories
+            max_categories, exposure (model.type = "poisson": each row's exposure column)
 [data.categories]  column = ["a", "b", ...]: a categorical column's declared categories
             (every client encodes into the same columns; see rengo.data.categorical)
 [partition] scheme (iid | dirichlet | shards | quantity), num_clients, and the scheme's
             options (alpha, min_size, ...)
-[model]     type (mlp | logistic | linear: least squares, for data.task = "regression"), hidden
+[model]     type (mlp | logistic | linear: least squares, poisson: counts with a log link, for
+            data.task = "regression"), hidden
 [train]     lr, local_epochs, batch_size, device (cpu | cuda | cuda:N | mps | auto), lr_decay
             (per round), optimizer (sgd | adam), momentum, weight_decay (mlp)
 [strategy]  name (any registered strategy: ``rengo strategies`` lists them), fraction_fit,
@@ -60,7 +61,7 @@ import difflib
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -108,7 +109,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-MODELS = ("mlp", "logistic", "linear")
+MODELS = ("mlp", "logistic", "linear", "poisson")
+NUMPY_MODELS = ("logistic", "linear", "poisson")
+"""The models trained with numpy minibatch SGD on the CPU (no optimiser but plain SGD)."""
 COMMON_STRATEGY_KEYS = {"name", *strategy_options(Strategy)}
 """Keys every [strategy] takes: its name and the base Strategy's sampling options."""
 MAX_ROUNDS = 1_000_000
@@ -180,6 +183,11 @@ class DataSection:
             "help": "[data.categories] column = [names]: declared categories, in order.",
         },
     )
+    exposure: str | None = option(
+        None,
+        "model.type = 'poisson': the csv column of each row's exposure (years insured; "
+        "E[y] = exposure * exp(x w + b)), kept out of the features and on its client.",
+    )
 
 
 def categorical_request(
@@ -239,10 +247,11 @@ class PartitionSection:
 class ModelSection:
     """``[model]``: the model every client trains."""
 
-    type: Literal["mlp", "logistic", "linear"] = option(
+    type: Literal["mlp", "logistic", "linear", "poisson"] = option(
         "mlp",
-        "mlp (PyTorch), logistic (numpy classifier) or linear (numpy least squares, for "
-        "data.task = 'regression').",
+        "mlp (PyTorch), logistic (numpy classifier), linear (numpy least squares) or poisson "
+        "(numpy Poisson regression of counts, log link), the last two for data.task = "
+        "'regression'.",
     )
     hidden: list[int] = option([64, 64], "Hidden layer widths of the MLP.", ge=1, le=65_536)
     app: str | None = option(
@@ -291,7 +300,7 @@ class TrainSection:
                 "'adam' remove it (Adam keeps its own moments)"
             )
         chosen = self.optimiser_keys_set()
-        if model_type in ("logistic", "linear") and chosen:
+        if model_type in NUMPY_MODELS and chosen:
             raise ConfigError(
                 f"{source}: train.{chosen[0]} = {getattr(self, chosen[0])!r}: model.type = "
                 f"{model_type!r} trains with numpy minibatch SGD; use model.type = 'mlp' "
@@ -574,6 +583,9 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
         contribution = parse_contribution(raw["contribution"], job.kind, source, target)
     partition = _partition_section(source, raw.get("partition", {}))
     model = parse_section(source, "model", raw.get("model", {}), ModelSection)
+    unnamed = contribution is not None and raw["contribution"].get("metric", "auto") == "auto"
+    if contribution is not None and unnamed and model.type == "poisson":  # counts: no R^2
+        contribution = replace(contribution, metric="d2_poisson")
     train = parse_section(source, "train", raw.get("train", {}), TrainSection)
     strategy = _strategy_section(source, raw.get("strategy", {}))
     check_device(source, "train.device", train.device)
@@ -585,7 +597,7 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
             "control variates, which assumes plain SGD: remove train.optimizer and "
             "train.momentum (or use another strategy)"
         )
-    if model.type in ("logistic", "linear") and train.device not in ("cpu", "auto"):
+    if model.type in NUMPY_MODELS and train.device not in ("cpu", "auto"):
         raise ConfigError(
             f"{source}: model.type = {model.type!r} trains with numpy on the CPU; train.device "
             f"must be 'cpu' (or 'auto'), got {train.device!r}"
@@ -676,11 +688,36 @@ def check_model_fits_task(source: str, model: ModelSection, data: DataSection) -
             f"{source}: model.type = 'logistic' is a classifier and data.task = 'regression' "
             "a continuous target: use model.type = 'linear' (least squares) or 'mlp'"
         )
-    if data.task == "classification" and model.type == "linear":
+    if data.task == "classification" and model.type in ("linear", "poisson"):
+        fits = "a continuous target (least squares)" if model.type == "linear" else "counts"
         raise ConfigError(
-            f"{source}: model.type = 'linear' fits a continuous target (least squares) and "
+            f"{source}: model.type = {model.type!r} fits {fits} and "
             "data.task = 'classification' names classes: use model.type = 'logistic' or "
             "'mlp', or data.task = 'regression'"
+        )
+    _check_exposure_key(source, model, data)
+
+
+def _check_exposure_key(source: str, model: ModelSection, data: DataSection) -> None:
+    """ConfigError for ``data.exposure`` with a model that takes none, a table that is not
+    csv, or naming the label or ID column."""
+    if data.exposure is None:
+        return
+    if model.type != "poisson":
+        raise ConfigError(
+            f"{source}: data.exposure = {data.exposure!r} is a count model's exposure (the "
+            f"offset log(exposure)), and model.type = {model.type!r} takes none: set "
+            'model.type = "poisson", or remove data.exposure'
+        )
+    if data.dataset != "csv":
+        raise ConfigError(
+            f"{source}: data.exposure names a column of a csv table, and data.dataset = "
+            f'{data.dataset!r}: give data.dataset = "csv" and data.path'
+        )
+    if data.exposure in (data.label, data.id_column):
+        raise ConfigError(
+            f"{source}: data.exposure = {data.exposure!r} is also the label or ID column; "
+            "name the column of each row's exposure (years insured)"
         )
 
 
@@ -906,7 +943,7 @@ def ignored_keys(data: DataSection, model: ModelSection) -> dict[str, str]:
     (``"section.key"``), each with the setting that does (``"model.type = 'logistic'"``)."""
     own_table = f"data.dataset = {data.dataset!r}"
     unused = {
-        "model.hidden": model.type in ("logistic", "linear") and f"model.type = {model.type!r}",
+        "model.hidden": model.type in NUMPY_MODELS and f"model.type = {model.type!r}",
         "data.label": data.dataset not in ("csv", "parquet") and own_table,
         "data.id_column": data.dataset not in ("csv", "parquet") and own_table,
         **{

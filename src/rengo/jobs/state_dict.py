@@ -7,7 +7,9 @@ names of the model they came from. For ``model.type = "mlp"`` that is
 softmax regression) it is the ``torch.nn.Linear(num_features, num_classes)`` that computes
 the same logits, so the weight is stored transposed (``num_classes x num_features``); for
 ``"linear"`` (numpy least squares) the ``torch.nn.Linear(num_features, 1)`` computing the
-same (standardised) prediction.
+same (standardised) prediction; for ``"poisson"`` the ``torch.nn.Linear(num_features, 1)``
+computing the log of the predicted rate (``exp`` of its output is the rate per unit of
+exposure; times a row's exposure, its expected count).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
 
-MODEL_TYPES = ("mlp", "logistic", "linear")
+MODEL_TYPES = ("mlp", "logistic", "linear", "poisson")
 
 
 def _mlp_state(
@@ -63,7 +65,8 @@ def model_state_dict(
     Parameters
     ----------
     model_type
-        ``"mlp"``, ``"logistic"`` or ``"linear"`` (a job file's ``model.type``).
+        ``"mlp"``, ``"logistic"``, ``"linear"`` or ``"poisson"`` (a job file's
+        ``model.type``).
     parameters
         The arrays the run stored, in the order the job's clients produce them.
     hidden
@@ -74,7 +77,7 @@ def model_state_dict(
     dict
         Names as in the PyTorch module that computes the same function; load it with
         ``make_mlp(...).load_state_dict`` or ``nn.Linear(d, k).load_state_dict`` (``k = 1``
-        for a linear model).
+        for a linear or Poisson model; a Poisson model's output is the log rate).
 
     Raises
     ------
@@ -85,6 +88,6 @@ def model_state_dict(
     """
     if model_type == "mlp":
         return _mlp_state(parameters, hidden)
-    if model_type in ("logistic", "linear"):  # both X @ W + b: nn.Linear's weight is W.T
+    if model_type in ("logistic", "linear", "poisson"):  # X @ W + b: nn.Linear's weight is W.T
         return _logistic_state(parameters)
     raise ConfigError(f"unknown model type {model_type!r}; choose one of {', '.join(MODEL_TYPES)}")
