@@ -227,6 +227,13 @@ def test_the_exported_model_says_its_score_is_a_rate_per_unit_of_exposure(tmp_pa
     assert "a row's score is exp of the sum of each party's" in said
     assert "the rate per unit of 'years'" in said
     assert "multiply by a row's 'years' for its expected count" in said
+    # the label party's file names its exposure column: a scorer holding only that file
+    # knows what to multiply by (it named none)
+    assert "the label party's npz names it: 'exposure'" in said
+    with np.load(tmp_path / "out" / "insurer.npz", allow_pickle=False) as insurer:
+        assert str(insurer["exposure"]) == "years"
+    with np.load(tmp_path / "out" / "telematics.npz", allow_pickle=False) as telematics:
+        assert "exposure" not in telematics.files
 
 
 def test_an_exposure_with_a_thousands_point_in_a_decimal_comma_table_is_refused(

@@ -223,6 +223,13 @@ def export(
             parts = load_vertical_parts(s, run.run_id)
             # npz: with the recorded names as text arrays (a torch state_dict holds tensors)
             states = parts.named_state_dicts() if format == "npz" else parts.state_dicts()
+            exposure = _exposure_column(run.config)
+            named_unit = exposure is not None and format == "npz" and parts.label_party in states
+            if named_unit:
+                import numpy as np
+
+                # the unit of the score, in the one file a scorer at the label party reads
+                states[parts.label_party]["exposure"] = np.array(exposure, dtype=str)
             targets = {party: out / f"{party}{suffix}" for party in states}
             files = [*targets.values()]
             files += [input_scaling_file(out / f"{party}{suffix}") for party in parts.scalers]
@@ -255,7 +262,8 @@ def export(
             console.print(
                 f"label party {parts.label_party}; a row's score is "
                 f"{_inverse_link(run.config)}the sum of each party's {columns} @ weight + "
-                f"intercept{where}{_score_meaning(run.config)}",
+                f"intercept{where}{_score_meaning(run.config)}"
+                + (" (the label party's npz names it: 'exposure')" if named_unit else ""),
                 markup=False,
                 soft_wrap=True,
             )
@@ -458,6 +466,14 @@ def _inverse_link(config: Mapping[str, Any]) -> str:
         "hetero_linear": "",
         "hetero_poisson": "exp of ",
     }.get(str(config.get("algorithm")), "the inverse link (sigmoid for logistic regression) of ")
+
+
+def _exposure_column(config: Mapping[str, Any]) -> str | None:
+    """The exposure column a hetero Poisson run's label party trained with, or None."""
+    exposure = config.get("exposure")
+    if config.get("algorithm") != "hetero_poisson" or not isinstance(exposure, str):
+        return None
+    return exposure
 
 
 def _score_meaning(config: Mapping[str, Any]) -> str:

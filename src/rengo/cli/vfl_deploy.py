@@ -431,6 +431,15 @@ def vfl_party(
             "bin's are that row's score and label). No row's ID.",
         ),
     ] = True,
+    exposure: Annotated[
+        str | None,
+        typer.Option(
+            help="With --csv, the label party of a Poisson model (hetero_poisson): its "
+            "column of each row's exposure (years insured; E[y] = exposure * exp(x w + b)), "
+            "never a feature and never sent; the --score-csv's, where it has the column, "
+            "weighs the held-out evaluation. The predictions are then rates per unit of it.",
+        ),
+    ] = None,
 ) -> None:
     """Join a vertical run with this party's table (--job or --csv): align rows by
     PSI, train, score."""
@@ -453,6 +462,12 @@ def vfl_party(
                               "--csv or --job (no training table is read)")  # fmt: skip
         if load_model is None and (job is None) == (csv_path is None):
             raise ConfigError("give this party's table with --csv PATH or --job JOB.toml")
+        if exposure is not None and csv_path is None:
+            raise ConfigError(
+                f"--exposure {exposure!r} is read with --csv (the label party's training "
+                "table); with --job the job's [vfl] exposure names it, and a kept model "
+                "(--load-model) scores rates per unit of the exposure it was trained with"
+            )
         creds = party_credentials(
             name, certs, token, ca, insecure, server_name=server_name, no_proxy=no_proxy
         )
@@ -473,7 +488,7 @@ def vfl_party(
             origin: Any = None
             if load_model is not None:
                 form = CsvFormat.checked(delimiter, encoding, decimal)
-                kept, origin, data = _scoring_inputs(
+                kept, origin, data, exposure_column = _scoring_inputs(
                     load_model, name, id_column, score_csv, label, form
                 )
             elif job is not None:
@@ -530,8 +545,10 @@ def vfl_party(
                         decimal=decimal,
                         shared_rows_later=True,  # only the rows PSI shares are held
                         say=lambda line: say(console, f"{name}: {line}"),
+                        exposure=exposure,
                     )
                     read.append(data)
+                exposure_column = exposure
             for written in (predictions, model):  # checked before the run, not after it
                 if written is not None:
                     writable_folder(written.parent)
@@ -626,7 +643,7 @@ def vfl_party(
             console.print(line, markup=False, highlight=False, soft_wrap=True)
         if model is not None:
             target, kept = output_target(model, overwrite)
-            _write_model(target, name, result, data)
+            _write_model(target, name, result, data, exposure_column)
             run = result.plan.training_run
             of_run = "" if run is None else f" (training run {short_run(run)})"
             console.print(
@@ -695,13 +712,14 @@ def _scoring_inputs(
     score_csv: Path | None,
     label: str | None,
     form: CsvFormat,
-) -> tuple[Any, Any, Any]:
+) -> tuple[Any, Any, Any, str | None]:
     """A scoring-only party's kept model (read from ``path``, which must be its own; a
     SecureBoost, linear, SplitNN or transfer-learning party document), where it came from,
-    and its new rows, prepared as its training rows were (the file's columns and scaling),
+    its new rows, prepared as its training rows were (the file's columns and scaling),
     with their labels (``label``: the column of the party the scores go to) when the file
-    has them. A party that brings no rows to scoring (transfer learning's source) needs no
-    ``score_csv``."""
+    has them, and the exposure column the model was trained with (a Poisson label party's
+    file names it: its scores are rates per unit of it), or None. A party that brings no
+    rows to scoring (transfer learning's source) needs no ``score_csv``."""
     from rengo.data.categorical import CategoricalEncoding
     from rengo.deploy.kept_model import read_kept_model
     from rengo.deploy.vertical_data import load_scoring_data
@@ -713,10 +731,12 @@ def _scoring_inputs(
     # None: a file that names no algorithm, or one this rengo lacks (the plan refuses it)
     algorithm = algorithms().get(kept.origin.algorithm or "")
     kind = "label_party" if kept.party == kept.label_party else "feature_party"
+    exposure = kept.prepared.get("exposure")
+    exposure_column = exposure if isinstance(exposure, str) else None
     if score_csv is None:
         if algorithm is None or kind in algorithm.predict.tables:
             raise ConfigError("--load-model scores new rows: give them with --score-csv NEW.csv")
-        return kept.model, kept.origin, PartyData()
+        return kept.model, kept.origin, PartyData(), exposure_column
     if kept.origin.training_run is None:
         say(
             console,
@@ -767,7 +787,7 @@ def _scoring_inputs(
             say=lambda line: say(console, f"{name}: {line}"),
             categories=categories,
         )
-    return kept.model, kept.origin, data
+    return kept.model, kept.origin, data, exposure_column
 
 
 def _abort_the_run(
@@ -831,11 +851,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _write_model(path: Path, name: str, result: Any, data: Any) -> None:
+def _write_model(
+    path: Path, name: str, result: Any, data: Any, exposure: str | None = None
+) -> None:
     """The party's model and how its columns were prepared: SecureBoost's, the linear
     models', SplitNN's and transfer learning's versioned party documents (``rengo vfl party
     --load-model`` reads them back, see :mod:`rengo.deploy.kept_model`); another
-    algorithm's dataclass fields."""
+    algorithm's dataclass fields. A Poisson label party's file names the ``exposure``
+    column it trained with, so that scoring with it writes rates named after it."""
     from rengo.data import Standardization
     from rengo.ftl import SourceModel, TargetModel
     from rengo.ftl import model_file as transfer_file
@@ -866,6 +889,8 @@ def _write_model(path: Path, name: str, result: Any, data: Any) -> None:
         write_party_model(path, model, name, plan.label_party, plan.training_run, **prepared)
         return
     if isinstance(model, (GuestModel, HostModel)):
+        if exposure is not None and label_party:
+            prepared = {**prepared, "exposure": exposure}
         linear_file.write_party_model(
             path,
             model,

@@ -29,6 +29,7 @@ from rengo.data.csv_table import (
     partial_labels,
 )
 from rengo.data.dataset import column_scaling
+from rengo.data.exposure_column import exposure_cells
 from rengo.data.labels import class_list, encode_labels
 from rengo.vfl.common import PartyData, PartyTable, scaled
 from rengo.vfl.shared_rows import Scaling, ScoringRowsFile, SharedRowsFile
@@ -70,6 +71,7 @@ def load_party_data(
     decimal: str = ".",
     shared_rows_later: bool = False,
     say: Callable[[str], None] | None = None,
+    exposure: str | None = None,
 ) -> PartyData:
     """Read a party's training CSV (and scoring CSV) into tables.
 
@@ -107,6 +109,10 @@ def load_party_data(
         the scoring rows' z-scores) is known once it has (``later.scaling()``).
     say
         With ``shared_rows_later``: told a line when the shared rows are read.
+    exposure
+        The label party's exposure column (years insured: a Poisson model's offset), read
+        beside its labels and never a feature; the scoring CSV's, where it has the column,
+        weighs the held-out evaluation (the scores are rates either way).
 
     Returns
     -------
@@ -122,6 +128,10 @@ def load_party_data(
     if task not in LABEL_TASKS:
         raise ConfigError(f"task {task!r}: choose {', '.join(LABEL_TASKS)}")
     form = CsvFormat.checked(delimiter, encoding, decimal)
+    if exposure is not None:
+        features = _features_beside_exposure(
+            Path(csv_path), id_column, label, exposure, features, form
+        )
     regression = task == "regression"
     kind: Literal["classification", "regression"] = "regression" if regression else "classification"
     train_path = Path(csv_path)
@@ -175,6 +185,14 @@ def load_party_data(
         score_table, score_later = scoring.table, scoring.later
         if score_label is not None:
             score_labels = _scoring_labels(scoring.y, scoring.classes, classes, score_path)
+    exposures = exposure_values = score_exposure = None
+    if exposure is not None:
+        exposures = _exposure_of(train_path, id_column, exposure, form, np.asarray(table.ids))
+        exposure_values = exposures
+        if score_csv is not None and score_table is not None:
+            score_exposure = _score_exposure(
+                Path(score_csv), id_column, exposure, form, np.asarray(score_table.ids)
+            )
     mean = scale = None
     if later is not None:
         return PartyData(
@@ -186,6 +204,8 @@ def load_party_data(
             tuple(train.feature_names),
             later=later,
             score_later=score_later,
+            exposure=exposure_values,
+            score_exposure=score_exposure,
         )
     if standardize:
         mean, scale = column_scaling(table.features)
@@ -194,8 +214,89 @@ def load_party_data(
             None if score_table is None else scaled(score_table, mean, scale, in_place=True)
         )
     return PartyData(
-        table, labels, score_table, score_labels, classes, tuple(train.feature_names), mean, scale
+        table,
+        labels,
+        score_table,
+        score_labels,
+        classes,
+        tuple(train.feature_names),
+        mean,
+        scale,
+        exposure=exposures,
+        score_exposure=score_exposure,
     )
+
+
+def _features_beside_exposure(
+    path: Path,
+    id_column: str,
+    label: str | None,
+    exposure: str,
+    features: list[str] | None,
+    form: CsvFormat,
+) -> list[str]:
+    """The feature columns of a label party with an exposure column: those given (which
+    must leave it out), else every column but the ID, the label and the exposure.
+
+    Raises
+    ------
+    ConfigError
+        For an exposure without a label (only the label party has one), one that is the
+        label or ID column, or one among ``features``.
+    DataError
+        For a file without the exposure column.
+    """
+    if label is None:
+        raise ConfigError(
+            f"--exposure {exposure!r} is the label party's (it multiplies the expected count "
+            "of its labels): give --label too, or leave --exposure out at a feature party"
+        )
+    if exposure in (label, id_column):
+        raise ConfigError(
+            f"--exposure {exposure!r} is also the {'label' if exposure == label else 'ID'} "
+            "column: name the column of each row's exposure (years insured)"
+        )
+    header = csv_header(path, form.delimiter, form.encoding)
+    if exposure not in header:
+        raise DataError(f"{path}: no exposure column {exposure!r}; columns are {header}")
+    if features is not None:
+        if exposure in features:
+            raise ConfigError(
+                f"--features names the exposure column {exposure!r}: it is the offset of the "
+                "label party's model, never a feature; leave it out of --features"
+            )
+        return features
+    return [c for c in header if c not in (id_column, label, exposure)]
+
+
+def _exposure_of(
+    path: Path, id_column: str, exposure: str, form: CsvFormat, ids: np.ndarray
+) -> np.ndarray:
+    """The ``exposure`` column of ``path``, one positive value per row of ``ids`` (the
+    file's rows, in its order), every cell checked naming the file, line, row and column."""
+    table, column = load_csv_and_column(
+        path,
+        exposure,
+        id_column,
+        features=[],
+        delimiter=form.delimiter,
+        encoding=form.encoding,
+        decimal=form.decimal,
+    )
+    if not np.array_equal(np.asarray(table.ids), ids):  # pragma: no cover - one file, one order
+        raise DataError(f"{path}: the exposure column's rows are not the table's")
+    return exposure_cells(column, str(path), form.decimal)
+
+
+def _score_exposure(
+    path: Path, id_column: str, exposure: str, form: CsvFormat, ids: np.ndarray
+) -> np.ndarray | None:
+    """The scoring CSV's exposure column where it has one (for the held-out evaluation of
+    counts against ``exposure * rate``); None where it has none: new rows to score need no
+    exposure, their scores being rates."""
+    if exposure not in csv_header(path, form.delimiter, form.encoding):
+        return None
+    return _exposure_of(path, id_column, exposure, form, ids)
 
 
 def _training_table(
