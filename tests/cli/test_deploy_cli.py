@@ -229,6 +229,46 @@ def test_a_regression_job_deployed_matches_its_simulation(tmp_path: Path):
     assert "central_r2" in " ".join(out.split())
 
 
+@pytest.mark.timeout(120)
+def test_a_claim_frequency_job_deployed_matches_its_simulation(tmp_path: Path):
+    """Two insurers (``model.type = "poisson"`` with ``[data] exposure``) as OS processes:
+    each reads its policies' exposure from the job's table and the deployed run records the
+    simulated held-out deviance, D^2 and Gini, and values the parties by D^2 alike."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(400, 2))
+    years = 1.0 - 0.9 * rng.random(400)
+    claims = rng.poisson(years * np.exp(x @ [0.4, -0.3] - 1.0))
+    rows = "".join(
+        f"p{i},{x[i, 0]:.6f},{x[i, 1]:.6f},{years[i]:.6f},{claims[i]}\n" for i in range(400)
+    )
+    (tmp_path / "policies.csv").write_text("id,age,density,years,claims\n" + rows)
+    frequency = (
+        JOB.replace(
+            'dataset = "iris"',
+            'dataset = "csv"\npath = "policies.csv"\nlabel = "claims"\nid_column = "id"\n'
+            'task = "regression"\nexposure = "years"',
+        )
+        .replace('type = "logistic"', 'type = "poisson"')
+        .replace("lr = 0.2", "lr = 0.1")
+    )
+    job, certs, sim_store = _simulated_job(tmp_path, "[contribution]\n", frequency)
+    store = tmp_path / "deployed.db"
+    _deployed(job, certs, store, ("client-0", "client-1"))
+    names = ("central_poisson_deviance", "central_d2_poisson", "central_gini")
+    with RunStore(sim_store) as s:
+        sim_run = s.list_runs()[0].run_id
+        simulated = {m: s.round_metrics(sim_run)[m] for m in names}
+        sim_values = {c.participant: c.value for c in s.contributions(sim_run) if c.round is None}
+    with RunStore(store) as s:
+        run = s.list_runs()[0]
+        assert run.status == "completed"
+        deployed = {m: s.round_metrics(run.run_id)[m] for m in names}
+        values = {c.participant: c.value for c in s.contributions(run.run_id) if c.round is None}
+    for m in names:
+        assert [v for _, v in deployed[m]] == pytest.approx([v for _, v in simulated[m]], abs=1e-9)
+    assert values == pytest.approx(sim_values, abs=1e-9) and set(values) == {"client-0", "client-1"}
+
+
 def test_party_refuses_without_credentials(tmp_path: Path):
     result = CliRunner().invoke(
         app, ["party", "--coordinator", "127.0.0.1:1", "--name", "x", "--app", "m:f"]
