@@ -326,3 +326,30 @@ def test_a_contribution_metric_of_r2_is_refused_for_a_poisson_job(tmp_path: Path
     job.write_text(job.read_text() + '[contribution]\nmetric = "r2"\n')
     with pytest.raises(ConfigError, match=r"contribution.metric = 'r2'.*d2_poisson"):
         build_hfl_job(load_job(job))
+
+
+def test_clients_evaluate_their_own_test_rows_over_their_own_exposure(tmp_path: Path) -> None:
+    """``data.client_test_size``: each insurer scores its own held-out policies over their
+    exposure (``eval_`` metrics), the exposure never leaving it."""
+    _write_table(tmp_path / "policies.csv", rows=900)
+    job = _job(tmp_path, data="client_test_size = 0.2", rounds="3")
+    job.write_text(job.read_text() + "[strategy]\nfraction_evaluate = 1.0\n")
+    built = build_hfl_job(load_job(job))
+    client = built.client_fn("client-1")
+    own = built.federation.client_tests["client-1"]  # type: ignore[index]
+    params = [np.full((3, 1), 0.1), np.array([-1.2])]
+    result = client.evaluate(params, {})
+    rate = np.exp(own.X @ params[0][:, 0] + params[1][0])
+    from sklearn.metrics import mean_poisson_deviance
+
+    assert own.exposure is not None and result.num_examples == len(own)
+    assert result.metrics["poisson_deviance"] == pytest.approx(
+        mean_poisson_deviance(own.labels() / own.exposure, rate, sample_weight=own.exposure)
+    )
+    assert result.metrics["mae"] == pytest.approx(
+        np.mean(np.abs(own.labels() - own.exposure * rate))
+    )
+    run_id = _run(job)
+    with RunStore(tmp_path / "runs.db") as store:
+        metrics = store.round_metrics(run_id)
+    assert {"eval_poisson_deviance", "eval_d2_poisson", "eval_gini"} <= set(metrics)
