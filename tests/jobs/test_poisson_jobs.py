@@ -226,7 +226,7 @@ def test_a_bad_exposure_cell_is_refused_naming_the_file_row_and_column(
     message = str(caught.value)
     assert "policies.csv" in message and "'years'" in message
     assert "row 7 (counting from 0; " in message and "policies.csv:9)" in message
-    assert message.endswith(f"is {shown}")
+    assert f"policies.csv:9) is {shown}" in message  # and how many such rows, for a number
 
 
 def test_a_missing_exposure_column_is_refused_naming_it(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from rengo.data import Dataset, Standardization, load_dataset, vertical_split
 from rengo.data.categorical import CategoricalColumns, CategoricalEncoding, source_columns
 from rengo.data.csv_table import (
     CsvFormat,
+    TextColumn,
     csv_header,
     load_csv,
     load_csv_and_column,
