@@ -40,6 +40,6 @@ def test_new_rows_labels_are_coded_by_the_models_classes(
     path = _target_file(tmp_path, **prepared)
     rows = tmp_path / "new.csv"
     rows.write_text("id,x0,x1,y\nr1,0.5,1.0,a\nr2,0.1,0.2,c\nr3,1.5,0.3,c\n")
-    _, _, data = _scoring_inputs(path, "shop", "id", rows, "y", CsvFormat())
+    _, _, data, _ = _scoring_inputs(path, "shop", "id", rows, "y", CsvFormat())
     assert data.score_labels is not None
     assert data.score_labels.tolist() == [0, 2, 2]  # a and c as the model's columns order them

@@ -218,7 +218,7 @@ def test_a_kept_vertical_model_encodes_new_rows_into_its_training_columns(
         [[0.5, "southqx", "n1"], [-1.0, "westqx", "n2"]],
     )
     with pytest.warns(UserWarning, match="'region' is 'westqx'"):
-        _, _, scoring = _scoring_inputs(kept, "bank", "id", new, None, CsvFormat())
+        _, _, scoring, _ = _scoring_inputs(kept, "bank", "id", new, None, CsvFormat())
     assert scoring.feature_names == bank.feature_names
     raw = scoring.score_table.features * bank.scale + bank.mean  # type: ignore[union-attr,operator]
     np.testing.assert_allclose(raw, [[0, 0, 1, 0.5], [0, 0, 0, -1.0]], atol=1e-12)
