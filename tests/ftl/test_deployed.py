@@ -225,19 +225,10 @@ def finish(proc: subprocess.Popen[str], earlier: str = "") -> str:
     return earlier + out
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(600)
-def test_a_transfer_job_deployed_equals_rengo_run_of_the_same_file(
-    small: Scenario, certs: Path, tmp_path: Path
-) -> None:
-    paths = write_tables(small, tmp_path, SEED)
-    job = tmp_path / "job.toml"
-    job.write_text(JOB.format(seed=SEED, **paths))
-    simulated = build_vertical_job(load_job(job))
-    result = run_vertical_job(simulated, log=lambda _: None)
-    shop = simulated.model.predict_run_.parties["shop"]
-    assert result["auc"] > 0.5 and result["scored_customers"] == len(shop.score_ids)
-
+def deploy(job: Path, certs: Path, tmp_path: Path) -> tuple[dict[str, str], str]:
+    """Run ``job`` deployed: ``rengo vfl coordinator --job`` and each party's ``rengo vfl
+    party --job`` (scores to ``tmp_path/PARTY-scores.csv``, models to ``PARTY.json``, each
+    party's own seed the job's); each party's output and the coordinator's."""
     procs: list[subprocess.Popen[str]] = []
     try:
         coordinator = start(
@@ -279,6 +270,23 @@ def test_a_transfer_job_deployed_equals_rengo_run_of_the_same_file(
         for p in procs:
             if p.poll() is None:
                 p.kill()
+    return outputs, summary
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_transfer_job_deployed_equals_rengo_run_of_the_same_file(
+    small: Scenario, certs: Path, tmp_path: Path
+) -> None:
+    paths = write_tables(small, tmp_path, SEED)
+    job = tmp_path / "job.toml"
+    job.write_text(JOB.format(seed=SEED, **paths))
+    simulated = build_vertical_job(load_job(job))
+    result = run_vertical_job(simulated, log=lambda _: None)
+    shop = simulated.model.predict_run_.parties["shop"]
+    assert result["auc"] > 0.5 and result["scored_customers"] == len(shop.score_ids)
+
+    outputs, summary = deploy(job, certs, tmp_path)
     with (tmp_path / "shop-scores.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     np.testing.assert_array_equal([r["id"] for r in rows], shop.score_ids)
@@ -294,6 +302,34 @@ def test_a_transfer_job_deployed_equals_rengo_run_of_the_same_file(
     evaluated = f"scored {len(shop.scores)} rows -> {tmp_path / 'shop-scores.csv'}; "
     assert evaluated + f"on the {result['test_rows']} with a known label: AUC" in outputs["shop"]
     assert "trained 2 epochs" in summary
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_an_unlabelled_target_deployed_scores_every_row_as_rengo_run_does(
+    small: Scenario, certs: Path, tmp_path: Path
+) -> None:
+    """A target whose table has no label column (the usual transfer case) was refused by
+    both: 'shop scores the held-out rows but its table has no 'y' column'. Now it trains on
+    every row and gets a prediction for each, deployed as in rengo run."""
+    paths = write_tables(small, tmp_path, SEED)
+    rows = list(csv.reader(paths["shop"].open(newline="", encoding="utf-8")))
+    with paths["shop"].open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(row[:-1] for row in rows)  # no 'y' column
+    job = tmp_path / "job.toml"
+    job.write_text(JOB.format(seed=SEED, **paths))
+    simulated = build_vertical_job(load_job(job))
+    result = run_vertical_job(simulated, log=lambda _: None)
+    shop = simulated.model.predict_run_.parties["shop"]
+    assert result["scored_customers"] == len(rows) - 1 == len(shop.score_ids)
+    assert result["test_rows"] == 0 and "auc" not in result
+
+    outputs, _ = deploy(job, certs, tmp_path)
+    with (tmp_path / "shop-scores.csv").open(newline="") as handle:
+        scored = list(csv.DictReader(handle))
+    np.testing.assert_array_equal([r["id"] for r in scored], shop.score_ids)
+    np.testing.assert_array_equal([float(r["score"]) for r in scored], shop.scores)
+    assert f"scored {len(scored)} rows" in outputs["shop"]
 
 
 def test_the_coordinator_reports_the_rows_the_target_scored() -> None:

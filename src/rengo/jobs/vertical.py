@@ -377,17 +377,25 @@ def party_data(
     # the label party's exposure column is read whole, beside its labels
     if shared_rows_later and vfl.parties and name in vfl.parties and not _has_exposure(vfl, name):
         header = _party_header(vfl.parties[name], vfl)
-        if not party_categorical(vfl, header).wanted:  # one-hot columns need the whole read
+        # one-hot columns need the whole read; so does an unlabelled target, which scores
+        # its training rows
+        if not party_categorical(vfl, header).wanted and not unlabelled_target(
+            vfl, name, vfl.label in header
+        ):
             return _party_data_later(vfl, name, seed, header, say)
     own = _own_table(vfl, name, seed)
     ids, x, y, classes, feature_names = own.ids, own.X, own.y, own.classes, own.feature_names
     _check_label_classes(vfl, name, y, classes)
-    test = _training_split(vfl, name, seed, ids)
+    every_row = unlabelled_target(vfl, name, y is not None)
+    test = np.zeros(len(ids), dtype=bool) if every_row else _training_split(vfl, name, seed, ids)
     mean, scale = column_scaling(x[~test])
     train = scaled(PartyTable(ids[~test], x[~test]), mean, scale)
-    score = scaled(PartyTable(ids[test], x[test]), mean, scale)
+    scored = ~test if every_row else test  # an unlabelled target: every row, after training
+    score = scaled(PartyTable(ids[scored], x[scored]), mean, scale)
     labels = None if y is None else y[~test]
-    score_labels = None if y is None else y[test]
+    score_labels = np.full(len(ids), None, dtype=object) if every_row else None
+    if y is not None:
+        score_labels = y[test]
     rule = HeldOutRule(seed, vfl.test_size)
     exposure = own.exposure
     return PartyData(
@@ -440,6 +448,35 @@ def _check_label_classes(
         )
 
 
+def holds_out_rows(vfl: VflSection, name: str) -> bool:
+    """Whether party ``name`` holds ``test_size`` of its rows out of training to score them.
+
+    Every party does when the label party receives the predictions (the held-out customers
+    are scored with every party's columns). When a feature party does (transfer learning's
+    target, scored with its own columns alone), the label party does not: nothing of its
+    would be scored, so the source trains on all its labelled rows, as FATE's FTL guest
+    trains on its whole training table (validation data is a table of its own there),
+    unless the job sets ``[vfl] source_holds_out = true``.
+    """
+    return vfl.spec.scored_by == "label_party" or name != vfl.label_party or vfl.source_holds_out
+
+
+def unlabelled_target(vfl: VflSection, name: str, has_labels: bool) -> bool:
+    """Whether ``name`` is a transfer-learning target without labels (its table has no
+    label column): the usual transfer case, where knowledge crosses from the labelled
+    source. It holds none of its rows out (there is nothing to evaluate them with): it
+    trains on all of them, and the run scores every one after training."""
+    return vfl.spec.scored_by == "feature_party" and name != vfl.label_party and not has_labels
+
+
+def _held_out_rows(vfl: VflSection, name: str, seed: int, ids: np.ndarray) -> np.ndarray:
+    """:func:`held_out` of a party's IDs under the job's rule, none where the party holds
+    no rows out (:func:`holds_out_rows`)."""
+    if not holds_out_rows(vfl, name):
+        return np.zeros(len(ids), dtype=bool)
+    return held_out(ids, seed, vfl.test_size)
+
+
 def _training_split(vfl: VflSection, name: str, seed: int, ids: np.ndarray) -> np.ndarray:
     """Which of the party's rows the job holds out to score (the rest train).
 
@@ -448,7 +485,7 @@ def _training_split(vfl: VflSection, name: str, seed: int, ids: np.ndarray) -> n
     DataError
         When it holds out every row.
     """
-    test = held_out(ids, seed, vfl.test_size)
+    test = _held_out_rows(vfl, name, seed, ids)
     if test.all():
         raise DataError(
             f"{name}: vfl.test_size = {vfl.test_size} holds out all {len(ids)} of its rows, "
@@ -475,7 +512,7 @@ def _party_data_later(
         None,
         CsvFormat.checked(vfl.delimiter, vfl.encoding, vfl.decimal),
         say=say,
-        held_out=lambda ids: held_out(ids, seed, vfl.test_size),
+        held_out=lambda ids: _held_out_rows(vfl, name, seed, ids),
     )
     y: np.ndarray | None
     if name != vfl.label_party and labels_by_name(vfl) and vfl.label in header:
@@ -580,7 +617,9 @@ def build_vertical_job(spec: JobSpec, *, shared_rows_later: bool = True) -> Vert
             f"{scored} scores the held-out rows but its table has no {vfl.label!r} column "
             "to evaluate them with"
         )
-    if vfl.spec.metrics is None:
+    if vfl.spec.metrics is None and not unlabelled_target(
+        vfl, scored, data[scored].labels is not None
+    ):
         require_evaluable(truth, scored, vfl, data[scored].classes)
     train = {name: d.table for name, d in data.items() if d.table is not None}
     test = {name: d.score_table for name, d in data.items() if d.score_table is not None}
@@ -1064,17 +1103,19 @@ def run_vertical_job(
         truth = np.asarray(job.test_labels)[rows]
         exposure = job.test_exposure
         exposure = None if exposure is None else np.asarray(exposure, dtype=np.float64)[rows]
-        metrics = held_out_metrics(
-            vfl.spec,
-            vfl.options,
-            truth,
-            predictions,
-            job.model.models_[scored],
-            OperatingTargets(vfl.target_recall, vfl.target_precision),
-            exposure,
-        )
-        label_model = job.model.models_[vfl.label_party]
         evaluated = known_label_count(truth)  # the metrics' rows (a transfer target's few)
+        metrics: dict[str, float] = {}  # none for an unlabelled target: nothing to compare
+        if evaluated:
+            metrics = held_out_metrics(
+                vfl.spec,
+                vfl.options,
+                truth,
+                predictions,
+                job.model.models_[scored],
+                OperatingTargets(vfl.target_recall, vfl.target_precision),
+                exposure,
+            )
+        label_model = job.model.models_[vfl.label_party]
         result: dict[str, Any] = {
             "run_id": run_id,
             "common_customers": int(job.model.psi_.size) if job.model.psi_ else None,
@@ -1087,10 +1128,20 @@ def run_vertical_job(
         shown = ", ".join(f"{k.upper()} {v:.4f}" for k, v in metrics.items())
         trained = vfl.spec.describe(job.model.models_.get(COORDINATOR))
         evaluated_on = evaluated_rows_phrase(len(ids), evaluated)  # "": every scored row
+        if evaluated:
+            scored_line = (
+                f"scored {len(ids)} held-out customers"
+                f"{'; ' + evaluated_on if evaluated_on else ': '}{shown}"
+            )
+        else:
+            scored_line = (
+                f"scored all {len(ids)} of {scored}'s customers (no {vfl.label!r} labels: not "
+                f"evaluated; rengo runs export {run_id or 'RUN'} --out DIR keeps the model "
+                "to score new rows)"
+            )
         log(
             f"{trained} in {train_s:.1f}s on {result['common_customers']} common customers; "
-            f"scored {len(ids)} held-out customers{'; ' + evaluated_on if evaluated_on else ': '}"
-            f"{shown}"
+            + scored_line
         )
         if store is not None and run_id is not None:
             log_vertical_epochs(
@@ -1161,9 +1212,11 @@ def run_vertical_job(
         names = {n: list(f) for n, f in job.train.feature_names.items() if f}
         if names:  # what `rengo runs importance` names each party's columns by
             run.summary[FEATURE_NAMES] = names
-        reliability = held_out_reliability(
-            vfl.spec, vfl.options, truth, predictions, job.model.models_[scored]
-        )
+        reliability = None
+        if evaluated:
+            reliability = held_out_reliability(
+                vfl.spec, vfl.options, truth, predictions, job.model.models_[scored]
+            )
         if reliability is not None:
             run.summary[RELIABILITY] = reliability
         # what a deployed run of the job records too (epochs run, best epoch, values

@@ -144,10 +144,22 @@ class VflSection:
         "hetero_poisson: the label party's exposure column (years insured; E[y] = exposure "
         "* exp(x w + b)), private to it like the labels and not a feature.",
     )
+    source_holds_out: bool = option(
+        False,
+        "Transfer learning: the source (label party) also holds test_size of its rows out "
+        "of training. Off, it trains on all its labelled rows: only the target's held-out "
+        "rows are scored (FATE's FTL guest trains on its whole training table too).",
+    )
 
     def __post_init__(self) -> None:
         if self.options is None:
             self.options = self.spec.default_config()
+        if self.source_holds_out and self.spec.scored_by == "label_party":
+            raise ConfigError(
+                f"vfl.source_holds_out is for transfer learning (algorithm = 'ftl'), whose "
+                f"source's rows are never scored; {self.algorithm}'s parties all hold out "
+                "the test_size customers they score together: leave it out"
+            )
 
     @property
     def spec(self) -> VerticalAlgorithm[Any]:

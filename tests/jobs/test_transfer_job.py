@@ -1,0 +1,152 @@
+"""Transfer-learning job files: which rows each side trains on and scores, an unlabelled
+target, and labels on the wrong side."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from rengo.cli.main import app
+from rengo.core import ConfigError
+from rengo.jobs import build_vertical_job, load_job
+from rengo.jobs.vertical import held_out
+from rengo.tracking import RunStore
+
+pytest.importorskip("torch")
+
+SOURCE_ROWS = range(0, 350)
+TARGET_ROWS = range(200, 569)
+
+
+def _write(path: Path, header: list[str], rows: list[list[object]]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def _tables(folder: Path, *, target_labels: bool, source_labels: bool = True) -> None:
+    """The breast-cancer table split by columns: the source 'bank' (10 columns, rows 0-349)
+    and the target 'shop' (20 columns, rows 200-568), each with or without a 'y' column
+    (the target's labelled on every fourth row)."""
+    from sklearn.datasets import load_breast_cancer
+
+    x, y = load_breast_cancer(return_X_y=True)
+    ids = [f"p{i:04d}" for i in range(len(x))]
+    bank_y = ["y"] if source_labels else []
+    _write(
+        folder / "bank.csv",
+        ["id", *(f"a{j}" for j in range(10)), *bank_y],
+        [[ids[i], *x[i, :10], *([int(y[i])] if source_labels else [])] for i in SOURCE_ROWS],
+    )
+    shop_y = ["y"] if target_labels else []
+    _write(
+        folder / "shop.csv",
+        ["id", *(f"b{j}" for j in range(20)), *shop_y],
+        [
+            [ids[i], *x[i, 10:], *([int(y[i]) if i % 4 == 0 else ""] if target_labels else [])]
+            for i in TARGET_ROWS
+        ],
+    )
+
+
+def _job(folder: Path, extra: str = "", label_party: str = "bank") -> Path:
+    job = folder / "ftl.toml"
+    job.write_text(
+        f'[job]\nkind = "vfl"\nseed = 0\n[vfl]\nalgorithm = "ftl"\nlabel_party = "{label_party}"\n'
+        'label = "y"\nid_column = "id"\ntest_size = 0.2\nsecurity = "plaintext"\nepochs = 1\n'
+        f'{extra}[vfl.parties]\nbank = "bank.csv"\nshop = "shop.csv"\n'
+    )
+    return job
+
+
+def _held(rows: range) -> np.ndarray:
+    return held_out(np.array([f"p{i:04d}" for i in rows]), 0, 0.2)
+
+
+@pytest.mark.parametrize("later", [True, False])
+def test_the_source_trains_on_every_labelled_row(tmp_path: Path, later: bool) -> None:
+    """The source held test_size of its rows out of training (281 of 350 trained), though
+    only the target's held-out rows are ever scored: 69 labelled rows were lost."""
+    _tables(tmp_path, target_labels=True)
+    job = build_vertical_job(load_job(_job(tmp_path)), shared_rows_later=later)
+    assert len(job.train.parties["bank"].ids) == len(SOURCE_ROWS)
+    assert len(job.test.parties["bank"].ids) == 0
+    shop_held = int(_held(TARGET_ROWS).sum())  # the target still holds its share out
+    assert len(job.test.parties["shop"].ids) == shop_held
+    assert len(job.train.parties["shop"].ids) == len(TARGET_ROWS) - shop_held
+
+
+def test_a_job_may_ask_the_source_to_hold_its_rows_out(tmp_path: Path) -> None:
+    _tables(tmp_path, target_labels=True)
+    job = build_vertical_job(load_job(_job(tmp_path, "source_holds_out = true\n")))
+    assert len(job.train.parties["bank"].ids) == len(SOURCE_ROWS) - int(_held(SOURCE_ROWS).sum())
+
+
+def test_source_holds_out_is_refused_where_every_party_holds_out(tmp_path: Path) -> None:
+    _tables(tmp_path, target_labels=False)
+    (tmp_path / "lr.toml").write_text(
+        '[job]\nkind = "vfl"\n[vfl]\nlabel_party = "bank"\nsource_holds_out = true\n'
+        '[vfl.parties]\nbank = "bank.csv"\nshop = "shop.csv"\n'
+    )
+    with pytest.raises(ConfigError, match="source_holds_out is for transfer learning"):
+        load_job(tmp_path / "lr.toml")
+
+
+def test_an_unlabelled_target_trains_on_every_row_and_the_run_scores_them(
+    tmp_path: Path,
+) -> None:
+    """A target without a label column (the usual transfer case) was refused: 'shop scores
+    the held-out rows but its table has no 'y' column to evaluate them with'."""
+    _tables(tmp_path, target_labels=False)
+    job = _job(tmp_path)
+    built = build_vertical_job(load_job(job))
+    assert len(built.train.parties["shop"].ids) == len(TARGET_ROWS)  # none held out
+    store = tmp_path / "runs.db"
+    result = CliRunner().invoke(app, ["run", str(job), "--store", str(store)])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert (
+        f"scored all {len(TARGET_ROWS)} of shop's customers (no 'y' labels: not evaluated" in said
+    )
+    with RunStore(store) as runs:
+        (run,) = runs.list_runs()
+        assert run.status == "completed"
+        summary = run.summary or {}
+    assert summary["scored_customers"] == len(TARGET_ROWS)
+    assert summary["test_rows"] == 0 and "auc" not in summary
+    out = tmp_path / "model"
+    exported = CliRunner().invoke(
+        app, ["runs", "export", run.run_id, "--out", str(out), "--store", str(store)]
+    )
+    assert exported.exit_code == 0, exported.output
+    assert sorted(p.name for p in out.iterdir()) == ["bank.json", "shop.json"]
+
+
+def test_an_unlabelled_target_scores_as_the_python_api_does(tmp_path: Path) -> None:
+    """The job's scores of the target's rows are TransferClassifier's of the same tables,
+    fitted with target_labels=None."""
+    from rengo.ftl import TransferClassifier
+
+    _tables(tmp_path, target_labels=False)
+    job = build_vertical_job(load_job(_job(tmp_path)), shared_rows_later=False)
+    job.model.fit(job.train, labels=None)
+    ids, scores = job.model.predict_raw(job.test)
+    bank, shop = job.train.parties["bank"], job.train.parties["shop"]
+    assert job.train.labels is not None
+    api = TransferClassifier(security="plaintext", epochs=1, seed=0)
+    api.fit(
+        {"bank": (bank.ids, bank.features), "shop": (shop.ids, shop.features)},
+        source="bank",
+        y=job.train.labels,
+    )
+    proba = api.predict_proba((shop.ids, shop.features))
+    order = {str(i): k for k, i in enumerate(shop.ids)}
+    assert len(ids) == len(TARGET_ROWS)
+    np.testing.assert_allclose(
+        np.asarray(scores), proba[[order[str(i)] for i in ids], 1], rtol=0, atol=1e-12
+    )
