@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rengo.cli.main import app
-from rengo.core import ConfigError
+from rengo.core import ConfigError, DataError
 from rengo.jobs import build_vertical_job, load_job
 from rengo.jobs.vertical import held_out
 from rengo.tracking import RunStore
@@ -150,3 +150,53 @@ def test_an_unlabelled_target_scores_as_the_python_api_does(tmp_path: Path) -> N
     np.testing.assert_allclose(
         np.asarray(scores), proba[[order[str(i)] for i in ids], 1], rtol=0, atol=1e-12
     )
+
+
+@pytest.mark.parametrize("later", [True, False])
+def test_labels_at_the_target_only_name_the_parties_the_column_and_the_side(
+    tmp_path: Path, later: bool
+) -> None:
+    """It said only '.../bank.csv: no label column 'y'; columns are [...]'."""
+    _tables(tmp_path, target_labels=True, source_labels=False)
+    with pytest.raises(DataError) as info:
+        build_vertical_job(load_job(_job(tmp_path)), shared_rows_later=later)
+    said = str(info.value)
+    assert said.startswith("bank is the label party ([vfl] label_party), but its table ")
+    assert "has no 'y' column, which shop's table has: the labels are on the wrong side" in said
+    assert "transfer learning's label party is the source, with a label on every row" in said
+    assert "Set label_party = 'shop'" in said
+
+
+def test_a_job_naming_the_unlabelled_target_as_label_party_names_the_source(
+    tmp_path: Path,
+) -> None:
+    _tables(tmp_path, target_labels=False)
+    with pytest.raises(DataError, match=r"^shop is the label party .* which bank's table has"):
+        build_vertical_job(load_job(_job(tmp_path, label_party="shop")))
+
+
+@pytest.mark.parametrize("later", [True, False])
+def test_a_target_named_as_label_party_with_its_few_labels_names_the_labelled_source(
+    tmp_path: Path, later: bool
+) -> None:
+    """Labels in both tables, the job's label party the one with blanks: it said only
+    '.../shop.csv:2: label is missing (''); every row needs a label (... affected)'."""
+    _tables(tmp_path, target_labels=True)
+    with pytest.raises(DataError) as info:
+        build_vertical_job(load_job(_job(tmp_path, label_party="shop")), shared_rows_later=later)
+    said = str(info.value)
+    assert said.startswith("shop, the label party ([vfl] label_party), has rows without a 'y': ")
+    assert "label is missing" in said and "bank's table has 'y' too" in said
+    assert said.endswith("If bank is the labelled source, set label_party = 'bank'")
+
+
+def test_a_hetero_lr_job_with_the_label_at_the_feature_party_names_both(tmp_path: Path) -> None:
+    _tables(tmp_path, target_labels=True, source_labels=False)
+    (tmp_path / "lr.toml").write_text(
+        '[job]\nkind = "vfl"\n[vfl]\nlabel_party = "bank"\n'
+        '[vfl.parties]\nbank = "bank.csv"\nshop = "shop.csv"\n'
+    )
+    with pytest.raises(DataError) as info:
+        build_vertical_job(load_job(tmp_path / "lr.toml"))
+    said = str(info.value)
+    assert "which shop's table has: the labels are on the wrong side (only the label party" in said

@@ -15,6 +15,11 @@ TASKS: tuple[str, ...] = ("auto", "classification", "regression")
 MISSING_LABEL_TEXT = frozenset({"", "nan", "na", "n/a", "null", "none", "?"})
 
 
+class MissingLabelError(DataError):
+    """A training row without a label (an empty cell, ``NaN``, ``?``...), where every row
+    needs one."""
+
+
 def encode_labels(
     values: np.ndarray, task: Task, where: Callable[[int], str]
 ) -> tuple[np.ndarray, tuple[str, ...] | None]:
@@ -40,7 +45,7 @@ def encode_labels(
         missing = np.flatnonzero(np.isin(np.char.lower(text), list(MISSING_LABEL_TEXT)))
         if missing.size:
             i = int(missing[0])
-            raise DataError(
+            raise MissingLabelError(
                 f"{where(i)}: label is missing ({str(values[i])!r}); every row needs a label "
                 f"({missing.size} row(s) affected)"
             )

@@ -36,7 +36,7 @@ from rengo.data.csv_table import (
 )
 from rengo.data.dataset import column_scaling
 from rengo.data.exposure_column import exposure_cells
-from rengo.data.labels import class_list
+from rengo.data.labels import MissingLabelError, class_list
 from rengo.jobs.data_files import BUNDLED_DATA, bundled_data, job_data_files
 from rengo.jobs.spec import JobSpec
 from rengo.jobs.vertical_spec import OperatingTargets, VflSection
@@ -372,8 +372,87 @@ def party_data(
     DataError
         For unreadable tables (also a Parquet or non-UTF-8 party file: parties read UTF-8
         CSV), a missing ID column, a label without two classes, a vfl.drop_fraction that
-        leaves the party under 2 rows, or a vfl.test_size that holds out all of them.
+        leaves the party under 2 rows, or a vfl.test_size that holds out all of them;
+        labels on the wrong side (the label party's table without the label column that
+        another party's has; a transfer job's label party with blank labels while another
+        party's table has the column too), naming the parties and the column.
     """
+    _require_labels_at_label_party(vfl, name)
+    try:
+        return _party_data(vfl, name, seed, shared_rows_later=shared_rows_later, say=say)
+    except MissingLabelError as exc:
+        raise _labels_elsewhere(vfl, name, exc) or exc from exc
+
+
+def _label_holders(vfl: VflSection, name: str) -> list[str]:
+    """The job's other parties whose CSV tables have a column named like the label."""
+    return [
+        other
+        for other, path in vfl.parties.items()
+        if other != name and vfl.label in _party_header(path, vfl)
+    ]
+
+
+def _label_side_rule(vfl: VflSection) -> str:
+    """Which side must hold the labels, in words."""
+    if labels_by_name(vfl):
+        return (
+            "transfer learning's label party is the source, with a label on every row; the "
+            "target may hold a few in a column of the same name, blank where it has none"
+        )
+    return "only the label party holds labels; every other party's columns are features"
+
+
+def _require_labels_at_label_party(vfl: VflSection, name: str) -> None:
+    """Refuse a label party whose table has no label column while another party's has one
+    (labels on the wrong side), naming both parties, the column and the rule.
+
+    Raises
+    ------
+    DataError
+        As above.
+    """
+    if name != vfl.label_party or name not in vfl.parties:
+        return
+    path = vfl.parties[name]
+    if vfl.label in _party_header(path, vfl):
+        return
+    holders = _label_holders(vfl, name)
+    if holders:
+        raise DataError(
+            f"{name} is the label party ([vfl] label_party), but its table {path} has no "
+            f"{vfl.label!r} column, which {' and '.join(holders)}'s table has: the labels "
+            f"are on the wrong side ({_label_side_rule(vfl)}). Set label_party = "
+            f"{holders[0]!r} if that party holds them, or move the column to {name}'s table"
+        )
+
+
+def _labels_elsewhere(vfl: VflSection, name: str, exc: MissingLabelError) -> DataError | None:
+    """A transfer-learning label party's missing label, explained when another party's
+    table has the label column too: the job may name the target as its label party
+    (``None``: nothing to add)."""
+    if name != vfl.label_party or not labels_by_name(vfl) or not vfl.parties:
+        return None
+    holders = _label_holders(vfl, name)
+    if not holders:
+        return None
+    return DataError(
+        f"{name}, the label party ([vfl] label_party), has rows without a {vfl.label!r}: "
+        f"{exc}. {' and '.join(holders)}'s table has {vfl.label!r} too: "
+        f"{_label_side_rule(vfl)}. If {holders[0]} is the labelled source, set "
+        f"label_party = {holders[0]!r}"
+    )
+
+
+def _party_data(
+    vfl: VflSection,
+    name: str,
+    seed: int,
+    *,
+    shared_rows_later: bool,
+    say: Callable[[str], None] | None,
+) -> PartyData:
+    """:func:`party_data`, its label-side checks done."""
     # the label party's exposure column is read whole, beside its labels
     if shared_rows_later and vfl.parties and name in vfl.parties and not _has_exposure(vfl, name):
         header = _party_header(vfl.parties[name], vfl)
