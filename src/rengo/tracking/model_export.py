@@ -597,9 +597,11 @@ def _no_checkpoint(run_id: str, kind: str, algorithm: Any = None) -> str:
             f"run {run_id} trained {algorithm!r}, whose model the run store does not keep: "
             "export writes the models of "
             + ", ".join(STORED_VERTICAL_ALGORITHMS)
-            + f" only; to keep a {algorithm} model, fit its estimator in Python and pickle "
-            "it (the pickle holds every party's model and keys: keep it private), or "
-            "score new rows in the run itself (deployed: rengo vfl party --score-csv)"
+            + f" only. rengo never pickles a model: a {algorithm} model is kept by running "
+            "the job deployed, where each party writes its own as versioned JSON (rengo vfl "
+            "party --job JOB --model FILE), and a scoring-only run scores new rows with those "
+            "files (rengo vfl coordinator --no-train; rengo vfl party --load-model FILE "
+            "--score-csv NEW.csv); a simulated run scores its held-out rows only"
         )
     if kind == "vfl":
         return (
