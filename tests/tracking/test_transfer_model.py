@@ -84,3 +84,41 @@ def test_an_export_that_cannot_write_one_party_file_writes_none(
     code, said = _export(tmp_path / "runs.db", run_id, tmp_path / "out")
     assert code == 0, said
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["bank.json", "shop.json"]
+
+
+def test_a_checkpoint_written_in_the_earlier_layout_still_reads(tmp_path: Path) -> None:
+    """The transfer and SecureBoost checkpoints share one writer and one reader now: the
+    bytes are those the earlier transfer_blob wrote, and a checkpoint of that layout (JSON
+    text per party) reads back to the same documents."""
+    import json
+
+    from rengo.core.codec import encode
+
+    documents = _documents()
+    earlier = encode(
+        {
+            "kind": "ftl-party-models",
+            "round": 1,
+            "label_party": "bank",
+            "documents": {n: json.dumps(d, allow_nan=False) for n, d in documents.items()},
+        }
+    )
+    assert transfer_blob(1, "bank", documents) == earlier
+    with RunStore(tmp_path / "runs.db") as store:
+        with store.run("vfl", {"kind": "vfl", "algorithm": "ftl"}) as run:
+            pass
+        store.save_checkpoint(run.run_id, 1, earlier)
+        stored = load_transfer(store, run.run_id)
+    assert stored.label_party == "bank" and stored.epochs == 1
+    assert stored.documents == json.loads(json.dumps(documents))
+
+
+def test_a_stored_model_of_another_kind_is_named(tmp_path: Path) -> None:
+    with RunStore(tmp_path / "runs.db") as store:
+        with store.run("vfl", {"kind": "vfl", "algorithm": "ftl"}) as run:
+            pass
+        store.save_checkpoint(run.run_id, 1, transfer_blob(1, "bank", _documents()))
+        from rengo.tracking.model_export import load_secureboost
+
+        with pytest.raises(DataError, match="holds no SecureBoost model \\(it holds 'ftl-party"):
+            load_secureboost(store, run.run_id)

@@ -864,22 +864,20 @@ def _write_model(
     from rengo.ftl import model_file as transfer_file
     from rengo.vfl.hetero_lr import GuestModel, HostModel
     from rengo.vfl.hetero_lr import model_file as linear_file
-    from rengo.vfl.party_model_file import prepared_columns
+    from rengo.vfl.party_model_file import prepared_columns, write_document
     from rengo.vfl.secureboost import SecureBoostGuestModel, SecureBoostHostModel, write_party_model
     from rengo.vfl.splitnn import SplitNNFeatureModel, SplitNNLabelModel
     from rengo.vfl.splitnn import model_file as splitnn_file
 
     model = result.model
     categories = getattr(data, "categories", None)  # PartyData's; None: no text columns
-    # a transfer model's classes are its own (class_names, the source's: the target's own
-    # labels may name fewer), which scoring codes labels by; they are written as "classes"
-    # too, for a rengo that read them there
     transfer = isinstance(model, (SourceModel, TargetModel))
     label_party = result.is_label_party and not transfer
+    scaling = None if data.mean is None else Standardization(mean=data.mean, scale=data.scale)
     prepared = prepared_columns(  # new rows to score are prepared as these columns were
         data.feature_names,
-        None if data.mean is None else Standardization(mean=data.mean, scale=data.scale),
-        list(model.classes) if transfer else data.classes if label_party else None,
+        scaling,
+        data.classes if label_party else None,
         None if categories is None else categories.to_json(),
         label_party=label_party,
     )
@@ -907,10 +905,17 @@ def _write_model(
             path, model, name, plan.label_party, plan.training_run, **prepared
         )
         return
-    if isinstance(model, (SourceModel, TargetModel)):
-        transfer_file.write_party_model(
-            path, model, name, plan.label_party, plan.training_run, **prepared
+    if transfer:  # the document `rengo runs export` writes of a simulated run
+        kept = transfer_file.kept_document(
+            model,
+            name,
+            plan.label_party,
+            plan.training_run,
+            data.feature_names,
+            scaling,
+            None if categories is None else categories.to_json(),
         )
+        write_document(path, kept)
         return
     fields = (
         {f.name: _plain(getattr(model, f.name)) for f in dataclasses.fields(model)}

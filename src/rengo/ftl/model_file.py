@@ -23,9 +23,10 @@ module is not kept: its architecture is code, and a document is data (nothing is
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,11 +40,15 @@ from rengo.vfl.party_model_file import (
     header,
     input_scaling,
     layer_shapes,
+    prepared_columns,
     read_exact_array,
     read_input_scaling,
     read_json,
     write_document,
 )
+
+if TYPE_CHECKING:
+    from rengo.data import Standardization
 
 FORMAT = "rengo-ftl-party-model"
 """The ``format`` every transfer-learning party document names."""
@@ -271,6 +276,53 @@ def read_document(document: Any, source: str, party: str | None = None) -> Store
     known = set(party_document(model, owner, label_party, checked.training_run))
     prepared = {k: v for k, v in document.items() if k not in known}
     return StoredTransferModel(owner, label_party, model, prepared, checked.training_run)
+
+
+def kept_document(
+    model: TransferPartyModel,
+    party: str,
+    label_party: str,
+    training_run: str | None,
+    features: Sequence[str],
+    scaling: Standardization | None,
+    categories: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One party's whole kept model file, as a deployed party writes it (``rengo vfl party
+    --model FILE``) and ``rengo runs export`` of a simulated run writes it: its model
+    (:func:`party_document`) beside how its table's columns were prepared
+    (:func:`rengo.vfl.party_model_file.prepared_columns`), which a scoring-only run applies
+    to new rows. The classes written are the model's (the source's class names, which
+    scoring codes labels by), as ``classes`` too, for a rengo that read them there.
+
+    Parameters
+    ----------
+    model
+        The source's :class:`SourceModel` or the target's :class:`TargetModel`.
+    party
+        Whose model it is.
+    label_party
+        The run's label party (the source).
+    training_run
+        The run's token, written when given.
+    features
+        The party's table columns its encoder reads, in order.
+    scaling
+        Their training mean and spread, or ``None``.
+    categories
+        The text columns' encoding as JSON (omitted when ``None``).
+
+    Returns
+    -------
+    dict
+        The JSON-ready document.
+
+    Raises
+    ------
+    DataError
+        As :func:`party_document`.
+    """
+    prepared = prepared_columns(features, scaling, list(model.classes), categories)
+    return {**prepared, **party_document(model, party, label_party, training_run)}
 
 
 def write_party_model(

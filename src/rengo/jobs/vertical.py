@@ -71,7 +71,6 @@ from rengo.vfl import (
     VerticalEstimator,
 )
 from rengo.vfl.common import scaled
-from rengo.vfl.party_model_file import prepared_columns
 from rengo.vfl.progress import epoch_clock
 from rengo.vfl.psi.ids import normalise_ids
 from rengo.vfl.registry import RoleKind, VerticalAlgorithm
@@ -1365,24 +1364,22 @@ def transfer_documents(job: VerticalJob, training_run: str | None) -> dict[str, 
         If a party's encoder is a module of its own (a document keeps only the encoders
         rengo builds).
     """
-    from rengo.ftl.model_file import party_document
+    from rengo.ftl.model_file import kept_document
 
     vfl = job.spec.vfl
     assert vfl is not None
     documents: dict[str, dict[str, Any]] = {}
     for name in vfl.party_names:
-        model = job.model.models_[name]
         encoding = job.categories.get(name)
-        prepared = prepared_columns(
+        documents[name] = kept_document(
+            job.model.models_[name],
+            name,
+            vfl.label_party,
+            training_run,
             job.train.feature_names.get(name, ()),
             job.scalers.get(name),
-            list(model.classes),  # as the deployed writer: the model's, for older readers
             None if encoding is None else encoding.to_json(),
         )
-        documents[name] = {
-            **prepared,
-            **party_document(model, name, vfl.label_party, training_run),
-        }
     return documents
 
 

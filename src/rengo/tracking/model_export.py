@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -239,6 +239,114 @@ def _scalers_read(run_id: str, value: Any) -> dict[str, Standardization]:
     return scalers
 
 
+def party_documents_blob(
+    kind: str,
+    round: int,
+    label_party: str,
+    documents: Mapping[str, Mapping[str, Any]],
+    **extra: Any,
+) -> bytes:
+    """Checkpoint bytes of a simulated vertical run whose model is one JSON document per
+    party (SecureBoost, transfer learning): each document as strict JSON text.
+
+    Parameters
+    ----------
+    kind
+        The checkpoint's kind (:data:`SECUREBOOST_KIND`, the transfer model's).
+    round
+        The checkpoint's round (trees grown, epochs trained).
+    label_party
+        The run's label party.
+    documents
+        Each party's JSON-ready document.
+    **extra
+        More fields of the checkpoint, after the documents (SecureBoost's scalings).
+
+    Returns
+    -------
+    bytes
+        The encoded checkpoint.
+
+    Raises
+    ------
+    ValueError
+        If a document holds a value strict JSON cannot write (NaN, infinity).
+    """
+    texts = {str(name): json.dumps(doc, allow_nan=False) for name, doc in documents.items()}
+    return encode(
+        {"kind": kind, "round": int(round), "label_party": label_party, "documents": texts, **extra}
+    )
+
+
+@dataclass(frozen=True)
+class StoredPartyDocuments:
+    """A stored checkpoint of one JSON document per party (:func:`party_documents_blob`),
+    every document read back and checked."""
+
+    run_id: str
+    round: int
+    label_party: str
+    documents: dict[str, dict[str, Any]]
+    state: dict[str, Any]
+    """The whole checkpoint (its extra fields)."""
+
+
+def load_party_documents(
+    store: RunStore,
+    run_id: str,
+    kind: str,
+    model: str,
+    read_document: Callable[[Any, str, str], object],
+    check_parties: Callable[[str, str, dict[str, Any]], None],
+) -> StoredPartyDocuments:
+    """The party documents of a simulated run's latest checkpoint of ``kind``.
+
+    Parameters
+    ----------
+    store
+        The run store that recorded the run.
+    run_id
+        The run's full id or a unique prefix.
+    kind
+        The checkpoint kind expected.
+    model
+        The model's name in messages ("SecureBoost", "transfer-learning").
+    read_document
+        The algorithm's document reader ``(document, source, party)``, raising DataError.
+    check_parties
+        Called with the run's id, the label party and the documents' texts by party
+        before any is read; raises DataError for a set of parties the model cannot hold.
+
+    Returns
+    -------
+    StoredPartyDocuments
+        Every party's document, read back.
+
+    Raises
+    ------
+    DataError
+        The run holds another kind of model, or a corrupt or malformed one.
+    UnknownRunError, AmbiguousRunError
+        If ``run_id`` matches no run, or several.
+    """
+    full, number, state = _checkpoint(store, run_id, None)
+    if state.get("kind") != kind:
+        raise DataError(f"run {full} holds no {model} model (it holds {state.get('kind')!r})")
+    texts, label = state.get("documents"), state.get("label_party")
+    if not isinstance(texts, dict) or not isinstance(label, str):
+        raise DataError(f"run {full}: the stored {model} model is malformed")
+    check_parties(full, label, texts)
+    documents: dict[str, dict[str, Any]] = {}
+    for name, text in texts.items():
+        try:
+            document = json.loads(text)
+        except (TypeError, json.JSONDecodeError) as exc:
+            raise DataError(f"run {full}: the stored model of {name!r} is corrupt: {exc}") from exc
+        read_document(document, f"run {full}'s stored model of {name!r}", name)
+        documents[str(name)] = document
+    return StoredPartyDocuments(full, number, label, documents, dict(state))
+
+
 def secureboost_blob(
     trees: int,
     label_party: str,
@@ -274,20 +382,16 @@ def secureboost_blob(
     from rengo.vfl.secureboost.model_file import party_document
 
     documents = {
-        str(name): json.dumps(
-            party_document(model, name, label_party, training_run), allow_nan=False
-        )
+        name: party_document(model, name, label_party, training_run)
         for name, model in models.items()
     }
-    return encode(
-        {
-            "kind": SECUREBOOST_KIND,
-            "round": int(trees),
-            "label_party": label_party,
-            "documents": documents,
-            "scalers": _scalers_value(scalers),
-            "categories": _categories_value(categories),
-        }
+    return party_documents_blob(
+        SECUREBOOST_KIND,
+        trees,
+        label_party,
+        documents,
+        scalers=_scalers_value(scalers),
+        categories=_categories_value(categories),
     )
 
 
@@ -729,23 +833,19 @@ def load_secureboost(store: RunStore, run_id: str) -> StoredSecureBoost:
     """
     from rengo.vfl.secureboost.model_file import read_document
 
-    full, number, state = _checkpoint(store, run_id, None)
-    if state.get("kind") != SECUREBOOST_KIND:
-        raise DataError(f"run {full} holds no SecureBoost model (it holds {state.get('kind')!r})")
-    texts, label = state.get("documents"), state.get("label_party")
-    if not isinstance(texts, dict) or not isinstance(label, str) or label not in texts:
-        raise DataError(f"run {full}: the stored SecureBoost model is malformed")
-    documents: dict[str, dict[str, Any]] = {}
-    for name, text in texts.items():
-        try:
-            document = json.loads(text)
-        except (TypeError, json.JSONDecodeError) as exc:
-            raise DataError(f"run {full}: the stored model of {name!r} is corrupt: {exc}") from exc
-        read_document(document, f"run {full}'s stored model of {name!r}", name)
-        documents[name] = document
+    def label_party_held(full: str, label: str, texts: dict[str, Any]) -> None:
+        if label not in texts:
+            raise DataError(f"run {full}: the stored SecureBoost model is malformed")
+
+    stored = load_party_documents(
+        store, run_id, SECUREBOOST_KIND, "SecureBoost", read_document, label_party_held
+    )
+    full, state = stored.run_id, stored.state
     scalers = _scalers_read(full, state.get("scalers") or {})
     categories = _categories_read(full, state.get("categories") or {})  # none in older stores
-    return StoredSecureBoost(full, number, label, documents, scalers, categories)
+    return StoredSecureBoost(
+        full, stored.round, stored.label_party, stored.documents, scalers, categories
+    )
 
 
 class HoldsSecureBoost(DataError):

@@ -12,14 +12,12 @@ party only once written; the checkpoint holds JSON text, never a pickle.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rengo.core.codec import encode
 from rengo.core.errors import DataError
-from rengo.tracking.model_export import checkpoint_state
+from rengo.tracking.model_export import load_party_documents, party_documents_blob
 from rengo.tracking.store import RunStore
 
 TRANSFER_KIND = "ftl-party-models"
@@ -51,15 +49,7 @@ def transfer_blob(
     ValueError
         If a document holds a value strict JSON cannot write (NaN, infinity).
     """
-    texts = {str(name): json.dumps(doc, allow_nan=False) for name, doc in documents.items()}
-    return encode(
-        {
-            "kind": TRANSFER_KIND,
-            "round": int(epochs),
-            "label_party": label_party,
-            "documents": texts,
-        }
-    )
+    return party_documents_blob(TRANSFER_KIND, epochs, label_party, documents)
 
 
 @dataclass(frozen=True)
@@ -98,14 +88,14 @@ def load_transfer(store: RunStore, run_id: str) -> StoredTransfer:
     """
     from rengo.ftl.model_file import read_document
 
-    full, number, state = checkpoint_state(store, run_id)
-    if state.get("kind") != TRANSFER_KIND:
-        raise DataError(
-            f"run {full} holds no transfer-learning model (it holds {state.get('kind')!r})"
-        )
-    texts, label = state.get("documents"), state.get("label_party")
-    if not isinstance(texts, dict) or not isinstance(label, str):
-        raise DataError(f"run {full}: the stored transfer-learning model is malformed")
+    stored = load_party_documents(
+        store, run_id, TRANSFER_KIND, "transfer-learning", read_document, _source_and_target
+    )
+    return StoredTransfer(stored.run_id, stored.round, stored.label_party, stored.documents)
+
+
+def _source_and_target(full: str, label: str, texts: dict[str, Any]) -> None:
+    """Refuse a stored model of other documents than the source's and one target's."""
     if len(texts) != 2 or label not in texts:
         held = ", ".join(sorted(map(str, texts))) or "none"
         raise DataError(
@@ -113,15 +103,6 @@ def load_transfer(store: RunStore, run_id: str) -> StoredTransfer:
             f"a model is the source {label}'s and one target's (the store is damaged: run "
             "the job again)"
         )
-    documents: dict[str, dict[str, Any]] = {}
-    for name, text in texts.items():
-        try:
-            document = json.loads(text)
-        except (TypeError, json.JSONDecodeError) as exc:
-            raise DataError(f"run {full}: the stored model of {name!r} is corrupt: {exc}") from exc
-        read_document(document, f"run {full}'s stored model of {name!r}", name)
-        documents[str(name)] = document
-    return StoredTransfer(full, number, label, documents)
 
 
 def describe_transfer(state: Mapping[str, Any], run_id: str) -> str:
