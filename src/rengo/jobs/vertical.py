@@ -1014,6 +1014,11 @@ def held_out_metrics(
         If the scored rows cannot be evaluated (no known label; AUC with one class only),
         saying that they are the held-out rows every party holds.
     """
+    if len(truth) and not known_label_count(truth):  # a transfer target without labels
+        raise DataError(
+            f"none of the {len(truth)} scored rows has a known label: the scoring party holds "
+            "no labels to evaluate them with (a transfer target without a label column)"
+        )
     try:
         if exposure is not None:
             if spec.exposure_metrics is None:
