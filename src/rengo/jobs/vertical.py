@@ -376,9 +376,11 @@ def party_data(
         another party's has; a transfer job's label party with blank labels while another
         party's table has the column too), naming the parties and the column.
     """
-    _require_labels_at_label_party(vfl, name)
+    header = _party_header(vfl.parties[name], vfl) if name in vfl.parties else None
+    if header is not None:
+        _require_labels_at_label_party(vfl, name, header)
     try:
-        return _party_data(vfl, name, seed, shared_rows_later=shared_rows_later, say=say)
+        return _party_data(vfl, name, seed, header, shared_rows_later=shared_rows_later, say=say)
     except MissingLabelError as exc:
         raise _labels_elsewhere(vfl, name, exc) or exc from exc
 
@@ -402,7 +404,7 @@ def _label_side_rule(vfl: VflSection) -> str:
     return "only the label party holds labels; every other party's columns are features"
 
 
-def _require_labels_at_label_party(vfl: VflSection, name: str) -> None:
+def _require_labels_at_label_party(vfl: VflSection, name: str, header: Sequence[str]) -> None:
     """Refuse a label party whose table has no label column while another party's has one
     (labels on the wrong side), naming both parties, the column and the rule.
 
@@ -411,11 +413,9 @@ def _require_labels_at_label_party(vfl: VflSection, name: str) -> None:
     DataError
         As above.
     """
-    if name != vfl.label_party or name not in vfl.parties:
+    if name != vfl.label_party or vfl.label in header:
         return
     path = vfl.parties[name]
-    if vfl.label in _party_header(path, vfl):
-        return
     holders = _label_holders(vfl, name)
     if holders:
         raise DataError(
@@ -447,20 +447,24 @@ def _party_data(
     vfl: VflSection,
     name: str,
     seed: int,
+    header: Sequence[str] | None,
     *,
     shared_rows_later: bool,
     say: Callable[[str], None] | None,
 ) -> PartyData:
-    """:func:`party_data`, its label-side checks done."""
+    """:func:`party_data`, its label-side checks done (``header``: the party's CSV's
+    column names, ``None`` for a bundled table)."""
     # the label party's exposure column is read whole, beside its labels
-    if shared_rows_later and vfl.parties and name in vfl.parties and not _has_exposure(vfl, name):
-        header = _party_header(vfl.parties[name], vfl)
-        # one-hot columns need the whole read; so does an unlabelled target, which scores
-        # its training rows
-        if not party_categorical(vfl, header).wanted and not unlabelled_target(
-            vfl, name, vfl.label in header
-        ):
-            return _party_data_later(vfl, name, seed, header, say)
+    # one-hot columns need the whole read; so does an unlabelled target, which scores its
+    # training rows
+    if (
+        shared_rows_later
+        and header is not None
+        and not _has_exposure(vfl, name)
+        and not party_categorical(vfl, header).wanted
+        and not unlabelled_target(vfl, name, vfl.label in header)
+    ):
+        return _party_data_later(vfl, name, seed, header, say)
     own = _own_table(vfl, name, seed)
     ids, x, y, classes, feature_names = own.ids, own.X, own.y, own.classes, own.feature_names
     _check_label_classes(vfl, name, y, classes)
