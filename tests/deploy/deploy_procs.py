@@ -51,7 +51,7 @@ def coordinator(args: argparse.Namespace) -> None:
         digits_app.initial_parameters(),
         args.rounds,
         args.listen,
-        HubSecurity.from_directory(args.certs),
+        HubSecurity.from_directory(args.certs, parties=names),  # as `rengo coordinator`
         parties=names,
         join_timeout=120.0,
         rejoin_wait=10.0,

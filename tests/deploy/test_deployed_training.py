@@ -174,6 +174,51 @@ def test_coordinator_crash_resumes_at_next_round(
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.timeout(120)
+def test_a_resumed_coordinator_admits_a_new_party_and_drops_a_removed_one(
+    certs: Path, processes: Processes, tmp_path: Path
+) -> None:
+    """A member admitted (p3) and one taken out (p2) while the run was stopped: the resumed
+    run keeps its id and every completed round, serves the new parties from the next round
+    on, and records who changed after which round."""
+    before, after, rounds = PARTIES[:3], ["p0", "p1", "p3"], 4
+    store_path = tmp_path / "runs.db"
+    args = ["coordinator", "127.0.0.1:0", str(certs), str(store_path), str(rounds)]
+    first = processes.start(*args, ",".join(before), "--crash-after", "2")
+    assert first.stdout is not None
+    port = run_id = None
+    for line in first.stdout:
+        if line.startswith("PORT "):
+            port = int(line.split()[1])
+        if line.startswith("RUN "):
+            run_id = line.split()[1]
+            break
+    assert port and run_id
+    address = f"127.0.0.1:{port}"
+    for name in before:
+        processes.party(address, name, certs)
+    assert first.wait(60) == 1  # crashed right after round 2's checkpoint
+    processes.party(address, "p3", certs)  # the new member, retrying until it is admitted
+    args[1] = address
+    second = processes.start(*args, ",".join(after), "--resume", run_id)
+    output, _ = second.communicate(timeout=90)
+    assert second.returncode == 0, output
+    with RunStore(store_path) as store:
+        run = store.get_run(run_id)
+        assert run.status == "completed"
+        assert [r.round for r in store.rounds(run_id)] == [1, 2, 3, 4]
+        assert run.config["parties"] == after
+        (change,) = run.config["party_changes"]
+        assert (change["after_round"], change["admitted"], change["removed"]) == (2, ["p3"], ["p2"])
+        fitted = {(r.round, r.client_id) for r in store.client_records(run_id) if r.phase == "fit"}
+        assert {c for n, c in fitted if n <= 2} == set(before)
+        assert {c for n, c in fitted if n > 2} == set(after)
+        events = [e.message for e in store.events(run_id)]
+        assert (
+            "parties changed after round 2: admitted p3; removed p2 (now 3: p0, p1, p3)" in events
+        )
+
+
 def interrupted_run(certs: Path, store: RunStore, rounds: int) -> str:
     """An ``hfl-deployed`` run of 3 parties, interrupted right as it listened (Ctrl-C), with a
     FedAvg checkpoint after round 2."""
@@ -218,8 +263,6 @@ def test_a_resume_with_other_settings_is_refused_and_leaves_the_run_interrupted(
             resume(3)
         with pytest.raises(ConfigError, match="strategy 'FedAvg', now 'FedMedian'"):
             resume(8, FedMedian(min_fit_clients=2, min_available_clients=2))
-        with pytest.raises(ConfigError, match=r"parties \['p0', 'p1', 'p2'\], now \['p0', 'p1'\]"):
-            resume(8, names=PARTIES[:2])
         assert store.get_run(run_id).status == "interrupted"
         # a checkpoint the job cannot take (another strategy's) is one ConfigError, and the
         # run stays interrupted: resumable with the right job
@@ -228,6 +271,57 @@ def test_a_resume_with_other_settings_is_refused_and_leaves_the_run_interrupted(
         store.save_checkpoint(run_id, 2, encode(state))
         with pytest.raises(ConfigError, match="checkpoint is for FedMedian, not FedAvg"):
             resume(8)
+        assert store.get_run(run_id).status == "interrupted"
+
+
+@pytest.mark.timeout(60)
+def test_a_resume_that_removes_a_party_the_hub_still_admits_is_refused(
+    certs: Path, tmp_path: Path
+) -> None:
+    """A run recorded without p2 must not count p2's updates: a hub admitting any certified
+    name (no allow-list) cannot take p2 out, so the resume is refused, recording nothing."""
+    from rengo.core.errors import ConfigError
+
+    with RunStore(tmp_path / "runs.db") as store:
+        run_id = interrupted_run(certs, store, rounds=8)
+        with pytest.raises(ConfigError, match="without p2, whom the coordinator's allow-list"):
+            serve_coordinator(
+                strategy(2), initial_parameters(), 8, "127.0.0.1:0",
+                HubSecurity.from_directory(certs), parties=PARTIES[:2], seed=SEED,
+                store=store, resume=run_id, join_timeout=0.5,
+            )  # fmt: skip
+        run = store.get_run(run_id)
+        assert run.status == "interrupted"
+        assert run.config["parties"] == PARTIES[:3] and "party_changes" not in run.config
+
+
+@pytest.mark.timeout(60)
+def test_a_coordinator_moved_to_another_machine_resumes_and_says_so(
+    certs: Path, tmp_path: Path
+) -> None:
+    """Resumed on another machine (another address, its job file at another path, the same
+    settings), the run is taken up, and its events say where it moved from."""
+    from rengo.deploy.coordinator import PartiesLost
+
+    def serve(job_file: str, **options: Any) -> Any:
+        return serve_coordinator(
+            strategy(3), initial_parameters(), 8, "127.0.0.1:0",
+            HubSecurity.from_directory(certs, parties=PARTIES[:3]), parties=PARTIES[:3],
+            seed=SEED, store=store, run_config={"job_file": job_file}, **options,
+        )  # fmt: skip
+
+    def interrupt(hub: Any) -> None:
+        raise KeyboardInterrupt
+
+    with RunStore(tmp_path / "runs.db") as store:
+        with pytest.raises(KeyboardInterrupt):
+            serve("/srv/old/job.toml", on_listening=interrupt)
+        run_id = store.list_runs(limit=1)[0].run_id
+        # no party is back yet: the resumed run stays interrupted, having started to serve
+        with pytest.raises(PartiesLost):
+            serve("/srv/new/job.toml", resume=run_id, join_timeout=0.5)
+        events = [e.message for e in store.events(run_id)]
+        assert "the coordinator moved: job file /srv/new/job.toml (was /srv/old/job.toml)" in events
         assert store.get_run(run_id).status == "interrupted"
 
 

@@ -342,8 +342,11 @@ def serve_coordinator(
         The recorded run's name and extra settings.
     resume
         Id of an interrupted ``hfl-deployed`` run in ``store`` to continue from its latest
-        checkpoint, with the settings it was recorded with (strategy, rounds, seed, parties,
-        ``run_config``; only ``listen`` may differ).
+        checkpoint, with the settings it was recorded with (strategy, rounds, seed,
+        ``run_config``; ``listen`` may differ). ``parties`` may differ too: parties
+        admitted or taken out since take part, or not, from the next round on, and the run
+        records the change (its ``parties`` and ``party_changes``; see
+        :meth:`rengo.tracking.RunStore.change_parties`).
     heartbeat_interval
         Seconds between the hub's liveness checks.
     heartbeat_timeout
@@ -448,6 +451,12 @@ def serve_coordinator(
         **privacy_settings(strategy, workflow),  # last: what ran, whatever a caller named
     }
     check_can_listen(listen)  # a port in use records no run
+    recorded: Mapping[str, Any] = {}
+    if resume is not None and store is not None:
+        with contextlib.suppress(LookupError):  # an unknown run: refused as such by the resume
+            recorded = store.get_run(resume).config
+    if expected is not None:
+        _check_removed_parties_refused(recorded, resume, expected, security)
     limit = max_message_bytes or message_limit(strategy, initial_parameters)
     with open_run(  # a resume with other settings is refused before the run is reopened
         store,
@@ -498,6 +507,19 @@ def serve_coordinator(
             run.resumable_errors = ()
             log.info("resuming run %s after round %d", run.run_id, checkpoint[0])
             record_event("info", f"resumed after round {checkpoint[0]}")
+        moved = _moved(recorded, config) if resume is not None else None
+        if moved is not None:
+            log.info("%s", moved)
+            record_event("info", moved)
+        if resume is not None and store is not None and run.run_id and expected is not None:
+            # members admitted or taken out while the run was stopped (its checkpoint
+            # restored): recorded with it
+            change = store.change_parties(
+                run.run_id, expected, checkpoint[0] if checkpoint is not None else 0
+            )
+            if change is not None:
+                log.info("%s", change.describe())
+                record_event("info", change.describe())
         bar = RoundProgressBar(
             progress or False, rounds, run_name or strategy.name, done=coordinator.start_round - 1
         )
@@ -568,6 +590,44 @@ def serve_coordinator(
                 run.summary.update(observers_run_summary(observers))
 
 
+def _check_removed_parties_refused(
+    recorded: Mapping[str, Any], resume: str | None, parties: Sequence[str], security: HubSecurity
+) -> None:
+    """Refuse a resume that takes parties out of the run while the hub would still admit
+    them (an allow-list of any name the CA certified, or one naming them): the run would
+    record them removed and go on counting their updates.
+
+    Raises
+    ------
+    ConfigError
+        Naming the removed parties the hub admits (nothing is recorded).
+    """
+    before = recorded.get("parties")
+    if not isinstance(before, list):
+        return
+    removed = sorted(set(map(str, before)) - set(parties))
+    admitted = removed if security.parties is None else sorted(security.parties & set(removed))
+    if admitted:
+        raise ConfigError(
+            f"resuming run {resume} without {', '.join(admitted)}, whom the coordinator's "
+            "allow-list still admits (HubSecurity parties: "
+            f"{'any certified name' if security.parties is None else sorted(security.parties)}"
+            "): give HubSecurity(parties=...) the run's parties, as `rengo coordinator` does"
+        )
+
+
+def _moved(recorded: Mapping[str, Any], config: Mapping[str, Any]) -> str | None:
+    """What a resumed coordinator serves from elsewhere than the run started (another
+    address, a job file at another path: a coordinator moved to another machine), as an
+    event's text; None when nothing moved."""
+    moved = [
+        f"{what} {config[key]} (was {recorded[key]})"
+        for key, what in (("listen", "listening on"), ("job_file", "job file"))
+        if key in recorded and key in config and recorded[key] != config[key]
+    ]
+    return f"the coordinator moved: {'; '.join(moved)}" if moved else None
+
+
 def told_parties(failure: BaseException) -> str:
     """How a failed run ends, as every party is told: the round and the kind of failure,
     not the coordinator's reason, which names other parties and quotes their errors (a
@@ -578,9 +638,12 @@ def told_parties(failure: BaseException) -> str:
     return f"failed ({type(failure).__name__}; the coordinator's operator has the reason)"
 
 
-RESUME_MAY_CHANGE = frozenset({"listen", "bundled_data"})
-"""Run config entries a resume may change: the coordinator may listen elsewhere, and run a
-later rengo release than the one that shipped the bundled dataset its job names."""
+RESUME_MAY_CHANGE = frozenset({"listen", "job_file", "bundled_data", "parties"})
+"""Run config entries a resume may change: the coordinator may listen elsewhere and read its
+job file from another path (a coordinator moved to another machine: the job's settings,
+``job_settings``, must still be the run's), run a later rengo release than the one that
+shipped the bundled dataset its job names, and serve other parties (members admitted or taken
+out while it was stopped: recorded with the run, see :mod:`rengo.tracking.party_changes`)."""
 
 
 def _trust_federation_ca(workflow: FitWorkflow | None, security: HubSecurity) -> None:

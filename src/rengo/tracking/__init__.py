@@ -43,6 +43,7 @@ if TYPE_CHECKING:
         load_secureboost,
         load_vertical_parts,
     )
+    from rengo.tracking.party_changes import PartyChange, recorded_party_changes
     from rengo.tracking.plots import (
         metric_family,
         plot_client_metrics,
@@ -96,6 +97,7 @@ __all__ = [
     "LedgerLine",
     "MetricSpread",
     "PartyCategories",
+    "PartyChange",
     "PartyImportance",
     "PartyPresence",
     "PayoutTotal",
@@ -135,6 +137,7 @@ __all__ = [
     "plot_runs",
     "record_contributions",
     "record_tournament_round",
+    "recorded_party_changes",
     "repeat_command",
     "resolve_store_path",
     "run_contributions",

@@ -41,6 +41,7 @@ from rengo.tracking.file_system import network_file_system
 from rengo.tracking.json_text import dumps_json, loads_json
 from rengo.tracking.liveness import owner_gone, this_host
 from rengo.tracking.location import MEMORY, resolve_store_path
+from rengo.tracking.party_changes import PARTIES, PARTY_CHANGES, PartyChange, party_change
 from rengo.tracking.records import (
     ClientRecord,
     ClientStats,
@@ -2148,6 +2149,56 @@ class RunStore:
                 (dumps_json(config, "run config"), run_id),
             )
         return None
+
+    def change_parties(
+        self, run_id: str, parties: Sequence[str], after_round: int
+    ) -> PartyChange | None:
+        """Make ``parties`` a deployed run's parties from the round after ``after_round`` on:
+        its recorded ``parties`` become them, and the change (who was admitted, who taken out,
+        when) is added to its :data:`~rengo.tracking.party_changes.PARTY_CHANGES`, in one
+        transaction.
+
+        Parameters
+        ----------
+        run_id
+            The run's full id.
+        parties
+            Its parties from now on.
+        after_round
+            Its last completed round (0: none).
+
+        Returns
+        -------
+        PartyChange | None
+            The change recorded; None when the run already had these parties, or recorded
+            none (a run open to any party names).
+
+        Raises
+        ------
+        UnknownRunError
+            If no run has that id.
+        """
+        with self._transaction() as conn:
+            self._require_run(conn, run_id)
+            (text,) = conn.execute("SELECT config FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            config = loads_json(text) if text else {}
+            before = config.get(PARTIES)
+            if not isinstance(before, list):
+                return None
+            change = party_change([str(p) for p in before], parties, after_round, _now())
+            if change is None:
+                return None
+            history = config.get(PARTY_CHANGES)
+            config[PARTIES] = list(change.parties)
+            config[PARTY_CHANGES] = [
+                *(history if isinstance(history, list) else []),
+                change.as_record(),
+            ]
+            conn.execute(
+                "UPDATE runs SET config = ? WHERE run_id = ?",
+                (dumps_json(config, "run config"), run_id),
+            )
+        return change
 
     def presence(self, run_id: str) -> list[PartyPresence]:
         """Every party seen by a deployed run's hub, by name (empty for other runs)."""
