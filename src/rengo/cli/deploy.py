@@ -64,6 +64,28 @@ def certs_add(
         console.print(f"wrote {cert}")
 
 
+@certs_app.command("coordinator")
+def certs_coordinator(
+    directory: Annotated[Path, typer.Argument(help="Folder made by `rengo certs init`.")],
+    hosts: Annotated[
+        str, typer.Option(help="Names/IPs the parties dial the coordinator by.")
+    ] = "localhost,127.0.0.1",
+) -> None:
+    """Issue the coordinator a new certificate with the existing CA (renewal, or a new host).
+
+    The parties trust the CA, so they need nothing new; restart the coordinator with
+    `--resume RUN` to serve with it.
+    """
+    from rengo.transport.certs import renew_coordinator
+
+    with friendly_errors():
+        cert, key = renew_coordinator(directory, hosts=[h.strip() for h in hosts.split(",")])
+        console.print(
+            f"wrote {cert} and {key}: restart the coordinator (--resume RUN) to use them",
+            highlight=False,
+        )
+
+
 @certs_app.command("request")
 def certs_request(
     directory: Annotated[Path, typer.Argument(help="This party's certificate folder.")],

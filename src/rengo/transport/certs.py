@@ -685,6 +685,83 @@ def list_parties(directory: str | os.PathLike[str]) -> list[PartyCertificate]:
     return found
 
 
+def renew_coordinator(
+    directory: str | os.PathLike[str], *, hosts: Sequence[str] = DEFAULT_HOSTS
+) -> tuple[Path, Path]:
+    """Issue the coordinator a new certificate and key with the federation's CA in
+    ``directory``: before the old one expires, or for a coordinator moved to another host.
+
+    The parties trust the CA, not one coordinator certificate, so none of them needs anything
+    new; a running coordinator keeps its old certificate until it is restarted (``rengo
+    coordinator --resume RUN``).
+
+    Parameters
+    ----------
+    directory
+        The folder ``rengo certs init`` made (its ``ca.pem`` and ``ca.key``).
+    hosts
+        The host names and addresses the parties dial the coordinator by.
+
+    Returns
+    -------
+    tuple[Path, Path]
+        The new ``coordinator.pem`` and ``coordinator.key``.
+
+    Raises
+    ------
+    ConfigError
+        For a folder without a CA, or a host that is not a name or an address.
+    """
+    server_alt_names(hosts)  # before anything is written
+    root = Path(directory)
+    ca = _ca_files(root)
+    server = issue_certificate(ca, COORDINATOR, hosts=hosts, server=True)
+    cert, key = root / "coordinator.pem", root / "coordinator.key"
+    with _exclusive(root):
+        _write(key, server.key_pem, secret=True)
+        _write(cert, server.cert_pem, secret=False)
+    return cert, key
+
+
+EXPIRY_NOTICE = dt.timedelta(days=30)
+"""How long before a certificate expires the coordinator and a party start to say so."""
+
+
+def expiry_notice(
+    cert_pem: bytes, whose: str, fix: str, now: dt.datetime, notice: dt.timedelta = EXPIRY_NOTICE
+) -> str | None:
+    """A sentence saying that a certificate expires within ``notice`` (or has expired), with
+    the date and the fix; None when it is valid for longer, or cannot be read.
+
+    Parameters
+    ----------
+    cert_pem
+        The certificate (PEM).
+    whose
+        What it is, to start the sentence (``"party p3's certificate (certs/parties/p3.pem)"``).
+    fix
+        What renews it (a command).
+    now
+        This machine's time (timezone-aware).
+    notice
+        How long before its end to speak.
+
+    Returns
+    -------
+    str or None
+        The notice, or None.
+    """
+    try:
+        end = x509.load_pem_x509_certificate(cert_pem).not_valid_after_utc
+    except ValueError:
+        return None
+    if now > end:
+        return f"{whose} expired at {utc_text(end)}: {fix}"
+    if end - now <= notice:
+        return f"{whose} expires at {utc_text(end)}, in {_span(end - now)}: {fix}"
+    return None
+
+
 def init_certificates(
     directory: str | os.PathLike[str],
     parties: Sequence[str],

@@ -14,6 +14,7 @@ unless tokens are also given.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import hmac
 import logging
@@ -29,7 +30,12 @@ from cryptography.x509.oid import NameOID
 from rengo.core.errors import AuthenticationError, ConfigError
 from rengo.core.files import owner_only_note, readable_by_others
 from rengo.core.roles import COORDINATOR, validate_party_name
-from rengo.transport.certs import REVOKED_FILE, party_paths, read_certificate_file
+from rengo.transport.certs import (
+    REVOKED_FILE,
+    expiry_notice,
+    party_paths,
+    read_certificate_file,
+)
 from rengo.transport.revocation import RevocationList, revoked_serials
 from rengo.transport.tokens import MAKE_A_TOKEN, MIN_TOKEN_CHARS
 
@@ -59,6 +65,51 @@ def _revoked_parties(root: Path, parties: Sequence[str], revocations: Revocation
         if revocations.is_revoked(int(cert.serial_number)):
             revoked.append(name)
     return revoked
+
+
+def _warn_if_expiring(
+    root: Path, ca_cert: bytes, coordinator_cert: bytes, parties: Sequence[str]
+) -> None:
+    """Log a warning for each certificate a coordinator started from ``root`` depends on (the
+    CA's, its own, each of ``parties``' in ``root/parties``) that expires within
+    :data:`~rengo.transport.certs.EXPIRY_NOTICE`, or has expired, naming it, its date and
+    what renews it."""
+    now = dt.datetime.now(dt.timezone.utc)
+    ca = root / "ca.pem"
+    notices = [
+        expiry_notice(
+            ca_cert,
+            f"the federation's CA certificate ({ca})",
+            "every certificate it issued ends with it; make a new federation "
+            "(`rengo certs init DIR --parties ...`) and give every party its new files",
+            now,
+        ),
+        expiry_notice(
+            coordinator_cert,
+            f"the coordinator's certificate ({root / 'coordinator.pem'})",
+            f"`rengo certs coordinator {root} --hosts HOST,...` issues a new one (the parties "
+            "need nothing new), then restart the coordinator with `--resume RUN`",
+            now,
+        ),
+    ]
+    for name in parties:
+        path = party_paths(root, validate_party_name(name))[0]
+        try:
+            pem = path.read_bytes()
+        except OSError:
+            continue
+        notices.append(
+            expiry_notice(
+                pem,
+                f"party {name}'s certificate ({path})",
+                f"`rengo certs revoke {root} {name}` then `rengo certs add {root} {name}`, "
+                f"and send party {name} its new NAME.pem and NAME.key",
+                now,
+            )
+        )
+    for notice in notices:
+        if notice is not None:
+            log.warning("%s", notice)
 
 
 class UnknownPartyError(AuthenticationError):
@@ -151,6 +202,7 @@ class HubSecurity:
         _check_key_pair(server_cert, server_key, cert, key)
         if readable_by_others(key):
             log.warning("%s", owner_only_note("the coordinator's private key", key))
+        _warn_if_expiring(root, ca_cert, server_cert, () if tokens is not None else parties or ())
         if revocations is not None and parties is not None:
             for name in _revoked_parties(root, parties, revocations):
                 log.warning(
@@ -332,6 +384,16 @@ class PartyCredentials:
                 f"{f'party {owner!r}' if owner else 'no named party'}, not of party {name!r}: "
                 f"put party {name!r}'s own certificate and key there ({fix})"
             )
+        now = dt.datetime.now(dt.timezone.utc)
+        for pem, whose in (
+            (cert_pem, f"party {name}'s certificate ({cert})"),
+            (ca_cert, f"the federation's CA certificate ({Path(directory) / 'ca.pem'})"),
+        ):
+            notice = expiry_notice(
+                pem, whose, "ask the federation's operator for a new one before then", now
+            )
+            if notice is not None:
+                log.warning("%s", notice)
         return cls(
             ca_cert=ca_cert,
             cert=cert_pem,
