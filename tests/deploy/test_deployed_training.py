@@ -325,6 +325,25 @@ def test_a_coordinator_moved_to_another_machine_resumes_and_says_so(
         assert store.get_run(run_id).status == "interrupted"
 
 
+@pytest.mark.timeout(60)
+def test_a_resumed_run_counts_the_traffic_of_every_session(certs: Path, tmp_path: Path) -> None:
+    """A run resumed (after a move, a change of members) reports the bytes of all its
+    sessions, not only of the last one."""
+    from rengo.deploy.coordinator import PartiesLost
+
+    with RunStore(tmp_path / "runs.db") as store:
+        run_id = interrupted_run(certs, store, rounds=8)
+        store.finish_run(run_id, "interrupted", {"bytes_sent": 10**6, "bytes_received": 2 * 10**6})
+        with pytest.raises(PartiesLost):  # no party came back: interrupted again
+            serve_coordinator(
+                strategy(3), initial_parameters(), 8, "127.0.0.1:0",
+                HubSecurity.from_directory(certs, parties=PARTIES[:3]), parties=PARTIES[:3],
+                seed=SEED, store=store, resume=run_id, join_timeout=0.5,
+            )  # fmt: skip
+        summary = store.get_run(run_id).summary or {}
+        assert summary["bytes_sent"] >= 10**6 and summary["bytes_received"] >= 2 * 10**6
+
+
 @pytest.mark.timeout(120)
 def test_a_round_short_of_a_restarted_party_runs_again_once_it_rejoins(
     certs: Path, processes: Processes

@@ -452,9 +452,11 @@ def serve_coordinator(
     }
     check_can_listen(listen)  # a port in use records no run
     recorded: Mapping[str, Any] = {}
+    earlier = (0, 0)  # bytes received and sent before this resume: the run's totals go on
     if resume is not None and store is not None:
         with contextlib.suppress(LookupError):  # an unknown run: refused as such by the resume
-            recorded = store.get_run(resume).config
+            before = store.get_run(resume)
+            recorded, earlier = before.config, _recorded_traffic(before.summary)
     if expected is not None:
         _check_removed_parties_refused(recorded, resume, expected, security)
     limit = max_message_bytes or message_limit(strategy, initial_parameters)
@@ -585,7 +587,9 @@ def serve_coordinator(
                     outcome=outcome,
                 )
                 received, sent = hub.traffic()
-                run.summary.update(bytes_sent=sent, bytes_received=received)
+                run.summary.update(
+                    bytes_sent=earlier[1] + sent, bytes_received=earlier[0] + received
+                )
                 # what an observer adds (the test rows, a reliability table), as a simulation
                 run.summary.update(observers_run_summary(observers))
 
@@ -614,6 +618,14 @@ def _check_removed_parties_refused(
             f"{'any certified name' if security.parties is None else sorted(security.parties)}"
             "): give HubSecurity(parties=...) the run's parties, as `rengo coordinator` does"
         )
+
+
+def _recorded_traffic(summary: Mapping[str, Any] | None) -> tuple[int, int]:
+    """The bytes a run received and sent before it was resumed, as its summary records them
+    (0 for what it does not)."""
+    counts = [(summary or {}).get(key) for key in ("bytes_received", "bytes_sent")]
+    received, sent = (c if isinstance(c, int) and not isinstance(c, bool) else 0 for c in counts)
+    return received, sent
 
 
 def _moved(recorded: Mapping[str, Any], config: Mapping[str, Any]) -> str | None:
