@@ -60,3 +60,29 @@ def test_entries_this_release_cannot_read_are_left_out() -> None:
     config = {"party_changes": [{"after_round": "x"}, good.as_record(), "junk"]}
     assert recorded_party_changes(config) == [good]
     assert recorded_party_changes({"party_changes": "junk"}) == []
+
+
+def test_runs_show_lists_who_was_admitted_removed_and_revoked_in_order(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from rengo.tracking import run_detail
+
+    with RunStore(tmp_path / "runs.db") as store:
+        run_id = deployed_run(store, ["p0", "p1", "p2", "p3"])
+        store.log_event(run_id, "info", "party p3 joined from ipv4:10.0.0.3:5000")
+        store.log_event(
+            run_id,
+            "warning",
+            "party p3 left: the certificate of party 'p3' (serial 1f) was revoked by the "
+            "federation's operator (received 68 B, sent 90 B)",
+        )
+        store.change_parties(run_id, ["p0", "p1", "p2", "p4"], after_round=10)
+        console = Console(width=200, record=True)
+        console.print(run_detail(store, run_id))
+    lines = [line.rstrip() for line in console.export_text().splitlines()]
+    section = "\n".join(lines[lines.index("parties") :])
+    revoked = section.index("was revoked by the federation's operator")
+    changed = section.index("after 10")
+    assert revoked < changed  # oldest first
+    assert "admitted p4; removed p3 (now 4: p0, p1, p2, p4)" in section
+    assert "joined from" not in section[: section.index("events")]  # only changes of members

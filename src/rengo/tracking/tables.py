@@ -19,6 +19,7 @@ from rich.text import Text
 from rengo.rewards import DEFAULT_CURRENCY, currency_decimals, format_minor
 from rengo.tracking.column_importance import FEATURE_NAMES
 from rengo.tracking.iv_selection_table import IV_SELECTION, iv_selection_table
+from rengo.tracking.membership_table import membership_table
 from rengo.tracking.records import ClientRecord, ClientStats, RunInfo
 from rengo.tracking.reliability import RELIABILITY, recorded_reliability, reliability_rich_table
 from rengo.tracking.round_coverage import PhaseCoverage, phase_coverage, round_coverage
@@ -744,6 +745,7 @@ def run_detail(
         _client_metrics_table(store, run),
         _contributions_table(store, run.run_id, max_clients),
         _ledger_table(store, run.run_id, max_clients),
+        membership_table(store, run),
         _events_table(store, run.run_id, max_events),
     ):
         if table is not None:

@@ -115,6 +115,7 @@ from rengo.transport.grpc_wire import (
 )
 from rengo.transport.pool import TIMED_OUT, Reply, Request
 from rengo.transport.repeated_events import RepeatedEvents, repeat_note, worth_recording
+from rengo.transport.revocation import REVOKED_NOTE
 from rengo.transport.straggler import StragglerWait
 
 log = logging.getLogger("rengo.transport")
@@ -1299,8 +1300,7 @@ class GrpcHub:
                     self._end(
                         s,
                         grpc.StatusCode.UNAUTHENTICATED,
-                        f"the certificate of party {s.name!r} (serial {s.serial:x}) was "
-                        "revoked by the federation's operator",
+                        f"the certificate of party {s.name!r} (serial {s.serial:x}) {REVOKED_NOTE}",
                     )
             for s in stale:
                 self._end(

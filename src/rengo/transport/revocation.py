@@ -30,6 +30,10 @@ from rengo.transport.certs import crl_number, read_crl
 
 log = logging.getLogger("rengo.transport")
 
+REVOKED_NOTE = "was revoked by the federation's operator"
+"""How the hub's event for a party dropped for a revoked certificate ends its reason (the run's
+record of who was revoked and when: ``rengo runs show`` finds them by it)."""
+
 _MISSING = (-1, -1)
 """The stamp of a list file that does not exist."""
 _UNREADABLE = (-2, -2)
