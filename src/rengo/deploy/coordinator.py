@@ -157,6 +157,7 @@ class _RoundTraffic:
         lost = sorted(c for c, why in failure.failures.items() if lost_link(why))
         if not failure.failures and self._expected:
             lost = sorted(set(self._expected) - set(self._hub.client_ids()))
+        lost = [c for c in lost if c not in self._hub.revoked_parties()]  # not coming back
         if not lost or self._rejoin_wait <= 0 or self._retries[server_round] >= ROUND_RETRIES:
             return False
         self._retries[server_round] += 1
@@ -173,9 +174,12 @@ class _RoundTraffic:
         return True
 
     def before_round(self, server_round: int) -> None:
-        """Give dropped parties ``rejoin_wait`` seconds to return, then note the traffic."""
+        """Give dropped parties ``rejoin_wait`` seconds to return (not those dropped for a
+        revoked certificate), then note the traffic."""
         if server_round > self._first_round and self._expected and self._rejoin_wait > 0:
-            self._hub.wait_for_parties(self._expected, None, self._rejoin_wait)
+            revoked = self._hub.revoked_parties()  # dropped for good: not waited for each round
+            awaited = [p for p in self._expected if p not in revoked]
+            self._hub.wait_for_parties(awaited, None, self._rejoin_wait)
         self._hub.exchange_context = f"round {server_round}"  # named by a waiting notice
         self._before = self._hub.traffic()
 

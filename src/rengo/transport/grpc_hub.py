@@ -611,6 +611,12 @@ class GrpcHub:
         with self._lock:
             return sorted(self._sessions)
 
+    def revoked_parties(self) -> frozenset[str]:
+        """Parties dropped for a revoked certificate that have not joined again since (with
+        a new certificate): not worth waiting for."""
+        with self._lock:
+            return frozenset(self._revoked)
+
     def wait_for_parties(
         self,
         names: Collection[str] | None = None,
