@@ -37,3 +37,9 @@ def test_a_cell_that_is_a_number_only_to_python_is_refused_as_feature_cells_are(
     NUL: an exposure of 10 years from a damaged cell is refused, as a feature cell is."""
     with pytest.raises(DataError, match=r"t.csv:3: column 'years' is .*not a plain number"):
         number_text(cell, decimal, "t.csv:3", "years")
+
+
+def test_text_that_float_does_not_read_is_left_to_the_caller_not_called_damaged() -> None:
+    """A word or a missing-value marker in another script (``н/д``) is not a number that only
+    Python reads: the caller names it as text, not as a damaged file."""
+    assert number_text("\u043d/\u0434", ".", "t.csv:3", "years") == "\u043d/\u0434"

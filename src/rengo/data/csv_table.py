@@ -967,6 +967,16 @@ _NOT_PLAIN = (
 """Why a cell that only Python's ``float`` reads as a number is refused."""
 
 
+def _float_reads(cell: str) -> bool:
+    """Whether Python's ``float`` reads ``cell`` as a number (other printable text is the
+    caller's to name: a missing-value marker, a word; a control character is damage)."""
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
 def _not_plain(
     path: Path, lines: list[int], header: list[str], feature_js: list[int], raw: list[str], at: int
 ) -> DataError:
@@ -1087,7 +1097,7 @@ def number_text(cell: str, decimal: str, where: str, column: str) -> str:
         control character: :func:`~rengo.data.cells.first_unplain_number`), as feature cells
         are refused.
     """
-    if first_unplain_number([cell]) is not None:
+    if first_unplain_number([cell]) is not None and (_float_reads(cell) or not cell.isprintable()):
         raise DataError(f"{where}: column {column!r} is {cell!r}, {_NOT_PLAIN}")
     if decimal == ",":
         if _DECIMAL_POINT.fullmatch(cell):
