@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from vertical_cli import run_processes
 
 from rengo.cli.main import app
 from rengo.core.errors import ConfigError, DataError
-from rengo.deploy.vertical_data import load_party_data
+from rengo.deploy.vertical_data import load_party_data, load_scoring_data
 from rengo.transport.certs import init_certificates
 
 ROWS = 240
@@ -179,7 +180,9 @@ def test_a_csv_label_party_trains_with_its_exposure_and_writes_rates(
     assert kept["exposure"] == "years"  # what a scorer with only this file needs to know
 
     # next month, from the kept files: the scores are still rates per unit of years (the
-    # file named no exposure, and they were written as 'prediction', a row's count)
+    # file named no exposure, and they were written as 'prediction', a row's count), and
+    # with --label the held-out evaluation reads the score file's 'years' as training's did
+    # (it compared counts with rates, as if every exposure were 1: deviance 1.2346, not 1.5947)
     _, again = run_processes(
         cli,
         certs,
@@ -187,7 +190,8 @@ def test_a_csv_label_party_trains_with_its_exposure_and_writes_rates(
          "--algorithm", "hetero_poisson", "--key-bits", "512", "--no-train"],
         {
             "insurer": ["--load-model", str(tmp_path / "insurer.json"), "--score-csv",
-                        str(paths["insurer_next"]), "--predictions", str(tmp_path / "next.csv")],
+                        str(paths["insurer_next"]), "--label", "claims", "--predictions",
+                        str(tmp_path / "next.csv")],
             "telematics": ["--load-model", str(tmp_path / "telematics.json"), "--score-csv",
                            str(paths["telematics_next"])],
         },
@@ -197,3 +201,65 @@ def test_a_csv_label_party_trains_with_its_exposure_and_writes_rates(
     assert again_rows[0] == ["id", "rate_per_years"]
     assert sorted(again_rows[1:]) == sorted(rows[1:])
     assert "rates per unit of 'years'" in " ".join(again["insurer"].split())
+    assert _held_out_metrics(again["insurer"]) == _held_out_metrics(said["insurer"])
+
+
+def _held_out_metrics(said: str) -> str:
+    """The held-out metrics a label party's scoring line prints (``POISSON_DEVIANCE ...``)."""
+    found = re.search(
+        r"POISSON_DEVIANCE \S+, D2_POISSON \S+, GINI \S+, RMSE \S+, MAE [0-9.e+-]+",
+        " ".join(said.split()),
+    )
+    assert found is not None, said
+    return found.group(0)
+
+
+def test_a_kept_models_scoring_rows_are_evaluated_over_their_exposure(tmp_path: Path) -> None:
+    """``--load-model`` scoring reads the exposure column its model file names from the rows
+    it evaluates (it never read it: counts were compared with rates); rows with labels but
+    without the column are refused, rows without labels need none (their scores are rates)."""
+    paths = _tables(tmp_path)
+    for later in (False, True):
+        data = load_scoring_data(
+            paths["insurer_next"],
+            "id",
+            ["age", "region"],
+            label="claims",
+            exposure="years",
+            shared_rows_later=later,
+        )
+        with paths["insurer_next"].open() as handle:
+            years = {row["id"]: float(row["years"]) for row in csv.DictReader(handle)}
+        assert data.score_table is not None and data.score_exposure is not None
+        np.testing.assert_array_equal(data.score_exposure, [years[i] for i in data.score_table.ids])
+    lines = paths["insurer_next"].read_text().splitlines()
+    without_years = tmp_path / "without_years.csv"
+    without_years.write_text(
+        "\n".join(",".join(c for k, c in enumerate(line.split(",")) if k != 3) for line in lines)
+    )
+    with pytest.raises(
+        DataError, match=r"without_years.csv: has the label column 'claims' but no exposure "
+        r"column 'years'"
+    ):  # fmt: skip
+        load_scoring_data(without_years, "id", ["age", "region"], label="claims", exposure="years")
+    unlabelled = load_scoring_data(without_years, "id", ["age", "region"], exposure="years")
+    assert unlabelled.score_exposure is None and unlabelled.score_labels is None
+
+
+def test_a_labelled_scoring_table_without_the_exposure_column_is_refused(
+    tmp_path: Path,
+) -> None:
+    paths = _tables(tmp_path)
+    lines = paths["insurer_next"].read_text().splitlines()
+    paths["insurer_next"].write_text(
+        "\n".join(",".join(c for k, c in enumerate(line.split(",")) if k != 3) for line in lines)
+    )
+    with pytest.raises(DataError, match=r"has the label column 'claims' but no exposure column"):
+        load_party_data(
+            paths["insurer_train"],
+            "id",
+            label="claims",
+            task="regression",
+            score_csv=paths["insurer_next"],
+            exposure="years",
+        )

@@ -718,7 +718,8 @@ def _scoring_inputs(
     its new rows, prepared as its training rows were (the file's columns and scaling),
     with their labels (``label``: the column of the party the scores go to) when the file
     has them, and the exposure column the model was trained with (a Poisson label party's
-    file names it: its scores are rates per unit of it), or None. A party that brings no
+    file names it: its scores are rates per unit of it, and labelled rows are evaluated
+    over the ``score_csv``'s column of that name), or None. A party that brings no
     rows to scoring (transfer learning's source) needs no ``score_csv``."""
     from rengo.data.categorical import CategoricalEncoding
     from rengo.deploy.kept_model import read_kept_model
@@ -786,6 +787,7 @@ def _scoring_inputs(
             shared_rows_later=True,  # only the rows scoring's PSI shares are held
             say=lambda line: say(console, f"{name}: {line}"),
             categories=categories,
+            exposure=exposure_column if kind == "label_party" else None,
         )
     return kept.model, kept.origin, data, exposure_column
 

@@ -191,7 +191,12 @@ def load_party_data(
         exposure_values = exposures
         if score_csv is not None and score_table is not None:
             score_exposure = _score_exposure(
-                Path(score_csv), id_column, exposure, form, np.asarray(score_table.ids)
+                Path(score_csv),
+                id_column,
+                exposure,
+                form,
+                np.asarray(score_table.ids),
+                None if score_labels is None else label,
             )
     mean = scale = None
     if later is not None:
@@ -289,14 +294,34 @@ def _exposure_of(
 
 
 def _score_exposure(
-    path: Path, id_column: str, exposure: str, form: CsvFormat, ids: np.ndarray
+    path: Path,
+    id_column: str,
+    exposure: str,
+    form: CsvFormat,
+    ids: np.ndarray,
+    label: str | None,
 ) -> np.ndarray | None:
     """The scoring CSV's exposure column where it has one (for the held-out evaluation of
-    counts against ``exposure * rate``); None where it has none: new rows to score need no
-    exposure, their scores being rates."""
-    if exposure not in csv_header(path, form.delimiter, form.encoding):
-        return None
-    return _exposure_of(path, id_column, exposure, form, ids)
+    counts against ``exposure * rate``); None where it has none and holds no labels
+    (``label`` None): new rows to score need no exposure, their scores being rates.
+
+    Raises
+    ------
+    DataError
+        For rows with labels (the ``label`` column) but no exposure column: their counts
+        cannot be evaluated against rates.
+    """
+    header = csv_header(path, form.delimiter, form.encoding)
+    if exposure in header:
+        return _exposure_of(path, id_column, exposure, form, ids)
+    if label is not None:
+        raise DataError(
+            f"{path}: has the label column {label!r} but no exposure column {exposure!r}, "
+            f"which the model was trained with: the held-out evaluation compares each row's "
+            f"count with {exposure!r} * rate; add the column, or score without labels "
+            f"(leave --label out, or the column out of the file) for rates alone"
+        )
+    return None
 
 
 def _training_table(
@@ -373,6 +398,7 @@ def load_scoring_data(
     shared_rows_later: bool = False,
     say: Callable[[str], None] | None = None,
     categories: CategoricalEncoding | None = None,
+    exposure: str | None = None,
 ) -> PartyData:
     """A party's new rows to score with a model it kept (a scoring-only run): the columns
     it trained on, z-scored with its training ``mean`` and ``scale`` when it kept them, and
@@ -412,18 +438,25 @@ def load_scoring_data(
         ``features`` then name the one-hot columns (``region=north``), the file holds the
         text columns, and its rows are read whole and encoded into the same columns (an
         unseen category as training's policy says).
+    exposure
+        The exposure column a Poisson label party's model was trained with (its model
+        file names it): where the file has it, each row's exposure is read into
+        ``score_exposure``, so that the held-out evaluation compares a row's count with
+        its exposure times the predicted rate, as training's did. The scores stay rates
+        either way, and rows without labels need no exposure.
 
     Returns
     -------
     PartyData
-        No training table; the scoring table, its labels when known, feature names,
-        classes and scaling.
+        No training table; the scoring table, its labels and exposure when known, feature
+        names, classes and scaling.
 
     Raises
     ------
     DataError
         For an unreadable file, a missing column (named), labels of classes training
-        did not have, or (``categories``) a text column that does not encode into
+        did not have, labels without the ``exposure`` column or a bad exposure cell
+        (naming its line), or (``categories``) a text column that does not encode into
         training's columns or holds an unseen category refused by its policy.
     """
     score_path = Path(score_csv)
@@ -452,6 +485,11 @@ def load_scoring_data(
         None if known is None else _scoring_labels(scoring.y, scoring.classes, classes, score_path)
     )
     table = scoring.table
+    score_exposure = (
+        None
+        if exposure is None
+        else _score_exposure(score_path, id_column, exposure, form, np.asarray(table.ids), known)
+    )
     if scoring.later is None and mean is not None and scale is not None:
         table = scaled(table, mean, scale)
     return PartyData(
@@ -464,6 +502,7 @@ def load_scoring_data(
         mean,
         scale,
         score_later=scoring.later,
+        score_exposure=score_exposure,
     )
 
 
