@@ -5,10 +5,12 @@ one gradient step on the pooled rows, and bad counts or exposures are refused by
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
-from rengo.core.errors import DataError
+from rengo.core.errors import ConfigError, DataError
 from rengo.hfl import (
     Client,
     FedAvg,
@@ -18,6 +20,7 @@ from rengo.hfl import (
     poisson_predict,
     simulate,
 )
+from rengo.hfl.poisson_client import MAX_LINEAR_PREDICTOR
 
 TRUE_W = np.array([0.3, -0.2, 0.1])
 TRUE_B = -1.5
@@ -82,6 +85,66 @@ def test_predictions_are_rates_or_expected_counts_never_negative() -> None:
     assert np.all(rate > 0)
     np.testing.assert_allclose(rate, np.exp(X @ params[0][:, 0] + params[1][0]))
     np.testing.assert_allclose(poisson_predict(params, X, e), e * rate)
+
+
+def test_a_model_beyond_the_bound_predicts_finite_rates_silently() -> None:
+    """The linear predictor is clipped to +-40 before exp: a huge model (an attacker's update
+    averaged in) predicts exp(+-40) per unit of exposure, never inf or 0, and numpy warns of
+    nothing."""
+    X, y, e = _table(50, seed=5)
+    huge = [np.zeros((3, 1)), np.array([1e6])]
+    tiny = [np.zeros((3, 1)), np.array([-1e6])]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(poisson_predict(huge, X, e), e * np.exp(MAX_LINEAR_PREDICTOR))
+        np.testing.assert_allclose(poisson_predict(tiny, X), np.exp(-MAX_LINEAR_PREDICTOR))
+        loss, grads = poisson_loss_grad(huge, X, y, L2, e)
+    assert np.isfinite(loss) and all(np.isfinite(g).all() for g in grads)
+    assert grads[1][0] > 0  # the clipped mean still pulls the intercept down
+
+
+def _large_counts(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A table whose mean count is about 250 (an intercept of 6): the Poisson loss's
+    curvature is about the mean count, so lr 0.05 (the job's default) is too long a step."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(rows, 2))
+    exposure = 0.1 + rng.random(rows)
+    counts = rng.poisson(exposure * np.exp(X @ [0.3, -0.2] + 6.0)).astype(np.float64)
+    return X, counts, exposure
+
+
+def test_too_long_a_step_for_large_counts_stops_naming_train_lr() -> None:
+    """Diverged local training is refused with an error naming the client and ``train.lr``
+    (it sent inf/NaN, which the coordinator dropped as 'array contains NaN or Inf', with
+    numpy's overflow warnings); a step short enough fits the same rows."""
+    X, y, e = _large_counts(600, seed=6)
+    client = PoissonRegressionClient(X, y, exposure=e, lr=0.05, name="insurer 2")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(
+            ConfigError, match=r"insurer 2: Poisson training diverged.*train.lr = 0.05.*lower"
+        ):
+            client.fit(linear_init(2), {})
+        params = linear_init(2)
+        for epoch in range(20):
+            params = client.fit(params, {"lr": 0.002, "seed": epoch}).parameters
+    assert params[1][0] == pytest.approx(6.0, abs=0.1)
+
+
+def test_a_client_sent_a_huge_model_returns_a_finite_update_pulled_back() -> None:
+    """An honest client given a model far beyond the bound (an attacker's scaled update
+    averaged in by FedAvg) trains from it with clipped predictions: its update is finite
+    and moves the intercept towards its data, if past it (it was NaN, dropped, and the
+    round failed for want of clients)."""
+    X, y, e = _table(300, seed=7)
+    client = PoissonRegressionClient(X, y, exposure=e, lr=0.05, batch_size=None)
+    for intercept in (1e4, -1e4):
+        start = [np.full((3, 1), 0.5), np.array([intercept])]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            update = client.fit(start, {}).parameters
+        assert all(np.isfinite(p).all() for p in update)
+        assert np.sign(update[1][0] - intercept) == np.sign(TRUE_B - intercept)
 
 
 SIZES = (150, 900, 3950)

@@ -17,6 +17,16 @@ gradient is ``(X^T (m - y) / n + l2 w, mean(m - y))``. It is scikit-learn's
 ||w||^2``, and ``e d(y / e, r) = d(y, e r)``, so the two differ by the factor ``mean(e)``.
 Without an exposure ``e = 1`` and ``alpha = l2``.
 
+The linear predictor ``x w + b`` is clipped to ``[-MAX_LINEAR_PREDICTOR,
+MAX_LINEAR_PREDICTOR]`` (40: rates within ``exp(+-40)``, about ``4e-18`` to ``2.4e17`` per
+unit of exposure, far outside any claim frequency) before ``exp``, so a model that strays
+beyond it (an attacker's scaled update averaged in, a step too long) still predicts finite,
+positive rates. The gradient uses the clipped mean, so such a model is pulled back towards
+the data rather than stuck where the clip's own derivative is 0. A client whose own local
+steps take its rows beyond the bound from a model within it (the step size is too long for
+counts this large: the loss's curvature grows with the mean count) stops with an error
+naming ``train.lr`` rather than sending an update.
+
 A client's weight in FedAvg is its **row count**, as for every other model: the loss above
 is a mean over rows, so the row-weighted mean of the clients' full-batch gradients is the
 gradient of the pooled rows' loss, and one round of full-batch FedAvg with one local step
@@ -26,22 +36,53 @@ client (only through its model update).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from rengo.core.errors import DataError
-from rengo.core.messages import Config, EvaluateResult, Metrics
+from rengo.core.errors import ConfigError, DataError
+from rengo.core.messages import Config, EvaluateResult, FitResult, Metrics
 from rengo.core.parameters import Parameters
 from rengo.data.exposure import check_exposure
 from rengo.hfl.numpy_client import MinibatchSgdClient
 from rengo.metrics import frequency_metrics
+
+MAX_LINEAR_PREDICTOR = 40.0
+"""The bound on a row's linear predictor ``|x w + b|`` before ``exp`` (rates within
+``exp(+-40)`` per unit of exposure): beyond it predictions are clipped, and a client's own
+steps that cross it stop training (see :class:`PoissonRegressionClient`)."""
+
+
+def _linear_predictor(params: Parameters, X: np.ndarray) -> np.ndarray:
+    """Each row's linear predictor ``x w + b``, unclipped (``inf`` or NaN where a model's
+    values overflow: no warning is printed, the callers check).
+
+    Parameters
+    ----------
+    params
+        ``[w, b]``.
+    X
+        Rows, ``(rows, features)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        One value per row (1-D).
+    """
+    w, b = params
+    with np.errstate(over="ignore", invalid="ignore"):
+        eta: np.ndarray = (X @ w + b)[:, 0]
+    return eta
 
 
 def poisson_predict(
     params: Parameters, X: np.ndarray, exposure: np.ndarray | None = None
 ) -> np.ndarray:
     """The model's predicted rates ``exp(X w + b)``, or expected counts ``exposure * rate``.
+
+    The linear predictor is clipped to ``+-MAX_LINEAR_PREDICTOR`` (40) first, so that every
+    rate of a finite model is finite and positive.
 
     Parameters
     ----------
@@ -57,9 +98,8 @@ def poisson_predict(
     numpy.ndarray
         One positive value per row (1-D).
     """
-    w, b = params
-    with np.errstate(over="ignore"):
-        rate = np.exp((X @ w + b)[:, 0])
+    eta = np.clip(_linear_predictor(params, X), -MAX_LINEAR_PREDICTOR, MAX_LINEAR_PREDICTOR)
+    rate = np.exp(eta)
     return np.asarray(rate if exposure is None else exposure * rate)
 
 
@@ -103,6 +143,9 @@ def poisson_loss_grad(
     exposure: np.ndarray | None = None,
 ) -> tuple[float, Parameters]:
     """The mean half Poisson deviance of the counts + (l2 / 2) ||w||^2, and its gradient.
+
+    Both are taken at the clipped predictions of :func:`poisson_predict`: beyond the
+    bound, the gradient is the unclipped formula's, which pulls the model back.
 
     Parameters
     ----------
@@ -212,6 +255,9 @@ class PoissonRegressionClient(MinibatchSgdClient):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        self.crossed_bound = False
+        """Whether a batch of the current :meth:`fit` had a row's linear predictor beyond
+        ``MAX_LINEAR_PREDICTOR``."""
         self.y = check_counts(self.y, f"{self.name} (training rows)")
         if self.y_test is not None:
             self.y_test = check_counts(self.y_test, f"{self.name} (test rows)")
@@ -257,7 +303,46 @@ class PoissonRegressionClient(MinibatchSgdClient):
                 f"{self.name}: a batch transform changed a batch of {len(exposure)} rows to "
                 f"{len(y)}: their exposure no longer lines up"
             )
+        if not self.crossed_bound:
+            eta = _linear_predictor(params, X)
+            self.crossed_bound = not bool(np.all(np.abs(eta) <= MAX_LINEAR_PREDICTOR))
         return poisson_loss_grad(params, X, y, self.l2, exposure)
+
+    def fit(self, parameters: Parameters, config: Config) -> FitResult:
+        """:meth:`MinibatchSgdClient.fit <rengo.hfl.numpy_client.MinibatchSgdClient.fit>`,
+        refusing an update from diverged training.
+
+        A model received beyond the bound (another client's huge update averaged in) is
+        trained from with clipped predictions: its update is finite.
+
+        Raises
+        ------
+        ConfigError
+            Naming ``train.lr`` and the client, when its own steps took a row's linear
+            predictor beyond ``MAX_LINEAR_PREDICTOR`` from a model that kept every training
+            row within it, or the loss or the update stopped being finite.
+        """
+        lr = float(config.get("lr", self.lr))  # type: ignore[arg-type]
+        eta = _linear_predictor(list(parameters), self.X)
+        received_within = bool(np.all(np.abs(eta) <= MAX_LINEAR_PREDICTOR))
+        self.crossed_bound = False
+        result = super().fit(parameters, config)
+        loss = float(result.metrics["loss"])
+        finite = math.isfinite(loss) and all(np.isfinite(p).all() for p in result.parameters)
+        if not finite or (received_within and self.crossed_bound):
+            what = (
+                "the loss or the update stopped being finite"
+                if not finite
+                else f"a step took a row's linear predictor beyond +-{MAX_LINEAR_PREDICTOR:g} "
+                f"(a rate of exp({MAX_LINEAR_PREDICTOR:g}) per unit of exposure) from a model "
+                "within it"
+            )
+            raise ConfigError(
+                f"{self.name}: Poisson training diverged: {what}; train.lr = {lr:g} is too "
+                "high for these counts (the loss's curvature grows with the mean count): "
+                "lower train.lr"
+            )
+        return result
 
     def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult:
         """Loss, ``poisson_deviance``, ``d2_poisson``, ``gini``, ``rmse`` and ``mae`` on the
@@ -270,6 +355,7 @@ class PoissonRegressionClient(MinibatchSgdClient):
 
 
 __all__ = [
+    "MAX_LINEAR_PREDICTOR",
     "PoissonRegressionClient",
     "check_counts",
     "poisson_loss_grad",
