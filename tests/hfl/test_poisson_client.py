@@ -206,10 +206,35 @@ def test_one_full_batch_fedavg_round_is_one_gradient_step_on_the_pooled_rows() -
     assert not np.allclose(by_exposure, start[0] - lr * gw, rtol=1e-6)
 
 
+def test_each_minibatch_step_is_the_gradient_step_on_its_own_rows_and_exposure() -> None:
+    """One epoch of minibatch SGD is exactly the sequence of gradient steps on each batch's
+    own rows, each with its own exposure: a batch that took other rows' exposure (a shuffled
+    or misaligned index) steps elsewhere, which the statistical test below, whose exposure
+    is independent of the features, cannot see."""
+    X, y, e = _table(200, seed=31)
+    lr, size, seed = 0.05, 50, 3
+    client = PoissonRegressionClient(X, y, exposure=e, lr=lr, batch_size=size, l2=L2)
+    start = [np.array([[0.1], [-0.1], [0.2]]), np.array([-1.0])]
+    fitted = client.fit(start, {"seed": seed}).parameters
+    # MinibatchSgdClient's epoch: batches of a permutation drawn from the round's seed
+    order = np.random.default_rng(seed).permutation(len(y))
+    params = start
+    for first in range(0, len(y), size):
+        rows = order[first : first + size]
+        _, grads = poisson_loss_grad(params, X[rows], y[rows], L2, e[rows])
+        params = [p - lr * g for p, g in zip(params, grads, strict=True)]
+    np.testing.assert_allclose(fitted[0], params[0], rtol=1e-12)
+    np.testing.assert_allclose(fitted[1], params[1], rtol=1e-12)
+    rows = order[:size]
+    _, other = poisson_loss_grad(start, X[rows], y[rows], L2, e[order[size : 2 * size]])
+    _, own = poisson_loss_grad(start, X[rows], y[rows], L2, e[rows])
+    assert not np.allclose(other[0], own[0], rtol=1e-3)  # another batch's exposure is seen
+
+
 def test_minibatches_use_their_own_rows_exposure() -> None:
     """Each minibatch step takes its rows' exposure: minibatch SGD with a small rate ends
-    near the full-batch optimum (a batch that took another row's exposure would fit
-    another model: the rate of a row observed 0.1 years read as one of 1 year)."""
+    near the full-batch optimum (a client that ignored the exposure fits another model: the
+    rate of a row observed 0.1 years read as one of 1 year)."""
     X, y, e = _table(3000, seed=30)
     client = PoissonRegressionClient(X, y, exposure=e, lr=0.05, batch_size=50, l2=L2)
     params = linear_init(3)
