@@ -40,6 +40,7 @@ from rengo.data.categorical import (
 from rengo.data.cells import check_ids, first_unplain_number, to_feature_dtype
 from rengo.data.csv_export import write_csv
 from rengo.data.dataset import Dataset
+from rengo.data.exposure import check_exposure_column
 from rengo.data.labels import MISSING_LABEL_TEXT, Task, encode_labels
 
 CellProblem = Literal["text", "empty", "missing", "not finite"]
@@ -127,12 +128,8 @@ def load_csv(
         ``categories``, ``unseen`` or ``max_categories``.
     """
     request = CategoricalColumns.checked(categorical, categories, unseen, max_categories)
-    if exposure is not None and exposure in (label, id_column):
-        role = "label" if exposure == label else "id"
-        raise ConfigError(
-            f"{path}: the exposure column {exposure!r} is also the {role} column: name the "
-            "column of each row's exposure (years insured)"
-        )
+    if exposure is not None:
+        check_exposure_column(exposure, label, id_column, f"{path}: the exposure column")
     dataset, text = _load(
         Path(path),
         CsvFormat.checked(delimiter, encoding, decimal),
@@ -453,8 +450,13 @@ class _Columns:
             features = [j for j in range(len(header)) if j not in others]
         else:
             features = [column(f, "feature") for f in names.features]
-            if any(j is not None and j in features for j in others):
-                raise ConfigError(f"{table.path}: the label/id column cannot also be a feature")
+            roles = ((names.label, "label"), (names.ids, "id"), (names.text, names.role or "text"))
+            for j, (named, what) in zip(others, roles, strict=True):
+                if j is not None and j in features:
+                    raise ConfigError(
+                        f"{table.path}: the {what} column {named!r} cannot also be a feature; "
+                        "leave it out of the features"
+                    )
         categorical = []
         for col in names.categorical.named():
             role = next(

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from rengo.core.errors import DataError
+from rengo.core.errors import ConfigError, DataError
 
 FLOOR_RATIO = 1e-9
 """The smallest exposure taken, as a share of the mean exposure. A vertical label party's
@@ -91,4 +91,34 @@ def check_exposure(
     return values
 
 
-__all__ = ["FLOOR_RATIO", "check_exposure"]
+def check_exposure_column(
+    exposure: str, label: str | None, id_column: str | None, named: str
+) -> None:
+    """Refuse an exposure column that is also the label or ID column: the one check a job's
+    ``[data] exposure`` and ``[vfl] exposure``, ``rengo vfl party --exposure`` and
+    :func:`~rengo.data.load_csv` make before reading a cell.
+
+    Parameters
+    ----------
+    exposure
+        The exposure column's name.
+    label, id_column
+        The table's label and ID columns (None: it has none).
+    named
+        How the exposure was given, the start of the message (``"job.toml: data.exposure
+        ="``, ``"--exposure"``).
+
+    Raises
+    ------
+    ConfigError
+        Naming ``named``, the column and which column it also is.
+    """
+    role = "label" if exposure == label else "ID" if exposure == id_column else None
+    if role is not None:
+        raise ConfigError(
+            f"{named} {exposure!r} is also the {role} column: name the column of each "
+            "row's exposure (years insured)"
+        )
+
+
+__all__ = ["FLOOR_RATIO", "check_exposure", "check_exposure_column"]

@@ -29,6 +29,7 @@ from rengo.data.csv_table import (
     partial_labels,
 )
 from rengo.data.dataset import column_scaling
+from rengo.data.exposure import check_exposure_column
 from rengo.data.exposure_column import exposure_cells
 from rengo.data.labels import class_list, encode_labels
 from rengo.vfl.common import PartyData, PartyTable, scaled
@@ -185,10 +186,9 @@ def load_party_data(
         score_table, score_later = scoring.table, scoring.later
         if score_label is not None:
             score_labels = _scoring_labels(scoring.y, scoring.classes, classes, score_path)
-    exposures = exposure_values = score_exposure = None
+    exposures = score_exposure = None
     if exposure is not None:
         exposures = _exposure_of(train_path, id_column, exposure, form, np.asarray(table.ids))
-        exposure_values = exposures
         if score_csv is not None and score_table is not None:
             score_exposure = _score_exposure(
                 Path(score_csv),
@@ -209,7 +209,7 @@ def load_party_data(
             tuple(train.feature_names),
             later=later,
             score_later=score_later,
-            exposure=exposure_values,
+            exposure=exposures,
             score_exposure=score_exposure,
         )
     if standardize:
@@ -256,11 +256,7 @@ def _features_beside_exposure(
             f"--exposure {exposure!r} is the label party's (it multiplies the expected count "
             "of its labels): give --label too, or leave --exposure out at a feature party"
         )
-    if exposure in (label, id_column):
-        raise ConfigError(
-            f"--exposure {exposure!r} is also the {'label' if exposure == label else 'ID'} "
-            "column: name the column of each row's exposure (years insured)"
-        )
+    check_exposure_column(exposure, label, id_column, "--exposure")
     header = csv_header(path, form.delimiter, form.encoding)
     if exposure not in header:
         raise DataError(f"{path}: no exposure column {exposure!r}; columns are {header}")

@@ -76,6 +76,7 @@ from rengo.core.options import (
 from rengo.core.roles import validate_party_name
 from rengo.data.categorical import CategoricalColumns
 from rengo.data.class_weights import CLASS_WEIGHT_HELP, NO_CLASS_WEIGHT, class_weight_text
+from rengo.data.exposure import check_exposure_column
 from rengo.data.partition import partition_options
 from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.early_stopping import EarlyStopping
@@ -714,11 +715,7 @@ def _check_exposure_key(source: str, model: ModelSection, data: DataSection) -> 
             f"{source}: data.exposure names a column of a csv table, and data.dataset = "
             f'{data.dataset!r}: give data.dataset = "csv" and data.path'
         )
-    if data.exposure in (data.label, data.id_column):
-        raise ConfigError(
-            f"{source}: data.exposure = {data.exposure!r} is also the label or ID column; "
-            "name the column of each row's exposure (years insured)"
-        )
+    check_exposure_column(data.exposure, data.label, data.id_column, f"{source}: data.exposure =")
 
 
 def _compression_section(source: str, raw: Any, spec: JobSpec) -> UpdateCompression:

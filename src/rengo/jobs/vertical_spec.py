@@ -45,6 +45,7 @@ from rengo.core.options import (
     unknown_key_error,
 )
 from rengo.core.roles import validate_party_name
+from rengo.data.exposure import check_exposure_column
 from rengo.jobs.categorical_keys import (
     CSV_TABLE_KEYS,
     categorical_auto_option,
@@ -291,11 +292,8 @@ def _check_exposure_key(vfl: VflSection, source: str) -> None:
             f"{source}: vfl.exposure names a column of the label party's own table: give "
             "[vfl.parties] tables (a bundled table has no exposure)"
         )
-    if vfl.exposure in (vfl.label, vfl.id_column):
-        raise ConfigError(
-            f"{source}: vfl.exposure = {vfl.exposure!r} is also the label or ID column; name "
-            "the column of each row's exposure (years insured)"
-        )
+    assert vfl.exposure is not None
+    check_exposure_column(vfl.exposure, vfl.label, vfl.id_column, f"{source}: vfl.exposure =")
 
 
 def _check(vfl: VflSection, source: str) -> None:
