@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rengo.core.errors import DataError
+from rengo.tracking.compared_metric import check_one_loss
 from rengo.tracking.store import RunStore
 
 if TYPE_CHECKING:
@@ -192,7 +193,9 @@ def plot_runs(
     Raises
     ------
     DataError
-        If ``run_ids`` is empty or a run did not log ``metric``.
+        If ``run_ids`` is empty, a run did not log ``metric``, or ``metric`` is a loss of
+        count-model runs and of others
+        (:func:`~rengo.tracking.compared_metric.check_one_loss`).
     UnknownRunError, AmbiguousRunError
         If a run id matches no run, or several.
     """
@@ -200,6 +203,7 @@ def plot_runs(
         raise DataError("plot_runs needs at least one run id")
     runs = [store.get_run(run_id) for run_id in run_ids]
     lines: list[tuple[str, list[tuple[int, float]]]] = []
+    logged: dict[str, list[str]] = {}
     for run in runs:
         series = store.round_metrics(run.run_id)
         if metric not in series:
@@ -207,6 +211,8 @@ def plot_runs(
             raise DataError(f"run {run.run_id!r} has no metric {metric!r} (it has: {have})")
         label = run.run_id if run.name is None else f"{run.name} ({run.run_id})"
         lines.append((label, series[metric]))
+        logged[run.run_id] = list(series)
+    check_one_loss(metric, runs, logged)
     figure = _new_figure(7.5, 4.5)
     ax = figure.subplots()
     for label, points in lines:

@@ -23,6 +23,7 @@ import numpy as np
 
 from rengo.core.errors import DataError
 from rengo.metrics import better_direction, lower_is_better
+from rengo.tracking.compared_metric import check_one_loss
 from rengo.tracking.records import RunInfo
 from rengo.tracking.run import COMPLETED
 from rengo.tracking.store import RunStore
@@ -244,7 +245,9 @@ def compare_runs(
     DataError
         If ``goal`` is neither ``max`` nor ``min`` (or is None for an operating point, a
         ``*_threshold``: :func:`~rengo.metrics.better_direction`), no run is left to
-        compare, or a run did not log ``metric`` (naming the metrics every run logged).
+        compare, a run did not log ``metric`` (naming the metrics every run logged), or
+        ``metric`` is a loss of count-model runs and of others
+        (:func:`~rengo.tracking.compared_metric.check_one_loss`).
     UnknownRunError, AmbiguousRunError
         If an id names no run, or several.
     """
@@ -269,6 +272,7 @@ def compare_runs(
             raise DataError(f"no run to compare ({reasons})")
         series = {run.run_id: store.round_metrics(run.run_id) for run in kept}
     _check_metric(metric, kept, series)
+    check_one_loss(metric, kept, series)
     settings = {run.run_id: flat_settings(run.config[SETTINGS]) for run in kept}
     varied = varied_settings(settings, apart=(SEED,))
     grouped: dict[str, tuple[dict[str, Any], list[ComparedRun]]] = {}
