@@ -197,15 +197,24 @@ def test_every_partitioner_keeps_each_rows_exposure_with_it(tmp_path: Path, part
     assert sum(len(t) for t in tables) + len(fed.test) == 600
 
 
-def test_the_exposure_never_leaves_a_client_but_in_its_update(tmp_path: Path) -> None:
-    """What a client sends: its model update, its row count and its training loss; no
-    exposure total (its FedAvg weight is its rows)."""
+def test_a_client_returns_its_update_row_count_and_aggregates_only(tmp_path: Path) -> None:
+    """What a client's fit and evaluate return (all it sends): the model's two arrays, its
+    row count (its FedAvg weight, not its exposure total), its training loss, and its own
+    test rows' aggregate metrics; no array of one value per row, no exposure total."""
     _write_table(tmp_path / "policies.csv", rows=600)
-    job = build_hfl_job(load_job(_job(tmp_path)))
-    client = job.client_fn("client-0")
+    job = _job(tmp_path, data="client_test_size = 0.2")
+    built = build_hfl_job(load_job(job))
+    client = built.client_fn("client-0")
+    rows = len(built.federation.clients["client-0"])
     result = client.fit([np.zeros((3, 1)), np.zeros(1)], {})
-    assert result.num_examples == len(job.federation.clients["client-0"])
+    assert result.num_examples == rows
+    assert [np.shape(p) for p in result.parameters] == [(3, 1), (1,)]
     assert set(result.metrics) == {"loss"}
+    own = built.federation.client_tests["client-0"]  # type: ignore[index]
+    evaluated = client.evaluate(result.parameters, {})
+    assert evaluated.num_examples == len(own)
+    assert set(evaluated.metrics) == {"poisson_deviance", "d2_poisson", "gini", "rmse", "mae"}
+    assert all(np.ndim(value) == 0 for value in evaluated.metrics.values())
 
 
 @pytest.mark.parametrize(
