@@ -2,7 +2,8 @@
 
 ``python deploy_procs.py party ADDRESS NAME CERTS`` and
 ``python deploy_procs.py coordinator LISTEN CERTS STORE ROUNDS PARTIES [--resume ID]
-[--crash-after N] [--out FILE]``. The coordinator prints ``PORT <n>`` and ``RUN <id>``.
+[--crash-after N] [--out FILE] [--min-parties N] [--join-timeout S] [--rejoin-wait S]``.
+The coordinator prints ``PORT <n>`` and ``RUN <id>``.
 """
 
 from __future__ import annotations
@@ -53,8 +54,9 @@ def coordinator(args: argparse.Namespace) -> None:
         args.listen,
         HubSecurity.from_directory(args.certs, parties=names),  # as `rengo coordinator`
         parties=names,
-        join_timeout=120.0,
-        rejoin_wait=10.0,
+        min_parties=args.min_parties,
+        join_timeout=args.join_timeout,
+        rejoin_wait=args.rejoin_wait,
         round_timeout=20.0,
         seed=digits_app.SEED,
         store=store,
@@ -84,6 +86,9 @@ def main() -> None:
     c.add_argument("--resume")
     c.add_argument("--crash-after", type=int)
     c.add_argument("--out")
+    c.add_argument("--min-parties", type=int)
+    c.add_argument("--join-timeout", type=float, default=120.0)
+    c.add_argument("--rejoin-wait", type=float, default=10.0)
     args = parser.parse_args()
     party(args) if args.role == "party" else coordinator(args)
 

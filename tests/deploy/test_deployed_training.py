@@ -344,6 +344,76 @@ def test_a_resumed_run_counts_the_traffic_of_every_session(certs: Path, tmp_path
         assert summary["bytes_sent"] >= 10**6 and summary["bytes_received"] >= 2 * 10**6
 
 
+@pytest.mark.timeout(60)
+def test_a_party_change_for_a_run_with_no_round_left_is_not_recorded(
+    certs: Path, tmp_path: Path
+) -> None:
+    """A run whose checkpoint is its last round (stopped before it was recorded completed)
+    resumed with other parties: nobody takes part in anything any more, so no change is
+    recorded; a line says why."""
+    with RunStore(tmp_path / "runs.db") as store:
+        run_id = interrupted_run(certs, store, rounds=2)
+        others = ["p0", "p1", "p3"]
+        serve_coordinator(
+            strategy(3), initial_parameters(), 2, "127.0.0.1:0",
+            HubSecurity.from_directory(certs, parties=others), parties=others,
+            seed=SEED, store=store, resume=run_id, join_timeout=0.5,
+        )  # fmt: skip
+        run = store.get_run(run_id)
+        assert run.status == "completed"
+        assert "party_changes" not in run.config and run.config["parties"] == PARTIES[:3]
+        events = [e.message for e in store.events(run_id)]
+        assert (
+            "parties not changed: the run had already ended after round 2 (no round is left "
+            "to take part in)" in events
+        )
+
+
+@pytest.mark.timeout(240)
+def test_a_crashed_session_keeps_its_traffic_in_the_resumed_runs_totals(
+    certs: Path, processes: Processes, tmp_path: Path
+) -> None:
+    """A coordinator killed after round 2 (no summary written at its end) keeps the bytes
+    of rounds 1-2: the store holds them after each round, and the resumed run's totals go
+    on from there. The hub's count is at least what the parties' per-round records say
+    moved (those records leave out heartbeats and hellos), for every round, every session."""
+    names, rounds = PARTIES[:3], 4
+    store_path = tmp_path / "runs.db"
+    args = ["coordinator", "127.0.0.1:0", str(certs), str(store_path), str(rounds)]
+    first = processes.start(*args, ",".join(names), "--crash-after", "2")
+    assert first.stdout is not None
+    port = run_id = None
+    for line in first.stdout:
+        if line.startswith("PORT "):
+            port = int(line.split()[1])
+        if line.startswith("RUN "):
+            run_id = line.split()[1]
+            break
+    assert port and run_id
+    args[1] = f"127.0.0.1:{port}"
+    for name in names:
+        processes.party(args[1], name, certs)
+    assert first.wait(90) == 1  # killed right after round 2: it wrote no summary at its end
+
+    def moved(store: RunStore, upto: int) -> int:
+        records = [r for r in store.client_records(run_id) if r.round <= upto]
+        return sum(r.bytes_sent + r.bytes_received for r in records)
+
+    with RunStore(store_path) as store:
+        crashed = store.get_run(run_id).summary or {}
+        kept = crashed.get("bytes_sent", 0) + crashed.get("bytes_received", 0)
+        assert kept >= moved(store, 2) > 0
+    second = processes.start(*args, ",".join(names), "--resume", run_id)
+    output, _ = second.communicate(timeout=120)
+    assert second.returncode == 0, output
+    with RunStore(store_path) as store:
+        run = store.get_run(run_id)
+        assert run.status == "completed"
+        total = (run.summary or {})["bytes_sent"] + (run.summary or {})["bytes_received"]
+        assert total >= kept + (moved(store, rounds) - moved(store, 2))  # both sessions'
+        assert total >= moved(store, rounds)
+
+
 @pytest.mark.timeout(120)
 def test_a_round_short_of_a_restarted_party_runs_again_once_it_rejoins(
     certs: Path, processes: Processes

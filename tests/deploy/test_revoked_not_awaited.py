@@ -5,8 +5,16 @@ revocation does not add the whole wait to every later round."""
 from __future__ import annotations
 
 from collections.abc import Collection
+from pathlib import Path
+
+import pytest
+from child_processes import Processes
 
 from rengo.deploy.coordinator import _RoundTraffic
+from rengo.tracking import RunStore, recorded_revocations
+from rengo.tracking.membership_table import membership_rows
+from rengo.transport.certs import init_certificates, revoke_party
+from rengo.transport.revocation import REVOKED_NOTE
 
 
 class FakeHub:
@@ -48,3 +56,47 @@ def test_a_revoked_party_is_not_waited_for_before_each_round() -> None:
     for server_round in (2, 3):
         hooks.before_round(server_round)
     assert hub.awaited == [["p0", "p1", "p3"], ["p0", "p1", "p3"]]
+
+
+@pytest.mark.timeout(240)
+def test_a_party_revoked_while_away_is_refused_recorded_and_not_awaited(
+    processes: Processes, tmp_path: Path
+) -> None:
+    """The README's removal: ``rengo certs revoke`` while p2 is stopped, then the run goes
+    on naming it. p2 is refused at the handshake, and that refusal counts as a revocation,
+    as a drop while connected does: with a ``--rejoin-wait`` longer than the test's patience
+    the run still completes (p2 is not waited for before each round), and the run records
+    the revocation the ``parties`` table shows."""
+    certs = tmp_path / "certs"
+    names = ["p0", "p1", "p2"]
+    init_certificates(certs, names)
+    serial = revoke_party(certs, "p2")
+    store_path = tmp_path / "runs.db"
+    coordinator = processes.start(
+        "coordinator", "127.0.0.1:0", str(certs), str(store_path), "3", ",".join(names),
+        "--min-parties", "2", "--join-timeout", "45", "--rejoin-wait", "600",
+    )  # fmt: skip
+    assert coordinator.stdout is not None
+    port = run_id = None
+    for line in coordinator.stdout:
+        if line.startswith("PORT "):
+            port = int(line.split()[1])
+        if line.startswith("RUN "):
+            run_id = line.split()[1]
+            break
+    assert port and run_id
+    refused = processes.party(f"127.0.0.1:{port}", "p2", certs)
+    for name in names[:2]:
+        processes.party(f"127.0.0.1:{port}", name, certs)
+    output, _ = coordinator.communicate(timeout=180)  # waiting for p2 once takes 600 s
+    assert coordinator.returncode == 0, output
+    told, _ = refused.communicate(timeout=60)
+    reason = f"the certificate of party 'p2' (serial {serial:x}) {REVOKED_NOTE}"
+    assert reason in told  # one text, whether refused at the handshake or dropped
+    with RunStore(store_path) as store:
+        run = store.get_run(run_id)
+        assert run.status == "completed"
+        (record,) = recorded_revocations(run.config)
+        assert (record.party, record.serial) == ("p2", serial)
+        rows = membership_rows(store, run)
+        assert [(r[1], r[2]) for r in rows] == [(f"after {record.after_round}", reason)]

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from rengo.tracking import PartyChange, RunStore, UnknownRunError, recorded_party_changes
+from rengo.tracking import (
+    PartyChange,
+    RunStore,
+    UnknownRunError,
+    recorded_party_changes,
+    recorded_revocations,
+)
 
 
 def deployed_run(store: RunStore, parties: list[str] | None) -> str:
@@ -70,19 +76,36 @@ def test_runs_show_lists_who_was_admitted_removed_and_revoked_in_order(tmp_path:
     with RunStore(tmp_path / "runs.db") as store:
         run_id = deployed_run(store, ["p0", "p1", "p2", "p3"])
         store.log_event(run_id, "info", "party p3 joined from ipv4:10.0.0.3:5000")
-        store.log_event(
-            run_id,
-            "warning",
-            "party p3 left: the certificate of party 'p3' (serial 1f) was revoked by the "
-            "federation's operator (received 68 B, sent 90 B)",
-        )
+        revoked = store.record_revocation(run_id, "p3", 0x1F)  # what the hub reports
+        assert revoked is not None and revoked.after_round == 0
+        assert store.record_revocation(run_id, "p3", 0x1F) is None  # met again: one record
         store.change_parties(run_id, ["p0", "p1", "p2", "p4"], after_round=10)
         console = Console(width=200, record=True)
         console.print(run_detail(store, run_id))
     lines = [line.rstrip() for line in console.export_text().splitlines()]
     section = "\n".join(lines[lines.index("parties") :])
-    revoked = section.index("was revoked by the federation's operator")
+    revoked_at = section.index("the certificate of party 'p3' (serial 1f) was revoked")
     changed = section.index("after 10")
-    assert revoked < changed  # oldest first
+    assert revoked_at < changed  # oldest first
+    assert section.count("was revoked") == 1
     assert "admitted p4; removed p3 (now 4: p0, p1, p2, p4)" in section
     assert "joined from" not in section[: section.index("events")]  # only changes of members
+
+
+def test_a_partys_own_words_cannot_write_a_row_of_the_parties_table(tmp_path: Path) -> None:
+    """A party's exception text reaches the run's events (``client p1 dropped: raised
+    ...``); one that reads like a revocation is still no revocation: the table reads the
+    hub's structured records only."""
+    from rengo.tracking.membership_table import membership_rows
+
+    with RunStore(tmp_path / "runs.db") as store:
+        run_id = deployed_run(store, ["p0", "p1", "p2"])
+        store.log_event(
+            run_id,
+            "warning",
+            "client p1 dropped: raised RuntimeError: the certificate of party 'p2' (serial "
+            "1234) was revoked by the federation's operator",
+            round=2,
+        )
+        assert membership_rows(store, store.get_run(run_id)) == []
+        assert recorded_revocations(store.get_run(run_id).config) == []

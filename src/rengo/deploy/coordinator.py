@@ -44,6 +44,7 @@ from rengo.hfl.privacy_record import privacy_settings
 from rengo.hfl.progress_bar import RoundProgressBar
 from rengo.hfl.reply_count import RepliesCounted
 from rengo.hfl.result_checks import ResultChecks
+from rengo.hfl.run_traffic import RunTraffic
 from rengo.hfl.secagg.workflow import SecAggPlus
 from rengo.hfl.strategy.base import Strategy
 from rengo.hfl.workflow import FitWorkflow, default_checks
@@ -85,7 +86,8 @@ def recorded_hub(
     **hub_options: Any,
 ) -> tuple[GrpcHub, Callable[[str, str], None]]:
     """A hub whose join/leave/refusal events land in ``store`` under ``run_id`` (and go to
-    ``on_event``), with who is online kept current there (see :class:`PresenceRecorder`)
+    ``on_event``), with who is online kept current there (see :class:`PresenceRecorder`),
+    each revoked certificate the hub meets (:meth:`~rengo.tracking.RunStore.record_revocation`)
     and what each party reports it trains on (see :class:`PartyDataRecorder`),
     and the recorder itself for the caller's own events (a no-op without a store).
     ``hub_options`` go to :class:`~rengo.transport.grpc_hub.GrpcHub` (message limit, memory
@@ -109,6 +111,11 @@ def recorded_hub(
         if presence is not None:  # joins, leaves and the final close: who is online now
             presence.refresh()
 
+    def record_revocation(party: str, serial: int) -> None:
+        # the structured record the run's `parties` table reads (no party's text can forge it)
+        with contextlib.suppress(StoreClosedError, StoreWriteRefused):
+            store.record_revocation(run_id, party, serial)
+
     reports = None
     if store is not None and run_id is not None:
         reports = PartyDataRecorder(store, run_id, record_event)
@@ -119,6 +126,7 @@ def recorded_hub(
         run_id=run_id or "",
         on_event=record_event,
         on_data_files=reports,
+        on_revoked=record_revocation if store is not None and run_id is not None else None,
         **hub_options,
     )
     if store is not None and run_id is not None:
@@ -139,8 +147,10 @@ class _RoundTraffic:
         rejoin_wait: float,
         first_round: int,
         progress: ProgressFn | None,
+        record_traffic: Callable[[int, int], None] | None = None,
     ) -> None:
         self._hub = hub
+        self._record_traffic = record_traffic
         self._rounds = rounds
         self._record_event = record_event
         self._expected = expected
@@ -184,7 +194,7 @@ class _RoundTraffic:
         self._before = self._hub.traffic()
 
     def after_round(self, record: RoundRecord) -> None:
-        """Log and record the round, then report progress."""
+        """Log and record the round and the traffic so far, then report progress."""
         received, sent = self._hub.traffic()
         text = (
             f"{round_summary(record, self._rounds, 'parties')}; "
@@ -192,6 +202,8 @@ class _RoundTraffic:
         )
         log.info(text)
         self._record_event("info", text)
+        if self._record_traffic is not None:  # kept after each round: a crash loses no round's
+            self._record_traffic(received, sent)
         if self._progress is not None:
             self._progress(record)
 
@@ -412,7 +424,9 @@ def serve_coordinator(
         ``listen`` that is not ``HOST:PORT`` or cannot be bound (nothing is recorded), or
         ``resume`` without a store, of a run that is not an interrupted ``hfl-deployed`` run,
         or of one recorded with other settings (each entry but :data:`RESUME_MAY_CHANGE`; the
-        run stays interrupted).
+        run stays interrupted), or a resume that takes parties out of the run while
+        ``security`` would still admit them (an allow-list of any certified name, or one
+        naming them: nothing is recorded).
     RoundFailure
         If too few parties join a new run before the deadline, or a round fails; the run
         is then recorded ``failed``.
@@ -456,11 +470,9 @@ def serve_coordinator(
     }
     check_can_listen(listen)  # a port in use records no run
     recorded: Mapping[str, Any] = {}
-    earlier = (0, 0)  # bytes received and sent before this resume: the run's totals go on
     if resume is not None and store is not None:
         with contextlib.suppress(LookupError):  # an unknown run: refused as such by the resume
-            before = store.get_run(resume)
-            recorded, earlier = before.config, _recorded_traffic(before.summary)
+            recorded = store.get_run(resume).config
     if expected is not None:
         _check_removed_parties_refused(recorded, resume, expected, security)
     limit = max_message_bytes or message_limit(strategy, initial_parameters)
@@ -486,6 +498,7 @@ def serve_coordinator(
             stragglers=stragglers,
             routing=False,
         )
+        traffic = RunTraffic.resumed(store, run.run_id, resume)  # the totals go on
         checkpoint = None
         if store is not None and run.run_id is not None and resume is not None:
             checkpoint = store.latest_checkpoint(run.run_id)
@@ -517,15 +530,24 @@ def serve_coordinator(
         if moved is not None:
             log.info("%s", moved)
             record_event("info", moved)
+        ended = coordinator.start_round > rounds or coordinator.already_stopped() is not None
         if resume is not None and store is not None and run.run_id and expected is not None:
             # members admitted or taken out while the run was stopped (its checkpoint
-            # restored): recorded with it
-            change = store.change_parties(
-                run.run_id, expected, checkpoint[0] if checkpoint is not None else 0
-            )
-            if change is not None:
-                log.info("%s", change.describe())
-                record_event("info", change.describe())
+            # restored): recorded with it, unless it has no round left to take part in
+            done = checkpoint[0] if checkpoint is not None else 0
+            if ended:
+                if set(map(str, recorded.get("parties") or ())) != set(expected):
+                    text = (
+                        f"parties not changed: the run had already ended after round {done} "
+                        "(no round is left to take part in)"
+                    )
+                    log.info("%s", text)
+                    record_event("info", text)
+            else:
+                change = store.change_parties(run.run_id, expected, done)
+                if change is not None:
+                    log.info("%s", change.describe())
+                    record_event("info", change.describe())
         bar = RoundProgressBar(
             progress or False, rounds, run_name or strategy.name, done=coordinator.start_round - 1
         )
@@ -533,7 +555,14 @@ def serve_coordinator(
         with bar as report:
             pool.listener = bar.replies
             hooks = _RoundTraffic(
-                hub, rounds, record_event, expected, rejoin_wait, coordinator.start_round, report
+                hub,
+                rounds,
+                record_event,
+                expected,
+                rejoin_wait,
+                coordinator.start_round,
+                report,
+                record_traffic=_traffic_recorder(traffic),
             )
             hub.start()
             try:
@@ -590,10 +619,7 @@ def serve_coordinator(
                     linger=0.0 if interrupted else farewell,
                     outcome=outcome,
                 )
-                received, sent = hub.traffic()
-                run.summary.update(
-                    bytes_sent=earlier[1] + sent, bytes_received=earlier[0] + received
-                )
+                run.summary.update(traffic.totals(*hub.traffic()))
                 # what an observer adds (the test rows, a reliability table), as a simulation
                 run.summary.update(observers_run_summary(observers))
 
@@ -624,12 +650,15 @@ def _check_removed_parties_refused(
         )
 
 
-def _recorded_traffic(summary: Mapping[str, Any] | None) -> tuple[int, int]:
-    """The bytes a run received and sent before it was resumed, as its summary records them
-    (0 for what it does not)."""
-    counts = [(summary or {}).get(key) for key in ("bytes_received", "bytes_sent")]
-    received, sent = (c if isinstance(c, int) and not isinstance(c, bool) else 0 for c in counts)
-    return received, sent
+def _traffic_recorder(traffic: RunTraffic) -> Callable[[int, int], None]:
+    """What keeps a deployed run's traffic in the store after each round (a crash then
+    loses no completed round's bytes)."""
+
+    def record(received: int, sent: int) -> None:
+        with contextlib.suppress(StoreClosedError, StoreWriteRefused):  # the round loop says
+            traffic.keep(received, sent)
+
+    return record
 
 
 def _moved(recorded: Mapping[str, Any], config: Mapping[str, Any]) -> str | None:

@@ -20,6 +20,7 @@ completed, to the model an uninterrupted run trains (see :mod:`rengo.vfl.checkpo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
@@ -51,7 +52,8 @@ from rengo.deploy.vertical_rejoin import (
     party_may_rejoin,
     wait_for_rejoin,
 )
-from rengo.tracking.errors import StoreWriteRefused
+from rengo.hfl.run_traffic import RunTraffic
+from rengo.tracking.errors import StoreClosedError, StoreWriteRefused
 from rengo.tracking.iv_selection_table import IV_SELECTION
 from rengo.tracking.run import open_run
 from rengo.transport.grpc_frames import check_message_limit
@@ -385,6 +387,8 @@ def serve_vertical_coordinator(
         store, RUN_KIND, run_config, name=run_name, seed=seed, resume=plan.checkpoint_run
     ) as run:
         run_id = run.run_id
+        # a resumed run's traffic goes on from its earlier sessions'
+        traffic = RunTraffic.resumed(store, run_id, plan.checkpoint_run)
         if checkpoint_dir is not None and plan.checkpoint_run is None:
             plan = replace(plan, checkpoint_run=run_id or f"run-{secrets.token_hex(8)}")
         if checkpoint_dir is not None:
@@ -479,6 +483,8 @@ def serve_vertical_coordinator(
                     )
                     more_in, more_out = hub.traffic()
                     received, sent = received + more_in, sent + more_out
+                    with contextlib.suppress(StoreClosedError, StoreWriteRefused):
+                        traffic.keep(received, sent)  # a later crash loses no earlier stretch
                 address = hub.address
             if outcome.resumed_after is not None:
                 record("info", f"resumed after epoch {outcome.resumed_after}")
@@ -491,7 +497,7 @@ def serve_vertical_coordinator(
         finally:
             background.shutdown(wait=False, cancel_futures=True)
             wall = time.perf_counter() - started
-            run.summary.update(bytes_sent=sent, bytes_received=received)
+            run.summary.update(traffic.totals(received, sent))
             if rejoins:
                 run.summary["rejoins"] = rejoins
             if outcome is not None:

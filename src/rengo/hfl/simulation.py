@@ -39,6 +39,7 @@ from rengo.hfl.privacy_record import privacy_settings
 from rengo.hfl.progress_bar import RoundProgressBar
 from rengo.hfl.reply_count import RepliesCounted
 from rengo.hfl.result_checks import ResultChecks
+from rengo.hfl.run_traffic import RunTraffic
 from rengo.hfl.strategy.base import Strategy, wrapped_strategies
 from rengo.hfl.strategy.personalised import personalised_valuation_caveat
 from rengo.hfl.strategy_record import strategy_settings
@@ -300,6 +301,7 @@ def simulate(
                 checks=checks,
                 checkpoints=checkpoints or CheckpointRetention(),
             )
+            traffic = RunTraffic.resumed(store, run.run_id, resume)  # the totals go on
             done = 0
             if resume is not None:
                 done = _restore_latest(store, run, coordinator, client_fn)
@@ -314,15 +316,15 @@ def simulate(
                 def logged(record: RoundRecord) -> None:
                     if log.isEnabledFor(logging.INFO):  # rengo -v, logging at INFO
                         log.info(round_summary(record, rounds))
+                    # kept after each round: a session that crashes loses no round's bytes
+                    traffic.keep(pool.bytes_received, pool.bytes_sent)
                     if report is not None:
                         report(record)
 
                 try:
                     return coordinator.run(rounds, progress=logged)
-                finally:  # every byte to and from the clients, as a deployed run records
-                    run.summary.update(
-                        bytes_sent=pool.bytes_sent, bytes_received=pool.bytes_received
-                    )
+                finally:  # every byte to and from the clients, every session, as deployed
+                    run.summary.update(traffic.totals(pool.bytes_received, pool.bytes_sent))
                     # what an observer adds (the test rows, a reliability table)
                     run.summary.update(observers_run_summary(observers))
     finally:

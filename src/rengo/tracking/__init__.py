@@ -62,6 +62,7 @@ if TYPE_CHECKING:
         RoundRecord,
         RunInfo,
     )
+    from rengo.tracking.revoked_parties import RevokedParty, recorded_revocations
     from rengo.tracking.run import Run, open_run
     from rengo.tracking.run_card import NOT_RECORDED, model_card
     from rengo.tracking.run_comparison import (
@@ -102,6 +103,7 @@ __all__ = [
     "PartyPresence",
     "PayoutTotal",
     "PayoutTotals",
+    "RevokedParty",
     "RoundRecord",
     "Run",
     "RunDeletedError",
@@ -138,6 +140,7 @@ __all__ = [
     "record_contributions",
     "record_tournament_round",
     "recorded_party_changes",
+    "recorded_revocations",
     "repeat_command",
     "resolve_store_path",
     "run_contributions",

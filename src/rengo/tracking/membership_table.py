@@ -10,13 +10,14 @@ from rich.table import Table
 
 from rengo.tracking.party_changes import recorded_party_changes
 from rengo.tracking.records import RunInfo
+from rengo.tracking.revoked_parties import recorded_revocations
 from rengo.tracking.store import RunStore
-from rengo.transport.revocation import REVOKED_NOTE
 
 
 def membership_rows(store: RunStore, run: RunInfo) -> list[tuple[datetime, str, str]]:
     """Each change of who takes part in ``run``, oldest first, as (when, round, what): the
-    party changes its resumes recorded, and each party dropped for a revoked certificate.
+    party changes its resumes recorded, and each revoked certificate its hub refused or dropped
+    (:meth:`~rengo.tracking.RunStore.record_revocation`).
 
     Parameters
     ----------
@@ -26,17 +27,16 @@ def membership_rows(store: RunStore, run: RunInfo) -> list[tuple[datetime, str, 
     Returns
     -------
     list[tuple[datetime, str, str]]
-        When (UTC), the round it took effect after (``"-"`` when not recorded), and what
+        When (UTC), the round it took effect after (``"after N"``), and what
         changed; none for a run whose members never changed.
     """
     rows = [
         (datetime.fromisoformat(c.at), f"after {c.after_round}", c.describe().split(": ", 1)[1])
         for c in recorded_party_changes(run.config)
     ]
-    rows += [
-        (e.created_at, "-" if e.round is None else str(e.round), e.message)
-        for e in store.events(run.run_id, "warning")
-        if REVOKED_NOTE in e.message
+    rows += [  # the hub's structured records, never event text (a party's words reach that)
+        (datetime.fromisoformat(r.at), f"after {r.after_round}", r.describe())
+        for r in recorded_revocations(run.config)
     ]
     return sorted(rows, key=lambda row: row[0])
 

@@ -16,7 +16,10 @@ from datetime import datetime
 from typing import Any
 
 PARTIES = "parties"
-"""The config entry holding a deployed run's parties (the hub's allow-list), sorted."""
+"""The config entry holding a deployed run's parties (the hub's allow-list), sorted. For a run
+whose parties changed it equals the last :data:`PARTY_CHANGES` entry's ``parties``; it is kept
+anyway as the one place every deployed run (most never change) records its parties, which a
+resume and the run's model card (``rengo runs card``) read without replaying the history."""
 PARTY_CHANGES = "party_changes"
 """The config entry holding each change of a deployed run's parties, oldest first (a list of
 :class:`PartyChange` as dicts)."""

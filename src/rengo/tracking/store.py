@@ -54,6 +54,7 @@ from rengo.tracking.records import (
     RunInfo,
 )
 from rengo.tracking.resume_settings import PARTY_DATA_FILES, settings_differences
+from rengo.tracking.revoked_parties import REVOCATIONS, RevokedParty
 from rengo.tracking.run import Run, resume_run
 from rengo.tracking.run import start_run as _start_run_lifecycle
 from rengo.tracking.run_ids import new_run_id
@@ -2199,6 +2200,87 @@ class RunStore:
                 (dumps_json(config, "run config"), run_id),
             )
         return change
+
+    def update_summary(self, run_id: str, entries: Mapping[str, Any]) -> None:
+        """Set ``entries`` in a run's stored summary while it runs (the rest is kept), so a
+        session that ends without finishing leaves them for the next: a deployed run's
+        traffic so far (:mod:`rengo.hfl.run_traffic`). The summary the run finishes with
+        replaces the whole summary.
+
+        Parameters
+        ----------
+        run_id
+            The run's full id.
+        entries
+            The summary entries to set (JSON-encodable).
+
+        Raises
+        ------
+        ConfigError
+            If ``entries`` is not JSON-encodable.
+        UnknownRunError
+            If no run has that id.
+        """
+        with self._transaction() as conn:
+            self._require_run(conn, run_id)
+            (text,) = conn.execute(
+                "SELECT summary FROM runs WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            summary = loads_json(text) if text else {}
+            summary = {**(summary if isinstance(summary, dict) else {}), **entries}
+            conn.execute(
+                "UPDATE runs SET summary = ? WHERE run_id = ?",
+                (dumps_json(summary, "run summary"), run_id),
+            )
+
+    def record_revocation(self, run_id: str, party: str, serial: int) -> RevokedParty | None:
+        """Record with a deployed run that its hub met ``party``'s revoked certificate
+        ``serial`` (refused at the handshake or dropped while connected), after the run's
+        last completed round, under
+        :data:`~rengo.tracking.revoked_parties.REVOCATIONS`: the structured record the
+        ``parties`` table reads (no party's text can forge it).
+
+        Parameters
+        ----------
+        run_id
+            The run's full id.
+        party
+            The party the certificate names.
+        serial
+            The certificate's serial number.
+
+        Returns
+        -------
+        RevokedParty | None
+            The record; None when the run has this certificate recorded already (a resumed
+            run's hub meets it again).
+
+        Raises
+        ------
+        UnknownRunError
+            If no run has that id.
+        """
+        with self._transaction() as conn:
+            self._require_run(conn, run_id)
+            (text,) = conn.execute("SELECT config FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            config = loads_json(text) if text else {}
+            history = config.get(REVOCATIONS)
+            history = history if isinstance(history, list) else []
+            if any(
+                isinstance(e, dict) and e.get("party") == party and e.get("serial") == serial
+                for e in history
+            ):
+                return None
+            (done,) = conn.execute(
+                "SELECT COALESCE(MAX(round), 0) FROM rounds WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            record = RevokedParty(party, serial, int(done), _now().isoformat())
+            config[REVOCATIONS] = [*history, record.as_record()]
+            conn.execute(
+                "UPDATE runs SET config = ? WHERE run_id = ?",
+                (dumps_json(config, "run config"), run_id),
+            )
+        return record
 
     def presence(self, run_id: str) -> list[PartyPresence]:
         """Every party seen by a deployed run's hub, by name (empty for other runs)."""

@@ -115,7 +115,7 @@ from rengo.transport.grpc_wire import (
 )
 from rengo.transport.pool import TIMED_OUT, Reply, Request
 from rengo.transport.repeated_events import RepeatedEvents, repeat_note, worth_recording
-from rengo.transport.revocation import REVOKED_NOTE
+from rengo.transport.revocation import RevokedCertificateError, revoked_reason
 from rengo.transport.straggler import StragglerWait
 
 log = logging.getLogger("rengo.transport")
@@ -124,6 +124,8 @@ EventFn = Callable[[str, str], None]
 """Receives ``(level, message)`` for joins, leaves and refusals (e.g. a run store's events)."""
 DataFilesFn = Callable[[str, dict[str, str]], None]
 """Receives ``(party, {path: sha256})`` when a party reports the data it trains on."""
+RevokedFn = Callable[[str, int], None]
+"""Receives ``(party, serial)`` when a party presents a revoked certificate (once each)."""
 
 _MAX_UNDELIVERED = 10_000
 _MAX_ABSENT = 1_024
@@ -316,6 +318,7 @@ class GrpcHub:
         waiting_notice: float | None = 60.0,
         resumable: bool = True,
         on_data_files: DataFilesFn | None = None,
+        on_revoked: RevokedFn | None = None,
     ) -> None:
         """
         Parameters
@@ -364,6 +367,11 @@ class GrpcHub:
             Receives ``(party, {path: sha256})`` each time a party reports the data files it
             trains on (after each hello; its word, see :mod:`rengo.transport.data_report`);
             None: reports are read and checked, and dropped.
+        on_revoked
+            Receives ``(party, serial)`` once per revoked certificate a party presents: at
+            the handshake (revoked while it was away) or while connected (dropped at the
+            next liveness check). The structured record of a revocation, which no party's
+            text can forge (a deployed coordinator stores it with the run).
 
         Raises
         ------
@@ -402,6 +410,7 @@ class GrpcHub:
         self.run_id = run_id
         self.on_event = on_event
         self.on_data_files = on_data_files
+        self.on_revoked = on_revoked
         self.stragglers = stragglers
         if waiting_notice is not None and not waiting_notice > 0:
             raise ConfigError(f"waiting_notice must be > 0 or None, got {waiting_notice}")
@@ -433,6 +442,7 @@ class GrpcHub:
         self.failure: PeerFailure | None = None
         self._departed: dict[str, HubParty] = {}
         self._revoked: set[str] = set()  # dropped for a revoked certificate: not coming back
+        self._revocations_told: set[tuple[str, int]] = set()  # given to on_revoked already
         self._joins: dict[str, int] = defaultdict(int)
         self._repeats = RepeatedEvents()  # refusals a party can repeat at will
 
@@ -921,6 +931,8 @@ class GrpcHub:
         try:
             name = self.security.authenticate(context)
         except AuthenticationError as exc:
+            if isinstance(exc, RevokedCertificateError):  # revoked while it was away
+                self._revoke(exc.party, exc.serial)
             note = getattr(exc, "operator_note", "")  # for this log only, never the peer
             self._event_repeated(
                 "warning",
@@ -1300,14 +1312,9 @@ class GrpcHub:
             except Exception:  # the liveness checks below must go on whatever the list does
                 log.exception("reading the revocation list failed")
             for s in certified:
-                if s.serial in revoked:
-                    with self._lock:
-                        self._revoked.add(s.name)
-                    self._end(
-                        s,
-                        grpc.StatusCode.UNAUTHENTICATED,
-                        f"the certificate of party {s.name!r} (serial {s.serial:x}) {REVOKED_NOTE}",
-                    )
+                if s.serial is not None and s.serial in revoked:
+                    self._revoke(s.name, s.serial)
+                    self._end(s, grpc.StatusCode.UNAUTHENTICATED, revoked_reason(s.name, s.serial))
             for s in stale:
                 self._end(
                     s,
@@ -1321,6 +1328,21 @@ class GrpcHub:
                         grpc.StatusCode.DEADLINE_EXCEEDED,
                         f"no hello within {self.handshake_timeout:g}s of connecting",
                     )
+
+    def _revoke(self, name: str, serial: int) -> None:
+        """Take ``name`` for revoked (not waited for again until it joins with a new
+        certificate), whether it was refused at the handshake or dropped while connected:
+        one path for both, and :attr:`on_revoked` told once per certificate."""
+        with self._lock:
+            self._revoked.add(name)
+            new = (name, serial) not in self._revocations_told
+            self._revocations_told.add((name, serial))
+            self._lock.notify_all()
+        if new and self.on_revoked is not None:
+            try:
+                self.on_revoked(name, serial)
+            except Exception:  # recording must never take the hub down
+                log.exception("revocation callback failed")
 
     def _event_repeated(self, level: str, message: str, count: int) -> None:
         """An event a party can repeat at will, this its ``count``-th: recorded as

@@ -36,7 +36,7 @@ from rengo.transport.certs import (
     party_paths,
     read_certificate_file,
 )
-from rengo.transport.revocation import RevocationList, revoked_serials
+from rengo.transport.revocation import RevocationList, RevokedCertificateError, revoked_serials
 from rengo.transport.tokens import MAKE_A_TOKEN, MIN_TOKEN_CHARS
 
 log = logging.getLogger("rengo.transport")
@@ -87,7 +87,7 @@ def _warn_if_expiring(
         expiry_notice(
             coordinator_cert,
             f"the coordinator's certificate ({root / 'coordinator.pem'})",
-            f"`rengo certs coordinator {root} --hosts HOST,...` issues a new one (the parties "
+            f"`rengo certs coordinator {root}` issues a new one for the same hosts (the parties "
             "need nothing new), then restart the coordinator with `--resume RUN`",
             now,
         ),
@@ -291,10 +291,7 @@ class HubSecurity:
                 f"the certificate of party {name!r} could not be read to check revocation"
             )
         if serial is not None and self.is_revoked(serial):
-            raise AuthenticationError(
-                f"the certificate of party {name!r} (serial {serial:x}) is revoked by the "
-                "federation's operator"
-            )
+            raise RevokedCertificateError(name, serial)
         return name
 
     def peer_serial(self, context: grpc.ServicerContext) -> int | None:

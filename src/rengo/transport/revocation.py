@@ -25,14 +25,40 @@ from pathlib import Path
 
 from cryptography import x509
 
-from rengo.core.errors import ConfigError
+from rengo.core.errors import AuthenticationError, ConfigError
 from rengo.transport.certs import crl_number, read_crl
 
 log = logging.getLogger("rengo.transport")
 
 REVOKED_NOTE = "was revoked by the federation's operator"
-"""How the hub's event for a party dropped for a revoked certificate ends its reason (the run's
-record of who was revoked and when: ``rengo runs show`` finds them by it)."""
+"""How the hub's reason for refusing or dropping a party with a revoked certificate ends (the
+run's record of who was revoked is structured, :meth:`rengo.tracking.RunStore.
+record_revocation`, never found by this text: a party's own error text may contain it)."""
+
+
+def revoked_reason(party: str, serial: int) -> str:
+    """The one text for a party refused at the handshake or dropped while connected because
+    the operator revoked its certificate (what the party is told and the hub's event)."""
+    return f"the certificate of party {party!r} (serial {serial:x}) {REVOKED_NOTE}"
+
+
+class RevokedCertificateError(AuthenticationError):
+    """A party presented a certificate on the federation's revocation list: refused, and not
+    coming back with it (the hub stops waiting for it).
+
+    Parameters
+    ----------
+    party
+        The party the certificate names.
+    serial
+        The certificate's serial number.
+    """
+
+    def __init__(self, party: str, serial: int) -> None:
+        super().__init__(revoked_reason(party, serial))
+        self.party = party
+        self.serial = serial
+
 
 _MISSING = (-1, -1)
 """The stamp of a list file that does not exist."""
