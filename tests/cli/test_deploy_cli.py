@@ -436,6 +436,46 @@ def test_certs_revoke_writes_the_list_and_names_a_repeat_or_unknown_party(tmp_pa
     assert "Traceback" not in again.output + unknown.output
 
 
+def test_certs_coordinator_keeps_its_host_names_and_the_previous_pair(tmp_path: Path):
+    """A renewal without --hosts issues the certificate for the hosts the parties dial
+    now (it fell back to localhost: every party then failed hostname verification), and
+    keeps the previous pair beside the new one to go back to."""
+    import stat
+
+    from cryptography import x509
+
+    runner = CliRunner()
+    certs = tmp_path / "certs"
+    init = ["certs", "init", str(certs), "--parties", "a", "--hosts", "coord.example.org,10.0.0.5"]
+    assert runner.invoke(app, init).exit_code == 0
+    old_cert, old_key = (
+        (certs / "coordinator.pem").read_bytes(),
+        (certs / "coordinator.key").read_bytes(),
+    )
+    result = runner.invoke(app, ["certs", "coordinator", str(certs)])
+    assert result.exit_code == 0, result.output
+    new = x509.load_pem_x509_certificate((certs / "coordinator.pem").read_bytes())
+    names = new.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.DNSName) == ["coord.example.org"]
+    assert [str(ip) for ip in names.get_values_for_type(x509.IPAddress)] == ["10.0.0.5"]
+    assert "for coord.example.org, 10.0.0.5" in _flat(result.output)
+    assert (certs / "coordinator.pem").read_bytes() != old_cert
+    assert (certs / "coordinator.pem.old").read_bytes() == old_cert
+    assert (certs / "coordinator.key.old").read_bytes() == old_key
+    assert stat.S_IMODE((certs / "coordinator.key.old").stat().st_mode) == 0o600
+    moved = runner.invoke(
+        app, ["certs", "coordinator", str(certs), "--hosts", "coord2.example.org"]
+    )
+    assert moved.exit_code == 0, moved.output
+    new = x509.load_pem_x509_certificate((certs / "coordinator.pem").read_bytes())
+    names = new.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.DNSName) == ["coord2.example.org"]
+    (certs / "coordinator.pem").unlink()  # no certificate to read the hosts of: named
+    missing = runner.invoke(app, ["certs", "coordinator", str(certs)])
+    assert missing.exit_code == 2 and "--hosts" in _flat(missing.output)
+    assert not (certs / "coordinator.pem").exists() and "Traceback" not in missing.output
+
+
 def test_certs_list_shows_each_partys_serial_and_what_was_revoked(tmp_path: Path):
     from rengo.transport.certs import list_parties, revoke_party
 

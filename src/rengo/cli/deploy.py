@@ -68,20 +68,34 @@ def certs_add(
 def certs_coordinator(
     directory: Annotated[Path, typer.Argument(help="Folder made by `rengo certs init`.")],
     hosts: Annotated[
-        str, typer.Option(help="Names/IPs the parties dial the coordinator by.")
-    ] = "localhost,127.0.0.1",
+        str | None,
+        typer.Option(
+            help="Names/IPs the parties dial the coordinator by (default: those of its "
+            "current certificate)."
+        ),
+    ] = None,
 ) -> None:
     """Issue the coordinator a new certificate with the existing CA (renewal, or a new host).
 
     The parties trust the CA, so they need nothing new; restart the coordinator with
-    `--resume RUN` to serve with it.
+    `--resume RUN` to serve with it. The previous pair is kept as coordinator.pem.old and
+    coordinator.key.old. It stays valid until it expires (parties check no revocation list
+    for the coordinator): if the old host or its key may be compromised, make a new
+    federation (`rengo certs init`) instead.
     """
-    from rengo.transport.certs import renew_coordinator
+    from rengo.transport.certs import coordinator_hosts, renew_coordinator
 
     with friendly_errors():
-        cert, key = renew_coordinator(directory, hosts=[h.strip() for h in hosts.split(",")])
+        names = (
+            coordinator_hosts(directory)
+            if hosts is None
+            else [h.strip() for h in hosts.split(",") if h.strip()]
+        )
+        cert, key = renew_coordinator(directory, hosts=names)
         console.print(
-            f"wrote {cert} and {key}: restart the coordinator (--resume RUN) to use them",
+            f"wrote {cert} and {key} for {', '.join(names)} (the previous pair kept as "
+            f"{cert.name}.old and {key.name}.old): restart the coordinator (--resume RUN) to "
+            "use them",
             highlight=False,
         )
 

@@ -685,22 +685,66 @@ def list_parties(directory: str | os.PathLike[str]) -> list[PartyCertificate]:
     return found
 
 
+def coordinator_hosts(directory: str | os.PathLike[str]) -> list[str]:
+    """The host names and addresses the coordinator's current certificate in ``directory``
+    (``coordinator.pem``) names: those the parties dial it by.
+
+    Parameters
+    ----------
+    directory
+        The folder ``rengo certs init`` made.
+
+    Returns
+    -------
+    list[str]
+        Its subject alternative names, DNS names then IP addresses, in the certificate's
+        order.
+
+    Raises
+    ------
+    ConfigError
+        If ``coordinator.pem`` is missing, unreadable or not a certificate, or names no
+        host.
+    """
+    path = Path(directory) / "coordinator.pem"
+    fix = f"give the coordinator's host names with --hosts (`rengo certs init {directory}` made it)"
+    cert = _load_certificate(path, "the coordinator's certificate", fix)
+    try:
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        sans = x509.SubjectAlternativeName([])
+    hosts = [*sans.get_values_for_type(x509.DNSName)]
+    hosts += [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)]
+    if not hosts:
+        raise ConfigError(f"the coordinator's certificate {path} names no host: {fix}")
+    return hosts
+
+
+OLD_SUFFIX = ".old"
+"""What the coordinator's previous certificate and key are kept as beside the new pair."""
+
+
 def renew_coordinator(
-    directory: str | os.PathLike[str], *, hosts: Sequence[str] = DEFAULT_HOSTS
+    directory: str | os.PathLike[str], *, hosts: Sequence[str] | None = None
 ) -> tuple[Path, Path]:
     """Issue the coordinator a new certificate and key with the federation's CA in
     ``directory``: before the old one expires, or for a coordinator moved to another host.
 
     The parties trust the CA, not one coordinator certificate, so none of them needs anything
     new; a running coordinator keeps its old certificate until it is restarted (``rengo
-    coordinator --resume RUN``).
+    coordinator --resume RUN``). The previous pair is kept beside the new one
+    (``coordinator.pem.old``, ``coordinator.key.old``, the key owner-only) to go back to.
+    The previous certificate stays valid until it expires: parties check no revocation
+    list for the coordinator, so a coordinator host or key that may be compromised needs
+    a new federation (a new CA, ``rengo certs init``), not a renewal.
 
     Parameters
     ----------
     directory
         The folder ``rengo certs init`` made (its ``ca.pem`` and ``ca.key``).
     hosts
-        The host names and addresses the parties dial the coordinator by.
+        The host names and addresses the parties dial the coordinator by; None: those of
+        its current certificate (:func:`coordinator_hosts`).
 
     Returns
     -------
@@ -710,14 +754,19 @@ def renew_coordinator(
     Raises
     ------
     ConfigError
-        For a folder without a CA, or a host that is not a name or an address.
+        For a folder without a CA, a host that is not a name or an address, or (``hosts``
+        None) no readable coordinator certificate naming a host. Nothing is written then.
     """
-    server_alt_names(hosts)  # before anything is written
     root = Path(directory)
+    hosts = coordinator_hosts(root) if hosts is None else hosts
+    server_alt_names(hosts)  # before anything is written
     ca = _ca_files(root)
     server = issue_certificate(ca, COORDINATOR, hosts=hosts, server=True)
     cert, key = root / "coordinator.pem", root / "coordinator.key"
     with _exclusive(root):
+        for path, secret in ((key, True), (cert, False)):
+            if path.is_file():  # the previous pair, to go back to
+                _write(path.with_name(path.name + OLD_SUFFIX), path.read_bytes(), secret=secret)
         _write(key, server.key_pem, secret=True)
         _write(cert, server.cert_pem, secret=False)
     return cert, key
