@@ -122,3 +122,28 @@ def test_a_stored_model_of_another_kind_is_named(tmp_path: Path) -> None:
 
         with pytest.raises(DataError, match="holds no SecureBoost model \\(it holds 'ftl-party"):
             load_secureboost(store, run.run_id)
+
+
+def test_a_stored_document_nested_too_deeply_is_a_clear_error_and_a_failed_export(
+    tmp_path: Path,
+) -> None:
+    """A 5,000-deep JSON list under 'documents' raised RecursionError out of the loader:
+    the export printed a traceback instead of naming the party whose model is corrupt."""
+    import json
+
+    from rengo.core.codec import encode
+
+    deep = "[" * 5000 + "]" * 5000
+    texts = {"bank": json.dumps(_documents()["bank"]), "shop": deep}
+    blob = encode(
+        {"kind": "ftl-party-models", "round": 1, "label_party": "bank", "documents": texts}
+    )
+    with RunStore(tmp_path / "runs.db") as store:
+        with store.run("vfl", {"kind": "vfl", "algorithm": "ftl"}) as run:
+            pass
+        store.save_checkpoint(run.run_id, 1, blob)
+        with pytest.raises(DataError, match="stored model of 'shop' is corrupt: nested too deep"):
+            load_transfer(store, run.run_id)
+    code, said = _export(tmp_path / "runs.db", run.run_id, tmp_path / "out")
+    assert code == 2 and "'shop' is corrupt" in said and "Traceback" not in said, said
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []

@@ -17,7 +17,11 @@ MISSING_LABEL_TEXT = frozenset({"", "nan", "na", "n/a", "null", "none", "?"})
 
 class MissingLabelError(DataError):
     """A training row without a label (an empty cell, ``NaN``, ``?``...), where every row
-    needs one."""
+    needs one.
+
+    Internal (not exported): rengo's vertical jobs catch it to say when the labels are on
+    the other party's side; callers catch the :class:`~rengo.core.errors.DataError` it is.
+    """
 
 
 def encode_labels(

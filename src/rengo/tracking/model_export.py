@@ -342,6 +342,10 @@ def load_party_documents(
             document = json.loads(text)
         except (TypeError, json.JSONDecodeError) as exc:
             raise DataError(f"run {full}: the stored model of {name!r} is corrupt: {exc}") from exc
+        except RecursionError:  # nested deeper than the JSON reader follows
+            raise DataError(
+                f"run {full}: the stored model of {name!r} is corrupt: nested too deeply to read"
+            ) from None
         read_document(document, f"run {full}'s stored model of {name!r}", name)
         documents[str(name)] = document
     return StoredPartyDocuments(full, number, label, documents, dict(state))
