@@ -69,31 +69,76 @@ def _held(rows: range) -> np.ndarray:
 
 
 @pytest.mark.parametrize("later", [True, False])
-def test_the_source_trains_on_every_labelled_row(tmp_path: Path, later: bool) -> None:
-    """The source held test_size of its rows out of training (281 of 350 trained), though
-    only the target's held-out rows are ever scored: 69 labelled rows were lost."""
+def test_the_source_holds_out_the_customers_the_target_holds_out(
+    tmp_path: Path, later: bool
+) -> None:
+    """By default the source holds out every customer the held-out rule marks among its rows
+    (it cannot tell which of them the target has), so none the target scores trains it."""
     _tables(tmp_path, target_labels=True)
     job = build_vertical_job(load_job(_job(tmp_path)), shared_rows_later=later)
-    assert len(job.train.parties["bank"].ids) == len(SOURCE_ROWS)
-    assert len(job.test.parties["bank"].ids) == 0
-    shop_held = int(_held(TARGET_ROWS).sum())  # the target still holds its share out
+    source_held = int(_held(SOURCE_ROWS).sum())
+    assert len(job.train.parties["bank"].ids) == len(SOURCE_ROWS) - source_held
+    trained = set(map(str, job.train.parties["bank"].ids))
+    assert not trained & set(map(str, job.test.parties["shop"].ids))
+    shop_held = int(_held(TARGET_ROWS).sum())
     assert len(job.test.parties["shop"].ids) == shop_held
     assert len(job.train.parties["shop"].ids) == len(TARGET_ROWS) - shop_held
 
 
-def test_a_job_may_ask_the_source_to_hold_its_rows_out(tmp_path: Path) -> None:
+def test_a_job_may_train_the_source_on_every_labelled_row(tmp_path: Path) -> None:
     _tables(tmp_path, target_labels=True)
-    job = build_vertical_job(load_job(_job(tmp_path, "source_holds_out = true\n")))
-    assert len(job.train.parties["bank"].ids) == len(SOURCE_ROWS) - int(_held(SOURCE_ROWS).sum())
+    job = build_vertical_job(load_job(_job(tmp_path, "source_holds_out = false\n")))
+    assert len(job.train.parties["bank"].ids) == len(SOURCE_ROWS)
+    assert len(job.test.parties["bank"].ids) == 0
 
 
-def test_source_holds_out_is_refused_where_every_party_holds_out(tmp_path: Path) -> None:
+def _held_out_scores(folder: Path, extra: str) -> dict[str, float]:
+    job = build_vertical_job(load_job(_job(folder, extra)), shared_rows_later=False)
+    job.model.fit(job.train)
+    ids, scores = job.model.predict_raw(job.test)
+    return dict(zip(map(str, ids), np.asarray(scores, dtype=float).tolist(), strict=True))
+
+
+def _flip_source_labels(folder: Path, ids: set[str]) -> None:
+    with (folder / "bank.csv").open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    flipped = [[*r[:-1], str(1 - int(r[-1]))] if r[0] in ids else r for r in rows[1:]]
+    _write(folder / "bank.csv", rows[0], flipped)
+
+
+@pytest.mark.parametrize("extra", ["", "source_holds_out = true\n"])
+def test_the_source_labels_of_held_out_customers_change_no_held_out_score(
+    tmp_path: Path, extra: str
+) -> None:
+    """The source trained on every labelled row, its held-out customers' labels too: flipping
+    the source labels of the customers the target holds out moved their scores by up to
+    0.027 (AUC 0.989 -> 1.0), so the held-out metrics were optimistic."""
+    _tables(tmp_path, target_labels=True)
+    before = _held_out_scores(tmp_path, extra)
+    shared_held = set(before) & {f"p{i:04d}" for i in SOURCE_ROWS}
+    assert shared_held  # the test flips some labels
+    _flip_source_labels(tmp_path, shared_held)
+    assert _held_out_scores(tmp_path, extra) == before
+
+
+def test_training_the_source_on_every_row_lets_held_out_labels_move_scores(
+    tmp_path: Path,
+) -> None:
+    """source_holds_out = false is the leak the option's help warns of (and this shows the
+    test above can fail)."""
+    _tables(tmp_path, target_labels=True)
+    before = _held_out_scores(tmp_path, "source_holds_out = false\n")
+    _flip_source_labels(tmp_path, set(before) & {f"p{i:04d}" for i in SOURCE_ROWS})
+    assert _held_out_scores(tmp_path, "source_holds_out = false\n") != before
+
+
+def test_source_holds_out_false_is_refused_where_every_party_holds_out(tmp_path: Path) -> None:
     _tables(tmp_path, target_labels=False)
     (tmp_path / "lr.toml").write_text(
-        '[job]\nkind = "vfl"\n[vfl]\nlabel_party = "bank"\nsource_holds_out = true\n'
+        '[job]\nkind = "vfl"\n[vfl]\nlabel_party = "bank"\nsource_holds_out = false\n'
         '[vfl.parties]\nbank = "bank.csv"\nshop = "shop.csv"\n'
     )
-    with pytest.raises(ConfigError, match="source_holds_out is for transfer learning"):
+    with pytest.raises(ConfigError, match="source_holds_out = false is for transfer learning"):
         load_job(tmp_path / "lr.toml")
 
 
@@ -200,3 +245,58 @@ def test_a_hetero_lr_job_with_the_label_at_the_feature_party_names_both(tmp_path
         build_vertical_job(load_job(tmp_path / "lr.toml"))
     said = str(info.value)
     assert "which shop's table has: the labels are on the wrong side (only the label party" in said
+
+
+def test_resuming_a_run_of_the_earlier_default_names_source_holds_out(tmp_path: Path) -> None:
+    """A run checkpointed while the source trained on every row (the default before) was
+    refused with 'training table changed ...: resume with the same table', though the
+    table had not changed: the default had."""
+    from rengo.jobs import run_vertical_job
+
+    _tables(tmp_path, target_labels=True)
+    earlier = build_vertical_job(load_job(_job(tmp_path, "source_holds_out = false\n")))
+    earlier.model.set_params(checkpoints=str(tmp_path / "ck"))
+    run_vertical_job(earlier, log=lambda _: None)
+    job = build_vertical_job(load_job(_job(tmp_path)))
+    job.model.set_params(checkpoints=str(tmp_path / "ck"), resume=True)
+    with pytest.raises(DataError, match="training table changed") as caught:
+        run_vertical_job(job, log=lambda _: None)
+    said = str(caught.value)
+    assert "source_holds_out" in said and "resumes with source_holds_out = false" in said
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "source_labels", "expected"),
+    [
+        ("hetero_lr", False, "bank.csv: no label column 'y'"),
+        ("ftl", False, "bank.csv: no label column 'y'"),
+        ("ftl", True, "bank.csv:2: label is missing"),
+    ],
+)
+def test_a_deployed_party_reads_no_other_partys_table(
+    tmp_path: Path, algorithm: str, source_labels: bool, expected: str
+) -> None:
+    """A deployed party's job file names the other parties' paths on their machines: its
+    own label error was replaced by '.../shop.csv: cannot read: No such file or directory'."""
+    from rengo.jobs.vertical import party_data
+
+    _tables(tmp_path, target_labels=True, source_labels=False)
+    if source_labels:  # a 'y' column, blank on some rows
+        with (tmp_path / "bank.csv").open(newline="") as handle:
+            rows = list(csv.reader(handle))
+        _write(
+            tmp_path / "bank.csv",
+            [*rows[0], "y"],
+            [[*r, "" if k % 9 == 0 else str(k % 2)] for k, r in enumerate(rows[1:])],
+        )
+    elsewhere = tmp_path / "on-the-shops-machine" / "shop.csv"
+    (tmp_path / "job.toml").write_text(
+        f'[job]\nkind = "vfl"\nseed = 0\n[vfl]\nalgorithm = "{algorithm}"\nlabel_party = "bank"\n'
+        'label = "y"\nid_column = "id"\ntest_size = 0.2\n'
+        f'[vfl.parties]\nbank = "bank.csv"\nshop = "{elsewhere}"\n'
+    )
+    spec = load_job(tmp_path / "job.toml")
+    assert spec.vfl is not None
+    with pytest.raises(DataError, match=expected) as info:
+        party_data(spec.vfl, "bank", 0, shared_rows_later=True)
+    assert "shop" not in str(info.value)

@@ -7,6 +7,13 @@ below ``test_size`` under the job's seed (every party picks the same customers w
 exchanging anything), and standardises its columns with its own training statistics (nothing
 about its data leaves it). Rows are aligned by private set intersection inside the run, so a
 deployed run from the same job file equals the simulated one.
+
+What each party learns of the held-out customers: the rule (``job.seed``, ``test_size``),
+from its own job file and the coordinator's plan, and so which of its own customers another
+party holds out if it has them; not whether it has them (PSI joins training rows only). A
+transfer source, whose rows are never scored, therefore holds out every customer the rule
+marks (:func:`holds_out_rows`): that keeps the target's held-out customers out of its
+training without it learning which they are.
 """
 
 from __future__ import annotations
@@ -70,6 +77,7 @@ from rengo.vfl import (
     VerticalDataset,
     VerticalEstimator,
 )
+from rengo.vfl.checkpoints import ChangedTable
 from rengo.vfl.common import scaled
 from rengo.vfl.progress import epoch_clock
 from rengo.vfl.psi.ids import normalise_ids
@@ -337,6 +345,7 @@ def party_data(
     *,
     shared_rows_later: bool = False,
     say: Callable[[str], None] | None = None,
+    other_tables_here: bool = False,
 ) -> PartyData:
     """One party's inputs to the job's run: its training and held-out tables (standardised
     with its own training statistics), and its labels if it is the label party.
@@ -357,6 +366,11 @@ def party_data(
         known once it has. A bundled table is read whole either way.
     say
         With ``shared_rows_later``: told a line when the shared rows are read.
+    other_tables_here
+        Whether the other parties' tables are this process's (a simulated run, which reads
+        every table): only then does a label missing here name the party whose table has
+        it. A deployed party's job file names paths on the other parties' machines, which
+        it never reads.
 
     Returns
     -------
@@ -372,17 +386,21 @@ def party_data(
         For unreadable tables (also a Parquet or non-UTF-8 party file: parties read UTF-8
         CSV), a missing ID column, a label without two classes, a vfl.drop_fraction that
         leaves the party under 2 rows, or a vfl.test_size that holds out all of them;
-        labels on the wrong side (the label party's table without the label column that
-        another party's has; a transfer job's label party with blank labels while another
-        party's table has the column too), naming the parties and the column.
+        labels on the wrong side (with ``other_tables_here``: the label party's table
+        without the label column that another party's has; a transfer job's label party
+        with blank labels while another party's table has the column too), naming the
+        parties and the column.
     """
     header = _party_header(vfl.parties[name], vfl) if name in vfl.parties else None
-    if header is not None:
+    if header is not None and other_tables_here:
         _require_labels_at_label_party(vfl, name, header)
     try:
         return _party_data(vfl, name, seed, header, shared_rows_later=shared_rows_later, say=say)
     except MissingLabelError as exc:
-        raise _labels_elsewhere(vfl, name, exc) or exc from exc
+        better = _labels_elsewhere(vfl, name, exc) if other_tables_here else None
+        if better is None:
+            raise
+        raise better from exc
 
 
 def _label_holders(vfl: VflSection, name: str) -> list[str]:
@@ -494,6 +512,7 @@ def _party_data(
         exposure=None if exposure is None else exposure[~test],
         score_exposure=None if exposure is None else exposure[test],
         selection=JobSelection(vfl.selection),
+        rows_chosen_by=_rows_chosen_by(vfl, name),
     )
 
 
@@ -530,15 +549,32 @@ def _check_label_classes(
         )
 
 
+def _rows_chosen_by(vfl: VflSection, name: str) -> str:
+    """What a transfer source's checkpoint refusal adds to "resume with the same table":
+    the setting that chose its training rows, whose default changed."""
+    if vfl.spec.scored_by == "label_party" or name != vfl.label_party:
+        return ""
+    return (
+        f" and the same [vfl] source_holds_out (now {str(vfl.source_holds_out).lower()}; "
+        "its default changed from false to true, so a transfer run started when the source "
+        "trained on all its labelled rows resumes with source_holds_out = false)"
+    )
+
+
 def holds_out_rows(vfl: VflSection, name: str) -> bool:
-    """Whether party ``name`` holds ``test_size`` of its rows out of training to score them.
+    """Whether party ``name`` holds ``test_size`` of its rows out of training.
 
     Every party does when the label party receives the predictions (the held-out customers
-    are scored with every party's columns). When a feature party does (transfer learning's
-    target, scored with its own columns alone), the label party does not: nothing of its
-    would be scored, so the source trains on all its labelled rows, as FATE's FTL guest
-    trains on its whole training table (validation data is a table of its own there),
-    unless the job sets ``[vfl] source_holds_out = true``.
+    are scored with every party's columns). When a feature party scores (transfer
+    learning's target, with its own columns alone), the source (label party) holds out the
+    same rule's customers by default, though none of its rows is scored: a customer the
+    target holds out and scores must not train the source through its label (the source's
+    translator ``Phi`` and terms shape every target score). The rule is a seeded hash of each
+    ID (:func:`held_out`), so the source computes alone which of its customers the target
+    holds out if it has them; it learns nothing of the target's held-out customers (PSI
+    joins only training rows), so it cannot keep those the target lacks, and holds out
+    every customer the rule marks. ``[vfl] source_holds_out = false`` trains the source on
+    all its labelled rows, the target's held-out metrics then optimistic.
     """
     return vfl.spec.scored_by == "label_party" or name != vfl.label_party or vfl.source_holds_out
 
@@ -635,6 +671,7 @@ def _party_data_later(
         held_out=rule,
         later=source,
         selection=JobSelection(vfl.selection),
+        rows_chosen_by=_rows_chosen_by(vfl, name),
     )
 
 
@@ -684,7 +721,7 @@ def build_vertical_job(spec: JobSpec, *, shared_rows_later: bool = True) -> Vert
     if vfl.parties:
         check_categorical_columns(vfl, spec.source)
     data = {
-        name: party_data(vfl, name, spec.job.seed, shared_rows_later=later)
+        name: party_data(vfl, name, spec.job.seed, shared_rows_later=later, other_tables_here=True)
         for name in vfl.party_names
     }
     for name, inputs in data.items():  # here, where the columns' names are known
@@ -1174,7 +1211,13 @@ def run_vertical_job(
         run_id = run.run_id
         start = time.perf_counter()
         with epoch_clock(job.model, vfl.label_party, progress) as clock:
-            job.model.fit(job.train, labels=job.other_labels or None, selection=vfl.selection)
+            try:
+                job.model.fit(job.train, labels=job.other_labels or None, selection=vfl.selection)
+            except ChangedTable as exc:
+                settings = _rows_chosen_by(vfl, exc.role)
+                if not settings or exc.rows_chosen_by:
+                    raise
+                raise ChangedTable(exc.role, exc.run, exc.path, settings) from exc
         train_s = time.perf_counter() - start
         _known_scalers(job)
         if vfl.selection is not None:

@@ -146,20 +146,24 @@ class VflSection:
         "* exp(x w + b)), private to it like the labels and not a feature.",
     )
     source_holds_out: bool = option(
-        False,
-        "Transfer learning: the source (label party) also holds test_size of its rows out "
-        "of training. Off, it trains on all its labelled rows: only the target's held-out "
-        "rows are scored (FATE's FTL guest trains on its whole training table too).",
+        True,
+        "Transfer learning: the source (label party) holds out of training the customers "
+        "the held-out rule marks among its rows (job.seed, test_size), so no customer the "
+        "target holds out and scores trains the model through its source label. false: the "
+        "source trains on all its labelled rows, and the target's held-out metrics are then "
+        "optimistic (the source learnt the labels of customers it shares with the scored "
+        "rows; the source cannot tell which those are without learning which customers the "
+        "target holds). Runs started by rengo between the two defaults resume with false.",
     )
 
     def __post_init__(self) -> None:
         if self.options is None:
             self.options = self.spec.default_config()
-        if self.source_holds_out and self.spec.scored_by == "label_party":
+        if not self.source_holds_out and self.spec.scored_by == "label_party":
             raise ConfigError(
-                f"vfl.source_holds_out is for transfer learning (algorithm = 'ftl'), whose "
-                f"source's rows are never scored; {self.algorithm}'s parties all hold out "
-                "the test_size customers they score together: leave it out"
+                f"vfl.source_holds_out = false is for transfer learning (algorithm = 'ftl'), "
+                f"whose source's rows are never scored; {self.algorithm}'s parties all hold "
+                "out the test_size customers they score together: leave it out"
             )
 
     @property

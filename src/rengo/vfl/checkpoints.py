@@ -84,6 +84,27 @@ class MissingCheckpoint(ConfigError):
     """
 
 
+class ChangedTable(DataError):
+    """A party's training table differs from the one its checkpoint indexes.
+
+    Parameters
+    ----------
+    role, run, path
+        The party, the checkpointed run and its alignment file.
+    rows_chosen_by
+        The settings besides the table that chose its rows (added to "resume with the same
+        table"; empty: none to name).
+    """
+
+    def __init__(self, role: str, run: str, path: Path, rows_chosen_by: str = "") -> None:
+        super().__init__(
+            f"{role}'s training table changed since run {run} was checkpointed ({path}): "
+            f"resume with the same table{rows_chosen_by}, or start a new run"
+        )
+        self.role, self.run, self.path = role, run, path
+        self.rows_chosen_by = rows_chosen_by
+
+
 @dataclass(frozen=True)
 class EpochState:
     """A role's state after ``epoch`` completed epochs.
@@ -352,8 +373,12 @@ class CheckpointFolder:
         table: PartyTable,
         labels: np.ndarray | None = None,
         exposure: np.ndarray | None = None,
+        *,
+        rows_chosen_by: str = "",
     ) -> np.ndarray | None:
         """The rows saved by :meth:`save_alignment`, or ``None`` if there are none.
+        ``rows_chosen_by`` names the settings besides the table that chose its rows (said
+        when the table differs: :attr:`rengo.vfl.PartyData.rows_chosen_by`).
 
         Raises
         ------
@@ -369,10 +394,7 @@ class CheckpointFolder:
             return None
         meta, arrays = self._read_arrays("alignment.npz")
         if meta.get("table") != table_digest(table):
-            raise DataError(
-                f"{self.role}'s training table changed since run {self.run} was checkpointed "
-                f"({path}): resume with the same table, or start a new run"
-            )
+            raise ChangedTable(self.role, self.run, path, rows_chosen_by)
         saved_labels = meta.get("labels")  # None: saved before alignments kept labels
         if labels is not None and saved_labels not in (None, labels_digest(labels)):
             raise DataError(
@@ -620,6 +642,7 @@ def resume_state(checkpoints: EpochCheckpoints | None) -> EpochState | None:
 __all__ = [
     "FORMAT",
     "PASSPHRASE_ENV",
+    "ChangedTable",
     "CheckpointFolder",
     "EpochCheckpoints",
     "EpochState",

@@ -319,6 +319,10 @@ class PartyData:
     selection: JobSelection | None = None
     """What the party's own job file says of selection by IV, checked against the
     coordinator's plan before PSI; ``None``: it read no job file and follows the plan."""
+    rows_chosen_by: str = ""
+    """The job settings besides its table that chose ``table``'s rows, named when a
+    checkpoint's training table differs from it (e.g. a default that changed since the run
+    began); empty: none to name."""
 
 
 class FeaturesAfterPsi(Protocol):

@@ -809,7 +809,9 @@ def vertical_party(
     checkpoints, saved_rows = None, None
     if folder is not None:
         assert data.table is not None
-        saved_rows = folder.load_alignment(data.table, labels, data.exposure)
+        saved_rows = folder.load_alignment(
+            data.table, labels, data.exposure, rows_chosen_by=data.rows_chosen_by
+        )
         report_epoch = None if saved_rows is None else max(folder.epochs(), default=0)
         channel.scope(RUN).send(coordinator, CHECKPOINT, {"epochs": report_epoch})
         agreed = _agreed_reply(channel.scope(RUN).recv(coordinator, RESUME_FROM), report_epoch)
