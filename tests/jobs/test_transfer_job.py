@@ -300,3 +300,28 @@ def test_a_deployed_party_reads_no_other_partys_table(
     with pytest.raises(DataError, match=expected) as info:
         party_data(spec.vfl, "bank", 0, shared_rows_later=True)
     assert "shop" not in str(info.value)
+
+
+def test_a_deployed_unlabelled_target_reports_that_it_evaluated_none(tmp_path: Path) -> None:
+    """It sent no report, so the coordinator recorded no test_rows and the card said 'the
+    run predates rengo recording it'; the simulated run records test_rows 0."""
+    from rengo.deploy.held_out_report import ScoredRowsEvaluation, record_held_out
+    from rengo.jobs.vertical import job_plan
+    from rengo.tracking.run_card import model_card
+
+    _tables(tmp_path, target_labels=False)
+    spec = load_job(_job(tmp_path))
+    plan = job_plan(spec)
+    ids = np.array([f"p{i:04d}" for i in TARGET_ROWS])
+    evaluation = ScoredRowsEvaluation(dict.fromkeys(ids.tolist()), np.dtype(object))
+    sent = evaluation.to_send(plan, None, ids, np.full(len(ids), 0.5))
+    assert sent == {"rows": 0, "metrics": {}, "reliability": None}
+    with RunStore(tmp_path / "runs.db") as store:
+        with store.run("vfl-deployed", {"algorithm": "ftl", "label_party": "bank"}) as run:
+            run.summary["scored_rows"] = len(ids)
+            record_held_out(store, run.run_id, plan, run.summary, sent, "shop", print)
+        (info,) = store.list_runs()
+        assert (info.summary or {})["test_rows"] == 0
+        card = model_card(store, info.run_id)
+    assert "predates" not in card and "every party holds them" not in card
+    assert "| held-out share (test_size) | 0.2 |" not in card

@@ -874,8 +874,20 @@ def _write_model(
     model = result.model
     categories = getattr(data, "categories", None)  # PartyData's; None: no text columns
     transfer = isinstance(model, (SourceModel, TargetModel))
-    label_party = result.is_label_party and not transfer
     scaling = None if data.mean is None else Standardization(mean=data.mean, scale=data.scale)
+    if transfer:  # the document `rengo runs export` writes of a simulated run
+        kept = transfer_file.kept_document(
+            model,
+            name,
+            result.plan.label_party,
+            result.plan.training_run,
+            data.feature_names,
+            scaling,
+            None if categories is None else categories.to_json(),
+        )
+        write_document(path, kept)
+        return
+    label_party = result.is_label_party
     prepared = prepared_columns(  # new rows to score are prepared as these columns were
         data.feature_names,
         scaling,
@@ -906,18 +918,6 @@ def _write_model(
         splitnn_file.write_party_model(
             path, model, name, plan.label_party, plan.training_run, **prepared
         )
-        return
-    if transfer:  # the document `rengo runs export` writes of a simulated run
-        kept = transfer_file.kept_document(
-            model,
-            name,
-            plan.label_party,
-            plan.training_run,
-            data.feature_names,
-            scaling,
-            None if categories is None else categories.to_json(),
-        )
-        write_document(path, kept)
         return
     fields = (
         {f.name: _plain(getattr(model, f.name)) for f in dataclasses.fields(model)}

@@ -278,7 +278,8 @@ class ScoredRowsEvaluation:
     def to_send(
         self, plan: VerticalPlan, model: Any, ids: np.ndarray, scores: np.ndarray
     ) -> dict[str, Any] | None:
-        """:meth:`evaluate`'s report as the label party sends it (None: none to send).
+        """:meth:`evaluate`'s report as the label party sends it (None: none to send; a
+        report of 0 rows when none of the scored rows has a known label: it evaluated none).
 
         Parameters
         ----------
@@ -291,7 +292,14 @@ class ScoredRowsEvaluation:
             The report's codec values.
         """
         made = self.evaluate(plan, model, ids, scores)
-        return None if isinstance(made, DataError) else made.to_wire()
+        if isinstance(made, DataError):
+            from rengo.jobs.vertical import known_label_count  # not at import: party start-up
+
+            truth = np.array([self.labels_by_id.get(i) for i in ids], dtype=object)
+            if known_label_count(truth):
+                return None  # rows it could not evaluate: no report, as before
+            made = HeldOutReport(0, {}, None)  # none labelled: it evaluated none
+        return made.to_wire()
 
 
 def record_held_out(

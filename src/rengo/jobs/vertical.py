@@ -1055,10 +1055,12 @@ def held_out_metrics(
         If the scored rows cannot be evaluated (no known label; AUC with one class only),
         saying that they are the held-out rows every party holds.
     """
-    if len(truth) and not known_label_count(truth):  # a transfer target without labels
+    if len(truth) and not known_label_count(truth):
         raise DataError(
-            f"none of the {len(truth)} scored rows has a known label: the scoring party holds "
-            "no labels to evaluate them with (a transfer target without a label column)"
+            f"none of the {len(truth)} scored rows has a known label, so none is evaluated: "
+            "the scoring party's table has no label column (a transfer target without "
+            "labels), or holds no label for these rows (blank cells, or IDs that match none "
+            "of its labelled rows)"
         )
     try:
         if exposure is not None:

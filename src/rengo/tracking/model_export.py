@@ -278,6 +278,10 @@ def party_documents_blob(
     )
 
 
+_DOCUMENTS_FIELDS = frozenset({"kind", "round", "label_party", "documents"})
+"""The fields :func:`party_documents_blob` writes for every algorithm."""
+
+
 @dataclass(frozen=True)
 class StoredPartyDocuments:
     """A stored checkpoint of one JSON document per party (:func:`party_documents_blob`),
@@ -287,8 +291,8 @@ class StoredPartyDocuments:
     round: int
     label_party: str
     documents: dict[str, dict[str, Any]]
-    state: dict[str, Any]
-    """The whole checkpoint (its extra fields)."""
+    extra: dict[str, Any]
+    """The checkpoint's other fields (SecureBoost's scalers and categories)."""
 
 
 def load_party_documents(
@@ -348,7 +352,8 @@ def load_party_documents(
             ) from None
         read_document(document, f"run {full}'s stored model of {name!r}", name)
         documents[str(name)] = document
-    return StoredPartyDocuments(full, number, label, documents, dict(state))
+    extra = {k: v for k, v in state.items() if k not in _DOCUMENTS_FIELDS}
+    return StoredPartyDocuments(full, number, label, documents, extra)
 
 
 def secureboost_blob(
@@ -844,7 +849,7 @@ def load_secureboost(store: RunStore, run_id: str) -> StoredSecureBoost:
     stored = load_party_documents(
         store, run_id, SECUREBOOST_KIND, "SecureBoost", read_document, label_party_held
     )
-    full, state = stored.run_id, stored.state
+    full, state = stored.run_id, stored.extra
     scalers = _scalers_read(full, state.get("scalers") or {})
     categories = _categories_read(full, state.get("categories") or {})  # none in older stores
     return StoredSecureBoost(

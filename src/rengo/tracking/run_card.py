@@ -189,7 +189,9 @@ def _rows(store: RunStore, run: RunInfo) -> list[str]:
             ("training rows per party (before PSI)", _per_party(summary.get("party_rows"))),
             ("shared rows (PSI intersection)", shared),
             (
-                "held-out rows scored (every party holds them)",
+                "rows scored: the target's held-out rows, or every row of a target without labels"
+                if _transfer(run)
+                else "held-out rows scored (every party holds them)",
                 _first(summary, "scored_customers", "scored_rows"),
             ),
             (
@@ -199,6 +201,8 @@ def _rows(store: RunStore, run: RunInfo) -> list[str]:
             ),
             ("held-out share (test_size)", _held_out_share(run)),
         ]
+        if _transfer(run) and evaluated_rows == 0:  # e.g. a target without labels
+            rows[-1] = ("held-out share (test_size)", "none evaluated: no scored row had a label")
         return _table(("rows", "count"), rows)
     trained: dict[str, int] = {}
     evaluated: dict[str, int] = {}
