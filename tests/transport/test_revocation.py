@@ -208,3 +208,36 @@ def test_a_coordinator_whose_run_names_a_revoked_party_says_so_at_start(
     with caplog.at_level("WARNING", logger="rengo.transport"):
         HubSecurity.from_directory(certs, parties=["alice", "bob"])
     assert not [r for r in caplog.records if "revoked certificate" in r.getMessage()]
+
+
+@pytest.mark.timeout(60)
+def test_an_old_revoked_key_does_not_make_the_hub_give_up_on_the_reissued_party(
+    certs: Path, tmp_path: Path
+) -> None:
+    """Revoke and reissue after a stolen key: whoever holds bob's OLD certificate is refused,
+    and that refusal must not mark bob, connected with his new certificate, as revoked (the
+    coordinator would stop waiting for him after a drop, and the run would record him
+    revoked)."""
+    import shutil
+
+    stolen = tmp_path / "stolen"
+    shutil.copytree(certs, stolen)  # bob's old key, taken before the revocation
+    revoke_party(certs, "bob")
+    add_party(certs, "bob")
+    told: list[tuple[str, int]] = []
+    with GrpcHub(
+        "127.0.0.1:0",
+        HubSecurity.from_directory(certs),
+        heartbeat_interval=0.2,
+        on_revoked=lambda party, serial: told.append((party, serial)),
+    ) as hub:
+        honest = _connect(hub, certs, "bob").start()
+        try:
+            honest.wait_connected(20)
+            with pytest.raises(AuthenticationError, match=r"'bob' .* was revoked"):
+                _connect(hub, stolen, "bob").run()
+            assert hub.client_ids() == ["bob"]
+            assert hub.revoked_parties() == frozenset()
+            assert told == []
+        finally:
+            honest.close()

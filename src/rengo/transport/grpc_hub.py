@@ -443,6 +443,7 @@ class GrpcHub:
         self._departed: dict[str, HubParty] = {}
         self._revoked: set[str] = set()  # dropped for a revoked certificate: not coming back
         self._revocations_told: set[tuple[str, int]] = set()  # given to on_revoked already
+        self._joined_serial: dict[str, int] = {}  # each name's certificate at its last join
         self._joins: dict[str, int] = defaultdict(int)
         self._repeats = RepeatedEvents()  # refusals a party can repeat at will
 
@@ -932,7 +933,7 @@ class GrpcHub:
             name = self.security.authenticate(context)
         except AuthenticationError as exc:
             if isinstance(exc, RevokedCertificateError):  # revoked while it was away
-                self._revoke(exc.party, exc.serial)
+                self._revoke(exc.party, exc.serial, refused_at_handshake=True)
             note = getattr(exc, "operator_note", "")  # for this log only, never the peer
             self._event_repeated(
                 "warning",
@@ -1210,6 +1211,8 @@ class GrpcHub:
             session.joined_at = time.time()
             self._departed.pop(session.name, None)
             self._revoked.discard(session.name)  # a new certificate was issued
+            if session.serial is not None:
+                self._joined_serial[session.name] = session.serial
             backlog = self._undelivered.pop(session.name, deque())
             self._queued_for.pop(session.name, None)
             for message in backlog:
@@ -1329,11 +1332,19 @@ class GrpcHub:
                         f"no hello within {self.handshake_timeout:g}s of connecting",
                     )
 
-    def _revoke(self, name: str, serial: int) -> None:
+    def _revoke(self, name: str, serial: int, refused_at_handshake: bool = False) -> None:
         """Take ``name`` for revoked (not waited for again until it joins with a new
         certificate), whether it was refused at the handshake or dropped while connected:
-        one path for both, and :attr:`on_revoked` told once per certificate."""
+        one path for both, and :attr:`on_revoked` told once per certificate.
+
+        A handshake refused for an OLD certificate of a name that has joined since with
+        another one (revoked and reissued: a stolen key) says nothing about the party: whoever
+        holds the old key must not make the hub stop waiting for the real party, nor record
+        it revoked."""
         with self._lock:
+            joined = self._joined_serial.get(name)
+            if refused_at_handshake and joined is not None and joined != serial:
+                return
             self._revoked.add(name)
             new = (name, serial) not in self._revocations_told
             self._revocations_told.add((name, serial))
