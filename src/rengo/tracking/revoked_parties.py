@@ -15,8 +15,6 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from rengo.transport.revocation import revoked_reason
-
 REVOCATIONS = "revocations"
 """The config entry holding each revoked certificate a deployed run's hub met, oldest first
 (a list of :class:`RevokedParty` as dicts)."""
@@ -45,6 +43,9 @@ class RevokedParty:
 
     def describe(self) -> str:
         """One line for the ``parties`` table."""
+        # here, not at the top: reading a store (`rengo runs list`) loads no cryptography
+        from rengo.transport.revocation import revoked_reason
+
         return revoked_reason(self.party, self.serial)
 
     def as_record(self) -> dict[str, Any]:
