@@ -167,7 +167,8 @@ class _RoundTraffic:
         lost = sorted(c for c, why in failure.failures.items() if lost_link(why))
         if not failure.failures and self._expected:
             lost = sorted(set(self._expected) - set(self._hub.client_ids()))
-        lost = [c for c in lost if c not in self._hub.revoked_parties()]  # not coming back
+        revoked = self._hub.revoked_parties()  # not coming back
+        lost = [c for c in lost if c not in revoked]
         if not lost or self._rejoin_wait <= 0 or self._retries[server_round] >= ROUND_RETRIES:
             return False
         self._retries[server_round] += 1

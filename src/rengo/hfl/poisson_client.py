@@ -168,10 +168,17 @@ def poisson_loss_grad(
     expected = poisson_predict(params, X, exposure)
     n = max(X.shape[0], 1)
     residual = expected - counts
-    loss = float(np.sum(residual + _count_log_ratio(counts, expected)) / n)
-    loss += 0.5 * l2 * float(np.sum(w * w))
     grad_w = (X.T @ residual)[:, None] / n + l2 * w
-    return loss, [grad_w, np.array([residual.sum() / n])]
+    return _poisson_loss(w, counts, expected, n, l2), [grad_w, np.array([residual.sum() / n])]
+
+
+def _poisson_loss(
+    w: np.ndarray, counts: np.ndarray, expected: np.ndarray, n: int, l2: float
+) -> float:
+    """The mean half Poisson deviance of ``counts`` at ``expected`` over ``n`` rows, plus
+    the ridge term."""
+    loss = float(np.sum((expected - counts) + _count_log_ratio(counts, expected)) / n)
+    return loss + 0.5 * l2 * float(np.sum(w * w))
 
 
 def _count_log_ratio(counts: np.ndarray, expected: np.ndarray) -> np.ndarray:
@@ -216,13 +223,15 @@ def poisson_scores(
     DataError
         For non-finite predictions (a diverged model: lower the learning rate).
     """
-    loss, _ = poisson_loss_grad(params, X, y, l2, exposure)
     rates = poisson_predict(params, X)
     if not np.all(np.isfinite(rates) & (rates > 0)):
         raise DataError(
             "the Poisson model's predicted rates overflow or vanish (exp of the linear "
             "predictor): training diverged; lower train.lr"
         )
+    expected = rates if exposure is None else np.asarray(exposure * rates)  # as poisson_predict
+    counts = np.asarray(y, dtype=np.float64)
+    loss = _poisson_loss(params[0], counts, expected, max(X.shape[0], 1), l2)
     metrics: Metrics = dict(frequency_metrics(y, rates, exposure))
     return loss, metrics
 

@@ -96,6 +96,7 @@ from rengo.jobs.categorical_keys import (
     unseen_category_option,
 )
 from rengo.jobs.contribution import ContributionSettings, check_secagg, parse_contribution
+from rengo.jobs.state_dict import MODEL_TYPES, NUMPY_MODELS
 from rengo.transport.executors import executor_names
 from rengo.transport.straggler import StragglerWait
 
@@ -110,9 +111,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-MODELS = ("mlp", "logistic", "linear", "poisson")
-NUMPY_MODELS = ("logistic", "linear", "poisson")
-"""The models trained with numpy minibatch SGD on the CPU (no optimiser but plain SGD)."""
+MODELS = MODEL_TYPES  # every model.type a horizontal job takes
 COMMON_STRATEGY_KEYS = {"name", *strategy_options(Strategy)}
 """Keys every [strategy] takes: its name and the base Strategy's sampling options."""
 MAX_ROUNDS = 1_000_000

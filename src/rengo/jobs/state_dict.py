@@ -20,7 +20,10 @@ import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
 
-MODEL_TYPES = ("mlp", "logistic", "linear", "poisson")
+NUMPY_MODELS = ("logistic", "linear", "poisson")
+"""The models trained with numpy minibatch SGD on the CPU (no optimiser but plain SGD):
+``X @ W + b``."""
+MODEL_TYPES = ("mlp", *NUMPY_MODELS)
 
 
 def _mlp_state(
@@ -88,6 +91,6 @@ def model_state_dict(
     """
     if model_type == "mlp":
         return _mlp_state(parameters, hidden)
-    if model_type in ("logistic", "linear", "poisson"):  # X @ W + b: nn.Linear's weight is W.T
+    if model_type in NUMPY_MODELS:  # X @ W + b: nn.Linear's weight is W.T
         return _logistic_state(parameters)
     raise ConfigError(f"unknown model type {model_type!r}; choose one of {', '.join(MODEL_TYPES)}")

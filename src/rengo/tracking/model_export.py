@@ -661,34 +661,6 @@ def _checkpoint(store: RunStore, run_id: str, round: int | None) -> tuple[str, i
     return run.run_id, number, state
 
 
-def checkpoint_state(store: RunStore, run_id: str) -> tuple[str, int, dict[str, Any]]:
-    """A run's latest checkpoint, decoded: the run's full id, the checkpoint's round and
-    its state.
-
-    Parameters
-    ----------
-    store
-        The run store that recorded the run.
-    run_id
-        The run's full id or a unique prefix.
-
-    Returns
-    -------
-    tuple
-        ``(run_id, round, state)``.
-
-    Raises
-    ------
-    DataError
-        If the run kept no checkpoint (saying why, by its kind and algorithm), or a corrupt
-        one.
-    UnknownRunError, AmbiguousRunError
-        If ``run_id`` matches no run, or several.
-    """
-    full, number, state = _checkpoint(store, run_id, None)
-    return full, number, dict(state)
-
-
 LINEAR_VERTICAL_ALGORITHMS = ("hetero_lr", "hetero_linear", "hetero_poisson")
 """The vertical algorithms whose simulated runs store their parts (weights per party) for
 ``rengo runs export``."""

@@ -100,6 +100,13 @@ log = logging.getLogger("rengo.tracking")
 _CORRUPTION = ("file is not a database", "malformed", "disk image", "file is encrypted")
 
 
+def _write_config(conn: sqlite3.Connection, run_id: str, config: dict[str, Any]) -> None:
+    """Write back a run's config read by ``RunStore._config_in`` in the same transaction."""
+    conn.execute(
+        "UPDATE runs SET config = ? WHERE run_id = ?", (dumps_json(config, "run config"), run_id)
+    )
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -2107,6 +2114,14 @@ class RunStore:
                 rows,
             )
 
+    def _config_in(self, conn: sqlite3.Connection, run_id: str) -> dict[str, Any]:
+        """Run ``run_id``'s recorded config, read inside the caller's transaction (to change
+        and write back with :func:`_write_config`)."""
+        self._require_run(conn, run_id)
+        (text,) = conn.execute("SELECT config FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        config: dict[str, Any] = loads_json(text) if text else {}
+        return config
+
     def record_party_data(
         self, run_id: str, party: str, files: Mapping[str, str]
     ) -> dict[str, str] | None:
@@ -2135,9 +2150,7 @@ class RunStore:
             If no run has that id.
         """
         with self._transaction() as conn:
-            self._require_run(conn, run_id)
-            (text,) = conn.execute("SELECT config FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-            config = loads_json(text) if text else {}
+            config = self._config_in(conn, run_id)
             reported = config.get(PARTY_DATA_FILES)
             reported = dict(reported) if isinstance(reported, Mapping) else {}
             before = reported.get(party)
@@ -2145,10 +2158,7 @@ class RunStore:
                 return {str(path): str(digest) for path, digest in before.items()}
             reported[_text(party, "party")] = dict(files)
             config[PARTY_DATA_FILES] = reported
-            conn.execute(
-                "UPDATE runs SET config = ? WHERE run_id = ?",
-                (dumps_json(config, "run config"), run_id),
-            )
+            _write_config(conn, run_id, config)
         return None
 
     def change_parties(
@@ -2180,9 +2190,7 @@ class RunStore:
             If no run has that id.
         """
         with self._transaction() as conn:
-            self._require_run(conn, run_id)
-            (text,) = conn.execute("SELECT config FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-            config = loads_json(text) if text else {}
+            config = self._config_in(conn, run_id)
             before = config.get(PARTIES)
             if not isinstance(before, list):
                 return None
@@ -2195,10 +2203,7 @@ class RunStore:
                 *(history if isinstance(history, list) else []),
                 change.as_record(),
             ]
-            conn.execute(
-                "UPDATE runs SET config = ? WHERE run_id = ?",
-                (dumps_json(config, "run config"), run_id),
-            )
+            _write_config(conn, run_id, config)
         return change
 
     def update_summary(self, run_id: str, entries: Mapping[str, Any]) -> None:
@@ -2261,9 +2266,7 @@ class RunStore:
             If no run has that id.
         """
         with self._transaction() as conn:
-            self._require_run(conn, run_id)
-            (text,) = conn.execute("SELECT config FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-            config = loads_json(text) if text else {}
+            config = self._config_in(conn, run_id)
             history = config.get(REVOCATIONS)
             history = history if isinstance(history, list) else []
             if any(
@@ -2276,10 +2279,7 @@ class RunStore:
             ).fetchone()
             record = RevokedParty(party, serial, int(done), _now().isoformat())
             config[REVOCATIONS] = [*history, record.as_record()]
-            conn.execute(
-                "UPDATE runs SET config = ? WHERE run_id = ?",
-                (dumps_json(config, "run config"), run_id),
-            )
+            _write_config(conn, run_id, config)
         return record
 
     def presence(self, run_id: str) -> list[PartyPresence]:
