@@ -14,7 +14,15 @@ HEAVY = ("sklearn", "scipy", "pandas", "torch", "matplotlib")
 
 
 @pytest.mark.parametrize(
-    "module", ["rengo.cli.main", "rengo.deploy", "rengo.vfl", "rengo.hfl", "rengo.tracking"]
+    "module",
+    [
+        "rengo.cli.main",
+        "rengo.deploy",
+        "rengo.vfl",
+        "rengo.hfl",
+        "rengo.tracking",
+        "rengo.cli.run_job",  # what each `rengo sweep` cell's fresh process imports
+    ],
 )
 def test_importing_an_entry_point_loads_no_heavy_library(module: str) -> None:
     code = f"import sys, {module}\nprint(','.join(m for m in {HEAVY!r} if m in sys.modules))"

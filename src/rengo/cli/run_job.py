@@ -8,7 +8,6 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from sklearn.base import clone
 
 from rengo.cli.console_lines import progress_bars_shown, say
 from rengo.cli.output_paths import plot_target, writable_folder
@@ -431,6 +430,10 @@ def _run_vertical(
                 f"valuing each feature party ({spec.contribution.method} on held-out "
                 f"{spec.contribution.metric}: every coalition retrained)..."
             )
+            # scikit-learn (with SciPy and pandas: seconds of start-up) only where a
+            # vertical model is cloned, not in every run or sweep cell that imports this
+            from sklearn.base import clone
+
             valued = vertical_contribution(
                 spec.contribution,
                 job.train,
