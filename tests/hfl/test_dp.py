@@ -59,6 +59,8 @@ def test_released_update_has_the_configured_noise_scale(adaptive: bool) -> None:
     expected = z * 2.0 / 10
     assert history.parameters[0].std() == pytest.approx(expected, rel=0.015)
     assert history.last("dp_noise_stddev") == pytest.approx(expected)
+    # the record names the update noise's own multiplier, so an auditor can check the split
+    assert history.last("dp_update_noise_multiplier") == pytest.approx(z)
 
 
 @pytest.mark.parametrize("weighting", ["uniform", "bounded"])
@@ -421,3 +423,33 @@ def test_a_round_shown_to_clients_before_a_stop_stays_counted_after_the_resume(
     assert [r.server_round for r in history.rounds] == [2, 3]
     # rounds 1, 2 (shown, then stopped), 2 again and 3: four releases
     assert history.last("dp_epsilon") == pytest.approx(epsilon_after(4, 1.0, 1e-5, 1.0, "rdp"))
+
+
+def test_runs_show_names_the_rounds_accounted_when_a_round_counted_twice(
+    tmp_path: Path,
+) -> None:
+    """After the stop and resume above the run reported epsilon(4) "after 3 rounds": an
+    auditor recomputing epsilon from the recorded settings and 3 rounds got a smaller number
+    and no reason for the difference. The record now says 4 rounds were accounted."""
+    from rengo.tracking import RunStore
+    from rengo.tracking.tables import privacy_spent
+
+    dp = CentralDP(noise_multiplier=1.0, accountant="rdp")
+    inner = {"fraction_evaluate": 1.0, "min_fit_clients": 3, "min_available_clients": 3}
+    model = [np.zeros(4)]
+    with RunStore(tmp_path / "runs.db") as store:
+        with pytest.raises(KeyboardInterrupt):
+            simulate(
+                lambda cid: Step(0.2), 3, StopsInEvaluation(FedAvg(**inner), dp), model, 3,
+                store=store, seed=0,
+            )  # fmt: skip
+        (run,) = store.list_runs()
+        history = simulate(
+            lambda cid: Step(0.2), 3, DifferentialPrivacy(FedAvg(**inner), dp), model, 3,
+            store=store, seed=0, resume=run.run_id,
+        )  # fmt: skip
+        line = privacy_spent(store, run.run_id)
+    assert [v for _, v in history.metric("dp_rounds_accounted")] == [3, 4]
+    spent = epsilon_after(4, 1.0, 1e-5, 1.0, "rdp")
+    assert line is not None and line.startswith(f"epsilon {spent:.4g} at delta 1e-05 after 3 ")
+    assert "(4 rounds accounted: " in line

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from rengo.tracking import RunStore, run_detail, runs_table
+from rengo.tracking import RunStore, model_card, run_detail, runs_table
+from rengo.tracking.tables import privacy_spent
 
 
 def _render(renderable: object) -> str:
@@ -264,3 +265,24 @@ def test_a_runs_times_show_with_their_utc_offset(store: RunStore) -> None:
     assert "2026-12-06 09:00:00+01:00" in text  # CET
     assert "2026-07-01 10:00:00+02:00" in text  # CEST
     assert "Studie Köln" in text and "Universitätsklinikum Köln joined" in text
+
+
+def test_a_local_dp_run_under_secure_aggregation_says_where_its_epsilon_is(
+    store: RunStore,
+) -> None:
+    """Local DP with secure aggregation: the clients' dp_epsilon fit metrics stay with them,
+    and `rengo runs show` (and the model card) said nothing about privacy at all, as if the
+    run had none. The line now says the job's DP-SGD settings and why no epsilon is here."""
+    local = {"noise_multiplier": 1.1, "max_grad_norm": 0.5, "delta": 1e-3, "accountant": "rdp"}
+    privacy = {"dp": "local", "local": local, "secagg": {"neighbours": 0}, "central": None}
+    run_id = store.start_run("horizontal", {"job_settings": {"privacy": privacy}})
+    store.log_client(run_id, 1, "a", "fit", "ok", 0, 1, 1, 0.1, None, {})
+    store.log_round(run_id, 1, {"central_loss": 1.0}, 1.0, 1, 0)
+    assert privacy_spent(store, run_id) == (
+        "local DP (DP-SGD: noise multiplier 1.1, max_grad_norm 0.5, delta 0.001, accountant "
+        "rdp): no client's epsilon reached the coordinator: secure aggregation keeps each "
+        "client's fit metrics, its dp_epsilon among them, at the client"
+    )
+    assert "no client's epsilon reached the coordinator" in model_card(store, run_id)
+    plain = store.start_run("horizontal", {"job_settings": {"privacy": {"dp": "none"}}})
+    assert privacy_spent(store, plain) is None

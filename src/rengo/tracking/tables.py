@@ -576,14 +576,16 @@ def privacy_spent(store: RunStore, run_id: str) -> str | None:
     -------
     str or None
         ``"epsilon 3.21 at delta 1e-05 after 20 rounds"`` for a run with central
-        differential privacy (its last recorded ``dp_epsilon`` and ``dp_delta``); for local
+        differential privacy (its last recorded ``dp_epsilon`` and ``dp_delta``, and the
+        rounds its accountant composed, ``dp_rounds_accounted``, where they are more than the
+        rounds: a round run again after a stop that followed its release); for local
         DP, the largest epsilon a client reported (the round's ``train_dp_epsilon`` is the
         clients' weighted mean, below the worst client's); else None.
     """
     series = store.round_metrics(run_id)
     spent = series.get("dp_epsilon")
     if not spent:
-        return _local_epsilon(store, run_id)
+        return _local_epsilon(store, run_id) or _local_epsilon_kept(store, run_id)
     last_round, epsilon = spent[-1]
     delta = series.get("dp_delta")
     at = f" at delta {delta[-1][1]:.3g}" if delta else ""
@@ -592,7 +594,40 @@ def privacy_spent(store: RunStore, run_id: str) -> str | None:
     void = ""
     if isinstance(dp, dict) and dp.get("seeded_noise") is True:
         void = " (seeded_noise: noise drawn from the run seed, so this guarantee does not hold)"
-    return f"epsilon {_number(epsilon)}{at} after {last_round} rounds{void}"
+    accounted = series.get("dp_rounds_accounted")
+    composed = ""
+    if accounted and int(accounted[-1][1]) != last_round:
+        composed = (
+            f" ({int(accounted[-1][1])} rounds accounted: a round whose model clients were "
+            "shown before a stop ran again and counts twice)"
+        )
+    return f"epsilon {_number(epsilon)}{at} after {last_round} rounds{composed}{void}"
+
+
+def _local_epsilon_kept(store: RunStore, run_id: str) -> str | None:
+    """For a job with local DP whose clients sent no epsilon (secure aggregation keeps their
+    fit metrics with them): that the record holds none, and why, with the DP-SGD settings
+    the job gave them (None for any other run)."""
+    recorded = store.get_run(run_id).config
+    job = recorded.get("job_settings") if isinstance(recorded, dict) else None
+    privacy = job.get("privacy") if isinstance(job, dict) else None
+    if not isinstance(privacy, dict) or privacy.get("dp") != "local":
+        return None
+    local = privacy.get("local")
+    settings = ""
+    if isinstance(local, dict):
+        settings = (
+            f" (DP-SGD: noise multiplier {local.get('noise_multiplier')}, max_grad_norm "
+            f"{local.get('max_grad_norm')}, delta {local.get('delta')}, accountant "
+            f"{local.get('accountant')})"
+        )
+    why = ""
+    if privacy.get("secagg") is not None:
+        why = (
+            ": secure aggregation keeps each client's fit metrics, its dp_epsilon among "
+            "them, at the client"
+        )
+    return f"local DP{settings}: no client's epsilon reached the coordinator{why}"
 
 
 def _local_epsilon(store: RunStore, run_id: str) -> str | None:

@@ -61,6 +61,12 @@ from rengo.privacy.adaptive import DEFAULT_COUNT_STDDEV_DIVISOR
 from rengo.privacy.config import check_delta
 from rengo.privacy.entropy import mechanism_rng
 
+DP_ROUNDS_ACCOUNTED = "dp_rounds_accounted"
+"""Round metric: the rounds the accountant has composed, this one included."""
+DP_UPDATE_NOISE_MULTIPLIER = "dp_update_noise_multiplier"
+"""Round metric: the update sum's noise over the clip norm (``z``, or ``z_delta`` above it
+under adaptive clipping)."""
+
 
 class ClippedDeltaSum(WeightedSum):
     """A DP round's accumulator: the weighted sum of clipped updates ``sum_i v_i clip(delta_i)``
@@ -352,7 +358,8 @@ class DifferentialPrivacy(Strategy):
         update_rng = mechanism_rng(update_rng, self.dp.seeded_noise)
         count_rng = mechanism_rng(count_rng, self.dp.seeded_noise)
         expected = self.expected_clients
-        sum_stddev = self.update_noise_multiplier() * acc.clip_norm
+        update_multiplier = self.update_noise_multiplier()
+        sum_stddev = update_multiplier * acc.clip_norm
         delta = noised_mean(acc.sums, sum_stddev, expected, update_rng)
         candidate = [g + d for g, d in zip(acc.global_model, delta, strict=True)]
         inner_acc = self.strategy.accumulator(server_round, parameters)
@@ -376,6 +383,12 @@ class DifferentialPrivacy(Strategy):
             metrics["dp_unclipped_fraction"] = fraction
         metrics["dp_epsilon"] = self.accountant.spend_round()
         metrics["dp_delta"] = self.dp.delta
+        # what an auditor recomputes epsilon from: the rounds composed, which exceed the
+        # round number when a round shown to clients was run again after a stop
+        # (released_state), and the update sum's own multiplier (raised above z under
+        # adaptive clipping, so that the round as a whole is a Gaussian of multiplier z)
+        metrics[DP_ROUNDS_ACCOUNTED] = self.accountant.rounds
+        metrics[DP_UPDATE_NOISE_MULTIPLIER] = update_multiplier
         return Aggregate(inner.parameters, metrics)
 
     # -- evaluation: the wrapped strategy's ---------------------------------------------------
