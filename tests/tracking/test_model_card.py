@@ -213,3 +213,65 @@ def test_importance_asked_of_a_horizontal_run_is_refused_not_ignored(tmp_path: P
         assert "Per-feature importance: not recorded" in model_card(store, run.run_id)
         with pytest.raises(ConfigError, match=r"no party importance.*--importance client-0"):
             model_card(store, run.run_id, shared_importance=["client-0"])
+
+
+def test_a_central_dp_cards_settings_give_its_epsilon_when_recomputed_with_dp_accounting(
+    tmp_path: Path,
+) -> None:
+    """A data-protection officer signs the card's epsilon off by recomputing it. A run made
+    with ``simulate`` (no job file) had a card whose privacy settings read 'not recorded',
+    though the run recorded them; the card now lists each setting the epsilon follows from,
+    and dp-accounting, given only those, returns the epsilon the card states."""
+    dp_accounting = pytest.importorskip("dp_accounting")
+    import numpy as np
+
+    from rengo.hfl import (
+        DifferentialPrivacy,
+        FedAvg,
+        LogisticRegressionClient,
+        simulate,
+        softmax_init,
+    )
+    from rengo.privacy import CentralDP, update_noise_multiplier
+
+    rng = np.random.default_rng(0)
+    data = {str(i): (rng.normal(size=(12, 3)), rng.integers(0, 2, 12)) for i in range(40)}
+    dp = CentralDP(
+        noise_multiplier=1.5, clip_norm=0.5, adaptive_clipping=True, sampling_rate=0.5,
+        delta=1e-3, target_epsilon=4.0, weighting="bounded", weight_cap=20, accountant="rdp",
+    )  # fmt: skip
+    with RunStore(tmp_path / "runs.db") as store:
+        history = simulate(
+            lambda cid: LogisticRegressionClient(*data[cid], lr=0.1), list(data),
+            DifferentialPrivacy(FedAvg(), dp), softmax_init(3, 2), 20, store=store,
+        )  # fmt: skip
+        assert history.run_id is not None and history.stopped is not None  # the budget
+        card = model_card(store, history.run_id, now=WRITTEN)
+    rows = dict(
+        tuple(cell.strip() for cell in line.strip("|").split(" | ", 1))
+        for line in card.splitlines()
+        if line.startswith("| central DP: ") or line.startswith("| differential privacy spent")
+    )
+    assert "client-level" in card and "privacy settings | not recorded" not in card
+    # what the officer reads off the card
+    z = float(rows["central DP: noise multiplier z (the round as a whole)"])
+    q = float(rows["central DP: client sampling"].split("q = ")[1].split()[0])
+    delta = float(rows["central DP: delta"])
+    composed = int(rows["central DP: rounds accounted"].split()[0])
+    assert rows["central DP: accountant"].startswith("RDP")
+    assert rows["central DP: client weights"] == "bounded: min(1, examples / 20), at most 1"
+    assert rows["central DP: target epsilon"].startswith("4: training stops before")
+    assert "it stopped this run" in rows["central DP: target epsilon"]
+    z_delta = update_noise_multiplier(1.5, 0.5 * 40 / 20)
+    assert rows["central DP: update noise multiplier"].startswith(f"{z_delta:.4g} in the last")
+    assert rows["central DP: clip norm C"].startswith("adaptive (Andrew et al. 2021) from 0.5")
+    # ... and dp-accounting's own epsilon from them, against the card's
+    accountant = dp_accounting.rdp.RdpAccountant()
+    event = dp_accounting.PoissonSampledDpEvent(q, dp_accounting.GaussianDpEvent(z))
+    accountant.compose(dp_accounting.SelfComposedDpEvent(event, composed))
+    epsilon = accountant.get_epsilon(delta)
+    spent = rows["differential privacy spent"]
+    assert spent == f"epsilon {epsilon:.4g} at delta 0.001 after {composed} rounds"
+    # the budget stopped the run at the last round within it, not before
+    accountant.compose(event)
+    assert epsilon <= 4.0 < accountant.get_epsilon(delta)

@@ -19,6 +19,7 @@ from typing import Any
 from rengo import __version__
 from rengo.core.errors import ConfigError
 from rengo.tracking.column_importance import party_importance
+from rengo.tracking.dp_card import central_dp_rows
 from rengo.tracking.kept_round import KeptRound, early_stopping_round
 from rengo.tracking.records import RunInfo
 from rengo.tracking.reliability import (
@@ -481,14 +482,22 @@ def _privacy(store: RunStore, run: RunInfo) -> list[str]:
             spent = "none (no [privacy] settings)"
         elif isinstance(privacy, Mapping) and privacy.get("dp", "none") == "none":
             spent = "none (dp = none)"
+    if privacy is None and settings is None:
+        # a run without a job file (simulate, a deployed coordinator's own strategy) records
+        # what its strategy and workflow ran (rengo.hfl.privacy_record)
+        recorded = {key: run.config[key] for key in ("dp", "secagg") if key in run.config}
+        privacy = recorded or None
+    dp_rows = central_dp_rows(store, run)
     rows = [
         ("differential privacy spent", spent),
+        *((f"central DP: {fact}", value) for fact, value in dp_rows if fact != "mechanism"),
         (
             "privacy settings",
             privacy if privacy is not None else ("none set" if settings is not None else None),
         ),
     ]
-    return [*lines, *_table(("mechanism", "recorded"), rows)]
+    mechanism = [f"Differential privacy: {dp_rows[0][1]}.", ""] if dp_rows else []
+    return [*lines, *mechanism, *_table(("mechanism", "recorded"), rows)]
 
 
 def _vertical_noise(run: RunInfo) -> str | None:

@@ -1,0 +1,157 @@
+"""A central-DP run's privacy settings as a data-protection officer reads them off a model
+card: what the mechanism protects, each setting its epsilon follows from, and what the run
+spent, from the run's recorded ``dp`` settings (every horizontal run with central DP records
+them: ``rengo run``, ``simulate`` and a deployed coordinator alike) and its round metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rengo.tracking.records import RunInfo
+from rengo.tracking.store import RunStore
+
+CENTRAL_MECHANISM = (
+    "central DP (DP-FedAvg, McMahan et al. 2018): the coordinator clips each client's update "
+    "to L2 norm C and adds Gaussian noise to their sum; client-level, so epsilon bounds what "
+    "the released models and dp_* metrics reveal about any one client's whole dataset "
+    "(one client added or removed)"
+)
+
+
+def central_dp_rows(store: RunStore, run: RunInfo) -> list[tuple[str, Any]]:
+    """The model card's rows for a run with central DP; none for any other run.
+
+    Parameters
+    ----------
+    store
+        The run store (for the round metrics the mechanism logged).
+    run
+        The run, as read from ``store``.
+
+    Returns
+    -------
+    list of (str, value)
+        One ``(fact, value)`` row per setting, the value ``None`` where the record lacks it.
+    """
+    dp = run.config.get("dp")
+    if not isinstance(dp, Mapping) or dp.get("kind") != "central":
+        return []
+    series = store.round_metrics(run.run_id)
+
+    def last(metric: str) -> float | None:
+        values = series.get(metric)
+        return values[-1][1] if values else None
+
+    return [
+        ("mechanism", CENTRAL_MECHANISM),
+        ("clip norm C", _clip_norm(dp, last("dp_clip_norm"))),
+        ("where updates are clipped", dp.get("clip_at")),
+        ("noise multiplier z (the round as a whole)", dp.get("noise_multiplier")),
+        ("update noise multiplier", _update_noise(dp, last("dp_update_noise_multiplier"))),
+        ("client sampling", _sampling(dp.get("sampling_rate"))),
+        ("client weights", _weights(dp)),
+        ("delta", dp.get("delta")),
+        ("accountant", _accountant(dp.get("accountant"))),
+        ("target epsilon", _target(dp.get("target_epsilon"), _budget_stop(store, run))),
+        ("rounds accounted", _rounds_accounted(series)),
+        ("noise and sample drawn from", _noise_source(dp.get("seeded_noise"))),
+    ]
+
+
+def _clip_norm(dp: Mapping[str, Any], last_used: float | None) -> str | None:
+    initial = dp.get("clip_norm")
+    if initial is None:
+        return None
+    if dp.get("adaptive_clipping") is not True:
+        return f"{initial:g}, fixed"
+    used = "" if last_used is None else f"; the last round clipped at {last_used:.4g}"
+    return (
+        f"adaptive (Andrew et al. 2021) from {initial:g}, towards the "
+        f"{dp.get('target_quantile')} quantile of update norms at learning rate "
+        f"{dp.get('clip_learning_rate')}{used}"
+    )
+
+
+def _update_noise(dp: Mapping[str, Any], recorded: float | None) -> str | None:
+    z = dp.get("noise_multiplier")
+    if dp.get("adaptive_clipping") is not True:
+        return None if z is None else f"{z} (fixed clipping: z itself)"
+    stddev = dp.get("clipped_count_stddev")
+    count = "expected clients / 20" if not stddev else f"{stddev:g}"
+    value = "not recorded" if recorded is None else f"{recorded:.4g} in the last round"
+    return (
+        f"{value}: z_delta = (z^-2 - (2 sigma_b)^-2)^(-1/2), with the unclipped-count noise "
+        f"sigma_b = {count}, so that the update sum and the count together are one Gaussian "
+        "mechanism of multiplier z (Andrew et al. 2021, Theorem 1)"
+    )
+
+
+def _sampling(rate: Any) -> str | None:
+    if not isinstance(rate, (int, float)):
+        return None
+    if rate >= 1:
+        return "none: every available client every round (q = 1)"
+    return (
+        f"Poisson, rate q = {rate:g} (amplification assumes the sample stays secret from the "
+        "adversary)"
+    )
+
+
+def _weights(dp: Mapping[str, Any]) -> str | None:
+    weighting = dp.get("weighting")
+    if weighting == "uniform":
+        return "uniform: every client's clipped update counts 1"
+    if weighting == "bounded":
+        return f"bounded: min(1, examples / {dp.get('weight_cap')}), at most 1"
+    return None
+
+
+def _accountant(name: Any) -> str | None:
+    named = {
+        "pld": "PLD (privacy loss distributions, Google's dp-accounting)",
+        "rdp": "RDP (Renyi DP, Google's dp-accounting)",
+    }
+    return named.get(name) if isinstance(name, str) else None
+
+
+def _budget_stop(store: RunStore, run: RunInfo) -> str | None:
+    """The event that says the budget stopped the run (``PrivacyBudgetExhausted``), if any."""
+    for event in store.events(run.run_id):
+        if "privacy budget reached" in event.message:
+            return event.message
+    return None
+
+
+def _target(target: Any, stop: str | None) -> str | None:
+    if not isinstance(target, (int, float)):
+        return None
+    if target <= 0:
+        return "none"
+    stopped = "" if stop is None else f"; it stopped this run ({stop})"
+    return f"{target:g}: training stops before a round would exceed it{stopped}"
+
+
+def _rounds_accounted(series: Mapping[str, list[tuple[int, float]]]) -> str | None:
+    accounted = series.get("dp_rounds_accounted")
+    if not accounted:
+        return None
+    composed, last_round = int(accounted[-1][1]), accounted[-1][0]
+    if composed == last_round:
+        return f"{composed} (one per round)"
+    return (
+        f"{composed} over {last_round} rounds (a round whose model clients were shown before "
+        "a stop ran again, and counts twice)"
+    )
+
+
+def _noise_source(seeded: Any) -> str | None:
+    if seeded is True:
+        return (
+            "the run seed (seeded_noise = true): anyone who knows it can remove the noise, "
+            "so the epsilon above does not hold"
+        )
+    if seeded is False:
+        return "the operating system's entropy (not the run seed)"
+    return None
