@@ -453,3 +453,31 @@ def test_runs_show_names_the_rounds_accounted_when_a_round_counted_twice(
     spent = epsilon_after(4, 1.0, 1e-5, 1.0, "rdp")
     assert line is not None and line.startswith(f"epsilon {spent:.4g} at delta 1e-05 after 3 ")
     assert "(4 rounds accounted: " in line
+
+
+def test_a_run_stopped_after_clients_were_shown_a_round_reports_that_rounds_epsilon(
+    tmp_path: Path,
+) -> None:
+    """Stopped while clients evaluated round 2's model, the run recorded round 1's epsilon
+    ("after 1 rounds") and kept it if it was never resumed: the officer signed a number
+    below what the released models spend. The record now carries the spend of the release."""
+    from rengo.tracking import RunStore, model_card
+    from rengo.tracking.tables import privacy_spent
+
+    dp = CentralDP(noise_multiplier=1.0, accountant="rdp")
+    inner = {"fraction_evaluate": 1.0, "min_fit_clients": 3, "min_available_clients": 3}
+    with RunStore(tmp_path / "runs.db") as store:
+        with pytest.raises(KeyboardInterrupt):
+            simulate(
+                lambda cid: Step(0.2), 3, StopsInEvaluation(FedAvg(**inner), dp), [np.zeros(4)],
+                3, store=store, seed=0,
+            )  # fmt: skip
+        (run,) = store.list_runs()
+        assert [r.round for r in store.rounds(run.run_id)] == [1]
+        line = privacy_spent(store, run.run_id)
+        card = model_card(store, run.run_id)
+    spent = epsilon_after(2, 1.0, 1e-5, 1.0, "rdp")
+    assert line is not None and line.startswith(f"epsilon {spent:.4g} at delta 1e-05 after 2 ")
+    assert "round 2's model was shown to clients" in line
+    assert f"epsilon {spent:.4g}" in card
+    assert "| central DP: rounds accounted | 2 over 2 rounds (round 2's model was shown" in card

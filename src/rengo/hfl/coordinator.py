@@ -42,6 +42,7 @@ from rengo.hfl.privacy_fit import check_checkpoint_interval, checks_under_dp
 from rengo.hfl.result_checks import ResultChecks, screen_metrics
 from rengo.hfl.strategy.aggregate_call import aggregate_with_rng, warn_if_old_aggregate_fit
 from rengo.hfl.strategy.base import Aggregate, Strategy, WeightedSum
+from rengo.hfl.strategy.dp import DP_ROUNDS_ACCOUNTED
 from rengo.hfl.workflow import (
     FitRound,
     FitWorkflow,
@@ -52,6 +53,7 @@ from rengo.hfl.workflow import (
     tell_party,
 )
 from rengo.privacy.budget import is_spent_budget
+from rengo.privacy.release_note import ReleasedSpend, release_note
 from rengo.transport.pool import ClientPool, EncodeOnDemand, KeepsClientStates
 
 CHECKPOINT_FORMAT = 2
@@ -820,17 +822,23 @@ class Coordinator:
             loss, central_metrics = central
             metrics["central_loss"] = float(loss)
             metrics.update({f"central_{k}": float(v) for k, v in central_metrics.items()})
+        released: list[bool] = []
         release = functools.partial(
-            self._keep_release_spent, server_round, old, state_before, states_before
+            self._keep_release_spent, server_round, old, state_before, states_before, released
         )
-        metrics.update(
-            self._federated_evaluate(server_round, available, rng, failures, mods, release)
-        )
-        duration = time.perf_counter() - start
-        record = RoundRecord(
-            server_round, [c for c, _ in instructions], failures, metrics, duration
-        )
-        self._record_round(record)  # kept, whatever an observer does with it
+        try:
+            metrics.update(
+                self._federated_evaluate(server_round, available, rng, failures, mods, release)
+            )
+            duration = time.perf_counter() - start
+            record = RoundRecord(
+                server_round, [c for c, _ in instructions], failures, metrics, duration
+            )
+            self._record_round(record)  # kept, whatever an observer does with it
+        except BaseException:  # a stop or failure after clients saw the model: note its spend
+            if released:
+                self._note_unrecorded_release(server_round, metrics)
+            raise
         for obs in self.observers:
             ended.append(obs)
             obs.on_round_end(server_round, old, self.parameters, metrics)
@@ -951,13 +959,16 @@ class Coordinator:
         old: Parameters,
         state_before: dict[str, Any],
         states_before: dict[str, bytes] | None,
+        released: list[bool],
     ) -> None:
         """Before this round's model is shown to clients (federated evaluation), checkpoint
         the last round again - its model ``old`` - with the strategy's state after the
         release (:meth:`~rengo.hfl.Strategy.released_state`: a DP strategy's spend counted).
         A run stopped before this round's own checkpoint then resumes with the spend kept;
         without it, the resumed run ran the round again and counted the privacy cost of
-        two releases once."""
+        two releases once. ``released`` is marked, so that a round that then ends unrecorded
+        notes the spend of its release (:meth:`_note_unrecorded_release`)."""
+        released.append(True)
         if self.store is None or self.run_id is None or not self.checkpoint_every:
             return
         state = self.strategy.released_state(state_before)
@@ -967,6 +978,20 @@ class Coordinator:
                 last, strategy_state=state, parameters=old, client_states=states_before
             )
             self.store.save_checkpoint(self.run_id, last, blob)
+
+    def _note_unrecorded_release(self, server_round: int, metrics: Mapping[str, float]) -> None:
+        """Record, as a run event, the DP spend of a round whose model clients were shown and
+        that then ended unrecorded (the run stopped or failed in its federated evaluation):
+        the run's record would otherwise state the epsilon of the round before, one release
+        short, for as long as it is not resumed (:mod:`rengo.privacy.release_note`)."""
+        epsilon, delta = metrics.get("dp_epsilon"), metrics.get("dp_delta")
+        accounted = metrics.get(DP_ROUNDS_ACCOUNTED)
+        if self.store is None or self.run_id is None:
+            return
+        if epsilon is None or delta is None or accounted is None:
+            return  # not a central-DP round
+        spend = ReleasedSpend(server_round, float(epsilon), float(delta), int(accounted))
+        self.store.log_event(self.run_id, "warning", release_note(spend), server_round)
 
     def _stop_if_budgets_spent(self, server_round: int) -> None:
         """Raise StopTraining when local privacy budgets end the run: the clients still

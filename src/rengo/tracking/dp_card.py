@@ -11,6 +11,7 @@ from typing import Any
 
 from rengo.tracking.records import RunInfo
 from rengo.tracking.store import RunStore
+from rengo.tracking.tables import released_unrecorded
 
 CENTRAL_MECHANISM = (
     "central DP (DP-FedAvg, McMahan et al. 2018): the coordinator clips each client's update "
@@ -55,7 +56,7 @@ def central_dp_rows(store: RunStore, run: RunInfo) -> list[tuple[str, Any]]:
         ("delta", dp.get("delta")),
         ("accountant", _accountant(dp.get("accountant"))),
         ("target epsilon", _target(dp.get("target_epsilon"), _budget_stop(store, run))),
-        ("rounds accounted", _rounds_accounted(series)),
+        ("rounds accounted", _rounds_accounted(store, run, series)),
         ("noise and sample drawn from", _noise_source(dp.get("seeded_noise"))),
     ]
 
@@ -133,8 +134,17 @@ def _target(target: Any, stop: str | None) -> str | None:
     return f"{target:g}: training stops before a round would exceed it{stopped}"
 
 
-def _rounds_accounted(series: Mapping[str, list[tuple[int, float]]]) -> str | None:
+def _rounds_accounted(
+    store: RunStore, run: RunInfo, series: Mapping[str, list[tuple[int, float]]]
+) -> str | None:
     accounted = series.get("dp_rounds_accounted")
+    spent = series.get("dp_epsilon")
+    released = released_unrecorded(store, run.run_id, spent[-1][0] if spent else 0)
+    if released is not None:
+        return (
+            f"{released.accounted} over {released.round} rounds (round {released.round}'s "
+            "model was shown to clients before the run stopped; the round was not recorded)"
+        )
     if not accounted:
         return None
     composed, last_round = int(accounted[-1][1]), accounted[-1][0]

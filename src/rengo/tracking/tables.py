@@ -16,6 +16,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from rengo.privacy.release_note import ReleasedSpend, read_release_note
 from rengo.rewards import DEFAULT_CURRENCY, currency_decimals, format_minor
 from rengo.tracking.column_importance import FEATURE_NAMES
 from rengo.tracking.iv_selection_table import IV_SELECTION, iv_selection_table
@@ -584,16 +585,24 @@ def privacy_spent(store: RunStore, run_id: str) -> str | None:
     """
     series = store.round_metrics(run_id)
     spent = series.get("dp_epsilon")
-    if not spent:
-        return _local_epsilon(store, run_id) or _local_epsilon_kept(store, run_id)
-    last_round, epsilon = spent[-1]
-    delta = series.get("dp_delta")
-    at = f" at delta {delta[-1][1]:.3g}" if delta else ""
     recorded = store.get_run(run_id).config
     dp = recorded.get("dp") if isinstance(recorded, dict) else None
     void = ""
     if isinstance(dp, dict) and dp.get("seeded_noise") is True:
         void = " (seeded_noise: noise drawn from the run seed, so this guarantee does not hold)"
+    released = released_unrecorded(store, run_id, spent[-1][0] if spent else 0)
+    if released is not None:
+        return (
+            f"epsilon {_number(released.epsilon)} at delta {released.delta:.3g} after "
+            f"{released.round} rounds ({released.accounted} rounds accounted; round "
+            f"{released.round}'s model was shown to clients in federated evaluation before the "
+            f"run stopped, and the round was not recorded){void}"
+        )
+    if not spent:
+        return _local_epsilon(store, run_id) or _local_epsilon_kept(store, run_id)
+    last_round, epsilon = spent[-1]
+    delta = series.get("dp_delta")
+    at = f" at delta {delta[-1][1]:.3g}" if delta else ""
     accounted = series.get("dp_rounds_accounted")
     composed = ""
     if accounted and int(accounted[-1][1]) != last_round:
@@ -602,6 +611,33 @@ def privacy_spent(store: RunStore, run_id: str) -> str | None:
             "shown before a stop ran again and counts twice)"
         )
     return f"epsilon {_number(epsilon)}{at} after {last_round} rounds{composed}{void}"
+
+
+def released_unrecorded(store: RunStore, run_id: str, last_round: int) -> ReleasedSpend | None:
+    """The spend of a round released to clients after ``last_round`` (the last with a
+    recorded epsilon) and never recorded itself: the run stopped in its federated
+    evaluation (:mod:`rengo.privacy.release_note`).
+
+    Parameters
+    ----------
+    store, run_id
+        The store and the run (full id).
+    last_round
+        The last round whose ``dp_epsilon`` the run recorded (0: none).
+
+    Returns
+    -------
+    ReleasedSpend or None
+        The latest such spend; None when every release was recorded.
+    """
+    latest: ReleasedSpend | None = None
+    for event in store.events(run_id, level="warning"):
+        spend = read_release_note(event.message)
+        if spend is None or spend.round <= last_round:
+            continue
+        if latest is None or spend.accounted >= latest.accounted:
+            latest = spend
+    return latest
 
 
 def _local_epsilon_kept(store: RunStore, run_id: str) -> str | None:
