@@ -292,6 +292,7 @@ def export(
             f"wrote {path}: the model after round {snapshot.round} of run {run.run_id}, "
             f"{len(state)} tensors ({source})"
         )
+        _say_privacy(s, run)
         if encoded is not None:
             features = run.config[CATEGORICAL_ENCODING].get("features")
             _say_categories_written(
@@ -311,6 +312,21 @@ def export(
                 f"standardised target; read a prediction z as z * {predicts.scale:.6g} + "
                 f"{predicts.mean:.6g}"
             )
+
+
+def _say_privacy(store: RunStore, run: RunInfo) -> None:
+    """Print the differential privacy the run recorded beside the model it exported: a file
+    handed on carries no record of it, and whoever publishes it signs that number."""
+    from rengo.tracking.tables import privacy_spent
+
+    spent = privacy_spent(store, run.run_id)
+    if spent is not None:
+        console.print(
+            f"privacy: {spent} - the run's spend over every model it released; the card "
+            f"(`rengo runs card {run.run_id}`) lists the settings it follows from",
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 def _count_model_note(config: Mapping[str, Any]) -> str:
