@@ -253,6 +253,7 @@ def test_a_central_dp_cards_settings_give_its_epsilon_when_recomputed_with_dp_ac
         if line.startswith("| central DP: ") or line.startswith("| differential privacy spent")
     )
     assert "client-level" in card and "privacy settings | not recorded" not in card
+    assert "data.standardize" not in rows["central DP: outside the guarantee"]  # no scaling
     # what the officer reads off the card
     z = float(rows["central DP: noise multiplier z (the round as a whole)"])
     q = float(rows["central DP: client sampling"].split("q = ")[1].split()[0])
@@ -275,3 +276,18 @@ def test_a_central_dp_cards_settings_give_its_epsilon_when_recomputed_with_dp_ac
     # the budget stopped the run at the last round within it, not before
     accountant.compose(event)
     assert epsilon <= 4.0 < accountant.get_epsilon(delta)
+
+
+def test_a_central_dp_card_names_feature_scaling_fitted_without_noise(tmp_path: Path) -> None:
+    """A DP job with data.standardize = true scales every model with statistics of all
+    clients' rows taken without noise: the run warned, but its card, which an officer signs,
+    said nothing of it."""
+    dp = {"kind": "central", "noise_multiplier": 1.0, "clip_norm": 1.0, "seeded_noise": False}
+    scaling = {"mean": [0.0], "scale": [1.0]}
+    with RunStore(tmp_path / "runs.db") as store:
+        with store.run("hfl", {"dp": dp, "input_standardization": scaling}) as run:
+            store.log_round(run.run_id, 1, {"dp_epsilon": 2.0, "dp_delta": 1e-5}, 0.1, 2, 0)
+        card = model_card(store, run.run_id, now=WRITTEN)
+    (row,) = [line for line in card.splitlines() if "central DP: outside the guarantee" in line]
+    assert "feature scaling (data.standardize = true) fitted without noise" in row
+    assert "| central DP: rounds accounted | not recorded |" in card  # an older run's record

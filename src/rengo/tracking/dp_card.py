@@ -58,6 +58,7 @@ def central_dp_rows(store: RunStore, run: RunInfo) -> list[tuple[str, Any]]:
         ("target epsilon", _target(dp.get("target_epsilon"), _budget_stop(store, run))),
         ("rounds accounted", _rounds_accounted(store, run, series)),
         ("noise and sample drawn from", _noise_source(dp.get("seeded_noise"))),
+        ("outside the guarantee", _outside(run)),
     ]
 
 
@@ -165,3 +166,17 @@ def _noise_source(seeded: Any) -> str | None:
     if seeded is False:
         return "the operating system's entropy (not the run seed)"
     return None
+
+
+def _outside(run: RunInfo) -> str:
+    """What the run released beside the noised models that epsilon does not cover."""
+    released = [
+        "the per-client records (who took part each round, example counts, client metrics, "
+        "update norms) and the un-noised train_* and eval_* means"
+    ]
+    if run.config.get("input_standardization") is not None:
+        released.append(
+            "the feature scaling (data.standardize = true) fitted without noise on every "
+            "client's training rows, which shapes every released model"
+        )
+    return "; ".join(released)
