@@ -704,7 +704,8 @@ def _party_mod(spec: str) -> Any:
 
 class PartyReport:
     """A client mod that prints the party's side of each round: what it trained on, its
-    loss and how long it took (a failure is logged once, with its traceback)."""
+    loss, its local-DP epsilon so far (DP-SGD) and how long it took (a failure is logged
+    once, with its traceback)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -722,6 +723,10 @@ class PartyReport:
         if isinstance(reply, FitResult):
             loss = reply.metrics.get("loss")
             shown = f", loss {float(loss):.4f}" if isinstance(loss, (int, float)) else ""
+            # local DP: the party's own epsilon so far, which its operator signs off
+            epsilon, delta = reply.metrics.get("dp_epsilon"), reply.metrics.get("dp_delta")
+            if isinstance(epsilon, (int, float)) and isinstance(delta, (int, float)):
+                shown += f", local DP epsilon {float(epsilon):.4g} at delta {float(delta):.3g}"
             say(
                 console,
                 f"{self.name}: round {server_round}: trained on {reply.num_examples} "
