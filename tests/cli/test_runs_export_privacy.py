@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from rengo.cli.main import app
 from rengo.tracking import RunStore
+from rengo.tracking.tables import epsilon_shown
 
 pytest.importorskip("dp_accounting")
 
@@ -45,7 +46,7 @@ def test_exporting_a_central_dp_model_prints_the_runs_epsilon(tmp_path: Path) ->
     assert out.exit_code == 0, out.output
     spent = epsilon_after(2, 2.0, 1e-3, 1.0, "rdp")
     text = " ".join(out.output.split())
-    assert f"privacy: epsilon {spent:.4g} at delta 0.001 after 2 rounds" in text
+    assert f"privacy: epsilon {epsilon_shown(spent)} at delta 0.001 after 2 rounds" in text
     out = CliRunner().invoke(
         app, ["runs", "export", str(plain.run_id), "-o", str(tmp_path / "p.npz"), *store_arg]
     )

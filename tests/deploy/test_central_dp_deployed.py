@@ -19,6 +19,7 @@ from rengo.core.parameters import Parameters
 from rengo.deploy import run_party, serve_coordinator
 from rengo.hfl import Client, DifferentialPrivacy, FedAvg
 from rengo.tracking import RunStore
+from rengo.tracking.tables import epsilon_shown
 from rengo.transport.grpc_party import Backoff
 from rengo.transport.grpc_security import HubSecurity, PartyCredentials
 
@@ -95,4 +96,4 @@ def test_a_deployed_central_dp_run_accounts_every_round_a_party_dropped_out_of_t
 
     assert [v for _, v in series["dp_rounds_accounted"]] == [1, 2, 3]
     assert [v for _, v in series["dp_epsilon"]] == pytest.approx([epsilon(k) for k in (1, 2, 3)])
-    assert line == f"epsilon {epsilon(3):.4g} at delta 0.001 after 3 rounds"
+    assert line == f"epsilon {epsilon_shown(epsilon(3))} at delta 0.001 after 3 rounds"

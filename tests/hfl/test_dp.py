@@ -26,6 +26,7 @@ from rengo.hfl import (
     softmax_init,
 )
 from rengo.privacy import CentralDP, epsilon_after, update_noise_multiplier
+from rengo.tracking.tables import epsilon_shown
 
 
 class Step(Client):
@@ -150,7 +151,7 @@ def test_budget_stops_training_before_it_is_exceeded(tmp_path: Path) -> None:
     assert recorded["target_epsilon"] == 4.5 and recorded["accountant"] == "rdp"
     assert recorded["delta"] == 1e-5 and recorded["sampling_rate"] == 1.0
     spent = history.last("dp_epsilon")
-    assert f"epsilon {spent:.4g} at delta 1e-05 after 3 rounds" in console.export_text()
+    assert f"epsilon {epsilon_shown(spent)} at delta 1e-05 after 3 rounds" in console.export_text()
     assert len(history.rounds) == 3
     assert history.stopped is not None and "target_epsilon = 4.5" in history.stopped
     assert max(v for _, v in history.metric("dp_epsilon")) <= 4.5
@@ -451,7 +452,9 @@ def test_runs_show_names_the_rounds_accounted_when_a_round_counted_twice(
         line = privacy_spent(store, run.run_id)
     assert [v for _, v in history.metric("dp_rounds_accounted")] == [3, 4]
     spent = epsilon_after(4, 1.0, 1e-5, 1.0, "rdp")
-    assert line is not None and line.startswith(f"epsilon {spent:.4g} at delta 1e-05 after 3 ")
+    assert line is not None and line.startswith(
+        f"epsilon {epsilon_shown(spent)} at delta 1e-05 after 3 "
+    )
     assert "(4 rounds accounted: " in line
 
 
@@ -477,7 +480,9 @@ def test_a_run_stopped_after_clients_were_shown_a_round_reports_that_rounds_epsi
         line = privacy_spent(store, run.run_id)
         card = model_card(store, run.run_id)
     spent = epsilon_after(2, 1.0, 1e-5, 1.0, "rdp")
-    assert line is not None and line.startswith(f"epsilon {spent:.4g} at delta 1e-05 after 2 ")
+    assert line is not None and line.startswith(
+        f"epsilon {epsilon_shown(spent)} at delta 1e-05 after 2 "
+    )
     assert "round 2's model was shown to clients" in line
-    assert f"epsilon {spent:.4g}" in card
+    assert f"epsilon {epsilon_shown(spent)}" in card
     assert "| central DP: rounds accounted | 2 over 2 rounds (round 2's model was shown" in card

@@ -11,6 +11,7 @@ import pytest
 
 from rengo.metrics import reliability_records, reliability_table
 from rengo.tracking import NOT_RECORDED, RunStore, model_card
+from rengo.tracking.tables import epsilon_shown
 
 WRITTEN = datetime(2026, 12, 7, tzinfo=timezone.utc)
 DIGEST = "f50c3fea2373" + "0" * 52
@@ -272,7 +273,7 @@ def test_a_central_dp_cards_settings_give_its_epsilon_when_recomputed_with_dp_ac
     accountant.compose(dp_accounting.SelfComposedDpEvent(event, composed))
     epsilon = accountant.get_epsilon(delta)
     spent = rows["differential privacy spent"]
-    assert spent == f"epsilon {epsilon:.4g} at delta 0.001 after {composed} rounds"
+    assert spent == f"epsilon {epsilon_shown(epsilon)} at delta 0.001 after {composed} rounds"
     # the budget stopped the run at the last round within it, not before
     accountant.compose(event)
     assert epsilon <= 4.0 < accountant.get_epsilon(delta)

@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 
 from rengo.tracking import RunStore, model_card, run_detail, runs_table
-from rengo.tracking.tables import privacy_spent
+from rengo.tracking.tables import epsilon_shown, privacy_spent
 
 
 def _render(renderable: object) -> str:
@@ -286,3 +286,17 @@ def test_a_local_dp_run_under_secure_aggregation_says_where_its_epsilon_is(
     assert "no client's epsilon reached the coordinator" in model_card(store, run_id)
     plain = store.start_run("horizontal", {"job_settings": {"privacy": {"dp": "none"}}})
     assert privacy_spent(store, plain) is None
+
+
+def test_an_epsilon_is_shown_rounded_up_never_below_the_bound() -> None:
+    """`rengo runs show` printed 2.27208 as 'epsilon 2.272': a privacy bound an officer
+    signs read below what the accountant certified."""
+    assert epsilon_shown(2.2720835818037335) == "2.273"
+    assert epsilon_shown(21.99586765716419) == "22"
+    assert epsilon_shown(8.738877255949207) == "8.739"
+    assert epsilon_shown(2.272) == "2.272"  # exact at 4 digits: unchanged
+    assert epsilon_shown(123456.7) == "1.2350e+05"
+    rng = __import__("numpy").random.default_rng(0)
+    for value in 10.0 ** rng.uniform(-4, 4, 500):
+        shown = float(epsilon_shown(float(value)))
+        assert value <= shown <= value * (1 + 1e-3)

@@ -6,6 +6,7 @@ import json
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
+from decimal import ROUND_CEILING, Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich import box
@@ -84,6 +85,28 @@ def _number(value: float) -> str:
     if math.isnan(value):
         return "nan"
     return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.4e}"
+
+
+def epsilon_shown(epsilon: float) -> str:
+    """``epsilon`` to 4 significant digits, rounded up: a privacy bound printed for someone
+    to sign off must not read below the bound (2.27208 is shown as 2.273, not 2.272).
+
+    Parameters
+    ----------
+    epsilon
+        The accountant's epsilon.
+
+    Returns
+    -------
+    str
+        The shortest text of the smallest 4-significant-digit number at or above it (NaN and
+        infinities as Python writes them).
+    """
+    if not math.isfinite(epsilon) or epsilon <= 0:
+        return _number(epsilon)
+    exact = Decimal(repr(float(epsilon)))
+    step = Decimal(1).scaleb(exact.adjusted() - 3)
+    return _number(float(exact.quantize(step, rounding=ROUND_CEILING)))
 
 
 def _bytes(count: int) -> str:
@@ -593,7 +616,7 @@ def privacy_spent(store: RunStore, run_id: str) -> str | None:
     released = released_unrecorded(store, run_id, spent[-1][0] if spent else 0)
     if released is not None:
         return (
-            f"epsilon {_number(released.epsilon)} at delta {released.delta:.3g} after "
+            f"epsilon {epsilon_shown(released.epsilon)} at delta {released.delta:.3g} after "
             f"{released.round} rounds ({released.accounted} rounds accounted; round "
             f"{released.round}'s model was shown to clients in federated evaluation before the "
             f"run stopped, and the round was not recorded){void}"
@@ -610,7 +633,7 @@ def privacy_spent(store: RunStore, run_id: str) -> str | None:
             f" ({int(accounted[-1][1])} rounds accounted: a round whose model clients were "
             "shown before a stop ran again and counts twice)"
         )
-    return f"epsilon {_number(epsilon)}{at} after {last_round} rounds{composed}{void}"
+    return f"epsilon {epsilon_shown(epsilon)}{at} after {last_round} rounds{composed}{void}"
 
 
 def released_unrecorded(store: RunStore, run_id: str, last_round: int) -> ReleasedSpend | None:
@@ -679,7 +702,7 @@ def _local_epsilon(store: RunStore, run_id: str) -> str | None:
     delta = store.client_metric_peaks(run_id, "dp_delta").get(client)
     at = f" at delta {delta[0]:.3g}" if delta is not None else ""
     return (
-        f"local DP: epsilon up to {_number(worst[client])}{at} (client {client}, the worst "
+        f"local DP: epsilon up to {epsilon_shown(worst[client])}{at} (client {client}, the worst "
         f"of {len(worst)}) after {last_round} rounds"
     )
 
