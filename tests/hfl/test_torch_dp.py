@@ -230,6 +230,7 @@ def test_runs_show_reports_the_worst_clients_local_epsilon(tmp_path) -> None:
     from rich.console import Console
 
     from rengo.tracking import RunStore, run_detail
+    from rengo.tracking.tables import epsilon_shown
 
     dp = LocalDP(noise_multiplier=1.0)
 
@@ -245,7 +246,7 @@ def test_runs_show_reports_the_worst_clients_local_epsilon(tmp_path) -> None:
         console.print(run_detail(store, history.run_id))
     worst = max(r.metrics["dp_epsilon"] for r in records if r.phase == "fit" and r.metrics)
     assert worst > history.last("train_dp_epsilon")  # the mean understates it
-    assert f"local DP: epsilon up to {worst:.4g}" in console.export_text()
+    assert f"local DP: epsilon up to {epsilon_shown(worst)}" in console.export_text()
 
 
 def test_a_local_delta_not_below_one_over_the_rows_is_refused() -> None:
@@ -321,6 +322,7 @@ def test_runs_show_gives_the_delta_of_the_local_epsilon(tmp_path) -> None:
     from rich.console import Console
 
     from rengo.tracking import RunStore, run_detail
+    from rengo.tracking.tables import epsilon_shown
 
     dp = LocalDP(noise_multiplier=1.0, delta=1e-4)
     with RunStore(tmp_path / "runs.db") as store:
@@ -329,7 +331,8 @@ def test_runs_show_gives_the_delta_of_the_local_epsilon(tmp_path) -> None:
         console = Console(width=200, record=True, color_system=None)
         console.print(run_detail(store, history.run_id))
     worst = history.last("train_dp_epsilon")  # the two clients' epsilons are equal
-    assert f"local DP: epsilon up to {worst:.4g} at delta 0.0001 (client" in console.export_text()
+    shown = f"local DP: epsilon up to {epsilon_shown(worst)} at delta 0.0001 (client"
+    assert shown in console.export_text()  # rounded up: never below the bound
 
 
 def _interrupted_after_round_1(store, client_fn) -> str:
