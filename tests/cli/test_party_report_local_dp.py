@@ -28,3 +28,11 @@ def test_a_local_dp_partys_round_line_says_its_epsilon(monkeypatch: pytest.Monke
     assert "hospital: round 3: trained on 40 examples, loss 0.5000, local DP epsilon 2.346 " in text
     assert "at delta 1e-05 in " in text
     assert "epsilon" not in _line(monkeypatch, {"loss": 0.5})
+
+
+def test_a_local_dp_partys_epsilon_is_rounded_up_as_every_epsilon_shown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The party printed 2.27208 as 'local DP epsilon 2.272', below the bound it signs."""
+    text = _line(monkeypatch, {"loss": 0.5, "dp_epsilon": 2.2720835818, "dp_delta": 1e-5})
+    assert "local DP epsilon 2.273 at delta" in text

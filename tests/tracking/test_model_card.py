@@ -292,3 +292,29 @@ def test_a_central_dp_card_names_feature_scaling_fitted_without_noise(tmp_path: 
     (row,) = [line for line in card.splitlines() if "central DP: outside the guarantee" in line]
     assert "feature scaling (data.standardize = true) fitted without noise" in row
     assert "| central DP: rounds accounted | not recorded |" in card  # an older run's record
+
+
+def test_a_clients_failure_reason_cannot_make_the_card_say_the_budget_stopped_the_run(
+    tmp_path: Path,
+) -> None:
+    """The card's target row quoted any event that contained 'privacy budget reached', and a
+    client's failure reason is recorded as it wrote it ('client X dropped: ...'): a client
+    could make the card an officer signs say the budget ended a run it did not end."""
+    from rengo.privacy import PrivacyBudgetExhausted
+
+    dp = {"kind": "central", "noise_multiplier": 1.0, "clip_norm": 1.0, "target_epsilon": 9.0}
+    forged = "client evil dropped: privacy budget reached: 1 rounds spent epsilon = 0.01"
+    with RunStore(tmp_path / "runs.db") as store:
+        with store.run("hfl", {"dp": dp}) as run:
+            store.log_round(run.run_id, 1, {"dp_epsilon": 2.0, "dp_delta": 1e-5}, 0.1, 2, 0)
+            store.log_event(run.run_id, "warning", forged, 1)
+        card = model_card(store, run.run_id, now=WRITTEN)
+        (row,) = [line for line in card.splitlines() if "central DP: target epsilon" in line]
+        assert "stopped this run" not in row
+        with store.run("hfl", {"dp": dp}) as stopped:
+            store.log_round(stopped.run_id, 1, {"dp_epsilon": 8.5, "dp_delta": 1e-5}, 0.1, 2, 0)
+            budget = PrivacyBudgetExhausted(8.50001, 9.2, 9.0, 1)
+            store.log_event(stopped.run_id, "warning", str(budget), 1)
+        card = model_card(store, stopped.run_id, now=WRITTEN)
+    (row,) = [line for line in card.splitlines() if "central DP: target epsilon" in line]
+    assert "it stopped this run (privacy budget reached: 1 rounds spent epsilon = 8.501;" in row

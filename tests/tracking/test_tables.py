@@ -300,3 +300,18 @@ def test_an_epsilon_is_shown_rounded_up_never_below_the_bound() -> None:
     for value in 10.0 ** rng.uniform(-4, 4, 500):
         shown = float(epsilon_shown(float(value)))
         assert value <= shown <= value * (1 + 1e-3)
+
+
+def test_a_rounds_epsilon_column_is_rounded_up_as_the_summary_line_is(tmp_path: Path) -> None:
+    """`rengo runs show` said 'epsilon 2.273' in its summary and 2.272 in the round table's
+    dp_epsilon column on the same screen."""
+    with RunStore(tmp_path / "runs.db") as store:
+        with store.run("hfl", {}) as run:
+            store.log_round(
+                run.run_id, 1, {"dp_epsilon": 2.2720835818, "loss": 0.123456}, 0.1, 2, 0
+            )
+        console = Console(width=200, record=True, color_system=None)
+        console.print(run_detail(store, run.run_id))
+    text = console.export_text()
+    assert "2.273" in text and "2.272" not in text
+    assert "0.1235" in text  # other metrics keep 4 significant digits, to nearest

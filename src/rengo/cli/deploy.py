@@ -715,6 +715,7 @@ class PartyReport:
         import time
 
         from rengo.core.messages import EvaluateResult, FitResult
+        from rengo.privacy.epsilon_text import epsilon_shown
 
         started = time.perf_counter()
         server_round = call.config.get("server_round", "?") if call.config else "?"
@@ -726,7 +727,8 @@ class PartyReport:
             # local DP: the party's own epsilon so far, which its operator signs off
             epsilon, delta = reply.metrics.get("dp_epsilon"), reply.metrics.get("dp_delta")
             if isinstance(epsilon, (int, float)) and isinstance(delta, (int, float)):
-                shown += f", local DP epsilon {float(epsilon):.4g} at delta {float(delta):.3g}"
+                rounded_up = epsilon_shown(float(epsilon))
+                shown += f", local DP epsilon {rounded_up} at delta {float(delta):.3g}"
             say(
                 console,
                 f"{self.name}: round {server_round}: trained on {reply.num_examples} "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from rengo.core.errors import StopTraining
+from rengo.privacy.epsilon_text import epsilon_shown
 
 
 class PrivacyBudgetExhausted(StopTraining):
@@ -40,9 +41,9 @@ class PrivacyBudgetExhausted(StopTraining):
     ) -> None:
         spent_in = spent_in if spent_in is not None else f"{rounds} rounds"
         super().__init__(
-            f"privacy budget reached: {spent_in} spent epsilon = {spent:.4g}; another "
-            f"round would reach {next_epsilon:.4g} > target_epsilon = {target:g}, so training "
-            "stops here (raise target_epsilon or noise_multiplier to train longer)"
+            f"privacy budget reached: {spent_in} spent epsilon = {epsilon_shown(spent)}; another "
+            f"round would reach {epsilon_shown(next_epsilon)} > target_epsilon = {target:g}, "
+            "so training stops here (raise target_epsilon or noise_multiplier to train longer)"
         )
         self.spent = spent
         self.next_epsilon = next_epsilon

@@ -118,10 +118,17 @@ def _accountant(name: Any) -> str | None:
     return named.get(name) if isinstance(name, str) else None
 
 
+_BUDGET_STOP = "privacy budget reached: "
+"""How :class:`~rengo.privacy.PrivacyBudgetExhausted`'s text, and so the event, starts."""
+
+
 def _budget_stop(store: RunStore, run: RunInfo) -> str | None:
-    """The event that says the budget stopped the run (``PrivacyBudgetExhausted``), if any."""
-    for event in store.events(run.run_id):
-        if "privacy budget reached" in event.message:
+    """The event that says the budget stopped the run (``PrivacyBudgetExhausted``), if any:
+    the coordinator's own warning, whose text is the exception's. Only its start is matched,
+    so a client cannot claim the stop through its failure reason (``client X dropped: ...``,
+    recorded as the client wrote it)."""
+    for event in store.events(run.run_id, "warning"):
+        if event.message.startswith(_BUDGET_STOP):
             return event.message
     return None
 

@@ -6,7 +6,6 @@ import json
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
-from decimal import ROUND_CEILING, Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich import box
@@ -17,6 +16,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from rengo.privacy.epsilon_text import epsilon_shown
 from rengo.privacy.release_note import ReleasedSpend, read_release_note
 from rengo.rewards import DEFAULT_CURRENCY, currency_decimals, format_minor
 from rengo.tracking.column_importance import FEATURE_NAMES
@@ -85,28 +85,6 @@ def _number(value: float) -> str:
     if math.isnan(value):
         return "nan"
     return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.4e}"
-
-
-def epsilon_shown(epsilon: float) -> str:
-    """``epsilon`` to 4 significant digits, rounded up: a privacy bound printed for someone
-    to sign off must not read below the bound (2.27208 is shown as 2.273, not 2.272).
-
-    Parameters
-    ----------
-    epsilon
-        The accountant's epsilon.
-
-    Returns
-    -------
-    str
-        The shortest text of the smallest 4-significant-digit number at or above it (NaN and
-        infinities as Python writes them).
-    """
-    if not math.isfinite(epsilon) or epsilon <= 0:
-        return _number(epsilon)
-    exact = Decimal(repr(float(epsilon)))
-    step = Decimal(1).scaleb(exact.adjusted() - 3)
-    return _number(float(exact.quantize(step, rounding=ROUND_CEILING)))
 
 
 def _bytes(count: int) -> str:
@@ -317,9 +295,15 @@ def _rounds_table(store: RunStore, run: RunInfo, max_rounds: int | None) -> Tabl
             _duration(record.duration_s),
             str(record.num_clients),
             *([] if vertical else [failed]),
-            *(_number(record.metrics[k]) if k in record.metrics else "-" for k in keys),
+            *(_metric_cell(k, record.metrics[k]) if k in record.metrics else "-" for k in keys),
         )
     return table
+
+
+def _metric_cell(key: str, value: float) -> str:
+    """A round's metric as its table shows it: an epsilon (``dp_epsilon``, a client's
+    ``train_dp_epsilon``) rounded up as every epsilon shown is, the rest to 4 digits."""
+    return epsilon_shown(value) if key.endswith("dp_epsilon") else _number(value)
 
 
 MAX_CLIENTS_SHOWN = 20
