@@ -340,3 +340,109 @@ def test_a_transfer_runs_export_equals_the_files_a_deployed_run_of_the_job_keeps
     predicted = ["abc"[int(np.argmax(by_id[f"cust-{i:03d}"]))] for i in range(300, 360)]
     accuracy = np.mean([p == t for p, t in zip(predicted, truth, strict=True)])
     assert f"ACCURACY {accuracy:.4f}" in _metrics(said[TARGET]), said[TARGET]
+
+
+def _splitnn_tables(folder: Path) -> dict[str, Path]:
+    """300 customers: three columns and the label at the bank, three numbers and a text
+    column (plan) at the shop, each party listing its rows in its own order."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(300, 6))
+    plans = np.array(["prepaid", "postpaid", "family"])[rng.integers(0, 3, 300)]
+    signal = x @ np.array([1.0, -1.0, 0.5, 0.5, -0.5, 1.0]) + (plans == "family")
+    y = (signal + rng.logistic(size=300) > 0).astype(int)
+    ids = [f"cust-{i:03d}" for i in range(300)]
+    paths: dict[str, Path] = {}
+    for name, cols in ((SOURCE, [0, 1, 2]), (TARGET, [3, 4, 5])):
+        paths[name] = folder / f"{name}.csv"
+        with paths[name].open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            text = name == TARGET
+            writer.writerow(
+                ["id", *(f"{name}{j}" for j in range(3)), *["plan"][:text], *["y"][: not text]]
+            )
+            for i in rng.permutation(300):
+                cells = [repr(float(v)) for v in x[i, cols]]
+                writer.writerow([ids[i], *cells, *[plans[i]][:text], *[y[i]][: not text]])
+    return paths
+
+
+def _rows_of(table: Path, ids: np.ndarray, folder: Path) -> Path:
+    """The rows of ``table`` whose ID is among ``ids``, in the table's order."""
+    folder.mkdir(exist_ok=True)
+    wanted = {str(i) for i in ids}
+    with table.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    path = folder / table.name
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([rows[0], *(r for r in rows[1:] if r[0] in wanted)])
+    return path
+
+
+@pytest.mark.timeout(300)
+def test_a_splitnn_model_trained_by_rengo_run_scores_deployed_from_its_export(
+    certs: Path, cli: Processes, tmp_path: Path
+) -> None:
+    """`rengo run` of a SplitNN job kept no model: `rengo runs show` said 'none kept' and
+    `rengo runs export` refused the run, so the networks a data scientist trained in
+    simulation could score nothing after the run. Now the run keeps each party's document
+    and the export writes the files `rengo vfl party --model` writes (a text column's
+    categories at its party), which a scoring-only run scores with as the run scored its
+    held-out rows, bit for bit."""
+    from typer.testing import CliRunner
+
+    from rengo.cli.main import app
+    from rengo.jobs import build_vertical_job, load_job, run_vertical_job
+    from rengo.tracking import RunStore
+    from rengo.vfl.splitnn.model_file import read_party_model
+
+    tables = _splitnn_tables(tmp_path)
+    job_file = tmp_path / "job.toml"
+    job_file.write_text(
+        '[job]\nkind = "vfl"\nseed = 2\n[vfl]\nalgorithm = "splitnn"\n'
+        f'label_party = "{SOURCE}"\nlabel = "y"\nid_column = "id"\ntest_size = 0.25\n'
+        "epochs = 2\nbatch_size = 32\nbottom_hidden = 4\nembedding_dim = 3\ntop_hidden = 4\n"
+        'categorical = ["plan"]\n'
+        f'[vfl.parties]\n{SOURCE} = "{tables[SOURCE]}"\n{TARGET} = "{tables[TARGET]}"\n'
+    )
+    job = build_vertical_job(load_job(job_file))
+    store_path = tmp_path / "runs.db"
+    with RunStore(store_path) as store:
+        result = run_vertical_job(job, store, log=lambda _: None)
+    scored = job.model.predict_run_.parties[SOURCE]  # type: ignore[attr-defined]
+
+    runner = CliRunner()
+    shown = runner.invoke(app, ["runs", "show", result["run_id"], "--store", str(store_path)])
+    assert "none kept" not in shown.output and "SplitNN" in shown.output, shown.output
+    out = tmp_path / "exported"
+    exported = runner.invoke(
+        app, ["runs", "export", result["run_id"], "--store", str(store_path), "--out", str(out)]
+    )
+    assert exported.exit_code == 0, exported.output
+    files = {name: out / f"{name}.json" for name in (SOURCE, TARGET)}
+    shop = read_party_model(files[TARGET], TARGET)
+    for a, b in zip(shop.model.bottom, job.model.models_[TARGET].bottom, strict=True):  # type: ignore[attr-defined]
+        np.testing.assert_array_equal(a, b)
+    assert shop.training_run == result["run_id"]
+    assert "plan" in shop.prepared["categories"]["categories"]  # the shop's own, in its file
+    bank = json.loads(files[SOURCE].read_text())
+    assert "categories" not in bank and bank["classes"] == ["0", "1"]
+    assert "top" not in json.loads(files[TARGET].read_text())  # the top model stays at the bank
+
+    # deployed: the exported files score the held-out customers without training again
+    # (the same rows as the run scored: a float32 matrix product may round a row another
+    # way among more rows, see the README)
+    held_out = {name: _rows_of(tables[name], job.test.parties[name].ids, tmp_path / "held-out")
+                for name in (SOURCE, TARGET)}  # fmt: skip
+    summary, _ = _run(
+        cli, certs, "splitnn", ["--no-train"],
+        {
+            SOURCE: [
+                "--load-model", str(files[SOURCE]), "--score-csv", str(held_out[SOURCE]),
+                "--predictions", str(tmp_path / "next.csv"),
+            ],
+            TARGET: ["--load-model", str(files[TARGET]), "--score-csv", str(held_out[TARGET])],
+        },
+    )  # fmt: skip
+    assert "with the models the parties kept" in summary, summary
+    by_id = dict(_scores(tmp_path / "next.csv"))
+    assert [float(by_id[i]) for i in scored.score_ids] == list(scored.scores)

@@ -220,6 +220,9 @@ def export(
             if run.kind == "vfl" and run.config.get("algorithm") == "ftl":
                 _export_transfer(s, run.run_id, out, format, overwrite)
                 return
+            if run.kind == "vfl" and run.config.get("algorithm") == "splitnn":
+                _export_splitnn(s, run.run_id, out, format, overwrite)
+                return
             parts = load_vertical_parts(s, run.run_id)
             # npz: with the recorded names as text arrays (a torch state_dict holds tensors)
             states = parts.named_state_dicts() if format == "npz" else parts.state_dicts()
@@ -382,25 +385,27 @@ def _say_categories_written(written: Path, whose: str, id_column: bool = False) 
     )
 
 
-def _export_transfer(store: Any, run_id: str, out: Path, format: str, overwrite: bool) -> None:
-    """Write a transfer-learning run's model as one JSON file per party (OUT/PARTY.json):
-    the files a deployed party writes with --model, which a scoring-only run reads with
-    --load-model to score the target's new rows."""
-    from rengo.core.files import write_together
-    from rengo.tracking.transfer_model import load_transfer
-    from rengo.vfl.party_model_file import document_bytes
-
+def _require_json(format: str, model: str) -> None:
+    """Refuse ``--format torch`` for a model kept as one JSON document per party."""
     if format == "torch":
         raise ConfigError(
-            "a transfer-learning model is kept as JSON documents: export it with --format npz "
+            f"a {model} model is kept as JSON documents: export it with --format npz "
             "(the default), which writes each party's model as JSON"
         )
-    stored = load_transfer(store, run_id)  # the source's document and one target's
-    (target,) = sorted(set(stored.documents) - {stored.label_party})
-    targets = {party: out / f"{party}.json" for party in stored.documents}
+
+
+def _write_documents(
+    documents: Mapping[str, dict[str, Any]], out: Path, overwrite: bool
+) -> dict[str, Path]:
+    """Write a run's party documents as OUT/PARTY.json, all or none (the files a deployed
+    party writes with --model, which a scoring-only run reads with --load-model)."""
+    from rengo.core.files import write_together
+    from rengo.vfl.party_model_file import document_bytes
+
+    targets = {party: out / f"{party}.json" for party in documents}
     refuse_to_replace([*targets.values()], overwrite)
     writable_folder(out)
-    contents = {targets[p]: document_bytes(d) for p, d in stored.documents.items()}
+    contents = {targets[p]: document_bytes(d) for p, d in documents.items()}
     try:
         write_together(contents)  # none replaced unless every one is whole
     except OSError as exc:
@@ -408,6 +413,19 @@ def _export_transfer(store: Any, run_id: str, out: Path, format: str, overwrite:
             f"cannot write to {out}: {exc.strerror or exc} "
             f"({'; '.join(getattr(exc, '__notes__', [])) or 'nothing was written'})"
         ) from exc
+    return targets
+
+
+def _export_transfer(store: Any, run_id: str, out: Path, format: str, overwrite: bool) -> None:
+    """Write a transfer-learning run's model as one JSON file per party (OUT/PARTY.json):
+    the files a deployed party writes with --model, which a scoring-only run reads with
+    --load-model to score the target's new rows."""
+    from rengo.tracking.transfer_model import load_transfer
+
+    _require_json(format, "transfer-learning")
+    stored = load_transfer(store, run_id)  # the source's document and one target's
+    (target,) = sorted(set(stored.documents) - {stored.label_party})
+    targets = _write_documents(stored.documents, out, overwrite)
     for party in sorted(stored.documents):
         what = "encoder and Phi" if party == stored.label_party else "encoder, without Phi"
         console.print(f"wrote {targets[party]} ({what})")
@@ -417,6 +435,31 @@ def _export_transfer(store: Any, run_id: str, out: Path, format: str, overwrite:
         f"--parties {','.join(sorted(stored.documents))} --no-train ...; rengo vfl party "
         f"--name {stored.label_party} --load-model {targets[stored.label_party]} ...; rengo "
         f"vfl party --name {target} --load-model {targets[target]} --score-csv NEW.csv ...",
+        soft_wrap=True,
+        markup=False,
+    )
+
+
+def _export_splitnn(store: Any, run_id: str, out: Path, format: str, overwrite: bool) -> None:
+    """Write a SplitNN run's model as one JSON file per party (OUT/PARTY.json): the files
+    a deployed party writes with --model, which a scoring-only run reads with --load-model
+    to score new customers (every party brings its rows of them)."""
+    from rengo.tracking.splitnn_model import load_splitnn
+
+    _require_json(format, "SplitNN")
+    stored = load_splitnn(store, run_id)
+    label = stored.label_party
+    targets = _write_documents(stored.documents, out, overwrite)
+    for party in sorted(stored.documents):
+        what = "bottom and top models" if party == label else "bottom model"
+        console.print(f"wrote {targets[party]} ({what}, {stored.epochs} epochs)")
+    parties = ",".join(sorted(stored.documents))
+    console.print(
+        f"label party {label}; each party keeps its own file. Score new customers: rengo vfl "
+        f"coordinator --algorithm splitnn --label-party {label} --parties {parties} "
+        "--no-train ...; at each party, rengo vfl party --name PARTY --load-model "
+        f"{out / 'PARTY.json'} --score-csv NEW.csv ... (the label party's --predictions "
+        "FILE receives the scores; with --label COLUMN it evaluates them)",
         soft_wrap=True,
         markup=False,
     )

@@ -915,9 +915,18 @@ def _write_model(
         )
         return
     if isinstance(model, (SplitNNLabelModel, SplitNNFeatureModel)):
-        splitnn_file.write_party_model(
-            path, model, name, plan.label_party, plan.training_run, **prepared
+        # the document `rengo runs export` writes of a simulated run
+        kept = splitnn_file.kept_document(
+            model,
+            name,
+            plan.label_party,
+            plan.training_run,
+            data.feature_names,
+            scaling,
+            data.classes if label_party else None,
+            None if categories is None else categories.to_json(),
         )
+        write_document(path, kept)
         return
     fields = (
         {f.name: _plain(getattr(model, f.name)) for f in dataclasses.fields(model)}

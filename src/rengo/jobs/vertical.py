@@ -68,6 +68,7 @@ from rengo.tracking.model_export import PartyCategories, secureboost_blob, verti
 from rengo.tracking.reliability import RELIABILITY, TEST_ROWS
 from rengo.tracking.resume_settings import DATA_FILES
 from rengo.tracking.run import open_run
+from rengo.tracking.splitnn_model import splitnn_blob
 from rengo.tracking.transfer_model import transfer_blob
 from rengo.vfl import (
     HeldOutRule,
@@ -1330,6 +1331,13 @@ def run_vertical_job(
                 store.save_checkpoint(
                     run_id, epochs, transfer_blob(epochs, vfl.label_party, documents)
                 )
+            elif vfl.algorithm == "splitnn":
+                # each party's networks, as `rengo vfl party --model` writes them deployed
+                documents = splitnn_documents(job, training_run=run_id)
+                epochs = max(1, len(result["losses"]))
+                store.save_checkpoint(
+                    run_id, epochs, splitnn_blob(epochs, vfl.label_party, documents)
+                )
         run.summary.update(
             {k: v for k, v in metrics.items()},
             train_seconds=train_s,
@@ -1432,6 +1440,44 @@ def transfer_documents(job: VerticalJob, training_run: str | None) -> dict[str, 
             training_run,
             job.train.feature_names.get(name, ()),
             job.scalers.get(name),
+            None if encoding is None else encoding.to_json(),
+        )
+    return documents
+
+
+def splitnn_documents(job: VerticalJob, training_run: str | None) -> dict[str, dict[str, Any]]:
+    """Each party's SplitNN model document of a trained job, as a deployed party writes it
+    (``rengo vfl party --model FILE``): its networks
+    (:func:`rengo.vfl.splitnn.model_file.kept_document`) with how its table's columns were
+    prepared, which a scoring-only run applies to new rows.
+
+    Parameters
+    ----------
+    job
+        A job with ``[vfl] algorithm = "splitnn"`` whose model has been fitted.
+    training_run
+        The token each document names (the run's id), or ``None``.
+
+    Returns
+    -------
+    dict
+        Party name to its JSON-ready document.
+    """
+    from rengo.vfl.splitnn.model_file import kept_document
+
+    vfl = job.spec.vfl
+    assert vfl is not None
+    documents: dict[str, dict[str, Any]] = {}
+    for name in vfl.party_names:
+        encoding = job.categories.get(name)
+        documents[name] = kept_document(
+            job.model.models_[name],
+            name,
+            vfl.label_party,
+            training_run,
+            job.train.feature_names.get(name, ()),
+            job.scalers.get(name),
+            job.classes if name == vfl.label_party else None,
             None if encoding is None else encoding.to_json(),
         )
     return documents

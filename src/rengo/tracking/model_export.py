@@ -665,9 +665,9 @@ LINEAR_VERTICAL_ALGORITHMS = ("hetero_lr", "hetero_linear", "hetero_poisson")
 """The vertical algorithms whose simulated runs store their parts (weights per party) for
 ``rengo runs export``."""
 
-STORED_VERTICAL_ALGORITHMS = (*LINEAR_VERTICAL_ALGORITHMS, "secureboost", "ftl")
-"""The vertical algorithms whose simulated runs store their model (SecureBoost and transfer
-learning: one JSON document per party); SplitNN's networks stay with their estimator."""
+STORED_VERTICAL_ALGORITHMS = (*LINEAR_VERTICAL_ALGORITHMS, "secureboost", "ftl", "splitnn")
+"""The vertical algorithms whose simulated runs store their model (SecureBoost, transfer
+learning and SplitNN: one JSON document per party)."""
 
 
 def _no_checkpoint(run_id: str, kind: str, algorithm: Any = None) -> str:
@@ -865,6 +865,10 @@ def stored_model(store: RunStore, run_id: str) -> str | None:
 
     if kind == TRANSFER_KIND:
         return describe_transfer(state, run_id)
+    from rengo.tracking.splitnn_model import SPLITNN_KIND, describe_splitnn
+
+    if kind == SPLITNN_KIND:
+        return describe_splitnn(state, run_id)
     if kind == VERTICAL_KIND:
         parts = ", ".join(sorted(state.get("parts") or {}))
         return f"vertical weights of {parts} (rengo runs export {run_id} --out DIR)"

@@ -19,9 +19,10 @@ needed to read or write a document (only to score with it).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,6 +35,7 @@ from rengo.vfl.party_model_file import (
     header,
     input_scaling,
     layer_shapes,
+    prepared_columns,
     read_exact_array,
     read_input_scaling,
     read_json,
@@ -41,6 +43,9 @@ from rengo.vfl.party_model_file import (
 )
 from rengo.vfl.splitnn.network import Weights
 from rengo.vfl.splitnn.roles import SplitNNFeatureModel, SplitNNLabelModel
+
+if TYPE_CHECKING:
+    from rengo.data import Standardization
 
 FORMAT = "rengo-splitnn-party-model"
 """The ``format`` every SplitNN party document names."""
@@ -148,6 +153,66 @@ def party_document(
             **input_scaling(model.inputs),
         }
     raise DataError(f"{party}: not a SplitNN party model: {type(model).__name__}")
+
+
+def kept_document(
+    model: SplitNNPartyModel,
+    party: str,
+    label_party: str,
+    training_run: str | None,
+    features: Sequence[str],
+    scaling: Standardization | None,
+    classes: Sequence[Any] | None = None,
+    categories: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One party's whole kept model file, as a deployed party writes it (``rengo vfl party
+    --model FILE``) and ``rengo runs export`` of a simulated run writes it: its model
+    (:func:`party_document`) beside how its table's columns were prepared
+    (:func:`rengo.vfl.party_model_file.prepared_columns`), which a scoring-only run applies
+    to new rows.
+
+    Parameters
+    ----------
+    model
+        The label party's :class:`SplitNNLabelModel` or a feature party's
+        :class:`SplitNNFeatureModel`.
+    party
+        Whose model it is.
+    label_party
+        The run's label party.
+    training_run
+        The run's token, written when given.
+    features
+        The party's table columns its bottom model reads, in order.
+    scaling
+        Their mean and spread where the table was z-scored before training (a job's or
+        ``--standardize``), or ``None`` (the bottom model's own input scaling is in the
+        model either way).
+    classes
+        The label's class names, in the order of the model's class codes (the label party
+        only; ``None`` elsewhere).
+    categories
+        The text columns' encoding as JSON (omitted when ``None``).
+
+    Returns
+    -------
+    dict
+        The JSON-ready document.
+
+    Raises
+    ------
+    DataError
+        As :func:`party_document`.
+    """
+    is_label_party = party == label_party
+    prepared = prepared_columns(
+        features,
+        scaling,
+        classes if is_label_party else None,
+        categories,
+        label_party=is_label_party,
+    )
+    return {**prepared, **party_document(model, party, label_party, training_run)}
 
 
 def _read_network(value: Any, what: str) -> Weights:
