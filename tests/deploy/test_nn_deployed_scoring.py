@@ -9,6 +9,7 @@ mixed are refused before any row is scored."""
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import re
 from collections.abc import Iterator
@@ -446,3 +447,46 @@ def test_a_splitnn_model_trained_by_rengo_run_scores_deployed_from_its_export(
     assert "with the models the parties kept" in summary, summary
     by_id = dict(_scores(tmp_path / "next.csv"))
     assert [float(by_id[i]) for i in scored.score_ids] == list(scored.scores)
+
+
+def _network(*widths: int) -> list[np.ndarray]:
+    """A small MLP's weights (``Linear`` layers of these widths), fixed values."""
+    layers: list[np.ndarray] = []
+    for fan_in, fan_out in itertools.pairwise(widths):
+        layers += [np.full((fan_out, fan_in), 0.1, np.float32), np.zeros(fan_out, np.float32)]
+    return layers
+
+
+@pytest.mark.timeout(240)
+def test_a_host_whose_network_disagrees_fails_the_scoring_run_at_every_party(
+    certs: Path, cli: Processes, tmp_path: Path
+) -> None:
+    """The shop's kept file (of the same training run) holds a bottom model whose embedding
+    is 3 wide where the bank's top model reads 2: the bank refused the embedding, naming the
+    shop, but the shop printed 'scored with its model' and exited 0, since it had sent its
+    embeddings before the bank refused them. Every party now ends with the run's failure."""
+    from rengo.vfl.party_model_file import write_document
+    from rengo.vfl.splitnn import SplitNNFeatureModel, SplitNNLabelModel
+    from rengo.vfl.splitnn.model_file import kept_document
+
+    tables = _tables(tmp_path, "splitnn")
+    run = "3f1c9a7e" * 4
+    bank = SplitNNLabelModel(
+        _network(3, 2), _network(4, 1), np.array([0, 1]), "binary", (TARGET,), [0.6], 1, 1
+    )
+    shop = SplitNNFeatureModel(_network(3, 3), 1)  # an embedding of 3, not 2
+    files = {SOURCE: tmp_path / "bank.json", TARGET: tmp_path / "shop.json"}
+    columns = {name: [f"{name}{j}" for j in range(3)] for name in (SOURCE, TARGET)}
+    write_document(
+        files[SOURCE], kept_document(bank, SOURCE, SOURCE, run, columns[SOURCE], None, ["0", "1"])
+    )
+    write_document(files[TARGET], kept_document(shop, TARGET, SOURCE, run, columns[TARGET], None))
+    summary, said = _run(
+        cli, certs, "splitnn", ["--no-train"],
+        _scoring_flags("splitnn", tables, files, tmp_path / "scores.csv"), refused=True,
+    )  # fmt: skip
+    assert f"{TARGET} sent a malformed embedding" in said[SOURCE], said[SOURCE]
+    assert f"ended: {SOURCE} aborted the run" in said[TARGET], said[TARGET]
+    assert "scored with its model" not in said[TARGET]
+    assert f"{SOURCE} aborted the run" in summary
+    assert not (tmp_path / "scores.csv").exists()

@@ -10,11 +10,13 @@ run when a party stays away longer than ``rejoin_wait``.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
-from rengo.core.errors import ProtocolError, RoundFailure
+from rengo.core.errors import PeerFailure, ProtocolError, RoundFailure
+from rengo.core.roles import COORDINATOR
 from rengo.transport.channel import Channel
 from rengo.transport.grpc_frames import DEFAULT_MAX_MESSAGE
 from rengo.transport.grpc_hub import GrpcHub
@@ -119,6 +121,12 @@ def serve_role(
         )
 
 
+_ENDED_BY_FAILURE = re.compile(r"(run \S+|the run) ended: ")
+"""A vertical coordinator's goodbye after a role failed (``run RUN ended: bank aborted the run
+(ProtocolError)``, see :func:`rengo.deploy.vertical.serve_vertical_coordinator`); a run that
+completed says ``run RUN finished``."""
+
+
 def run_role(
     coordinator: str,
     name: str,
@@ -188,7 +196,8 @@ def run_role(
     AuthenticationError
         If the coordinator refuses this party.
     PeerFailure
-        If another role failed or left.
+        If another role failed or left, also after this party's role returned (the
+        coordinator's goodbye says the run failed: this party's part is no success).
     ProtocolError
         With ``await_verdict``: if the coordinator ended the run after the role stopped
         (saying how, chained from the role's error).
@@ -215,6 +224,9 @@ def run_role(
             if time.monotonic() >= deadline:
                 break
             time.sleep(0.05)
+        if connection.run_failed or _ENDED_BY_FAILURE.match(connection.farewell or ""):
+            # another role failed after this one's last step: this party's part failed too
+            raise PeerFailure(COORDINATOR, "run failed", f"{name}: {connection.farewell}")
     return result
 
 
