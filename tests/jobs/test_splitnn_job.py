@@ -57,3 +57,58 @@ def test_rengo_run_describes_a_splitnn_job_by_its_own_options(tmp_path: Path) ->
     assert out.exit_code == 0, out.output
     assert "split neural network" in out.output and "1 epochs" in out.output
     assert "Paillier" not in out.output and "ACCURACY" in out.output
+
+
+CANCER_JOB = """
+[job]
+kind = "vfl"
+name = "splitnn-epochs"
+seed = 1
+
+[vfl]
+algorithm = "splitnn"
+dataset = "breast_cancer"
+num_parties = 2
+label_party = "bank"
+epochs = 4
+batch_size = 64
+bottom_hidden = 0
+embedding_dim = 2
+top_hidden = 0
+"""
+
+
+class _Halt(Exception):
+    """Stands for whatever stops a run part-way (a crash, a diverging loss)."""
+
+
+def test_a_run_records_each_epoch_as_it_ends_and_keeps_them_when_it_fails(
+    tmp_path: Path,
+) -> None:
+    """`rengo run` recorded a vertical run's epochs only after training: a run that failed
+    at epoch 3 of 4 was recorded failed with no epoch at all, and a live run showed none
+    in `rengo runs show` or the dashboard until it ended."""
+    from rengo.vfl import VerticalProgress
+
+    seen: dict[int, list[int]] = {}
+    store = RunStore(tmp_path / "r.db")
+
+    def halt_at_epoch_3(event: VerticalProgress) -> None:
+        if event.party != "bank" or not event.ends_epoch or event.epoch is None:
+            return
+        (run_id,) = [r.run_id for r in store.list_runs()]
+        seen[event.epoch] = [r.round for r in store.rounds(run_id)]
+        if event.epoch == 3:
+            raise _Halt("stopped at epoch 3")
+
+    job = build_vertical_job(parse_job(tomllib.loads(CANCER_JOB)))
+    with store, pytest.raises(_Halt):
+        run_vertical_job(job, store, log=lambda _m: None, progress=halt_at_epoch_3)
+    assert seen == {1: [1], 2: [1, 2], 3: [1, 2, 3]}  # each epoch recorded as it ended
+    with RunStore(tmp_path / "r.db") as again:
+        (run,) = again.list_runs()
+        assert run.status == "failed"
+        rounds = again.rounds(run.run_id)
+        assert [r.round for r in rounds] == [1, 2, 3]
+        losses = again.round_metrics(run.run_id)["train_loss"]
+        assert len(losses) == 3 and all(0 < loss < 1 for _, loss in losses), losses

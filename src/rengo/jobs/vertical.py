@@ -45,6 +45,7 @@ from rengo.data.dataset import column_scaling
 from rengo.data.exposure_column import exposure_cells
 from rengo.data.labels import MissingLabelError, class_list
 from rengo.jobs.data_files import BUNDLED_DATA, bundled_data, job_data_files
+from rengo.jobs.live_epochs import LiveEpochs
 from rengo.jobs.spec import JobSpec
 from rengo.jobs.vertical_spec import OperatingTargets, VflSection
 from rengo.metrics import (
@@ -1213,7 +1214,9 @@ def run_vertical_job(
     with open_run(store, RUN_KIND, config, name=name, seed=spec.job.seed) as run:
         run_id = run.run_id
         start = time.perf_counter()
-        with epoch_clock(job.model, vfl.label_party, progress) as clock:
+        parties = len(vfl.party_names)
+        live = None if store is None or run_id is None else LiveEpochs(store, run_id, parties)
+        with epoch_clock(job.model, vfl.label_party, progress, live) as clock:
             try:
                 job.model.fit(job.train, labels=job.other_labels or None, selection=vfl.selection)
             except ChangedTable as exc:

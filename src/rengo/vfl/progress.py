@@ -197,11 +197,20 @@ class EpochClock:
         Whose epochs to time (the label party's drive the run).
     forward
         Receives every event after the clock has seen it.
+    on_epoch_end
+        Called with ``party``'s event that ends an epoch and that epoch's duration in
+        seconds, as the epoch ends (a run's record follows training with it).
     """
 
-    def __init__(self, party: str, forward: ProgressFn | None = None) -> None:
+    def __init__(
+        self,
+        party: str,
+        forward: ProgressFn | None = None,
+        on_epoch_end: Callable[[VerticalProgress, float], None] | None = None,
+    ) -> None:
         self.party = party
         self.forward = forward
+        self.on_epoch_end = on_epoch_end
         self._start: float | None = None
         self._ends: dict[int, float] = {}
 
@@ -211,6 +220,8 @@ class EpochClock:
             now = time.perf_counter()
             if event.stage == "train" and event.epoch is not None:
                 self._ends[event.epoch] = now
+                if event.ends_epoch and self.on_epoch_end is not None:
+                    self.on_epoch_end(event, self.epoch_durations()[event.epoch])
             elif not self._ends:
                 self._start = now
         if self.forward is not None:
@@ -235,7 +246,12 @@ class EpochClock:
 
 
 @contextmanager
-def epoch_clock(estimator: Any, party: str, progress: bool | ProgressFn) -> Iterator[EpochClock]:
+def epoch_clock(
+    estimator: Any,
+    party: str,
+    progress: bool | ProgressFn,
+    on_epoch_end: Callable[[VerticalProgress, float], None] | None = None,
+) -> Iterator[EpochClock]:
     """Fit ``estimator`` inside this block with an :class:`EpochClock` on ``party`` in front
     of ``progress``'s display; the estimator gets ``progress`` back on leaving (its later
     calls, such as scoring, draw as before).
@@ -248,6 +264,9 @@ def epoch_clock(estimator: Any, party: str, progress: bool | ProgressFn) -> Iter
         Whose epochs to time.
     progress
         What the caller asked for (True: rich bars, a callback, or False).
+    on_epoch_end
+        Told each of ``party``'s epochs as it ends, with its duration
+        (:class:`EpochClock`'s ``on_epoch_end``).
 
     Yields
     ------
@@ -255,7 +274,7 @@ def epoch_clock(estimator: Any, party: str, progress: bool | ProgressFn) -> Iter
         Read its :meth:`EpochClock.epoch_seconds` after the fit.
     """
     with progress_display(progress) as show:
-        clock = EpochClock(party, forward=show)
+        clock = EpochClock(party, forward=show, on_epoch_end=on_epoch_end)
         estimator.set_params(progress=clock)
         try:
             yield clock
