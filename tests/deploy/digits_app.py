@@ -1,12 +1,15 @@
 """The user's client code for the deployment tests, loaded by ``--app digits_app:client_fn``.
 
 Softmax regression on a fixed partition of sklearn's digits. ``RENGO_TEST_CRASH_ROUND=N``
-makes the party's process die in the middle of round N's fit (as a kill would).
+makes the party's process die in the middle of round N's fit (as a kill would);
+``RENGO_TEST_SLOW_WHILE=FILE`` makes each fit take 0.3 s longer while FILE exists (a run
+that lasts until a test has changed it).
 """
 
 from __future__ import annotations
 
 import os
+import time
 from functools import lru_cache
 
 import numpy as np
@@ -33,6 +36,9 @@ class CrashingClient(LogisticRegressionClient):
         crash = os.environ.get("RENGO_TEST_CRASH_ROUND")
         if crash is not None and int(config.get("server_round", 0)) == int(crash):  # type: ignore[arg-type]
             os._exit(3)
+        hold = os.environ.get("RENGO_TEST_SLOW_WHILE")
+        if hold is not None and os.path.exists(hold):
+            time.sleep(0.3)
         return super().fit(parameters, config)
 
 

@@ -430,11 +430,15 @@ def coordinator(
             need = f"; starts with {wanted} of them after {deadline:g}s" if wanted else ""
             run = f" (run {hub.run_id}: `--resume {hub.run_id}` if this process dies)"
             set_log_context(run_id=hub.run_id)
+            revoked = hub.revoked_parties()  # known revoked: not waited for
+            awaited = ", ".join(n for n in names if n not in revoked)
+            if revoked & set(names):
+                awaited += f" (not {', '.join(sorted(revoked & set(names)))}: revoked)"
             say(
                 console,
                 f"{spec.job.name}: {spec.strategy.name}, {spec.job.rounds} rounds"
                 f"{run if hub.run_id else ''}; listening on {hub.address}, waiting for "
-                f"{', '.join(names)}{need}",
+                f"{awaited}{need}",
             )
 
         def hub_event(level: str, message: str) -> None:

@@ -395,6 +395,7 @@ from rengo.cli.runs_export import mirror as _mirror  # noqa: E402
 from rengo.cli.runs_importance import importance as _importance  # noqa: E402
 from rengo.cli.runs_job import job as _job  # noqa: E402
 from rengo.cli.runs_metrics import metrics as _metrics  # noqa: E402
+from rengo.cli.runs_parties import parties as _parties  # noqa: E402
 
 runs_app.command("mirror")(_mirror)
 runs_app.command("export")(_export)
@@ -403,3 +404,4 @@ runs_app.command("job")(_job)
 runs_app.command("card")(_card)
 runs_app.command("importance")(_importance)
 runs_app.command("compare")(_compare)
+runs_app.command("parties")(_parties)

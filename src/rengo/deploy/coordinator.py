@@ -18,12 +18,13 @@ import contextlib
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
 from rengo.core.deprecation import moved_names
 from rengo.core.errors import ConfigError, RoundFailure
 from rengo.core.parameters import Parameters, num_bytes
+from rengo.deploy.live_parties import LiveParties
 from rengo.deploy.party_data import PartyDataRecorder
 from rengo.deploy.presence import PresenceRecorder
 from rengo.hfl.checkpoints import CheckpointRetention
@@ -49,6 +50,7 @@ from rengo.hfl.secagg.workflow import SecAggPlus
 from rengo.hfl.strategy.base import Strategy
 from rengo.hfl.workflow import FitWorkflow, default_checks
 from rengo.tracking.errors import StoreClosedError, StoreWriteRefused
+from rengo.tracking.party_requests import recorded_party_requests
 from rengo.tracking.run import Run, open_run
 from rengo.tracking.store import RunStore
 from rengo.transport.grpc_hub import GrpcHub, check_can_listen, lost_link
@@ -148,8 +150,10 @@ class _RoundTraffic:
         first_round: int,
         progress: ProgressFn | None,
         record_traffic: Callable[[int, int], None] | None = None,
+        live_parties: LiveParties | None = None,
     ) -> None:
         self._hub = hub
+        self._live_parties = live_parties
         self._record_traffic = record_traffic
         self._rounds = rounds
         self._record_event = record_event
@@ -184,12 +188,23 @@ class _RoundTraffic:
         self._record_event("info", f"round {server_round} runs again: {names} rejoined")
         return True
 
+    @property
+    def expected(self) -> Sequence[str] | None:
+        """The run's parties now (None: any names)."""
+        return self._expected
+
     def before_round(self, server_round: int) -> None:
-        """Give dropped parties ``rejoin_wait`` seconds to return (not those dropped for a
-        revoked certificate), then note the traffic."""
+        """Apply the operator's pending party requests, give dropped parties
+        ``rejoin_wait`` seconds to return (not those dropped for a revoked certificate, nor
+        parties admitted mid-run that have not joined yet), then note the traffic."""
+        admitted: Collection[str] = ()
+        if self._live_parties is not None:
+            self._live_parties.apply(server_round - 1)
+            self._expected = self._live_parties.parties
+            admitted = self._hub.never_joined(self._live_parties.admitted)
         if server_round > self._first_round and self._expected and self._rejoin_wait > 0:
             revoked = self._hub.revoked_parties()  # dropped for good: not waited for each round
-            awaited = [p for p in self._expected if p not in revoked]
+            awaited = [p for p in self._expected if p not in revoked and p not in admitted]
             self._hub.wait_for_parties(awaited, None, self._rejoin_wait)
         self._hub.exchange_context = f"round {server_round}"  # named by a waiting notice
         self._before = self._hub.traffic()
@@ -212,21 +227,32 @@ class _RoundTraffic:
 def wait_to_start(
     hub: GrpcHub,
     parties: Sequence[str] | None,
-    quorum: int,
+    quorum: int | None,
     deadline: float,
     record_event: Callable[[str, str], None],
 ) -> None:
     """Block until every one of ``parties`` joined, or - once ``deadline`` seconds passed -
-    at least ``quorum`` of them (without named parties: ``quorum`` of any names).
+    at least ``quorum`` of them (without named parties: ``quorum`` of any names). A party
+    whose certificate the hub knows is revoked (:meth:`GrpcHub.revoked_parties`) is not
+    waited for, and a ``quorum`` of None asks for all the others.
 
     Raises
     ------
     RoundFailure
-        If the deadline passed with fewer than ``quorum``; names who was missing and who
-        joined.
+        If the deadline passed with fewer than ``quorum``; names who was missing, who
+        joined and who is revoked.
     """
+    if parties is not None and set(parties) <= hub.revoked_parties():
+        raise RoundFailure(
+            f"every party of the run holds a revoked certificate: {', '.join(parties)}"
+        )
     if parties is not None and hub.wait_for_parties(parties, None, deadline):
-        return
+        return  # every one of them not revoked (the hub waits for no revoked name)
+    revoked = sorted(set(parties or ()) & hub.revoked_parties())
+    if parties is not None:
+        parties = [p for p in parties if p not in revoked]
+    if quorum is None:
+        quorum = len(parties or ())
     if parties is None and hub.wait_for_parties(None, quorum, deadline):
         return
     joined = hub.client_ids()
@@ -239,6 +265,7 @@ def wait_to_start(
     present = sorted(set(parties) & set(joined))
     strangers = sorted(set(joined) - set(parties))
     extra = f"; also connected, not expected: {', '.join(strangers)}" if strangers else ""
+    extra += f"; revoked, not waited for: {', '.join(revoked)}" if revoked else ""
     if len(present) >= quorum:
         text = (
             f"starting without {', '.join(missing)} (not joined after {deadline:g}s; "
@@ -457,7 +484,8 @@ def serve_coordinator(
     _trust_federation_ca(workflow, security)
     check_privacy_fits(strategy, workflow, initial_parameters)  # before a run is recorded
     check_observers_fit(strategy, workflow, observers)
-    quorum = min_parties or (len(expected) if expected else strategy.min_available_clients)
+    # with named parties and no min_parties: all of them (but those known revoked)
+    quorum = min_parties or (None if expected else strategy.min_available_clients)
     config = {
         "strategy": strategy.name,
         "rounds": rounds,
@@ -545,10 +573,24 @@ def serve_coordinator(
                     log.info("%s", text)
                     record_event("info", text)
             else:
-                change = store.change_parties(run.run_id, expected, done)
+                # a request left by the stopped coordinator: the parties given now decide
+                stale = recorded_party_requests(recorded)
+                change = store.change_parties(run.run_id, expected, done, settled=len(stale))
+                for request in stale:
+                    text = (
+                        f"the operator's request to {request.describe()} (made {request.at}) "
+                        "was not applied: the run was resumed with the parties it was given"
+                    )
+                    log.warning("%s", text)
+                    record_event("warning", text)
                 if change is not None:
                     log.info("%s", change.describe())
                     record_event("info", change.describe())
+        live_parties = None
+        if store is not None and run.run_id is not None and expected is not None:
+            live_parties = LiveParties(
+                store, run.run_id, hub, strategy, min_parties, expected, record_event
+            )
         bar = RoundProgressBar(
             progress or False, rounds, run_name or strategy.name, done=coordinator.start_round - 1
         )
@@ -564,6 +606,7 @@ def serve_coordinator(
                 coordinator.start_round,
                 report,
                 record_traffic=_traffic_recorder(traffic),
+                live_parties=live_parties,
             )
             hub.start()
             try:
@@ -596,7 +639,7 @@ def serve_coordinator(
             except RoundShortOfClients as exc:
                 departed = [c for c, why in exc.failures.items() if lost_link(why)]
                 if not exc.failures:  # too few to start it: who of the expected is not here
-                    departed = sorted(set(expected or ()) - set(hub.client_ids()))
+                    departed = sorted(set(hooks.expected or ()) - set(hub.client_ids()))
                 if not departed:  # refused results, a client that raises, parties sitting out
                     outcome = told_parties(exc)
                     raise

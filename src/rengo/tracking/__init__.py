@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         load_vertical_parts,
     )
     from rengo.tracking.party_changes import PartyChange, recorded_party_changes
+    from rengo.tracking.party_requests import PartyRequest, recorded_party_requests
     from rengo.tracking.plots import (
         metric_family,
         plot_client_metrics,
@@ -101,6 +102,7 @@ __all__ = [
     "PartyChange",
     "PartyImportance",
     "PartyPresence",
+    "PartyRequest",
     "PayoutTotal",
     "PayoutTotals",
     "RevokedParty",
@@ -140,6 +142,7 @@ __all__ = [
     "record_contributions",
     "record_tournament_round",
     "recorded_party_changes",
+    "recorded_party_requests",
     "recorded_revocations",
     "repeat_command",
     "resolve_store_path",

@@ -26,6 +26,7 @@ from typing import Any
 from rengo import __version__
 from rengo.core.errors import ConfigError, DataError
 from rengo.core.held_signals import signals_held
+from rengo.core.roles import validate_party_name
 from rengo.tracking.errors import (
     AmbiguousRunError,
     RunDeletedError,
@@ -42,6 +43,12 @@ from rengo.tracking.json_text import dumps_json, loads_json
 from rengo.tracking.liveness import owner_gone, this_host
 from rengo.tracking.location import MEMORY, resolve_store_path
 from rengo.tracking.party_changes import PARTIES, PARTY_CHANGES, PartyChange, party_change
+from rengo.tracking.party_requests import (
+    PARTY_REQUESTS,
+    PartyRequest,
+    recorded_party_requests,
+    requested_parties,
+)
 from rengo.tracking.records import (
     ClientRecord,
     ClientStats,
@@ -105,6 +112,16 @@ def _write_config(conn: sqlite3.Connection, run_id: str, config: dict[str, Any])
     conn.execute(
         "UPDATE runs SET config = ? WHERE run_id = ?", (dumps_json(config, "run config"), run_id)
     )
+
+
+def _settle_requests(config: dict[str, Any], count: int) -> None:
+    """Remove a run config's ``count`` oldest pending party requests (in place)."""
+    pending = config.get(PARTY_REQUESTS)
+    rest = pending[count:] if isinstance(pending, list) else []
+    if rest:
+        config[PARTY_REQUESTS] = rest
+    else:
+        config.pop(PARTY_REQUESTS, None)
 
 
 def _now() -> datetime:
@@ -2162,7 +2179,7 @@ class RunStore:
         return None
 
     def change_parties(
-        self, run_id: str, parties: Sequence[str], after_round: int
+        self, run_id: str, parties: Sequence[str], after_round: int, *, settled: int = 0
     ) -> PartyChange | None:
         """Make ``parties`` a deployed run's parties from the round after ``after_round`` on:
         its recorded ``parties`` become them, and the change (who was admitted, who taken out,
@@ -2177,6 +2194,9 @@ class RunStore:
             Its parties from now on.
         after_round
             Its last completed round (0: none).
+        settled
+            How many of the run's oldest pending party requests (:meth:`request_party_change`)
+            this change settles: they are removed in the same transaction.
 
         Returns
         -------
@@ -2195,6 +2215,9 @@ class RunStore:
             if not isinstance(before, list):
                 return None
             change = party_change([str(p) for p in before], parties, after_round, _now())
+            if settled > 0:
+                _settle_requests(config, settled)
+                _write_config(conn, run_id, config)
             if change is None:
                 return None
             history = config.get(PARTY_CHANGES)
@@ -2205,6 +2228,108 @@ class RunStore:
             ]
             _write_config(conn, run_id, config)
         return change
+
+    def request_party_change(
+        self, run_id: str, admit: Sequence[str] = (), remove: Sequence[str] = ()
+    ) -> PartyRequest:
+        """Ask the coordinator serving a running deployed run to admit or remove parties:
+        the request waits in the run's config (:mod:`rengo.tracking.party_requests`) until
+        the coordinator applies it before its next round, recording the change as
+        :meth:`change_parties` does (or drops it, naming why, in a warning event).
+
+        Parameters
+        ----------
+        run_id
+            The run's id or a unique prefix of it.
+        admit
+            Parties to admit (names by :func:`~rengo.core.roles.validate_party_name`).
+        remove
+            Parties to take out.
+
+        Returns
+        -------
+        PartyRequest
+            The request recorded.
+
+        Raises
+        ------
+        ConfigError
+            If neither is given, a name is invalid, in both, already a party (admit) or not
+            one (remove) once the pending requests are applied, the change leaves no party,
+            or the run is not a running deployed run with a party list (an interrupted one
+            takes its new parties when resumed: the message says how). Nothing is recorded.
+        UnknownRunError
+            If no run has that id.
+        """
+        admitted = sorted({validate_party_name(n, "party to admit") for n in admit})
+        removed = sorted({validate_party_name(n, "party to remove") for n in remove})
+        if not admitted and not removed:
+            raise ConfigError("name a party to admit or to remove")
+        both = sorted(set(admitted) & set(removed))
+        if both:
+            raise ConfigError(f"{', '.join(both)}: named both to admit and to remove")
+        info = self.get_run(run_id)
+        full = info.run_id
+        with self._transaction() as conn:
+            config = self._config_in(conn, full)
+            before = config.get(PARTIES)
+            if not isinstance(before, list):
+                raise ConfigError(
+                    f"run {full} ({info.kind}) records no list of parties: only a deployed "
+                    "horizontal run (`rengo coordinator` with its parties named) admits or "
+                    "removes parties while it runs"
+                )
+            if info.status != RUNNING:
+                how = (
+                    "no coordinator serves it: resume it with the new parties (`rengo "
+                    f"coordinator ... --resume {full} --parties ...`)"
+                    if info.status == _INTERRUPTED
+                    else "no round is left to take part in"
+                )
+                raise ConfigError(f"run {full} is {info.status}: {how}")
+            pending = recorded_party_requests(config)
+            now = requested_parties([str(p) for p in before], pending)
+            waiting = " (with the requests not yet applied)" if pending else ""
+            members = set(now)
+            already = [n for n in admitted if n in members]
+            if already:
+                raise ConfigError(
+                    f"{', '.join(already)}: already among run {full}'s parties{waiting}: "
+                    f"{', '.join(now)}"
+                )
+            strangers = [n for n in removed if n not in members]
+            if strangers:
+                raise ConfigError(
+                    f"{', '.join(strangers)}: not among run {full}'s parties{waiting}: "
+                    f"{', '.join(now)}"
+                )
+            if not (members | set(admitted)) - set(removed):
+                raise ConfigError(f"removing {', '.join(removed)} leaves run {full} no party")
+            request = PartyRequest(tuple(admitted), tuple(removed), _now().isoformat())
+            config[PARTY_REQUESTS] = [*(r.as_record() for r in pending), request.as_record()]
+            _write_config(conn, full, config)
+        return request
+
+    def drop_party_requests(self, run_id: str, count: int) -> None:
+        """Remove a deployed run's ``count`` oldest pending party requests (the coordinator
+        could not apply them, or a resume was given its parties).
+
+        Parameters
+        ----------
+        run_id
+            The run's full id.
+        count
+            How many, oldest first.
+
+        Raises
+        ------
+        UnknownRunError
+            If no run has that id.
+        """
+        with self._transaction() as conn:
+            config = self._config_in(conn, run_id)
+            _settle_requests(config, count)
+            _write_config(conn, run_id, config)
 
     def update_summary(self, run_id: str, entries: Mapping[str, Any]) -> None:
         """Set ``entries`` in a run's stored summary while it runs (the rest is kept), so a

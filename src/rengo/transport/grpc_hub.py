@@ -51,7 +51,7 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from weakref import ref
 
@@ -444,6 +444,7 @@ class GrpcHub:
         self._revoked: set[str] = set()  # dropped for a revoked certificate: not coming back
         self._revocations_told: set[tuple[str, int]] = set()  # given to on_revoked already
         self._joined_serial: dict[str, int] = {}  # each name's certificate at its last join
+        self._serials_seen: frozenset[int] = frozenset()  # the revocation list last looked at
         self._joins: dict[str, int] = defaultdict(int)
         self._repeats = RepeatedEvents()  # refusals a party can repeat at will
 
@@ -490,6 +491,7 @@ class GrpcHub:
             )
         server.start()
         self._server, self.port = server, port
+        self._note_revoked_absent(self.security.revoked_serials())  # revoked while all was down
         self._watchdog = threading.Thread(target=self._watch, name="rengo-hub-watch", daemon=True)
         self._watchdog.start()
         log.info(
@@ -592,6 +594,7 @@ class GrpcHub:
                     if party.reason != "left"
                     and name not in self._farewelled
                     and name not in self._revoked
+                    and self._admits(name)
                 } | {
                     name
                     for name in expected
@@ -628,6 +631,58 @@ class GrpcHub:
         with self._lock:
             return frozenset(self._revoked)
 
+    def change_parties(self, parties: Collection[str], reason: str) -> list[str]:
+        """Admit exactly ``parties`` from now on (the allow-list becomes them: a deployed
+        coordinator applying the operator's request), ending the session of each connected
+        party left out, which is told ``reason`` and refused from then on.
+
+        Parameters
+        ----------
+        parties
+            The allow-list from now on.
+        reason
+            What a party taken out is told (why it was refused).
+
+        Returns
+        -------
+        list[str]
+            The connected parties whose session was ended, sorted.
+
+        Raises
+        ------
+        ConfigError
+            If the hub's security refuses the list (on tokens: a party without a token):
+            nothing changes.
+        """
+        names = frozenset(parties)
+        self.security = replace(self.security, parties=names)
+        with self._lock:
+            ended = sorted((n, s) for n, s in self._sessions.items() if n not in names)
+        for _, session in ended:
+            self._end(session, grpc.StatusCode.PERMISSION_DENIED, reason)
+        self._note_revoked_absent(self.security.revoked_serials())  # admitted, yet revoked
+        return [name for name, _ in ended]
+
+    def _admits(self, name: str) -> bool:
+        """Whether the allow-list admits ``name`` now (any name without one)."""
+        parties = self.security.parties
+        return parties is None or name in parties
+
+    def _note_revoked_absent(self, revoked: frozenset[int]) -> None:
+        """Take for revoked each allow-listed party not connected whose latest certificate
+        in the federation folder is among ``revoked`` (revoked while it was away: it cannot
+        join, so it is not waited for), recorded as a refusal at the handshake would be."""
+        self._serials_seen = revoked
+        parties = self.security.parties
+        if parties is None or not revoked:
+            return
+        with self._lock:
+            absent = [p for p in parties if p not in self._sessions and p not in self._revoked]
+        for name, serial in self.security.revoked_parties(absent, revoked).items():
+            # as for a refused handshake: not for a certificate the name did not join with
+            if self._revoke(name, serial, refused_at_handshake=True):
+                self._event("warning", f"{revoked_reason(name, serial)}: not waited for")
+
     def wait_for_parties(
         self,
         names: Collection[str] | None = None,
@@ -636,14 +691,15 @@ class GrpcHub:
     ) -> bool:
         """Block until every one of ``names`` (or at least ``count`` parties) is connected,
         or a party aborted the run (:attr:`failure`: its role's waits raise it); False if
-        ``timeout`` passed first."""
+        ``timeout`` passed first. A name the hub takes for revoked (:meth:`revoked_parties`,
+        also when it becomes so during the wait) is not waited for: it cannot join."""
         deadline = None if timeout is None else time.monotonic() + timeout
 
         def ready() -> bool:
             if self.failure is not None:  # e.g. a party whose data failed before its role
                 return True
             have = self._sessions.keys()
-            if names is not None and not set(names) <= have:
+            if names is not None and not set(names) - self._revoked <= have:
                 return False
             return count is None or len(have) >= count
 
@@ -1311,7 +1367,9 @@ class GrpcHub:
                 certified = [s for s in self._live if s.serial is not None]
             revoked: frozenset[int] = frozenset()
             try:
-                revoked = self.security.revoked_serials() if certified else frozenset()
+                revoked = self.security.revoked_serials()
+                if revoked != self._serials_seen:  # a new list: whom it names is not awaited
+                    self._note_revoked_absent(revoked)
             except Exception:  # the liveness checks below must go on whatever the list does
                 log.exception("reading the revocation list failed")
             for s in certified:
@@ -1332,7 +1390,7 @@ class GrpcHub:
                         f"no hello within {self.handshake_timeout:g}s of connecting",
                     )
 
-    def _revoke(self, name: str, serial: int, refused_at_handshake: bool = False) -> None:
+    def _revoke(self, name: str, serial: int, refused_at_handshake: bool = False) -> bool:
         """Take ``name`` for revoked (not waited for again until it joins with a new
         certificate), whether it was refused at the handshake or dropped while connected:
         one path for both, and :attr:`on_revoked` told once per certificate.
@@ -1340,11 +1398,11 @@ class GrpcHub:
         A handshake refused for an OLD certificate of a name that has joined since with
         another one (revoked and reissued: a stolen key) says nothing about the party: whoever
         holds the old key must not make the hub stop waiting for the real party, nor record
-        it revoked."""
+        it revoked. Returns whether this certificate was new to the hub."""
         with self._lock:
             joined = self._joined_serial.get(name)
             if refused_at_handshake and joined is not None and joined != serial:
-                return
+                return False
             self._revoked.add(name)
             new = (name, serial) not in self._revocations_told
             self._revocations_told.add((name, serial))
@@ -1354,6 +1412,7 @@ class GrpcHub:
                 self.on_revoked(name, serial)
             except Exception:  # recording must never take the hub down
                 log.exception("revocation callback failed")
+        return new
 
     def _event_repeated(self, level: str, message: str, count: int) -> None:
         """An event a party can repeat at will, this its ``count``-th: recorded as

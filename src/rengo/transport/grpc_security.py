@@ -19,7 +19,7 @@ import difflib
 import hmac
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,20 +51,23 @@ def _read(path: str | os.PathLike[str] | None, what: str) -> bytes | None:
     return read_certificate_file(Path(path), what, "check the path")
 
 
-def _revoked_parties(root: Path, parties: Sequence[str], revocations: RevocationList) -> list[str]:
-    """The ``parties`` whose certificate in the federation folder ``root`` is revoked (the
-    folder holds each party's latest: ``rengo certs add`` and ``sign`` replace only a revoked
-    one). A party without one there, or one that cannot be read, is not named."""
-    revoked = []
-    for name in parties:
+def _revoked_parties(
+    root: Path, parties: Collection[str], revoked: frozenset[int]
+) -> dict[str, int]:
+    """The ``parties`` whose certificate in the federation folder ``root`` is among the
+    ``revoked`` serial numbers, each with that serial, by name (the folder holds each party's
+    latest: ``rengo certs add`` and ``sign`` replace only a revoked one). A party without one
+    there, or one that cannot be read, is not named."""
+    found = {}
+    for name in sorted(parties):
         path = party_paths(root, validate_party_name(name))[0]
         try:
             cert = x509.load_pem_x509_certificate(path.read_bytes())
         except (OSError, ValueError):
             continue
-        if revocations.is_revoked(int(cert.serial_number)):
-            revoked.append(name)
-    return revoked
+        if int(cert.serial_number) in revoked:
+            found[name] = int(cert.serial_number)
+    return found
 
 
 def _warn_if_expiring(
@@ -138,6 +141,9 @@ class HubSecurity:
     any name with a token); with ``tokens``, each of them must have one (a ConfigError names
     those without: they could never join).
     ``revocations``: the CA's revocation list; a certificate on it is refused (mTLS).
+    ``certificates``: the federation folder holding each party's latest certificate
+    (``parties/NAME.pem``), by which the hub knows a party is revoked before it connects (see
+    :meth:`revoked_parties`); None: only when it presents its certificate.
     """
 
     server_cert: bytes | None = None
@@ -147,6 +153,7 @@ class HubSecurity:
     parties: frozenset[str] | None = None
     insecure: bool = False
     revocations: RevocationList | None = field(default=None, compare=False)
+    certificates: Path | None = None
 
     def __post_init__(self) -> None:
         short = sorted(n for n, t in (self.tokens or {}).items() if len(t) < MIN_TOKEN_CHARS)
@@ -204,11 +211,11 @@ class HubSecurity:
             log.warning("%s", owner_only_note("the coordinator's private key", key))
         _warn_if_expiring(root, ca_cert, server_cert, () if tokens is not None else parties or ())
         if revocations is not None and parties is not None:
-            for name in _revoked_parties(root, parties, revocations):
+            for name in _revoked_parties(root, parties, revocations.serials):
                 log.warning(
                     "party %r, one of the run's parties, holds a revoked certificate "
-                    "(%s): it cannot join; `rengo certs add %s %s` re-admits it, else leave "
-                    "it out of --parties / [deploy] parties",
+                    "(%s): it cannot join and is not awaited; `rengo certs add %s %s` "
+                    "re-admits it",
                     name,
                     party_paths(root, name)[0],
                     root,
@@ -221,6 +228,7 @@ class HubSecurity:
             tokens=tokens,
             parties=None if parties is None else frozenset(map(validate_party_name, parties)),
             revocations=revocations,
+            certificates=None if tokens is not None else root,
         )
 
     @property
@@ -313,6 +321,30 @@ class HubSecurity:
     def revoked_serials(self) -> frozenset[int]:
         """The serial numbers on the revocation list now (none without a list)."""
         return revoked_serials(self.revocations)
+
+    def revoked_parties(
+        self, names: Collection[str], revoked: frozenset[int] | None = None
+    ) -> dict[str, int]:
+        """Those of ``names`` whose latest certificate in :attr:`certificates` is revoked,
+        each with its serial number, by name: parties that cannot join, known before they
+        try (none without a certificate folder or a revocation list).
+
+        Parameters
+        ----------
+        names
+            The parties to look up.
+        revoked
+            The revoked serial numbers to check against (default: the list now).
+
+        Returns
+        -------
+        dict[str, int]
+            ``{party: serial}`` of the revoked ones.
+        """
+        if self.certificates is None or self.revocations is None:
+            return {}
+        serials = self.revoked_serials() if revoked is None else revoked
+        return _revoked_parties(self.certificates, names, serials) if serials else {}
 
 
 @dataclass(frozen=True)

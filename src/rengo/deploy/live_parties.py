@@ -1,0 +1,164 @@
+"""A running deployed run's parties, changed between rounds at the operator's request.
+
+The operator records a request in the run store (``rengo runs parties RUN --admit NAME`` or
+``--remove NAME``: :meth:`rengo.tracking.RunStore.request_party_change`); before each round
+the coordinator applies the requests it finds, oldest first. A request the run cannot serve
+is dropped with a warning event naming why; nothing else changes:
+
+- a party to admit whose latest certificate is revoked (it could never join), or, on tokens,
+  one without a token in the tokens file the coordinator read;
+- a list shorter than the quorum (``--quorum``) or than the strategy's
+  ``min_available_clients`` / ``min_fit_clients`` (rounds could not start);
+- under central DP, a list of ``n`` parties with ``delta >= 1/n`` (the round would refuse it).
+
+The others become the run's parties from the next round on, recorded as a resume records a
+change (:meth:`rengo.tracking.RunStore.change_parties`: ``parties``, ``party_changes`` and
+the event), and the hub's allow-list becomes them: a removed party is dropped, told why, and
+refused from then on; an admitted one may join.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
+
+from rengo.core.errors import ConfigError
+from rengo.hfl.strategy.base import Strategy
+from rengo.hfl.strategy.dp import DifferentialPrivacy
+from rengo.privacy.config import check_delta
+from rengo.tracking.party_requests import PartyRequest, recorded_party_requests
+from rengo.tracking.store import RunStore
+from rengo.transport.grpc_hub import GrpcHub
+from rengo.transport.revocation import revoked_reason
+
+log = logging.getLogger("rengo.deploy")
+
+
+def check_parties_fit(strategy: Strategy, parties: Sequence[str], quorum: int | None) -> None:
+    """Refuse a list of parties a running deployed run could not go on with.
+
+    Parameters
+    ----------
+    strategy
+        The run's strategy.
+    parties
+        The parties it would have.
+    quorum
+        The run's ``min_parties`` (None: all of its parties).
+
+    Raises
+    ------
+    ConfigError
+        If the list is shorter than ``quorum`` or than the strategy's
+        ``min_available_clients`` or ``min_fit_clients``, or, under central DP, its size
+        ``n`` makes ``delta >= 1/n``.
+    """
+    count = len(parties)
+    if quorum is not None and count < quorum:
+        raise ConfigError(f"it leaves {count} parties, fewer than the run's quorum of {quorum}")
+    for name in ("min_available_clients", "min_fit_clients"):
+        needed = int(getattr(strategy, name))
+        if count < needed:
+            raise ConfigError(
+                f"it leaves {count} parties, fewer than {strategy.name}'s {name}={needed}"
+            )
+    if isinstance(strategy, DifferentialPrivacy):
+        check_delta(strategy.dp, count)
+
+
+class LiveParties:
+    """Applies a running deployed run's pending party requests before each round.
+
+    Parameters
+    ----------
+    store, run_id
+        Where the run is recorded.
+    hub
+        The run's hub, whose allow-list follows the run's parties.
+    strategy
+        The run's strategy (what the parties must still fit, see :func:`check_parties_fit`).
+    quorum
+        The run's ``min_parties`` (None: all of its parties).
+    parties
+        The run's parties now.
+    record_event
+        Receives ``(level, message)`` for each change and each request dropped.
+    """
+
+    def __init__(
+        self,
+        store: RunStore,
+        run_id: str,
+        hub: GrpcHub,
+        strategy: Strategy,
+        quorum: int | None,
+        parties: Sequence[str],
+        record_event: Callable[[str, str], None],
+    ) -> None:
+        self._store = store
+        self._run_id = run_id
+        self._hub = hub
+        self._strategy = strategy
+        self._quorum = quorum
+        self._record_event = record_event
+        self.parties: list[str] = sorted(parties)
+        """The run's parties now."""
+        self.admitted: set[str] = set()
+        """Parties admitted while this coordinator ran (not awaited until they first join)."""
+
+    def apply(self, after_round: int) -> None:
+        """Apply the run's pending requests, oldest first, after round ``after_round``: the
+        ones it can serve become its parties from the next round on (recorded, and the hub's
+        allow-list), the others are dropped with a warning event naming why."""
+        requests = recorded_party_requests(self._store.get_run(self._run_id).config)
+        if not requests:
+            return
+        parties = list(self.parties)
+        for request in requests:
+            proposed = sorted((set(parties) | set(request.admitted)) - set(request.removed))
+            why = self._refusal(request, proposed)
+            if why is None:
+                parties = proposed
+                continue
+            text = (
+                f"the operator's request to {request.describe()} (made {request.at}) was not "
+                f"applied: {why}"
+            )
+            log.warning("%s", text)
+            self._record_event("warning", text)
+        change = self._store.change_parties(
+            self._run_id, parties, after_round, settled=len(requests)
+        )
+        if change is None:
+            return
+        self._hub.change_parties(
+            change.parties,
+            f"removed from run {self._run_id} by the federation's operator after round "
+            f"{after_round}",
+        )
+        self.parties = list(change.parties)
+        self.admitted |= set(change.admitted)
+        self.admitted -= set(change.removed)
+        log.info("%s", change.describe())
+        self._record_event("info", change.describe())
+
+    def _refusal(self, request: PartyRequest, proposed: Sequence[str]) -> str | None:
+        """Why ``request`` (making the parties ``proposed``) cannot be applied, or None."""
+        security = self._hub.security
+        revoked = security.revoked_parties(request.admitted)
+        gone = self._hub.revoked_parties()
+        for name in request.admitted:
+            if name in revoked:
+                return (
+                    f"{revoked_reason(name, revoked[name])}, so it could never join (`rengo "
+                    f"certs add DIR {name}` issues it a new one)"
+                )
+            if name in gone:
+                return f"party {name}'s certificate was revoked (`rengo certs add DIR {name}`)"
+        try:
+            dataclasses.replace(security, parties=frozenset(proposed))  # its own rules (tokens)
+            check_parties_fit(self._strategy, proposed, self._quorum)
+        except ConfigError as exc:
+            return str(exc)
+        return None

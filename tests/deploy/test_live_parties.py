@@ -1,0 +1,294 @@
+"""A running deployed run changes parties without a restart, and a party revoked while all
+was down is not waited for: the operator's request (``rengo runs parties RUN --admit NAME
+--remove NAME``) is applied before the next round and recorded as a resume records one, a
+request the run cannot serve is dropped naming why, and the revocation list is read at start
+and whenever it changes."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Collection
+from pathlib import Path
+
+import pytest
+from child_processes import Processes
+
+from rengo.deploy.coordinator import _RoundTraffic
+from rengo.deploy.live_parties import LiveParties
+from rengo.hfl import FedAvg
+from rengo.hfl.strategy.dp import DifferentialPrivacy
+from rengo.tracking import (
+    RunStore,
+    recorded_party_changes,
+    recorded_party_requests,
+    recorded_revocations,
+)
+from rengo.tracking.membership_table import membership_rows
+from rengo.transport.certs import init_certificates, revoke_party
+from rengo.transport.grpc_hub import GrpcHub
+from rengo.transport.grpc_security import HubSecurity
+from rengo.transport.revocation import revoked_reason
+
+
+class FakeHub:
+    """What the round hooks and :class:`LiveParties` ask of the hub."""
+
+    exchange_context = ""
+
+    def __init__(self, security: HubSecurity, joined: Collection[str] = ()) -> None:
+        self.security = security
+        self.joined = set(joined)
+        self.changes: list[tuple[list[str], str]] = []
+        self.awaited: list[list[str]] = []
+
+    def revoked_parties(self) -> frozenset[str]:
+        return frozenset()
+
+    def change_parties(self, parties: Collection[str], reason: str) -> list[str]:
+        self.changes.append((sorted(parties), reason))
+        self.security = HubSecurity(insecure=True, parties=frozenset(parties))
+        return []
+
+    def never_joined(self, names: Collection[str]) -> list[str]:
+        return [n for n in names if n not in self.joined]
+
+    def wait_for_parties(
+        self, names: Collection[str] | None, count: int | None, timeout: float | None
+    ) -> bool:
+        self.awaited.append(sorted(names or ()))
+        return True
+
+    def traffic(self) -> tuple[int, int]:
+        return 0, 0
+
+
+def live(
+    tmp_path: Path, strategy: FedAvg | DifferentialPrivacy, quorum: int | None, hub: FakeHub
+) -> tuple[RunStore, str, LiveParties, list[tuple[str, str]]]:
+    store = RunStore(tmp_path / "runs.db")
+    parties = ["p0", "p1", "p2", "p3"]
+    run_id = store.start_run("hfl-deployed", {"parties": parties}, name="hospitals")
+    events: list[tuple[str, str]] = []
+    members = LiveParties(
+        store,
+        run_id,
+        hub,  # type: ignore[arg-type]
+        strategy,
+        quorum,
+        parties,
+        lambda level, text: events.append((level, text)),
+    )
+    return store, run_id, members, events
+
+
+def test_an_admitted_party_is_allowed_from_the_next_round_and_not_awaited_until_it_joins(
+    tmp_path: Path,
+) -> None:
+    hub = FakeHub(HubSecurity(insecure=True, parties=frozenset({"p0", "p1", "p2", "p3"})))
+    store, run_id, members, events = live(tmp_path, FedAvg(min_available_clients=2), None, hub)
+    hooks = _RoundTraffic(
+        hub,  # type: ignore[arg-type]
+        rounds=9,
+        record_event=lambda level, text: None,
+        expected=members.parties,
+        rejoin_wait=60.0,
+        first_round=1,
+        progress=None,
+        live_parties=members,
+    )
+    hooks.before_round(2)  # nothing asked: nothing changes
+    store.request_party_change(run_id, admit=["p4"], remove=["p3"])
+    hooks.before_round(3)
+    assert hub.changes == [
+        (["p0", "p1", "p2", "p4"], f"removed from run {run_id} by the federation's operator "
+         "after round 2"),
+    ]  # fmt: skip
+    assert hooks.expected == ["p0", "p1", "p2", "p4"]
+    assert hub.awaited == [["p0", "p1", "p2", "p3"], ["p0", "p1", "p2"]]  # p4 not yet joined
+    hub.joined.add("p4")
+    hooks.before_round(4)
+    assert hub.awaited[-1] == ["p0", "p1", "p2", "p4"]  # once it joined, as every party
+    config = store.get_run(run_id).config
+    (change,) = recorded_party_changes(config)
+    assert (change.after_round, change.admitted, change.removed) == (2, ("p4",), ("p3",))
+    assert recorded_party_requests(config) == [] and config["parties"] == list(change.parties)
+    assert events == [("info", change.describe())]
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("strategy", "quorum", "admit", "remove", "why"),
+    [
+        (FedAvg(min_available_clients=2), 4, [], ["p3"], "fewer than the run's quorum of 4"),
+        (FedAvg(min_fit_clients=4, min_available_clients=4), None, [], ["p3"],
+         "fewer than FedAvg's min_available_clients=4"),
+        (DifferentialPrivacy(FedAvg(min_available_clients=2), delta=0.22), None, ["p4"], [],
+         r"delta = 0.22 is not below 1/n = 0.2 for n = 5 clients"),
+    ],
+)  # fmt: skip
+def test_a_request_the_run_cannot_serve_is_dropped_naming_why(
+    tmp_path: Path,
+    strategy: FedAvg | DifferentialPrivacy,
+    quorum: int | None,
+    admit: list[str],
+    remove: list[str],
+    why: str,
+) -> None:
+    hub = FakeHub(HubSecurity(insecure=True, parties=frozenset({"p0", "p1", "p2", "p3"})))
+    store, run_id, members, events = live(tmp_path, strategy, quorum, hub)
+    request = store.request_party_change(run_id, admit=admit, remove=remove)
+    members.apply(5)
+    config = store.get_run(run_id).config
+    assert hub.changes == [] and members.parties == ["p0", "p1", "p2", "p3"]
+    assert config["parties"] == ["p0", "p1", "p2", "p3"] and "party_changes" not in config
+    assert recorded_party_requests(config) == []  # settled: not tried again each round
+    ((level, text),) = events
+    assert level == "warning" and text.startswith(
+        f"the operator's request to {request.describe()} (made {request.at}) was not applied: "
+    )
+    assert re.search(why, text), text
+    store.close()
+
+
+def test_a_party_to_admit_whose_certificate_is_revoked_is_not_admitted(tmp_path: Path) -> None:
+    certs = tmp_path / "certs"
+    init_certificates(certs, ["p0", "p1", "p2", "p3", "p4"])
+    serial = revoke_party(certs, "p4")
+    security = HubSecurity.from_directory(certs, parties=["p0", "p1", "p2", "p3"])
+    hub = FakeHub(security)
+    store, run_id, members, events = live(tmp_path, FedAvg(min_available_clients=2), None, hub)
+    store.request_party_change(run_id, admit=["p4"])
+    store.request_party_change(run_id, remove=["p3"])  # the next request still applies
+    members.apply(1)
+    assert revoked_reason("p4", serial) in events[0][1] and "rengo certs add DIR p4" in events[0][1]
+    (change,) = recorded_party_changes(store.get_run(run_id).config)
+    assert (change.admitted, change.removed) == ((), ("p3",))
+    assert members.parties == ["p0", "p1", "p2"]
+    store.close()
+
+
+def test_the_hub_knows_at_start_who_is_revoked_and_records_it(tmp_path: Path) -> None:
+    certs = tmp_path / "certs"
+    init_certificates(certs, ["p0", "p1", "p2"])
+    serial = revoke_party(certs, "p2")
+    told: list[tuple[str, int]] = []
+    hub = GrpcHub(
+        "127.0.0.1:0",
+        HubSecurity.from_directory(certs, parties=["p0", "p1", "p2"]),
+        on_revoked=lambda party, number: told.append((party, number)),
+    )
+    with hub:
+        assert hub.revoked_parties() == {"p2"}
+        assert told == [("p2", serial)]
+
+
+def _port_and_run(coordinator: subprocess.Popen[str]) -> tuple[int, str]:
+    assert coordinator.stdout is not None
+    port = None
+    for line in coordinator.stdout:
+        if line.startswith("PORT "):
+            port = int(line.split()[1])
+        if line.startswith("RUN "):
+            assert port is not None
+            return port, line.split()[1]
+    raise AssertionError("the coordinator printed no port and run")
+
+
+@pytest.mark.timeout(420)
+def test_a_running_run_admits_and_removes_parties_without_a_restart(
+    processes: Processes, certs: Path, tmp_path: Path
+) -> None:
+    """Real processes and the real command: while p0, p1 and p2 train, the operator asks
+    (``rengo runs parties RUN --admit p3 --remove p2``). The coordinator applies it before its
+    next round: p2 is dropped, told why, and takes part in no later round; p3 joins and
+    trains; every round is run and the change is recorded with its round."""
+    store_path = tmp_path / "runs.db"
+    rounds = 400  # 0.3 s each while the test waits for p3, a few ms after
+    coordinator = processes.start(
+        "coordinator", "127.0.0.1:0", str(certs), str(store_path), str(rounds), "p0,p1,p2",
+        "--rejoin-wait", "0",
+    )  # fmt: skip
+    port, run_id = _port_and_run(coordinator)
+    hold = tmp_path / "slow"  # rounds take 0.3 s until p3 took part
+    hold.touch()
+    slow = {"RENGO_TEST_SLOW_WHILE": str(hold)}
+    party = {n: processes.party(f"127.0.0.1:{port}", n, certs, **slow) for n in ("p0", "p1", "p2")}
+    with RunStore(store_path) as store:
+        deadline = time.monotonic() + 120
+        while not store.checkpoint_rounds(run_id) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert store.checkpoint_rounds(run_id), "no round completed"
+    asked = subprocess.run(
+        [sys.executable, "-m", "rengo", "runs", "parties", run_id, "--admit", "p3",
+         "--remove", "p2", "--store", str(store_path)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert asked.returncode == 0, asked.stderr
+    assert f"asked the coordinator of run {run_id} to admit p3; remove p2" in " ".join(
+        asked.stdout.split()
+    )
+    party["p3"] = processes.party(f"127.0.0.1:{port}", "p3", certs, **slow)
+    with RunStore(store_path) as store:
+        deadline = time.monotonic() + 150
+        while not store.client_records(run_id, "p3") and time.monotonic() < deadline:
+            time.sleep(0.2)
+    hold.unlink()
+    output, _ = coordinator.communicate(timeout=240)
+    assert coordinator.returncode == 0, output
+    removed, _ = party["p2"].communicate(timeout=60)
+    assert party["p2"].returncode != 0
+    assert f"coordinator refused party p2: removed from run {run_id} by the federation's" in (
+        removed
+    )
+    admitted, _ = party["p3"].communicate(timeout=60)
+    assert party["p3"].returncode == 0, admitted
+    assert "refused" not in admitted and f"run {run_id} completed" in admitted  # it joined
+    with RunStore(store_path) as store:
+        run = store.get_run(run_id)
+        assert run.status == "completed"
+        assert [r.round for r in store.rounds(run_id)] == list(range(1, rounds + 1))
+        (change,) = recorded_party_changes(run.config)
+        assert (change.admitted, change.removed) == (("p3",), ("p2",))
+        assert run.config["parties"] == ["p0", "p1", "p3"]
+        assert 1 <= change.after_round < rounds
+        took_part = {(r.round, r.client_id) for r in store.client_records(run_id)}
+        assert not {c for n, c in took_part if n > change.after_round} & {"p2"}
+        assert {n for n, c in took_part if c == "p3"} <= set(range(change.after_round + 1, 401))
+        assert any(c == "p3" for _, c in took_part)
+        rows = membership_rows(store, run)
+        assert [(r[1], r[2]) for r in rows] == [
+            (f"after {change.after_round}", "admitted p3; removed p2 (now 3: p0, p1, p3)")
+        ]
+
+
+@pytest.mark.timeout(240)
+def test_a_party_revoked_while_the_coordinator_waits_at_start_is_not_waited_for(
+    processes: Processes, tmp_path: Path
+) -> None:
+    """Real processes: the coordinator waits for p0, p1 and p2 (all of them: no quorum) and
+    the operator revokes p2, which is stopped and never connects. The hub reads the new list
+    and stops waiting for p2: the run starts with p0 and p1 and completes (it waited the
+    whole start deadline and failed, 'parties missing', before), recording the revocation."""
+    certs = tmp_path / "certs"
+    names = ["p0", "p1", "p2"]
+    init_certificates(certs, names)
+    store_path = tmp_path / "runs.db"
+    coordinator = processes.start(
+        "coordinator", "127.0.0.1:0", str(certs), str(store_path), "3", ",".join(names),
+        "--join-timeout", "60",
+    )  # fmt: skip
+    port, run_id = _port_and_run(coordinator)
+    serial = revoke_party(certs, "p2")
+    for name in names[:2]:
+        processes.party(f"127.0.0.1:{port}", name, certs)
+    output, _ = coordinator.communicate(timeout=180)
+    assert coordinator.returncode == 0, output
+    with RunStore(store_path) as store:
+        run = store.get_run(run_id)
+        assert run.status == "completed"
+        (record,) = recorded_revocations(run.config)
+        assert (record.party, record.serial, record.after_round) == ("p2", serial, 0)
+    assert f"{revoked_reason('p2', serial)}: not waited for" in output
