@@ -366,6 +366,8 @@ def coordinator(
     from rengo.jobs.build import ServedJob, build_served_job, run_observers
     from rengo.tracking import RunStore, resolve_store_path
 
+    served: list[str] = []  # the run this process serves, once it listens
+
     def kept() -> str:
         from rengo.cli.run_job import with_resume
 
@@ -373,7 +375,7 @@ def coordinator(
         for flag, value in (
             ("--certs", certs),
             ("--tokens", tokens),
-            ("--parties", parties),
+            ("--parties", _parties_now(store, served, parties)),
             ("--quorum", quorum),
             ("--join-timeout", join_timeout),
             ("--store", store),
@@ -427,6 +429,7 @@ def coordinator(
             tracker = contribution_tracker(spec.contribution, built.evaluate, spec.job.seed, most)
 
         def listening(hub: Any) -> None:
+            served.append(hub.run_id)
             need = f"; starts with {wanted} of them after {deadline:g}s" if wanted else ""
             run = f" (run {hub.run_id}: `--resume {hub.run_id}` if this process dies)"
             set_log_context(run_id=hub.run_id)
@@ -499,6 +502,25 @@ def coordinator(
             highlight=False,
             soft_wrap=True,
         )
+
+
+def _parties_now(store: Path | None, served: Sequence[str], given: str | None) -> str | None:
+    """The ``--parties`` a resume of the run this process served needs: the run's recorded
+    parties when they were changed while it ran (`rengo runs parties`: a resume with the
+    job's list would take those changes back), else the ones given (None: the job's)."""
+    if not served or not served[-1]:
+        return given
+    from rengo.tracking import RunStore, recorded_party_changes, resolve_store_path
+
+    try:
+        with RunStore(resolve_store_path(store)) as run_store:
+            config = run_store.get_run(served[-1]).config
+    except Exception:  # a hint only: the interruption is reported anyway
+        return given
+    members = config.get("parties")
+    if not recorded_party_changes(config) or not isinstance(members, list):
+        return given
+    return ",".join(map(str, members))
 
 
 def completed_line(history: Any, resumed: bool, resumed_after: int | None = None) -> str:
