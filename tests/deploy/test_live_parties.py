@@ -153,7 +153,9 @@ def test_a_request_the_run_cannot_serve_is_dropped_naming_why(
     store.close()
 
 
-def test_a_party_to_admit_whose_certificate_is_revoked_is_not_admitted(tmp_path: Path) -> None:
+def test_a_party_to_admit_whose_certificate_is_revoked_or_missing_is_not_admitted(
+    tmp_path: Path,
+) -> None:
     certs = tmp_path / "certs"
     init_certificates(certs, ["p0", "p1", "p2", "p3", "p4"])
     serial = revoke_party(certs, "p4")
@@ -161,9 +163,14 @@ def test_a_party_to_admit_whose_certificate_is_revoked_is_not_admitted(tmp_path:
     hub = FakeHub(security)
     store, run_id, members, events = live(tmp_path, FedAvg(min_available_clients=2), None, hub)
     store.request_party_change(run_id, admit=["p4"])
+    store.request_party_change(run_id, admit=["p9"])  # a misspelt name: no certificate
     store.request_party_change(run_id, remove=["p3"])  # the next request still applies
     members.apply(1)
     assert revoked_reason("p4", serial) in events[0][1] and "rengo certs add DIR p4" in events[0][1]
+    assert (
+        f"party p9 holds no certificate of the federation in {certs / 'parties'}" in (events[1][1])
+    )
+    assert f"`rengo certs add {certs} p9`" in events[1][1]
     (change,) = recorded_party_changes(store.get_run(run_id).config)
     assert (change.admitted, change.removed) == ((), ("p3",))
     assert members.parties == ["p0", "p1", "p2"]
@@ -291,4 +298,4 @@ def test_a_party_revoked_while_the_coordinator_waits_at_start_is_not_waited_for(
         assert run.status == "completed"
         (record,) = recorded_revocations(run.config)
         assert (record.party, record.serial, record.after_round) == ("p2", serial, 0)
-    assert f"{revoked_reason('p2', serial)}: not waited for" in output
+    assert f"{revoked_reason('p2', serial)}: it cannot join" in output

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 runs_app = typer.Typer(
     help="List, inspect, plot, export, mirror, delete and compact recorded runs; write a "
-    "run's job file back.",
+    "run's job file back; change a running deployed run's parties.",
     no_args_is_help=True,
 )
 console = Console()

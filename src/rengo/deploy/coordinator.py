@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
@@ -242,12 +243,8 @@ def wait_to_start(
         If the deadline passed with fewer than ``quorum``; names who was missing, who
         joined and who is revoked.
     """
-    if parties is not None and set(parties) <= hub.revoked_parties():
-        raise RoundFailure(
-            f"every party of the run holds a revoked certificate: {', '.join(parties)}"
-        )
-    if parties is not None and hub.wait_for_parties(parties, None, deadline):
-        return  # every one of them not revoked (the hub waits for no revoked name)
+    if parties is not None and _all_not_revoked_joined(hub, parties, deadline):
+        return
     revoked = sorted(set(parties or ()) & hub.revoked_parties())
     if parties is not None:
         parties = [p for p in parties if p not in revoked]
@@ -278,6 +275,30 @@ def wait_to_start(
         f"parties missing after {deadline:g}s: {', '.join(missing)} (joined: "
         f"{', '.join(present) or 'none'}; the run needs {quorum} of {len(parties)}){extra}"
     )
+
+
+def _all_not_revoked_joined(hub: GrpcHub, parties: Sequence[str], deadline: float) -> bool:
+    """Wait up to ``deadline`` seconds for every one of ``parties`` the hub does not know
+    is revoked, looking again each second at whom it knows is (the list may change while it
+    waits); True once they joined.
+
+    Raises
+    ------
+    RoundFailure
+        If every one of them is revoked.
+    """
+    end = time.monotonic() + deadline
+    while True:
+        awaited = [p for p in parties if p not in hub.revoked_parties()]
+        if not awaited:
+            raise RoundFailure(
+                f"every party of the run holds a revoked certificate: {', '.join(parties)}"
+            )
+        remaining = end - time.monotonic()
+        if hub.wait_for_parties(awaited, None, max(0.0, min(remaining, 1.0))):
+            return True
+        if remaining <= 1.0:
+            return False
 
 
 ROUND_RETRIES = 3
@@ -358,7 +379,10 @@ def serve_coordinator(
         ``HOST:PORT`` and the hub's TLS material and allow-list.
     parties
         The parties to wait for: round 1 starts once every one of them joined (or, after
-        ``join_timeout``, once ``min_parties`` of them have).
+        ``join_timeout``, once ``min_parties`` of them have); one whose certificate the hub
+        knows is revoked is not waited for. With a ``store``, the operator may change them
+        while the run goes on (:meth:`~rengo.tracking.RunStore.request_party_change`,
+        applied before the next round: see :mod:`rengo.deploy.live_parties`).
     min_parties
         The quorum: with ``parties``, how many of them suffice once ``join_timeout``
         passed (default: all); without, start once this many parties of any names joined

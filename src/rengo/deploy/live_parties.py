@@ -5,8 +5,9 @@ The operator records a request in the run store (``rengo runs parties RUN --admi
 the coordinator applies the requests it finds, oldest first. A request the run cannot serve
 is dropped with a warning event naming why; nothing else changes:
 
-- a party to admit whose latest certificate is revoked (it could never join), or, on tokens,
-  one without a token in the tokens file the coordinator read;
+- a party to admit with no certificate in the federation folder (a misspelt name) or whose
+  latest certificate there is revoked (it could never join), or, on tokens, one without a
+  token in the tokens file the coordinator read;
 - a list shorter than the quorum (``--quorum``) or than the strategy's
   ``min_available_clients`` / ``min_fit_clients`` (rounds could not start);
 - under central DP, a list of ``n`` parties with ``delta >= 1/n`` (the round would refuse it).
@@ -22,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from rengo.core.errors import ConfigError
 from rengo.hfl.strategy.base import Strategy
@@ -29,10 +31,17 @@ from rengo.hfl.strategy.dp import DifferentialPrivacy
 from rengo.privacy.config import check_delta
 from rengo.tracking.party_requests import PartyRequest, recorded_party_requests
 from rengo.tracking.store import RunStore
+from rengo.transport.certs import party_paths
 from rengo.transport.grpc_hub import GrpcHub
 from rengo.transport.revocation import revoked_reason
 
 log = logging.getLogger("rengo.deploy")
+
+
+def has_certificate(certificates: Path, name: str) -> bool:
+    """Whether the federation folder ``certificates`` holds a certificate for party ``name``
+    (``rengo certs add`` and ``rengo certs sign`` write each there)."""
+    return party_paths(certificates, name)[0].is_file()
 
 
 def check_parties_fit(strategy: Strategy, parties: Sequence[str], quorum: int | None) -> None:
@@ -149,6 +158,14 @@ class LiveParties:
         revoked = security.revoked_parties(request.admitted)
         gone = self._hub.revoked_parties()
         for name in request.admitted:
+            if security.certificates is not None and not has_certificate(
+                security.certificates, name
+            ):
+                return (
+                    f"party {name} holds no certificate of the federation in "
+                    f"{security.certificates / 'parties'} (a misspelt name?): issue it one "
+                    f"(`rengo certs add {security.certificates} {name}`), then ask again"
+                )
             if name in revoked:
                 return (
                     f"{revoked_reason(name, revoked[name])}, so it could never join (`rengo "

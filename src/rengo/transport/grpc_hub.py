@@ -681,7 +681,7 @@ class GrpcHub:
         for name, serial in self.security.revoked_parties(absent, revoked).items():
             # as for a refused handshake: not for a certificate the name did not join with
             if self._revoke(name, serial, refused_at_handshake=True):
-                self._event("warning", f"{revoked_reason(name, serial)}: not waited for")
+                self._event("warning", f"{revoked_reason(name, serial)}: it cannot join")
 
     def wait_for_parties(
         self,
@@ -691,15 +691,14 @@ class GrpcHub:
     ) -> bool:
         """Block until every one of ``names`` (or at least ``count`` parties) is connected,
         or a party aborted the run (:attr:`failure`: its role's waits raise it); False if
-        ``timeout`` passed first. A name the hub takes for revoked (:meth:`revoked_parties`,
-        also when it becomes so during the wait) is not waited for: it cannot join."""
+        ``timeout`` passed first."""
         deadline = None if timeout is None else time.monotonic() + timeout
 
         def ready() -> bool:
             if self.failure is not None:  # e.g. a party whose data failed before its role
                 return True
             have = self._sessions.keys()
-            if names is not None and not set(names) - self._revoked <= have:
+            if names is not None and not set(names) <= have:
                 return False
             return count is None or len(have) >= count
 
