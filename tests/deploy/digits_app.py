@@ -4,16 +4,23 @@ Softmax regression on a fixed partition of sklearn's digits. ``RENGO_TEST_CRASH_
 makes the party's process die in the middle of round N's fit (as a kill would);
 ``RENGO_TEST_SLOW_WHILE=FILE`` makes each fit take 0.3 s longer while FILE exists (a run
 that lasts until a test has changed it).
+
+The digits are read from the file scikit-learn ships, as ``load_digits`` reads it, without
+importing scikit-learn: its import (SciPy, pandas, pyarrow with it) took most of each
+coordinator's and party's start-up, 4-9 s of the 5-10 s a process took on the loaded 2-core
+test machine, and the deployment tests start several such processes each.
 """
 
 from __future__ import annotations
 
+import gzip
+import importlib.util
 import os
 import time
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
-from sklearn.datasets import load_digits
 
 from rengo.core.messages import Config, FitResult
 from rengo.core.parameters import Parameters
@@ -23,9 +30,21 @@ PARTIES = [f"p{i}" for i in range(5)]
 SEED = 7
 
 
+def load_digits() -> tuple[np.ndarray, np.ndarray]:
+    """``sklearn.datasets.load_digits(return_X_y=True)``: the same file read the same way
+    (``np.loadtxt`` of ``digits.csv.gz``, the last column the integer label), found through
+    scikit-learn's package folder without importing scikit-learn."""
+    spec = importlib.util.find_spec("sklearn")
+    assert spec is not None and spec.submodule_search_locations, "scikit-learn is not installed"
+    path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz"
+    with gzip.open(path, mode="rt", encoding="utf-8") as text:
+        data = np.loadtxt(text, delimiter=",")
+    return data[:, :-1], data[:, -1].astype(int, copy=False)
+
+
 @lru_cache(maxsize=1)
 def shards() -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    X, y = load_digits(return_X_y=True)
+    X, y = load_digits()
     order = np.random.default_rng(0).permutation(len(y))
     parts = np.array_split(order, len(PARTIES))
     return {name: (X[idx] / 16.0, y[idx]) for name, idx in zip(PARTIES, parts, strict=True)}
