@@ -315,3 +315,18 @@ def test_a_rounds_epsilon_column_is_rounded_up_as_the_summary_line_is(tmp_path: 
     text = console.export_text()
     assert "2.273" in text and "2.272" not in text
     assert "0.1235" in text  # other metrics keep 4 significant digits, to nearest
+
+
+def test_a_clients_epsilon_in_the_client_metrics_table_is_rounded_up(tmp_path: Path) -> None:
+    """The client-metrics table showed a client's local-DP epsilon 2.27208 as 2.272, below
+    the 'local DP: epsilon up to 2.273' line on the same screen."""
+    with RunStore(tmp_path / "runs.db") as store:
+        with store.run("hfl", {}) as run:
+            for client in ("a", "b"):
+                metrics = {"dp_epsilon": 2.2720835818, "dp_delta": 1e-5}
+                store.log_client(run.run_id, 1, client, "fit", "ok", 5, 1, 1, 0.1, None, metrics)
+            store.log_round(run.run_id, 1, {"loss": 0.5}, 0.1, 2, 0)
+        console = Console(width=250, record=True, color_system=None)
+        console.print(run_detail(store, run.run_id))
+    text = console.export_text()
+    assert "2.273" in text and "2.272" not in text

@@ -20,6 +20,7 @@ from rengo.jobs.contribution import (
     record_and_pay,
     vertical_contribution,
 )
+from rengo.privacy.epsilon_text import metric_text
 from rengo.rewards import Payout, format_amount
 from rengo.tracking import RunInfo, RunStore, plot_run, resolve_store_path
 from rengo.tracking.study_tag import STUDY
@@ -154,7 +155,7 @@ def run_job(
         if not history.rounds:
             return history.run_id
         last = history.rounds[-1].metrics
-        shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted(last.items()))
+        shown = ", ".join(f"{k}={metric_text(k, v)}" for k, v in sorted(last.items()))
         console.print(f"run [bold]{history.run_id}[/] completed: {shown}", soft_wrap=True)
         if repeated is not None:
             console.print(_compared_with(store, repeated.run_id, last))

@@ -17,9 +17,9 @@ child whose sweep was killed outright (SIGKILL, the OOM killer) stops itself the
 within a second or two (:func:`~rengo.transport.parent_watch.end_with_parent`) instead of
 training on unseen, its run recorded as interrupted.
 
-Each cell's process imports rengo afresh (about a second; scikit-learn, with SciPy and pandas,
-a few seconds more where a cell needs it, as a vertical job's contribution does):
-``--workers`` pays off when cells take longer than that.
+Each cell's process imports rengo afresh (about a second) and, for most jobs, scikit-learn
+with SciPy and pandas (a few seconds more: the held-out split and the bundled datasets use
+it): ``--workers`` pays off when cells take longer than that.
 """
 
 from __future__ import annotations

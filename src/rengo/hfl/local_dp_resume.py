@@ -15,6 +15,7 @@ from typing import Any
 
 from rengo.core.errors import ConfigError
 from rengo.hfl.client import ClientFn
+from rengo.privacy.epsilon_text import epsilon_shown
 
 
 def refuse_lost_local_budgets(store: Any, run_id: str, client_fn: ClientFn) -> None:
@@ -47,8 +48,8 @@ def refuse_lost_local_budgets(store: Any, run_id: str, client_fn: ClientFn) -> N
         return
     raise ConfigError(
         f"run {run_id}'s clients trained with local DP (client {client_id} reached epsilon "
-        f"{spent[client_id][0]:.4g}), and a simulated client's DP-SGD accountant is not in the "
-        "round checkpoint: resumed, each would start again from epsilon 0 and spend its "
+        f"{epsilon_shown(spent[client_id][0])}), and a simulated client's DP-SGD accountant is "
+        "not in the round checkpoint: resumed, each would start again from epsilon 0 and spend its "
         "target_epsilon a second time. Start a new run, or give each client a history file "
         "that outlives the process (TorchClient(..., dp_history=PATH), one per client)"
     )

@@ -34,6 +34,7 @@ from rengo.core.parameters import Parameters
 from rengo.hfl import History, simulate
 from rengo.jobs import HflJob, build_hfl_job, parse_job
 from rengo.jobs.vertical import log_vertical_epochs
+from rengo.privacy.epsilon_text import epsilon_shown
 from rengo.rewards import DEFAULT_CURRENCY, currency_decimals
 from rengo.showcase.credit_contribution import credit_party_contribution
 from rengo.showcase.credit_default import SMALL_CUSTOMERS, run_credit_default
@@ -494,7 +495,7 @@ def _print_comparison(console: Console, hfl: dict[str, Any], rounds: int, epochs
             continue
         seen = "updates only"
         if "epsilon" in r:
-            seen = f"noised, eps {r['epsilon']:.0f}"  # (eps, 1e-5)-DP per client
+            seen = f"noised, eps {epsilon_shown(r['epsilon'])}"  # (eps, 1e-5)-DP per client
         extra = r.get("contribution_s")
         table.add_row(
             f"{name}, {rounds} rounds",

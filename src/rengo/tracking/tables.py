@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -16,7 +15,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from rengo.privacy.epsilon_text import epsilon_shown
+from rengo.privacy.epsilon_text import epsilon_shown, four_digits, metric_text
 from rengo.privacy.release_note import ReleasedSpend, read_release_note
 from rengo.rewards import DEFAULT_CURRENCY, currency_decimals, format_minor
 from rengo.tracking.column_importance import FEATURE_NAMES
@@ -81,12 +80,6 @@ def _duration(seconds: float | None) -> str:
     return f"{secs:.1f}s"
 
 
-def _number(value: float) -> str:
-    if math.isnan(value):
-        return "nan"
-    return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.4e}"
-
-
 def _bytes(count: int) -> str:
     size = float(count)
     for unit in ("B", "KiB", "MiB", "GiB"):
@@ -126,7 +119,7 @@ def shortened_setting(value: Any) -> Any:
         and len(value) > _NUMBERS_SHOWN
         and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
     ):
-        first = ", ".join(_number(float(v)) for v in value[:_NUMBERS_SHOWN])
+        first = ", ".join(four_digits(float(v)) for v in value[:_NUMBERS_SHOWN])
         return f"{len(value)} numbers: {first}, ..."
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     if len(text) <= _LONGEST_SHOWN:
@@ -152,7 +145,7 @@ def _mapping_table(title: str, values: dict[str, Any], *, rounded: bool = False)
     table.add_column("value", overflow="fold")
     for key, value in dotted_settings(values):
         if rounded and isinstance(value, float):
-            table.add_row(key, _number(value))
+            table.add_row(key, four_digits(value))
             continue
         shown = shortened_setting(value)
         table.add_row(key, shown if isinstance(shown, str) else json.dumps(shown, default=str))
@@ -295,15 +288,9 @@ def _rounds_table(store: RunStore, run: RunInfo, max_rounds: int | None) -> Tabl
             _duration(record.duration_s),
             str(record.num_clients),
             *([] if vertical else [failed]),
-            *(_metric_cell(k, record.metrics[k]) if k in record.metrics else "-" for k in keys),
+            *(metric_text(k, record.metrics[k]) if k in record.metrics else "-" for k in keys),
         )
     return table
-
-
-def _metric_cell(key: str, value: float) -> str:
-    """A round's metric as its table shows it: an epsilon (``dp_epsilon``, a client's
-    ``train_dp_epsilon``) rounded up as every epsilon shown is, the rest to 4 digits."""
-    return epsilon_shown(value) if key.endswith("dp_epsilon") else _number(value)
 
 
 MAX_CLIENTS_SHOWN = 20
@@ -393,12 +380,12 @@ def _client_metrics_table(store: RunStore, run: RunInfo) -> RenderableType | Non
             s.metric,
             str(last.round),
             str(last.clients),
-            _number(last.mean),
-            _number(last.worst_decile),
-            _number(last.best_decile),
-            _number(last.minimum),
-            _number(last.maximum),
-            _number(s.first_worst_decile),
+            metric_text(s.metric, last.mean),
+            metric_text(s.metric, last.worst_decile),
+            metric_text(s.metric, last.best_decile),
+            metric_text(s.metric, last.minimum),
+            metric_text(s.metric, last.maximum),
+            metric_text(s.metric, s.first_worst_decile),
             _worst_clients(s.worst_clients),
         )
     if not notes:
@@ -513,7 +500,7 @@ def _contributions_table(store: RunStore, run_id: str, limit: int | None) -> Tab
             "run" if record.round is None else str(record.round),
             record.participant,
             record.method,
-            _number(record.value),
+            four_digits(record.value),
         )
     return table
 

@@ -49,8 +49,10 @@
     return response.json();
   }
 
-  function fmtMetric(v) {
+  function fmtMetric(v, key) {
     if (v === null || v === undefined) return "—";
+    // an epsilon is never shown below the bound it certifies: rounded up, as rengo runs show does
+    if (key && key.endsWith("dp_epsilon") && Math.abs(v) < 10000) return (Math.ceil(v * 1e4) / 1e4).toFixed(4);
     if (Number.isInteger(v) && Math.abs(v) >= 1000) return v.toLocaleString("en-US");
     if (Math.abs(v) >= 10000) return v.toLocaleString("en-US", { maximumFractionDigits: 1 });
     return v.toFixed(4);
@@ -616,8 +618,8 @@
         const latest = series.length ? series[series.length - 1][1] : null;
         const best = run.headline.best;
         cards.push(h("div", { class: "card kpi" }, h("div", { class: "label" }, key.replace(/_/g, " ")),
-          h("div", { class: "value", "data-testid": "headline-value" }, fmtMetric(latest)),
-          h("div", { class: "sub" }, best ? `best ${fmtMetric(best.value)} at ${unit} ${best.round}` : "")));
+          h("div", { class: "value", "data-testid": "headline-value" }, fmtMetric(latest, key)),
+          h("div", { class: "sub" }, best ? `best ${fmtMetric(best.value, key)} at ${unit} ${best.round}` : "")));
       }
       const failures = clients.failures.length;
       if (last) cards.push(h("div", { class: "card kpi" }, h("div", { class: "label" }, "Clients"),
@@ -645,7 +647,7 @@
         grid.append(entry.card);
         const series = keys.map((k) => ({ label: k, points: run.series[k].filter((p) => p[1] !== null) }));
         const lastKey = keys[0], pts = run.series[lastKey];
-        entry.latest.textContent = pts.length ? `${lastKey}: ${fmtMetric(pts[pts.length - 1][1])}` : "";
+        entry.latest.textContent = pts.length ? `${lastKey}: ${fmtMetric(pts[pts.length - 1][1], lastKey)}` : "";
         requestAnimationFrame(() => entry.chart.update(series));
       }
       replace(body, grid);
@@ -683,7 +685,7 @@
         { label: "Time", num: true, render: (r) => fmtDuration(r.duration_s) },
         { label: "Clients", num: true, render: (r) => String(r.num_clients) },
         { label: "Failed", num: true, render: (r) => r.num_failures ? h("span", { class: "reason" }, String(r.num_failures)) : "0" },
-        ...keys.map((k) => ({ label: k, num: true, render: (r) => fmtMetric(r.metrics[k] === undefined ? null : r.metrics[k]) })),
+        ...keys.map((k) => ({ label: k, num: true, render: (r) => fmtMetric(r.metrics[k] === undefined ? null : r.metrics[k], k) })),
       ];
       const partial = run.rounds_total > shown.length
         ? h("div", { class: "sub", "data-testid": "rounds-window" }, `the latest ${fmtInt(shown.length)} of ${fmtInt(run.rounds_total)} rounds (charts thin longer series; rengo runs show RUN has every round)`)
