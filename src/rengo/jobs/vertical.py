@@ -1521,10 +1521,16 @@ def log_vertical_epochs(
     loss, its loss on the label party's held-out share where it keeps one (SecureBoost's
     ``validation_fraction``: the loss early stopping watches) and its own duration (from an
     :class:`~rengo.vfl.progress.EpochClock`; 0 where none was timed), and the held-out
-    metrics on the last epoch. A model that keeps no losses is one round of
-    ``train_seconds``."""
+    metrics on the last epoch. A model that keeps no losses (hetero LR with
+    ``compute_loss=False``) is one round per timed epoch, without a loss, or one round of
+    ``train_seconds`` where no epoch was timed."""
     if not losses:
-        store.log_round(run_id, 1, test_metrics, train_seconds, parties, 0)
+        if not epoch_seconds:
+            store.log_round(run_id, 1, test_metrics, train_seconds, parties, 0)
+            return
+        for epoch, took in enumerate(epoch_seconds, start=1):
+            store.log_round(run_id, epoch, {}, took, parties, 0)
+        store.log_round(run_id, len(epoch_seconds), test_metrics, epoch_seconds[-1], parties, 0)
         return
     seconds = [*epoch_seconds[: len(losses)], *[0.0] * (len(losses) - len(epoch_seconds))]
     for epoch, loss in enumerate(losses, start=1):
