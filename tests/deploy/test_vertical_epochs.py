@@ -5,10 +5,12 @@ nothing until the run's summary)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from rengo.core.roles import COORDINATOR
 from rengo.deploy.vertical_epochs import EpochRows
 from rengo.tracking import RunStore
+from rengo.tracking.errors import StoreBusyError
 from rengo.vfl.progress import TrainingReporter, VerticalProgress
 
 
@@ -66,3 +68,29 @@ def test_a_loss_the_coordinator_is_told_is_recorded_with_its_epoch(tmp_path: Pat
         for epoch, loss in enumerate((0.9, 0.7)):
             reporter.epoch_end(epoch, loss, stop=epoch == 1)
         assert store.round_metrics(run) == {"train_loss": [(1, 0.9), (2, 0.7)]}
+
+
+def test_a_store_busy_at_an_epoch_end_records_that_epoch_with_the_next(tmp_path: Path) -> None:
+    """A StoreBusyError from recording an epoch (another process holding the store's lock
+    past the wait) was raised into the coordinator's training and stopped the run."""
+    with RunStore(tmp_path / "runs.db") as store:
+        run = store.start_run("vfl-deployed", {"algorithm": "hetero_lr"}, "deployed", 2)
+        log_round, refused = store.log_round, []
+
+        def busy_once(run_id: str, number: int, *args: Any, **kwargs: Any) -> None:
+            if not refused:
+                refused.append(number)
+                raise StoreBusyError("the run store is busy (test)")
+            log_round(run_id, number, *args, **kwargs)
+
+        store.log_round = busy_once  # type: ignore[method-assign]
+        rows = EpochRows(store, run, 2, None)
+        reporter = TrainingReporter(rows, COORDINATOR, epochs=2, batches=1)
+        reporter.begin()
+        reporter.batch(0, 0)
+        reporter.epoch_end(0, None, stop=False)
+        assert store.rounds(run) == [] and rows.epochs.unrecorded == [1]
+        reporter.batch(1, 0)
+        reporter.epoch_end(1, None, stop=True)
+        assert [r.round for r in store.rounds(run)] == [1, 2]
+        assert refused == [1] and rows.epochs.unrecorded == []

@@ -1,10 +1,13 @@
 """A simulated vertical run's epochs in its record: recorded as they end, then rewritten once
 training ends into the record a finished run always had (each epoch once, with its own
-duration, the held-out metrics on the last)."""
+duration, the held-out metrics on the last), and a store that refuses a write while the
+run trains does not stop training."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import tomllib
@@ -12,6 +15,8 @@ import tomllib
 from rengo.jobs import build_vertical_job, parse_job, run_vertical_job
 from rengo.jobs.vertical import log_vertical_epochs
 from rengo.tracking import RunStore
+from rengo.tracking.errors import StoreBusyError
+from rengo.vfl import VerticalProgress
 
 LR_JOB = """
 [job]
@@ -74,3 +79,74 @@ def test_log_vertical_epochs_gives_a_model_without_losses_each_timed_epoch(
         untimed = store.start_run("vfl", {}, "lr", 3)  # no epoch timed: one round, as before
         log_vertical_epochs(store, untimed, [], [], {"test_auc": 0.9}, 2, 1.5)
         assert [(r.round, r.duration_s) for r in store.rounds(untimed)] == [(1, 1.5)]
+
+
+def _refusing(store: RunStore, refuses: Callable[[int], bool]) -> list[int]:
+    """Make ``store.log_round`` refuse, as a store busy past its lock timeout does, each
+    round ``refuses`` names; returns the rounds it refused, in order."""
+    refused: list[int] = []
+    log_round = store.log_round
+
+    def busy_log_round(run_id: str, number: int, *args: Any, **kwargs: Any) -> None:
+        if refuses(number):
+            refused.append(number)
+            raise StoreBusyError("the run store is busy (test)")
+        log_round(run_id, number, *args, **kwargs)
+
+    store.log_round = busy_log_round  # type: ignore[method-assign]
+    return refused
+
+
+def test_a_store_busy_while_the_run_trains_does_not_stop_training(tmp_path: Path) -> None:
+    """Recording an epoch as it ended let a StoreBusyError (another process holding the
+    store's lock past the wait, or a full disk) abort training part-way."""
+    job = build_vertical_job(
+        parse_job(tomllib.loads(LR_JOB.format(dataset="breast_cancer", extra="")))
+    )
+    store = RunStore(tmp_path / "r.db")
+    busy = {"epoch 1": True}
+    refused = _refusing(store, lambda number: number == 1 and busy.pop("epoch 1", False))
+    seen: dict[int, list[int]] = {}
+
+    def watch(event: VerticalProgress) -> None:
+        if event.party == "bank" and event.ends_epoch and event.epoch is not None:
+            (run,) = store.list_runs()
+            seen[event.epoch] = [r.round for r in store.rounds(run.run_id)]
+
+    with store:
+        result = run_vertical_job(job, store, log=lambda _m: None, progress=watch)
+        assert refused == [1]
+        # epoch 1 waited for the store and was written with epoch 2
+        assert seen == {1: [], 2: [1, 2], 3: [1, 2, 3]}
+        run = store.get_run(result["run_id"])
+        assert run.status == "completed"
+        losses = store.round_metrics(run.run_id)["train_loss"]
+        assert [epoch for epoch, _ in losses] == [1, 2, 3]
+
+
+class _Halt(Exception):
+    """Stands for whatever stops a run part-way."""
+
+
+def test_a_failed_run_names_the_epochs_the_store_refused(tmp_path: Path) -> None:
+    job = build_vertical_job(
+        parse_job(tomllib.loads(LR_JOB.format(dataset="breast_cancer", extra="")))
+    )
+    store = RunStore(tmp_path / "r.db")
+    _refusing(store, lambda number: number >= 2)  # busy from epoch 2 on
+    lines: list[str] = []
+
+    def halt_at_epoch_3(event: VerticalProgress) -> None:
+        if event.party == "bank" and event.ends_epoch and event.epoch == 3:
+            raise _Halt("stopped at epoch 3")
+
+    with store, pytest.raises(_Halt):
+        run_vertical_job(job, store, log=lines.append, progress=halt_at_epoch_3)
+    with RunStore(tmp_path / "r.db") as again:
+        (run,) = again.list_runs()
+        assert run.status == "failed"
+        assert [r.round for r in again.rounds(run.run_id)] == [1]
+    assert any(
+        f"epochs 2, 3 of run {run.run_id} were not recorded" in line and "busy (test)" in line
+        for line in lines
+    ), lines

@@ -8,14 +8,15 @@ learning's source reports it; the hetero linear models' coordinator serves every
 hears only the label party's decision to go on, and split learning's and SecureBoost's
 label party tells it only that an epoch or a tree ended, so their epochs carry no loss).
 ``rengo runs show`` and the dashboard follow a live run epoch by epoch (tree by tree).
+Each epoch is written by :class:`rengo.jobs.live_epochs.LiveEpochs`, as in a simulated run:
+a store that refuses a write (busy past its wait, a full disk) does not stop training, and
+the epoch is written with the next one the store takes.
 """
 
 from __future__ import annotations
 
-import contextlib
-
 from rengo.core.roles import COORDINATOR
-from rengo.tracking.errors import StoreClosedError
+from rengo.jobs.live_epochs import LiveEpochs
 from rengo.tracking.store import RunStore
 from rengo.vfl.progress import EpochClock, ProgressFn, VerticalProgress
 
@@ -37,9 +38,9 @@ class EpochRows:
     def __init__(
         self, store: RunStore, run_id: str, parties: int, forward: ProgressFn | None
     ) -> None:
-        self._store = store
-        self._run_id = run_id
-        self._parties = parties
+        self.epochs = LiveEpochs(store, run_id, parties)
+        """Writes each epoch (its :attr:`~rengo.jobs.live_epochs.LiveEpochs.unrecorded`:
+        those the store refused and has not taken since)."""
         self._clock = EpochClock(COORDINATOR, forward)
 
     def __call__(self, event: VerticalProgress) -> None:
@@ -48,10 +49,4 @@ class EpochRows:
         self._clock(event)
         if event.party != COORDINATOR or not event.ends_epoch or event.epoch is None:
             return
-        seconds = self._clock.epoch_durations()[event.epoch]
-        metrics = {} if event.loss is None else {"train_loss": event.loss}
-        if event.validation_loss is not None:
-            metrics["validation_loss"] = event.validation_loss
-        # the command may close the store as a failed run ends: nothing to record then
-        with contextlib.suppress(StoreClosedError):
-            self._store.log_round(self._run_id, event.epoch, metrics, seconds, self._parties, 0)
+        self.epochs(event, self._clock.epoch_durations()[event.epoch])

@@ -1,25 +1,39 @@
-"""A simulated vertical run's epochs in its record, each as it ends.
+"""A vertical run's epochs in its record, each as it ends.
 
 ``rengo run`` of a vertical job records every epoch (tree) as a round of the run as soon as
 the label party ends it, with its duration and the label party's running training loss, so
 ``rengo runs show`` and the dashboard follow the run as it trains, and a run that fails
 part-way keeps the epochs it completed. Once training ends,
 :func:`rengo.jobs.vertical.log_vertical_epochs` writes every epoch again with the losses the
-model kept (logging a round again updates it). A deployed coordinator does the same from
-what the protocol tells it (:mod:`rengo.deploy.vertical_epochs`).
+model kept (logging a round again updates it). A deployed coordinator records its epochs
+with the same :class:`LiveEpochs`, from what the protocol tells it
+(:mod:`rengo.deploy.vertical_epochs`).
+
+A store that refuses a write while training goes on (another process holds its lock past
+the wait, its disk is full: :class:`~rengo.tracking.errors.StoreWriteRefused`) does not stop
+training: the epoch is kept and written with the next epoch that is recorded, or by
+:meth:`LiveEpochs.write_pending`; :attr:`LiveEpochs.unrecorded` names the epochs not written
+yet.
 """
 
 from __future__ import annotations
 
-import contextlib
-
-from rengo.tracking.errors import StoreClosedError
+from rengo.tracking.errors import StoreClosedError, StoreWriteRefused
 from rengo.tracking.store import RunStore
 from rengo.vfl.progress import VerticalProgress
 
 
+def epoch_metrics(event: VerticalProgress) -> dict[str, float]:
+    """The metrics of the epoch ``event`` ends: its running training loss and its held-out
+    loss, each where the event has it."""
+    metrics = {} if event.loss is None else {"train_loss": float(event.loss)}
+    if event.validation_loss is not None:
+        metrics["validation_loss"] = float(event.validation_loss)
+    return metrics
+
+
 class LiveEpochs:
-    """Records each epoch the label party ends as a round of ``run_id`` in ``store``.
+    """Records each epoch a run's driving party ends as a round of ``run_id`` in ``store``.
 
     Parameters
     ----------
@@ -33,15 +47,55 @@ class LiveEpochs:
         self._store = store
         self._run_id = run_id
         self._parties = parties
+        self._pending: dict[int, tuple[dict[str, float], float]] = {}
+        self.refusal: StoreWriteRefused | None = None
+        """The store's latest refusal of an epoch not written since (None: every epoch
+        seen is written)."""
+
+    @property
+    def unrecorded(self) -> list[int]:
+        """The epochs (1-based) seen but not written yet: the store refused them."""
+        return sorted(self._pending)
 
     def __call__(self, event: VerticalProgress, seconds: float) -> None:
         """Record the epoch ``event`` ends (its ``epoch``, 1-based), which took ``seconds``,
-        with its training and held-out losses where the event has them."""
+        with its training and held-out losses where the event has them, after any epoch the
+        store refused before; an epoch the store refuses now is kept for the next write."""
         if event.epoch is None:
             return
-        metrics = {} if event.loss is None else {"train_loss": float(event.loss)}
-        if event.validation_loss is not None:
-            metrics["validation_loss"] = float(event.validation_loss)
-        # the command may close the store as a failed run ends: nothing to record then
-        with contextlib.suppress(StoreClosedError):
-            self._store.log_round(self._run_id, event.epoch, metrics, seconds, self._parties, 0)
+        self._pending[event.epoch] = (epoch_metrics(event), seconds)
+        self.write_pending()
+
+    def write_pending(self) -> bool:
+        """Write the epochs the store has not taken yet, oldest first, stopping at the first
+        it refuses (kept, with :attr:`refusal`, for a later try).
+
+        Returns
+        -------
+        bool
+            True when every epoch seen is written (or the store is closed: the command
+            closed it as a failed run ended, and there is nothing to record then).
+        """
+        for epoch in sorted(self._pending):
+            metrics, seconds = self._pending[epoch]
+            try:
+                self._store.log_round(self._run_id, epoch, metrics, seconds, self._parties, 0)
+            except StoreClosedError:
+                self._pending.clear()
+                break
+            except StoreWriteRefused as exc:  # training goes on; the epoch waits
+                self.refusal = exc
+                return False
+            del self._pending[epoch]
+        self.refusal = None
+        return True
+
+    def unrecorded_line(self) -> str:
+        """A line naming the epochs not written and why (empty when every one is)."""
+        if not self._pending:
+            return ""
+        epochs = ", ".join(str(epoch) for epoch in self.unrecorded)
+        return (
+            f"epochs {epochs} of run {self._run_id} were not recorded: the run store "
+            f"refused them ({self.refusal})"
+        )

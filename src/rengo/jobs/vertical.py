@@ -1224,6 +1224,12 @@ def run_vertical_job(
                 if not settings or exc.rows_chosen_by:
                     raise
                 raise ChangedTable(exc.role, exc.run, exc.path, settings) from exc
+            except BaseException:
+                # a failed run keeps the epochs it ended: those the store refused while it
+                # trained are tried once more, and any it still refuses are named
+                if live is not None and not live.write_pending():
+                    log(live.unrecorded_line())
+                raise
         train_s = time.perf_counter() - start
         _known_scalers(job)
         if vfl.selection is not None:
