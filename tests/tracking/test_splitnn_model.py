@@ -36,9 +36,15 @@ def _documents() -> dict[str, dict[str, object]]:
 
 
 def _stored(store: RunStore, documents: dict[str, dict[str, object]]) -> str:
+    """A run of ``documents``, each naming the run as its training run where it names
+    ``RUN`` (as ``rengo run`` stores them)."""
     with store.run("vfl", {"kind": "vfl", "algorithm": "splitnn"}) as run:
         pass
-    store.save_checkpoint(run.run_id, 1, splitnn_blob(1, "bank", documents))
+    ours = {
+        name: {**doc, "training_run": run.run_id} if doc.get("training_run") == RUN else doc
+        for name, doc in documents.items()
+    }
+    store.save_checkpoint(run.run_id, 1, splitnn_blob(1, "bank", ours))
     return run.run_id
 
 
@@ -64,7 +70,7 @@ def test_each_partys_document_is_exported_as_its_file_with_its_own_columns(
     assert isinstance(bank.model, SplitNNLabelModel) and bank.model.hosts == ("shop",)
     assert bank.prepared["classes"] == ["no", "yes"] and bank.prepared["features"] == ["b0", "b1"]
     assert shop.prepared["features"] == ["s0", "s1", "s2"] and "classes" not in shop.prepared
-    assert bank.training_run == shop.training_run == RUN
+    assert bank.training_run == shop.training_run == run_id
     np.testing.assert_array_equal(shop.model.bottom[0], _layer(2, 3)[0])
 
 
@@ -102,3 +108,38 @@ def test_the_stored_model_is_named_with_its_export_command(tmp_path: Path) -> No
     assert described.endswith(f"(rengo runs export {run_id} --out DIR)")
     result = CliRunner().invoke(app, ["runs", "show", run_id, "--store", str(tmp_path / "runs.db")])
     assert result.exit_code == 0 and "none kept" not in result.output, result.output
+
+
+@pytest.mark.parametrize("party", ["bank", "shop"])
+def test_a_document_of_another_training_run_is_refused_naming_its_party(
+    tmp_path: Path, party: str
+) -> None:
+    """A document whose training run is another run's was exported as this run's."""
+    documents = _documents()
+    documents[party] = {**documents[party], "training_run": "20260101-000000-000000"}
+    with RunStore(tmp_path / "runs.db") as store:
+        run_id = _stored(store, documents)
+        with pytest.raises(DataError, match=f"model of '{party}' names '20260101-000000-000000'"):
+            load_splitnn(store, run_id)
+    code, said = _export(tmp_path / "runs.db", run_id, tmp_path / "out")
+    assert code != 0 and "store is damaged" in said and "Traceback" not in said, said
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_top_model_reading_other_embedding_widths_is_refused_naming_each_party(
+    tmp_path: Path,
+) -> None:
+    """A feature party whose bottom model embeds 5 where the top model reads 2 of it was
+    exported, to fail only at a scoring run after the party had sent its embeddings."""
+    documents = _documents()
+    wide = SplitNNFeatureModel(_layer(5, 3), 1)
+    documents["shop"] = kept_document(wide, "shop", "bank", RUN, ["s0", "s1", "s2"], None)
+    with RunStore(tmp_path / "runs.db") as store:
+        run_id = _stored(store, documents)
+        with pytest.raises(
+            DataError, match=r"reads 4 embedding columns, .* 2 \(bank\) \+ 5 \(shop\) = 7"
+        ):
+            load_splitnn(store, run_id)
+    code, said = _export(tmp_path / "runs.db", run_id, tmp_path / "out")
+    assert code != 0 and "2 (bank) + 5 (shop)" in said and "Traceback" not in said, said
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []

@@ -83,7 +83,9 @@ def load_splitnn(store: RunStore, run_id: str) -> StoredSplitNN:
     DataError
         The run holds no SplitNN model (another algorithm's, a deployed run's, a run of a
         rengo that did not store one), or a corrupt or malformed one (one whose parties are
-        not the label party and the feature parties its top model reads).
+        not the label party and the feature parties its top model reads, a document that
+        names another training run, or a top model whose input width is not the sum of the
+        parties' embedding widths), naming the party and what disagrees.
     UnknownRunError, AmbiguousRunError
         If ``run_id`` matches no run, or several.
     """
@@ -101,7 +103,37 @@ def load_splitnn(store: RunStore, run_id: str) -> StoredSplitNN:
             f"{', '.join(map(str, label.get('hosts') or [])) or 'none'} (the store is "
             "damaged: run the job again)"
         )
+    _check_agreement(stored.run_id, stored.label_party, stored.documents)
     return StoredSplitNN(stored.run_id, stored.round, stored.label_party, stored.documents)
+
+
+def _check_agreement(run_id: str, label_party: str, documents: Mapping[str, Any]) -> None:
+    """Refuse documents that disagree with the run or with each other: a document another
+    run trained, or a top model whose input width is not the sum of the embedding widths
+    of the label party's own bottom model (where it has one) and of each feature party's."""
+    for name in sorted(documents):
+        named = documents[name].get("training_run")
+        if named != run_id:
+            raise DataError(
+                f"run {run_id}: the stored SplitNN model of {name!r} names "
+                f"{'no training run' if named is None else repr(named)} as its training run, "
+                "not this run (the store is damaged: run the job again)"
+            )
+    label = documents[label_party]
+    order = [label_party, *map(str, label.get("hosts") or [])]
+    embedded = {
+        name: int(documents[name]["bottom"]["widths"][-1])
+        for name in order
+        if documents[name].get("bottom") is not None
+    }
+    reads = int(label["top"]["widths"][0])
+    if reads != sum(embedded.values()):
+        parts = " + ".join(f"{width} ({name})" for name, width in embedded.items())
+        raise DataError(
+            f"run {run_id}: the label party {label_party}'s top model reads {reads} "
+            f"embedding columns, but the parties' bottom models embed {parts} = "
+            f"{sum(embedded.values())} (the store is damaged: run the job again)"
+        )
 
 
 def _label_party_held(full: str, label: str, texts: dict[str, Any]) -> None:
