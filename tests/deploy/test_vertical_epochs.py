@@ -94,3 +94,46 @@ def test_a_store_busy_at_an_epoch_end_records_that_epoch_with_the_next(tmp_path:
         reporter.epoch_end(1, None, stop=True)
         assert [r.round for r in store.rounds(run)] == [1, 2]
         assert refused == [1] and rows.epochs.unrecorded == []
+
+
+def test_the_last_epoch_the_store_refused_is_written_as_the_run_ends_or_named(
+    tmp_path: Path,
+) -> None:
+    """A deployed coordinator whose store refused the last epoch's record wrote it never
+    (no later epoch came to take it along) and named it nowhere: the run read completed
+    with an epoch missing and its held-out metrics went onto the epoch before."""
+    from rengo.deploy.vertical import _write_refused_epochs
+
+    with RunStore(tmp_path / "runs.db") as store:
+        run = store.start_run("vfl-deployed", {"algorithm": "hetero_lr"}, "deployed", 2)
+        log_round, busy = store.log_round, {"refusals": 1}
+
+        def busy_at_the_last(run_id: str, number: int, *args: Any, **kwargs: Any) -> None:
+            if number == 2 and busy["refusals"] > 0:
+                busy["refusals"] -= 1
+                raise StoreBusyError("the run store is busy (test)")
+            log_round(run_id, number, *args, **kwargs)
+
+        store.log_round = busy_at_the_last  # type: ignore[method-assign]
+        rows = EpochRows(store, run, 2, None)
+        reporter = TrainingReporter(rows, COORDINATOR, epochs=2, batches=1)
+        reporter.begin()
+        for epoch in range(2):
+            reporter.batch(epoch, 0)
+            reporter.epoch_end(epoch, None, stop=epoch == 1)
+        assert rows.epochs.unrecorded == [2]
+        _write_refused_epochs(rows, store, run)  # the store takes it now
+        assert [r.round for r in store.rounds(run)] == [1, 2]
+        assert rows.epochs.unrecorded == []
+
+        busy["refusals"] = 10**6  # a store that keeps refusing: the epoch is named
+        again = store.start_run("vfl-deployed", {"algorithm": "hetero_lr"}, "deployed", 2)
+        rows = EpochRows(store, again, 2, None)
+        reporter = TrainingReporter(rows, COORDINATOR, epochs=2, batches=1)
+        reporter.begin()
+        for epoch in range(2):
+            reporter.batch(epoch, 0)
+            reporter.epoch_end(epoch, None, stop=epoch == 1)
+        _write_refused_epochs(rows, store, again)
+        (warning,) = [e.message for e in store.events(again, "warning")]
+        assert f"epochs 2 of run {again} were not recorded" in warning

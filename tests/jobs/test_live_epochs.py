@@ -150,3 +150,27 @@ def test_a_failed_run_names_the_epochs_the_store_refused(tmp_path: Path) -> None
         f"epochs 2, 3 of run {run.run_id} were not recorded" in line and "busy (test)" in line
         for line in lines
     ), lines
+
+
+def test_a_run_failing_after_training_names_the_epochs_the_store_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a failure inside fit named refused epochs: a run that trained, then failed while
+    it scored the held-out rows, lost the epoch the store had refused without a word."""
+    job = build_vertical_job(
+        parse_job(tomllib.loads(LR_JOB.format(dataset="breast_cancer", extra="")))
+    )
+    store = RunStore(tmp_path / "r.db")
+    _refusing(store, lambda number: number == 3)  # the last epoch, whenever it is written
+    lines: list[str] = []
+
+    def scoring_fails(*_args: Any, **_kwargs: Any) -> Any:
+        raise _Halt("scoring failed")
+
+    monkeypatch.setattr(job.model, "predict_raw", scoring_fails)
+    with store, pytest.raises(_Halt):
+        run_vertical_job(job, store, log=lines.append)
+    with RunStore(tmp_path / "r.db") as again:
+        (run,) = again.list_runs()
+        assert [r.round for r in again.rounds(run.run_id)] == [1, 2]
+    assert any(f"epochs 3 of run {run.run_id} were not recorded" in line for line in lines)

@@ -497,6 +497,8 @@ def serve_vertical_coordinator(
         finally:
             background.shutdown(wait=False, cancel_futures=True)
             wall = time.perf_counter() - started
+            if isinstance(progress, EpochRows):
+                _write_refused_epochs(progress, store, run_id)
             run.summary.update(traffic.totals(received, sent))
             if rejoins:
                 run.summary["rejoins"] = rejoins
@@ -850,3 +852,16 @@ def run_vertical_party(
                         log.info("held-out rows not evaluated: %s", made)
                     return replace(result, held_out=made)
                 return result
+
+
+def _write_refused_epochs(rows: EpochRows, store: Any, run_id: str | None) -> None:
+    """Write the epochs the store refused while the run trained (before the held-out
+    metrics go onto the last one); any it still refuses are named in a warning, logged and
+    recorded where the store takes it, never silently lost."""
+    if rows.epochs.write_pending():
+        return
+    unrecorded = rows.epochs.unrecorded_line()
+    log.warning("%s", unrecorded)
+    if store is not None and run_id is not None:
+        with contextlib.suppress(StoreClosedError, StoreWriteRefused):
+            store.log_event(run_id, "warning", unrecorded)

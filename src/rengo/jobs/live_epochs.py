@@ -18,6 +18,9 @@ yet.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
 from rengo.tracking.errors import StoreClosedError, StoreWriteRefused
 from rengo.tracking.store import RunStore
 from rengo.vfl.progress import VerticalProgress
@@ -99,3 +102,25 @@ class LiveEpochs:
             f"epochs {epochs} of run {self._run_id} were not recorded: the run store "
             f"refused them ({self.refusal})"
         )
+
+
+@contextmanager
+def epochs_named_on_failure(live: LiveEpochs | None, log: Callable[[str], None]) -> Iterator[None]:
+    """Run a vertical run's body (training, scoring, the final record); if it fails, the
+    epochs the store refused while it trained are tried once more and any it still refuses
+    are named through ``log``, so a failed run keeps the epochs it ended or says which it
+    could not keep.
+
+    Parameters
+    ----------
+    live
+        The run's epoch recorder (None: the run is not recorded).
+    log
+        Where the line naming unrecorded epochs goes.
+    """
+    try:
+        yield
+    except BaseException:
+        if live is not None and not live.write_pending():
+            log(live.unrecorded_line())
+        raise

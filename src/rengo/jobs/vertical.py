@@ -45,7 +45,7 @@ from rengo.data.dataset import column_scaling
 from rengo.data.exposure_column import exposure_cells
 from rengo.data.labels import MissingLabelError, class_list
 from rengo.jobs.data_files import BUNDLED_DATA, bundled_data, job_data_files
-from rengo.jobs.live_epochs import LiveEpochs
+from rengo.jobs.live_epochs import LiveEpochs, epochs_named_on_failure
 from rengo.jobs.spec import JobSpec
 from rengo.jobs.vertical_spec import OperatingTargets, VflSection
 from rengo.metrics import (
@@ -1216,86 +1216,87 @@ def run_vertical_job(
         start = time.perf_counter()
         parties = len(vfl.party_names)
         live = None if store is None or run_id is None else LiveEpochs(store, run_id, parties)
-        with epoch_clock(job.model, vfl.label_party, progress, live) as clock:
-            try:
-                job.model.fit(job.train, labels=job.other_labels or None, selection=vfl.selection)
-            except ChangedTable as exc:
-                settings = _rows_chosen_by(vfl, exc.role)
-                if not settings or exc.rows_chosen_by:
-                    raise
-                raise ChangedTable(exc.role, exc.run, exc.path, settings) from exc
-            except BaseException:
-                # a failed run keeps the epochs it ended: those the store refused while it
-                # trained are tried once more, and any it still refuses are named
-                if live is not None and not live.write_pending():
-                    log(live.unrecorded_line())
-                raise
-        train_s = time.perf_counter() - start
-        _known_scalers(job)
-        if vfl.selection is not None:
-            run.summary[IV_SELECTION] = keep_selected_columns(job, log)
-        ids, predictions = job.model.predict_raw(job.test)
-        scored = scoring_party(vfl)
-        held_out = job.test.parties[scored].ids
-        for what, values in (("labels", job.test_labels), ("exposures", job.test_exposure)):
-            if values is not None and len(values) != len(held_out):
-                raise ValueError(f"{scored}'s held-out IDs and {what} differ in length")
-        row_of = {str(i): row for row, i in enumerate(held_out)}  # one lookup for both
-        rows = np.array([row_of[str(i)] for i in ids], dtype=np.intp)
-        truth = np.asarray(job.test_labels)[rows]
-        exposure = job.test_exposure
-        exposure = None if exposure is None else np.asarray(exposure, dtype=np.float64)[rows]
-        evaluated = known_label_count(truth)  # the metrics' rows (a transfer target's few)
-        metrics: dict[str, float] = {}  # none for an unlabelled target: nothing to compare
-        if evaluated:
-            metrics = held_out_metrics(
-                vfl.spec,
-                vfl.options,
-                truth,
-                predictions,
-                job.model.models_[scored],
-                OperatingTargets(vfl.target_recall, vfl.target_precision),
-                exposure,
+        # a failed run keeps the epochs it ended, scored or not: those the store refused
+        # while it trained are tried once more, and any it still refuses are named
+        with epochs_named_on_failure(live, log):
+            with epoch_clock(job.model, vfl.label_party, progress, live) as clock:
+                try:
+                    job.model.fit(
+                        job.train, labels=job.other_labels or None, selection=vfl.selection
+                    )
+                except ChangedTable as exc:
+                    settings = _rows_chosen_by(vfl, exc.role)
+                    if not settings or exc.rows_chosen_by:
+                        raise
+                    raise ChangedTable(exc.role, exc.run, exc.path, settings) from exc
+            train_s = time.perf_counter() - start
+            _known_scalers(job)
+            if vfl.selection is not None:
+                run.summary[IV_SELECTION] = keep_selected_columns(job, log)
+            ids, predictions = job.model.predict_raw(job.test)
+            scored = scoring_party(vfl)
+            held_out = job.test.parties[scored].ids
+            for what, values in (("labels", job.test_labels), ("exposures", job.test_exposure)):
+                if values is not None and len(values) != len(held_out):
+                    raise ValueError(f"{scored}'s held-out IDs and {what} differ in length")
+            row_of = {str(i): row for row, i in enumerate(held_out)}  # one lookup for both
+            rows = np.array([row_of[str(i)] for i in ids], dtype=np.intp)
+            truth = np.asarray(job.test_labels)[rows]
+            exposure = job.test_exposure
+            exposure = None if exposure is None else np.asarray(exposure, dtype=np.float64)[rows]
+            evaluated = known_label_count(truth)  # the metrics' rows (a transfer target's few)
+            metrics: dict[str, float] = {}  # none for an unlabelled target: nothing to compare
+            if evaluated:
+                metrics = held_out_metrics(
+                    vfl.spec,
+                    vfl.options,
+                    truth,
+                    predictions,
+                    job.model.models_[scored],
+                    OperatingTargets(vfl.target_recall, vfl.target_precision),
+                    exposure,
+                )
+            label_model = job.model.models_[vfl.label_party]
+            result: dict[str, Any] = {
+                "run_id": run_id,
+                "common_customers": int(job.model.psi_.size) if job.model.psi_ else None,
+                "train_seconds": train_s,
+                "scored_customers": len(ids),
+                TEST_ROWS: evaluated,
+                **metrics,
+                "losses": list(getattr(label_model, "losses", [])),
+            }
+            shown = ", ".join(f"{k.upper()} {v:.4f}" for k, v in metrics.items())
+            trained = vfl.spec.describe(job.model.models_.get(COORDINATOR))
+            evaluated_on = evaluated_rows_phrase(len(ids), evaluated)  # "": every scored row
+            if evaluated:
+                scored_line = (
+                    f"scored {len(ids)} held-out customers"
+                    f"{'; ' + evaluated_on if evaluated_on else ': '}{shown}"
+                )
+            else:
+                scored_line = (
+                    f"scored all {len(ids)} of {scored}'s customers (no {vfl.label!r} labels: not "
+                    f"evaluated; rengo runs export {run_id or 'RUN'} --out DIR keeps the model "
+                    "to score new rows)"
+                )
+            log(
+                f"{trained} in {train_s:.1f}s on {result['common_customers']} common customers; "
+                + scored_line
             )
-        label_model = job.model.models_[vfl.label_party]
-        result: dict[str, Any] = {
-            "run_id": run_id,
-            "common_customers": int(job.model.psi_.size) if job.model.psi_ else None,
-            "train_seconds": train_s,
-            "scored_customers": len(ids),
-            TEST_ROWS: evaluated,
-            **metrics,
-            "losses": list(getattr(label_model, "losses", [])),
-        }
-        shown = ", ".join(f"{k.upper()} {v:.4f}" for k, v in metrics.items())
-        trained = vfl.spec.describe(job.model.models_.get(COORDINATOR))
-        evaluated_on = evaluated_rows_phrase(len(ids), evaluated)  # "": every scored row
-        if evaluated:
-            scored_line = (
-                f"scored {len(ids)} held-out customers"
-                f"{'; ' + evaluated_on if evaluated_on else ': '}{shown}"
-            )
-        else:
-            scored_line = (
-                f"scored all {len(ids)} of {scored}'s customers (no {vfl.label!r} labels: not "
-                f"evaluated; rengo runs export {run_id or 'RUN'} --out DIR keeps the model "
-                "to score new rows)"
-            )
-        log(
-            f"{trained} in {train_s:.1f}s on {result['common_customers']} common customers; "
-            + scored_line
-        )
-        if store is not None and run_id is not None:
-            log_vertical_epochs(
-                store,
-                run_id,
-                result["losses"],
-                clock.epoch_seconds(),
-                {f"test_{k}": v for k, v in metrics.items()},
-                len(vfl.party_names),
-                train_s,
-                validation_losses=recorded_validation_losses(job.model.models_, vfl.label_party),
-            )
+            if store is not None and run_id is not None:
+                log_vertical_epochs(
+                    store,
+                    run_id,
+                    result["losses"],
+                    clock.epoch_seconds(),
+                    {f"test_{k}": v for k, v in metrics.items()},
+                    len(vfl.party_names),
+                    train_s,
+                    validation_losses=recorded_validation_losses(
+                        job.model.models_, vfl.label_party
+                    ),
+                )
             coefficients = getattr(job.model, "coefficients", None)
             if callable(coefficients):
                 # A simulation holds every linear party's part in one place (a deployment
@@ -1535,8 +1536,8 @@ def log_vertical_epochs(
             store.log_round(run_id, 1, test_metrics, train_seconds, parties, 0)
             return
         for epoch, took in enumerate(epoch_seconds, start=1):
-            store.log_round(run_id, epoch, {}, took, parties, 0)
-        store.log_round(run_id, len(epoch_seconds), test_metrics, epoch_seconds[-1], parties, 0)
+            last = epoch == len(epoch_seconds)
+            store.log_round(run_id, epoch, test_metrics if last else {}, took, parties, 0)
         return
     seconds = [*epoch_seconds[: len(losses)], *[0.0] * (len(losses) - len(epoch_seconds))]
     for epoch, loss in enumerate(losses, start=1):
