@@ -1,6 +1,6 @@
 """The dashboard shows an epsilon rounded up, as ``rengo runs show`` does: a privacy bound
 read off the page must not be below what the accountant certified (the page showed the
-stored 8.38541935 as 8.3854 beside the run's 'epsilon 8.386')."""
+stored 8.38541935 as 8.3854 beside the run's 'epsilon 8.386'; 1.11 as 1.1101)."""
 
 from __future__ import annotations
 
@@ -18,17 +18,22 @@ pytestmark = pytest.mark.skipif(NODE is None, reason="needs Node.js to run the p
 APP = Path(rengo.ui.__file__).parent / "static" / "app.js"
 
 
-def _fmt_metric(value: float, key: str | None) -> str:
-    source = APP.read_text(encoding="utf-8")
-    start = source.index("function fmtMetric(")
-    depth, end = 0, -1
+def _function(source: str, name: str) -> str:
+    """The text of ``function NAME(...) { ... }`` in ``source`` (braces balanced)."""
+    start = source.index(f"function {name}(")
+    depth = 0
     for at in range(source.index("{", start), len(source)):
         depth += {"{": 1, "}": -1}.get(source[at], 0)
         if depth == 0:
-            end = at + 1
-            break
+            return source[start : at + 1]
+    raise AssertionError(f"{name} is not closed in {APP}")
+
+
+def _fmt_metric(value: float, key: str | None) -> str:
+    source = APP.read_text(encoding="utf-8")
+    defined = "\n".join(_function(source, name) for name in ("fmtEpsilon", "fmtMetric"))
     call = f"fmtMetric({json.dumps(value)}, {json.dumps(key)})"
-    script = f"{source[start:end]}\nprocess.stdout.write(JSON.stringify({call}));"
+    script = f"{defined}\nprocess.stdout.write(JSON.stringify({call}));"
     assert NODE is not None
     done = subprocess.run(
         [NODE, "-e", script], capture_output=True, text=True, timeout=30, check=True
@@ -36,8 +41,14 @@ def _fmt_metric(value: float, key: str | None) -> str:
     return str(json.loads(done.stdout))
 
 
-def test_an_epsilon_on_the_page_is_rounded_up_other_metrics_to_nearest() -> None:
-    assert _fmt_metric(8.38541935, "dp_epsilon") == "8.3855"
-    assert _fmt_metric(2.27201, "train_dp_epsilon") == "2.2721"
-    assert _fmt_metric(8.38541935, "accuracy") == "8.3854"
+def test_an_epsilon_on_the_page_reads_as_rengo_runs_show_prints_it() -> None:
+    """4 significant digits rounded up, as :func:`rengo.privacy.epsilon_text.epsilon_shown`:
+    the same text for the same value on the page and in the terminal, never below it."""
+    from rengo.privacy.epsilon_text import epsilon_shown
+
+    for value in (8.38541935, 2.27201, 1.11, 22.0, 0.000123456, 9.99951, 4.3):
+        assert _fmt_metric(value, "dp_epsilon") == epsilon_shown(value), value
+    assert _fmt_metric(2.27201, "train_dp_epsilon") == "2.273"
+    assert _fmt_metric(12345.64, "dp_epsilon") == "12,350"  # above the bound, not 12,345.6
+    assert _fmt_metric(8.38541935, "accuracy") == "8.3854"  # other metrics as before
     assert _fmt_metric(8.38541935, None) == "8.3854"

@@ -49,10 +49,17 @@
     return response.json();
   }
 
+  // An epsilon as rengo runs show prints it: 4 significant digits, rounded up, so the page never
+  // shows a privacy bound below the one the accountant certified (8.38542 is 8.386, 1.11 is 1.11).
+  function fmtEpsilon(v) {
+    if (!Number.isFinite(v) || v <= 0) return String(v);
+    let shown = Number(v.toPrecision(4));
+    if (shown < v) shown = Number((shown + Math.pow(10, Math.floor(Math.log10(shown)) - 3)).toPrecision(4));
+    return shown >= 10000 ? shown.toLocaleString("en-US") : String(shown);
+  }
   function fmtMetric(v, key) {
     if (v === null || v === undefined) return "—";
-    // an epsilon is never shown below the bound it certifies: rounded up, as rengo runs show does
-    if (key && key.endsWith("dp_epsilon") && Math.abs(v) < 10000) return (Math.ceil(v * 1e4) / 1e4).toFixed(4);
+    if (typeof key === "string" && key.endsWith("dp_epsilon")) return fmtEpsilon(v);
     if (Number.isInteger(v) && Math.abs(v) >= 1000) return v.toLocaleString("en-US");
     if (Math.abs(v) >= 10000) return v.toLocaleString("en-US", { maximumFractionDigits: 1 });
     return v.toFixed(4);
@@ -215,7 +222,7 @@
             fill: s.fill,
             spanGaps: true,
             points: { show: !many, size: 5 },
-            value: (u, v) => (v === null || v === undefined ? "—" : (this.options.yFormat ? this.options.yFormat(v) : fmtMetric(v))),
+            value: (u, v) => (v === null || v === undefined ? "—" : (this.options.yFormat ? this.options.yFormat(v) : fmtMetric(v, this.options.metric || s.label))),
           })),
         ],
       };
@@ -269,7 +276,7 @@
     // numbers in a table beside it (in a disclosure, so the page looks as before).
     describe(series, data) {
       const xs = data[0], unit = this.options.xLabel || "round";
-      const fmt = (v) => (v === null || v === undefined ? "\u2014" : this.options.yFormat ? this.options.yFormat(v) : fmtMetric(v));
+      const fmt = (v, k) => (v === null || v === undefined ? "\u2014" : this.options.yFormat ? this.options.yFormat(v) : fmtMetric(v, this.options.metric || k));
       const span = xs.length ? (xs.length === 1 ? `${unit} ${xs[0]}` : `${unit}s ${xs[0]} to ${xs[xs.length - 1]}`) : "no data yet";
       this.container.setAttribute("role", "img");
       this.container.setAttribute("aria-label", `Chart: ${this.options.title || this.id}, ${series.length} series over ${span}; the numbers are in the data table below it`);
@@ -285,10 +292,10 @@
       replace(this.options.dataBox, table([
         { label: "Series", render: (r) => r.label },
         { label: "Points", num: true, render: (r) => String(r.count) },
-        { label: "First", num: true, render: (r) => fmt(r.first) },
-        { label: "Latest", num: true, render: (r) => r.at === null ? "\u2014" : `${fmt(r.latest)} (${unit} ${r.at})` },
-        { label: "Lowest", num: true, render: (r) => fmt(r.low) },
-        { label: "Highest", num: true, render: (r) => fmt(r.high) },
+        { label: "First", num: true, render: (r) => fmt(r.first, r.label) },
+        { label: "Latest", num: true, render: (r) => r.at === null ? "\u2014" : `${fmt(r.latest, r.label)} (${unit} ${r.at})` },
+        { label: "Lowest", num: true, render: (r) => fmt(r.low, r.label) },
+        { label: "Highest", num: true, render: (r) => fmt(r.high, r.label) },
       ], rows, { "data-testid": `chart-data-${this.id}` }, `${this.options.title || this.id}: each series' numbers`));
     }
     resize() {
@@ -505,7 +512,7 @@
         { label: "Duration", num: true, render: (r) => fmtDuration(elapsed(r)) },
         { label: "Rounds", num: true, render: (r) => r.planned_rounds ? `${fmtInt(r.rounds)} / ${fmtInt(r.planned_rounds)}` : fmtInt(r.rounds) },
         { label: "Headline metric", num: true, render: (r) => r.headline ? h("div", { class: "headline" },
-            h("div", {}, h("div", { class: "metric" }, r.headline.metric), h("div", {}, fmtMetric(r.headline.value))), sparkline(r.headline.spark)) : h("span", { class: "muted" }, "—") },
+            h("div", {}, h("div", { class: "metric" }, r.headline.metric), h("div", {}, fmtMetric(r.headline.value, r.headline.metric))), sparkline(r.headline.spark)) : h("span", { class: "muted" }, "—") },
       ];
       replace(this.body, table(columns, data.runs, { "data-testid": "runs-table" }, "Runs"));
       this.updateCompare();
@@ -741,9 +748,9 @@
       const grid = h("div", { class: "charts" });
       for (const [name, spread] of Object.entries(clients.spread)) {
         const id = `spread-${name.replace(/\W+/g, "-")}`; used.add(id);
-        const entry = this.charts.card(id, name, {});
+        const entry = this.charts.card(id, name, { metric: name });
         const rs = spread.rounds, last = rs[rs.length - 1];
-        entry.latest.textContent = last ? `mean ${fmtMetric(last.mean)} · worst 10% ${fmtMetric(last.worst_decile)}` : "";
+        entry.latest.textContent = last ? `mean ${fmtMetric(last.mean, name)} · worst 10% ${fmtMetric(last.worst_decile, name)}` : "";
         grid.append(entry.card);
         requestAnimationFrame(() => entry.chart.update([
           { label: "mean", points: rs.map((s) => [s.round, s.mean]) },
@@ -890,7 +897,7 @@
       const keys = [...data.common, ...Object.keys(data.metrics).filter((k) => !data.common.includes(k))];
       for (const key of keys) {
         const id = `compare-${key}`; used.add(id);
-        const entry = this.charts.card(id, key, {});
+        const entry = this.charts.card(id, key, { metric: key });
         grid.append(entry.card);
         const series = Object.entries(data.metrics[key]).map(([rid, pts]) => ({ label: label.get(rid), color: style.get(rid).color, dash: style.get(rid).dash, points: pts.filter((p) => p[1] !== null) }));
         requestAnimationFrame(() => entry.chart.update(series));
@@ -905,7 +912,7 @@
           const lower = data.lower_is_better[k];  // null: an operating point, no best
           const best = lower ? Math.min(...vals) : Math.max(...vals);
           const isBest = lower !== null && vals.length > 1 && v === best;
-          return h("span", { class: isBest ? "best" : "" }, fmtMetric(v), isBest ? h("span", { class: "sr-only" }, " (best)") : null);
+          return h("span", { class: isBest ? "best" : "" }, fmtMetric(v, k), isBest ? h("span", { class: "sr-only" }, " (best)") : null);
         } })),
       ], keys, { "data-testid": "compare-table" }, "Final values of each run"));
       const diffs = data.config_differences.length ? h("div", { class: "card" }, table([
