@@ -424,6 +424,7 @@ class GrpcHub:
         self._lock = threading.Condition()
         self._sessions: dict[str, _Session] = {}
         self._live: set[_Session] = set()
+        self._removals: dict[str, str] = {}  # taken out by change_parties: what they are told
         self._calls: dict[int, _Call] = {}
         self._instances: dict[str, bytes] = {}  # each party's process, from its hello
         self._protocol_started = False  # a role's channel is open: parties hold its state
@@ -634,7 +635,9 @@ class GrpcHub:
     def change_parties(self, parties: Collection[str], reason: str) -> list[str]:
         """Admit exactly ``parties`` from now on (the allow-list becomes them: a deployed
         coordinator applying the operator's request), ending the session of each connected
-        party left out, which is told ``reason`` and refused from then on.
+        party left out, which is told ``reason`` and refused from then on. A stream of a
+        party left out that opened before the change and has not said hello yet is ended
+        too, and a hello that still arrives on one is refused with ``reason``.
 
         Parameters
         ----------
@@ -655,10 +658,21 @@ class GrpcHub:
             nothing changes.
         """
         names = frozenset(parties)
-        self.security = replace(self.security, parties=names)
-        with self._lock:
+        security = replace(self.security, parties=names)
+        with self._lock:  # a hello registers before this (ended below) or is refused after
+            for name in (self.security.parties or frozenset()) - names:
+                self._removals[name] = reason
+            self.security = security
+            for name in names:
+                self._removals.pop(name, None)
             ended = sorted((n, s) for n, s in self._sessions.items() if n not in names)
+            # streams opened (authenticated) before the change that have not said hello yet
+            half_open = [s for s in self._live if not s.registered and s.name not in names]
+            for name in {n for n, _ in ended} | {s.name for s in half_open}:
+                self._removals[name] = reason
         for _, session in ended:
+            self._end(session, grpc.StatusCode.PERMISSION_DENIED, reason)
+        for session in half_open:
             self._end(session, grpc.StatusCode.PERMISSION_DENIED, reason)
         self._note_revoked_absent(self.security.revoked_serials())  # admitted, yet revoked
         return [name for name, _ in ended]
@@ -1252,6 +1266,12 @@ class GrpcHub:
                 self._lock.notify_all()
             return
         with self._lock:
+            if not self._admits(session.name):  # taken out after its stream opened
+                raise AuthenticationError(
+                    self._removals.get(
+                        session.name, f"party {session.name!r} is not in the allow-list"
+                    )
+                )
             before = self._instances.get(session.name)
             if instance:
                 self._instances[session.name] = instance
