@@ -10,15 +10,18 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 from child_processes import Processes
 
-from rengo.deploy.coordinator import _RoundTraffic
+from rengo.core.errors import ConfigError
+from rengo.core.parameters import Parameters
+from rengo.deploy.coordinator import _RoundTraffic, serve_coordinator
 from rengo.deploy.live_parties import LiveParties
-from rengo.hfl import FedAvg
+from rengo.hfl import FedAvg, SecAggPlus
 from rengo.hfl.strategy.dp import DifferentialPrivacy
 from rengo.tracking import (
     RunStore,
@@ -31,6 +34,7 @@ from rengo.transport.certs import init_certificates, revoke_party
 from rengo.transport.grpc_hub import GrpcHub
 from rengo.transport.grpc_security import HubSecurity
 from rengo.transport.revocation import revoked_reason
+from rengo.valuation import ContributionTracker
 
 
 class FakeHub:
@@ -66,7 +70,12 @@ class FakeHub:
 
 
 def live(
-    tmp_path: Path, strategy: FedAvg | DifferentialPrivacy, quorum: int | None, hub: FakeHub
+    tmp_path: Path,
+    strategy: FedAvg | DifferentialPrivacy,
+    quorum: int | None,
+    hub: FakeHub,
+    workflow: object | None = None,
+    observers: Sequence[object] = (),
 ) -> tuple[RunStore, str, LiveParties, list[tuple[str, str]]]:
     store = RunStore(tmp_path / "runs.db")
     parties = ["p0", "p1", "p2", "p3"]
@@ -80,6 +89,8 @@ def live(
         quorum,
         parties,
         lambda level, text: events.append((level, text)),
+        workflow,
+        observers,
     )
     return store, run_id, members, events
 
@@ -150,6 +161,62 @@ def test_a_request_the_run_cannot_serve_is_dropped_naming_why(
         f"the operator's request to {request.describe()} (made {request.at}) was not applied: "
     )
     assert re.search(why, text), text
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("workflow", "observers", "admit", "remove", "why"),
+    [
+        (SecAggPlus(), (), [], ["p2", "p3"],
+         r"secure aggregation needs at least 3 sampled clients \(got 2\)"),
+        (None, (ContributionTracker(lambda parameters: 0.0, "mr"),),
+         [f"p{i}" for i in range(4, 13)], [],
+         "values at most 12 clients a round exactly, and this run's rounds take up to 13"),
+    ],
+)  # fmt: skip
+def test_a_request_whose_rounds_the_workflow_or_an_observer_would_refuse_is_dropped(
+    tmp_path: Path,
+    workflow: object | None,
+    observers: Sequence[object],
+    admit: list[str],
+    remove: list[str],
+    why: str,
+) -> None:
+    """The checks the start runs (SecAgg+ needs 3 clients a round; exact "mr" values at
+    most 12): a change that passes them only to fail the run's next round is dropped now."""
+    hub = FakeHub(HubSecurity(insecure=True, parties=frozenset({"p0", "p1", "p2", "p3"})))
+    strategy = FedAvg(min_fit_clients=2, min_available_clients=2)
+    store, run_id, members, events = live(tmp_path, strategy, None, hub, workflow, observers)
+    store.request_party_change(run_id, admit=admit, remove=remove)
+    members.apply(5)
+    assert hub.changes == [] and members.parties == ["p0", "p1", "p2", "p3"]
+    assert "party_changes" not in store.get_run(run_id).config
+    ((level, text),) = events
+    assert level == "warning" and re.search(why, text), text
+    store.request_party_change(run_id, admit=admit[:8], remove=remove[:1])  # 12, or 3, parties
+    members.apply(6)  # within the limits: applied
+    assert len(members.parties) == (12 if admit else 3)
+    store.close()
+
+
+def test_the_start_refuses_parties_whose_rounds_secure_aggregation_cannot_run(
+    tmp_path: Path,
+) -> None:
+    """The same check at the start: two parties under SecAgg+ are refused before a run is
+    recorded, not failed at round 1."""
+    store = RunStore(tmp_path / "runs.db")
+    with pytest.raises(ConfigError, match=r"needs at least 3 sampled clients \(got 2\)"):
+        serve_coordinator(
+            FedAvg(min_fit_clients=2, min_available_clients=2),
+            Parameters([np.zeros(3)]),
+            rounds=2,
+            listen="127.0.0.1:0",
+            security=HubSecurity(insecure=True),
+            parties=["p0", "p1"],
+            store=store,
+            workflow=SecAggPlus(),
+        )
+    assert store.list_runs() == []
     store.close()
 
 

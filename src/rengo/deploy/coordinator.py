@@ -46,6 +46,7 @@ from rengo.hfl.privacy_record import privacy_settings
 from rengo.hfl.progress_bar import RoundProgressBar
 from rengo.hfl.reply_count import RepliesCounted
 from rengo.hfl.result_checks import ResultChecks
+from rengo.hfl.round_clients_fit import check_round_clients_fit
 from rengo.hfl.run_traffic import RunTraffic
 from rengo.hfl.secagg.workflow import SecAggPlus
 from rengo.hfl.strategy.base import Strategy
@@ -478,7 +479,9 @@ def serve_coordinator(
         or of one recorded with other settings (each entry but :data:`RESUME_MAY_CHANGE`; the
         run stays interrupted), or a resume that takes parties out of the run while
         ``security`` would still admit them (an allow-list of any certified name, or one
-        naming them: nothing is recorded).
+        naming them: nothing is recorded), or ``parties`` whose rounds the ``workflow`` or
+        an observer would refuse (SecAgg+ with fewer than 3 clients a round, exact "mr"
+        contribution values with more than 12: nothing is recorded).
     RoundFailure
         If too few parties join a new run before the deadline, or a round fails; the run
         is then recorded ``failed``.
@@ -508,6 +511,8 @@ def serve_coordinator(
     _trust_federation_ca(workflow, security)
     check_privacy_fits(strategy, workflow, initial_parameters)  # before a run is recorded
     check_observers_fit(strategy, workflow, observers)
+    if expected is not None:  # its rounds sample from these (a quorum starts with fewer)
+        check_round_clients_fit(strategy, workflow, observers, len(expected))
     # with named parties and no min_parties: all of them (but those known revoked)
     quorum = min_parties or (None if expected else strategy.min_available_clients)
     config = {
@@ -613,7 +618,15 @@ def serve_coordinator(
         live_parties = None
         if store is not None and run.run_id is not None and expected is not None:
             live_parties = LiveParties(
-                store, run.run_id, hub, strategy, min_parties, expected, record_event
+                store,
+                run.run_id,
+                hub,
+                strategy,
+                min_parties,
+                expected,
+                record_event,
+                workflow,
+                observers,
             )
         bar = RoundProgressBar(
             progress or False, rounds, run_name or strategy.name, done=coordinator.start_round - 1

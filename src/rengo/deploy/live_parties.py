@@ -10,7 +10,10 @@ is dropped with a warning event naming why; nothing else changes:
   token in the tokens file the coordinator read;
 - a list shorter than the quorum (``--quorum``) or than the strategy's
   ``min_available_clients`` / ``min_fit_clients`` (rounds could not start);
-- under central DP, a list of ``n`` parties with ``delta >= 1/n`` (the round would refuse it).
+- under central DP, a list of ``n`` parties with ``delta >= 1/n`` (the round would refuse it);
+- a list whose rounds the run's fit workflow or a round observer would refuse: the checks
+  the start runs (:func:`rengo.hfl.round_clients_fit.check_round_clients_fit`: SecAgg+ needs
+  at least 3 clients a round, contribution method "mr" values at most 12).
 
 The others become the run's parties from the next round on, recorded as a resume records a
 change (:meth:`rengo.tracking.RunStore.change_parties`: ``parties``, ``party_changes`` and
@@ -26,6 +29,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rengo.core.errors import ConfigError
+from rengo.hfl.round_clients_fit import check_round_clients_fit
 from rengo.hfl.strategy.base import Strategy
 from rengo.hfl.strategy.dp import DifferentialPrivacy
 from rengo.privacy.config import check_delta
@@ -44,7 +48,13 @@ def has_certificate(certificates: Path, name: str) -> bool:
     return party_paths(certificates, name)[0].is_file()
 
 
-def check_parties_fit(strategy: Strategy, parties: Sequence[str], quorum: int | None) -> None:
+def check_parties_fit(
+    strategy: Strategy,
+    parties: Sequence[str],
+    quorum: int | None,
+    workflow: object | None = None,
+    observers: Sequence[object] = (),
+) -> None:
     """Refuse a list of parties a running deployed run could not go on with.
 
     Parameters
@@ -55,13 +65,19 @@ def check_parties_fit(strategy: Strategy, parties: Sequence[str], quorum: int | 
         The parties it would have.
     quorum
         The run's ``min_parties`` (None: all of its parties).
+    workflow
+        The run's fit workflow (None: none).
+    observers
+        The run's round observers.
 
     Raises
     ------
     ConfigError
         If the list is shorter than ``quorum`` or than the strategy's
         ``min_available_clients`` or ``min_fit_clients``, or, under central DP, its size
-        ``n`` makes ``delta >= 1/n``.
+        ``n`` makes ``delta >= 1/n``, or the workflow or an observer refuses rounds of the
+        clients it gives (the start's check,
+        :func:`rengo.hfl.round_clients_fit.check_round_clients_fit`).
     """
     count = len(parties)
     if quorum is not None and count < quorum:
@@ -74,6 +90,7 @@ def check_parties_fit(strategy: Strategy, parties: Sequence[str], quorum: int | 
             )
     if isinstance(strategy, DifferentialPrivacy):
         check_delta(strategy.dp, count)
+    check_round_clients_fit(strategy, workflow, observers, count)
 
 
 class LiveParties:
@@ -93,6 +110,10 @@ class LiveParties:
         The run's parties now.
     record_event
         Receives ``(level, message)`` for each change and each request dropped.
+    workflow
+        The run's fit workflow (None: none), which the parties must still fit.
+    observers
+        The run's round observers, which the parties must still fit.
     """
 
     def __init__(
@@ -104,8 +125,12 @@ class LiveParties:
         quorum: int | None,
         parties: Sequence[str],
         record_event: Callable[[str, str], None],
+        workflow: object | None = None,
+        observers: Sequence[object] = (),
     ) -> None:
         self._store = store
+        self._workflow = workflow
+        self._observers = tuple(observers)
         self._run_id = run_id
         self._hub = hub
         self._strategy = strategy
@@ -175,7 +200,9 @@ class LiveParties:
                 return f"party {name}'s certificate was revoked (`rengo certs add DIR {name}`)"
         try:
             dataclasses.replace(security, parties=frozenset(proposed))  # its own rules (tokens)
-            check_parties_fit(self._strategy, proposed, self._quorum)
+            check_parties_fit(
+                self._strategy, proposed, self._quorum, self._workflow, self._observers
+            )
         except ConfigError as exc:
             return str(exc)
         return None

@@ -47,7 +47,7 @@ from rengo.valuation import (
     validation_score,
     vertical_party_contribution,
 )
-from rengo.valuation.tracker import MAX_EXACT_ROUND_PLAYERS, SECAGG_METHODS
+from rengo.valuation.tracker import SECAGG_METHODS
 from rengo.valuation.vertical import DEFAULT_TMC_RULE
 from rengo.vfl.hetero_contribution import SCORERS_BY_OUTPUT
 from rengo.vfl.registry import Output
@@ -244,13 +244,7 @@ def contribution_tracker(
         samples) than it values: refused before the run, not after its first round trained.
     """
     settings = settings.for_kind("hfl")
-    if settings.method == "mr" and clients_per_round > MAX_EXACT_ROUND_PLAYERS:
-        raise ConfigError(
-            f"contribution.method = 'mr' values at most {MAX_EXACT_ROUND_PLAYERS} clients a "
-            f"round exactly, and this job's rounds take up to {clients_per_round}; use method "
-            "'gtg', or sample fewer clients a round (strategy.fraction_fit)"
-        )
-    return ContributionTracker(
+    tracker = ContributionTracker(
         single_threaded(validation_score(evaluate, settings.metric)),
         settings.method,
         seed=seed,
@@ -259,6 +253,8 @@ def contribution_tracker(
         score_name=f"test {settings.metric}",
         outside_dp=settings.outside_dp,
     )
+    tracker.check_round_clients(clients_per_round)
+    return tracker
 
 
 def vertical_contribution(

@@ -360,6 +360,29 @@ class ContributionTracker:
         self.caveats: list[str] = []
         """What the run's checks said the values mean (:meth:`note_caveat`)."""
 
+    def check_round_clients(self, clients: int) -> None:
+        """Refuse rounds of ``clients`` sampled clients, more than this method values (a
+        run checks it before it starts and before its parties change mid-run:
+        :mod:`rengo.hfl.round_clients_fit`; each round checks its own).
+
+        Parameters
+        ----------
+        clients
+            How many clients a round samples.
+
+        Raises
+        ------
+        ConfigError
+            If the method is "mr" (exact per round) and ``clients`` exceeds
+            ``MAX_EXACT_ROUND_PLAYERS``.
+        """
+        if self.method == "mr" and clients > MAX_EXACT_ROUND_PLAYERS:
+            raise ConfigError(
+                f"contribution.method = 'mr' values at most {MAX_EXACT_ROUND_PLAYERS} clients "
+                f"a round exactly, and this run's rounds take up to {clients}; use method "
+                "'gtg', or sample fewer clients a round (strategy.fraction_fit)"
+            )
+
     # -- RoundObserver ------------------------------------------------------------------------
 
     def on_fit_result(
@@ -718,11 +741,10 @@ class ContributionTracker:
     ) -> RoundContribution:
         players = sorted(r.client_ids)
         n = len(players)
-        if self.method == "mr" and n > MAX_EXACT_ROUND_PLAYERS:
-            raise ConfigError(
-                f"round {r.round}: {n} clients is too many for exact per-round Shapley "
-                f"(method 'mr', at most {MAX_EXACT_ROUND_PLAYERS}); use method 'gtg'"
-            )
+        try:
+            self.check_round_clients(n)
+        except ConfigError as exc:
+            raise ConfigError(f"round {r.round}: {exc}") from None
         value = round_value_function(r, players, self.evaluate, coalition_model)
         result: ShapleyResult
         if self.method == "gtg":

@@ -308,11 +308,10 @@ class SecAggPlus:
         degree = self.config.graph_degree(n)
         threshold = self.config.reconstruction_threshold(degree)
         report.thresholds.append(threshold)
-        if n < 3 or threshold < 2:
-            raise RoundFailure(
-                f"secure aggregation needs at least 3 sampled clients (got {n}): with fewer, "
-                "each learns the others' updates from the sum"
-            )
+        try:
+            self.check_round_clients(n)
+        except ConfigError as exc:
+            raise RoundFailure(str(exc)) from None
         graph = neighbour_graph(ids, degree, r)
         points = {cid: i + 1 for i, cid in enumerate(sorted(ids))}
         size = sum(int(np.asarray(p).size) for p in fit_round.parameters)
@@ -583,6 +582,34 @@ class SecAggPlus:
             "signed_at": {w: signatures[w]["signed_at"] for w in signers},
             "certificates": {w: public[w]["certificate"] for w in signers},
         }
+
+    def check_round_clients(self, clients: int) -> None:
+        """Refuse rounds of ``clients`` sampled clients, which secure aggregation cannot
+        run (each round checks its own; a deployed run checks its parties' list at the start
+        and before it changes them mid-run: :mod:`rengo.hfl.round_clients_fit`).
+
+        Parameters
+        ----------
+        clients
+            How many clients a round samples.
+
+        Raises
+        ------
+        ConfigError
+            If that is fewer than 3 (each would learn the others' updates from the sum), or
+            the reconstruction threshold it gives is below 2.
+        """
+        if clients < 3:
+            raise ConfigError(
+                f"secure aggregation needs at least 3 sampled clients (got {clients}): with "
+                "fewer, each learns the others' updates from the sum"
+            )
+        threshold = self.config.reconstruction_threshold(self.config.graph_degree(clients))
+        if threshold < 2:
+            raise ConfigError(
+                f"secure aggregation's reconstruction threshold is {threshold} for rounds of "
+                f"{clients} sampled clients (at least 2 are needed): raise secagg threshold"
+            )
 
     def check_strategy(self, strategy: Strategy, parameters: Parameters) -> None:
         """Refuse a strategy secure aggregation cannot run, before any round (a run's
