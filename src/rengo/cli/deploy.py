@@ -396,9 +396,12 @@ def coordinator(
             raise ConfigError(f"{job} is a vertical job: serve it with `rengo vfl coordinator`")
         deploy = spec.deploy
         built: HflJob | ServedJob
+        recorded = _resumed_parties(store, resume, parties)
         if spec.model.app is not None:  # the user's own model: no data here
             if parties:
                 names = party_names(parties, "--parties")
+            elif recorded is not None:
+                names = recorded
             elif deploy.parties:
                 names = list(deploy.parties)
             else:
@@ -413,7 +416,16 @@ def coordinator(
             names = (
                 party_names(parties, "--parties")
                 if parties
+                else recorded
+                if recorded is not None
                 else list(deploy.parties or built.client_ids)
+            )
+        if recorded is not None:
+            say(
+                console,
+                f"run {resume}'s parties were changed while it ran (rengo runs parties): it "
+                f"resumes with them, {', '.join(recorded)}, not the job's list (--parties "
+                "names others)",
             )
         wanted = quorum if quorum is not None else deploy.quorum
         if wanted is not None and wanted > len(names):
@@ -510,17 +522,36 @@ def _parties_now(store: Path | None, served: Sequence[str], given: str | None) -
     job's list would take those changes back), else the ones given (None: the job's)."""
     if not served or not served[-1]:
         return given
-    from rengo.tracking import RunStore, recorded_party_changes, resolve_store_path
-
     try:
-        with RunStore(resolve_store_path(store)) as run_store:
-            config = run_store.get_run(served[-1]).config
+        members = _recorded_changed_parties(store, served[-1])
     except Exception:  # a hint only: the interruption is reported anyway
         return given
-    members = config.get("parties")
-    if not recorded_party_changes(config) or not isinstance(members, list):
-        return given
-    return ",".join(map(str, members))
+    return given if members is None else ",".join(members)
+
+
+def _recorded_changed_parties(store: Path | None, run_id: str) -> list[str] | None:
+    """Run ``run_id``'s parties now if they were changed while it ran (``rengo runs
+    parties``), else None (see :func:`rengo.tracking.party_changes.changed_parties`)."""
+    from rengo.tracking import RunStore, resolve_store_path
+    from rengo.tracking.party_changes import changed_parties
+
+    with RunStore(resolve_store_path(store)) as run_store:
+        return changed_parties(run_store.get_run(run_id).config)
+
+
+def _resumed_parties(store: Path | None, resume: str | None, given: str | None) -> list[str] | None:
+    """The parties a resume without ``--parties`` continues with: the run's recorded ones
+    when they were changed while it ran (the job's list would take the change back), else
+    None (the job's). None too with ``--parties`` given, or for no resume; a run the store
+    does not hold is left to the resume to refuse, naming it."""
+    if resume is None or given:
+        return None
+    from rengo.core.errors import RengoError
+
+    try:
+        return _recorded_changed_parties(store, resume)
+    except (RengoError, KeyError):  # not this store's run: the resume says so
+        return None
 
 
 def completed_line(history: Any, resumed: bool, resumed_after: int | None = None) -> str:

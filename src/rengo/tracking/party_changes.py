@@ -115,3 +115,24 @@ def recorded_party_changes(config: Mapping[str, Any]) -> list[PartyChange]:
         except (KeyError, TypeError, ValueError):
             continue
     return changes
+
+
+def changed_parties(config: Mapping[str, Any]) -> list[str] | None:
+    """A run's recorded parties (:data:`PARTIES`) if they were changed while it ran (a
+    :data:`PARTY_CHANGES` entry records it), else None: the parties a resume of it continues
+    with unless told others (its job's list would take the changes back).
+
+    Parameters
+    ----------
+    config
+        A run's recorded config (:attr:`rengo.tracking.RunInfo.config`).
+
+    Returns
+    -------
+    list[str] | None
+        Its parties now, or None when they never changed (or are not recorded).
+    """
+    members = config.get(PARTIES)
+    if not recorded_party_changes(config) or not isinstance(members, list):
+        return None
+    return [str(p) for p in members]
