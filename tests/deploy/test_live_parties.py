@@ -6,7 +6,9 @@ and whenever it changes."""
 
 from __future__ import annotations
 
+import json
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -22,6 +24,7 @@ from rengo.core.parameters import Parameters
 from rengo.deploy.coordinator import _RoundTraffic, serve_coordinator
 from rengo.deploy.live_parties import LiveParties
 from rengo.hfl import FedAvg, SecAggPlus
+from rengo.hfl.coordinator import RoundShortOfClients
 from rengo.hfl.strategy.dp import DifferentialPrivacy
 from rengo.tracking import (
     RunStore,
@@ -55,6 +58,9 @@ class FakeHub:
         self.changes.append((sorted(parties), reason))
         self.security = HubSecurity(insecure=True, parties=frozenset(parties))
         return []
+
+    def client_ids(self) -> list[str]:
+        return sorted(self.joined)
 
     def never_joined(self, names: Collection[str]) -> list[str]:
         return [n for n in names if n not in self.joined]
@@ -127,6 +133,50 @@ def test_an_admitted_party_is_allowed_from_the_next_round_and_not_awaited_until_
     assert (change.after_round, change.admitted, change.removed) == (2, ("p4",), ("p3",))
     assert recorded_party_requests(config) == [] and config["parties"] == list(change.parties)
     assert events == [("info", change.describe())]
+    store.close()
+
+
+def test_a_round_short_of_an_admitted_party_waits_for_it_as_not_joined_yet(
+    tmp_path: Path,
+) -> None:
+    """A round that cannot start because a party admitted mid-run has not joined yet says so
+    and waits for it to join: it never joined, so it did not lose its link (before, the run
+    waited for it and, when it did not come, was recorded interrupted naming it among the
+    parties that lost their link)."""
+    hub = FakeHub(
+        HubSecurity(insecure=True, parties=frozenset({"p0", "p1", "p2", "p3"})),
+        joined={"p0", "p1", "p2", "p3"},
+    )
+    strategy = FedAvg(min_fit_clients=4, min_available_clients=4)
+    store, run_id, members, _ = live(tmp_path, strategy, None, hub)
+    said: list[tuple[str, str]] = []
+    hooks = _RoundTraffic(
+        hub,  # type: ignore[arg-type]
+        rounds=9,
+        record_event=lambda level, text: said.append((level, text)),
+        expected=members.parties,
+        rejoin_wait=60.0,
+        first_round=1,
+        progress=None,
+        live_parties=members,
+    )
+    store.request_party_change(run_id, admit=["p4"], remove=["p3"])
+    hub.joined.discard("p3")  # removed: dropped by the hub
+    hooks.before_round(3)
+    assert hooks.expected == ["p0", "p1", "p2", "p4"]
+    short = RoundShortOfClients("round 3: 3 clients available, 4 needed", {})
+    assert hooks.retry_round(3, short)  # p4 joins within the wait (the fake hub says so)
+    assert said == [
+        ("warning", "round 3 fell short: p4, admitted mid-run, not joined yet; waiting up to "
+         "60s for them to join, then running the round again"),
+        ("info", "round 3 runs again: p4 joined"),
+    ]  # fmt: skip
+    assert hub.awaited[-1] == ["p4"]
+    assert hooks.missing(short) == ([], ["p4"])
+    hub.joined.discard("p1")  # a party that had joined lost its link too
+    assert hooks.missing(short) == (["p1"], ["p4"])
+    hub.joined |= {"p1", "p4"}
+    assert hooks.missing(short) == ([], [])  # p4 joined: from now on as every party
     store.close()
 
 
@@ -217,6 +267,31 @@ def test_the_start_refuses_parties_whose_rounds_secure_aggregation_cannot_run(
             workflow=SecAggPlus(),
         )
     assert store.list_runs() == []
+    store.close()
+
+
+def test_an_entry_this_release_cannot_read_stays_named_and_the_applied_request_goes(
+    tmp_path: Path,
+) -> None:
+    """Settling removes exactly the requests applied: before, it removed as many of the
+    oldest raw entries as it could read, so an unreadable entry (another release's, a hand
+    edit) was removed in a read request's place, which was then applied again each round."""
+    hub = FakeHub(HubSecurity(insecure=True, parties=frozenset({"p0", "p1", "p2", "p3"})))
+    store, run_id, members, events = live(tmp_path, FedAvg(min_available_clients=2), None, hub)
+    odd = {"admit": ["p9"], "when": "tomorrow"}  # not a request this release reads
+    with sqlite3.connect(tmp_path / "runs.db") as db:  # a hand edit, oldest first
+        (raw,) = db.execute("SELECT config FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        config = {**json.loads(raw), "party_requests": [odd]}
+        db.execute("UPDATE runs SET config = ? WHERE run_id = ?", (json.dumps(config), run_id))
+    store.request_party_change(run_id, remove=["p3"])
+    members.apply(1)
+    members.apply(2)  # nothing left to apply; the odd entry is not named again
+    config = store.get_run(run_id).config
+    assert config["party_requests"] == [odd]  # left in place, never applied
+    assert members.parties == ["p0", "p1", "p2"] and len(hub.changes) == 1
+    ((level, text), applied) = events
+    assert level == "warning" and repr(odd) in text and "cannot read" in text
+    assert applied[1].startswith("parties changed after round 1: removed p3")
     store.close()
 
 

@@ -28,7 +28,7 @@ def test_a_request_waits_in_the_run_and_the_change_settles_it(tmp_path: Path) ->
         assert recorded_party_requests(config) == [first, second]
         assert config["parties"] == ["p0", "p1", "p2", "p3"]  # nothing applied yet
         # the coordinator read one request, then a second came: it settles only the first
-        change = store.change_parties(run_id, ["p0", "p1", "p2", "p4"], 7, settled=1)
+        change = store.change_parties(run_id, ["p0", "p1", "p2", "p4"], 7, settled=[first])
         assert change is not None and change.describe() == (
             "parties changed after round 7: admitted p4; removed p3 (now 4: p0, p1, p2, p4)"
         )
@@ -36,7 +36,7 @@ def test_a_request_waits_in_the_run_and_the_change_settles_it(tmp_path: Path) ->
         config = store.get_run(run_id).config
         assert recorded_party_requests(config) == [second]
         assert recorded_party_changes(config) == [change]
-        store.drop_party_requests(run_id, 1)
+        store.drop_party_requests(run_id, [second])
         assert "party_requests" not in store.get_run(run_id).config
 
 

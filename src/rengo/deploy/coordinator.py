@@ -168,27 +168,42 @@ class _RoundTraffic:
 
     def retry_round(self, server_round: int, failure: RoundShortOfClients) -> bool:
         """Run a round that fell short again if the parties that lost their link during it
-        (or, for a round that could not start, the expected parties not connected) come
-        back within ``rejoin_wait`` seconds - at most :data:`ROUND_RETRIES` times."""
+        (or, for a round that could not start, the expected parties not connected: those
+        that lost their link, and those admitted mid-run that have not joined yet) come
+        within ``rejoin_wait`` seconds - at most :data:`ROUND_RETRIES` times."""
+        lost, pending = self.missing(failure)
+        if (
+            not (lost or pending)
+            or self._rejoin_wait <= 0
+            or self._retries[server_round] >= ROUND_RETRIES
+        ):
+            return False
+        self._retries[server_round] += 1
+        who, come = _missing_text(lost, pending), "join" if pending else "rejoin"
+        text = (
+            f"round {server_round} fell short: {who}; waiting up to {self._rejoin_wait:g}s "
+            f"for them to {come}, then running the round again"
+        )
+        log.warning(text)
+        self._record_event("warning", text)
+        if not self._hub.wait_for_parties([*lost, *pending], None, self._rejoin_wait):
+            return False
+        names = ", ".join(sorted([*lost, *pending]))
+        self._record_event("info", f"round {server_round} runs again: {names} {come}ed")
+        return True
+
+    def missing(self, failure: RoundShortOfClients) -> tuple[list[str], list[str]]:
+        """Who a round that fell short lacks, sorted: the parties that lost their link, and
+        those admitted mid-run that have not joined yet (a round that could not start: the
+        expected parties not connected); neither holds a party known revoked."""
         lost = sorted(c for c, why in failure.failures.items() if lost_link(why))
         if not failure.failures and self._expected:
             lost = sorted(set(self._expected) - set(self._hub.client_ids()))
         revoked = self._hub.revoked_parties()  # not coming back
         lost = [c for c in lost if c not in revoked]
-        if not lost or self._rejoin_wait <= 0 or self._retries[server_round] >= ROUND_RETRIES:
-            return False
-        self._retries[server_round] += 1
-        names = ", ".join(lost)
-        text = (
-            f"round {server_round} fell short: {names} lost the link; waiting up to "
-            f"{self._rejoin_wait:g}s for them to rejoin, then running the round again"
-        )
-        log.warning(text)
-        self._record_event("warning", text)
-        if not self._hub.wait_for_parties(lost, None, self._rejoin_wait):
-            return False
-        self._record_event("info", f"round {server_round} runs again: {names} rejoined")
-        return True
+        admitted = self._live_parties.admitted if self._live_parties is not None else ()
+        pending = set(self._hub.never_joined(admitted))
+        return [c for c in lost if c not in pending], [c for c in lost if c in pending]
 
     @property
     def expected(self) -> Sequence[str] | None:
@@ -310,6 +325,15 @@ class PartiesLost(RoundFailure):
     """A deployed run lacks parties it needs - a round fell short because parties lost their
     link, or a resumed run's parties did not rejoin before the start deadline: the run ends
     ``interrupted``, resumable from its last checkpoint (``--resume RUN``)."""
+
+
+def _missing_text(lost: Sequence[str], pending: Sequence[str]) -> str:
+    """Who a round lacks, in words: ``lost`` lost the link, ``pending`` (admitted mid-run)
+    have not joined yet."""
+    said = [f"{', '.join(lost)} lost the link"] if lost else []
+    if pending:
+        said.append(f"{', '.join(pending)}, admitted mid-run, not joined yet")
+    return "; ".join(said)
 
 
 def _size(count: int) -> str:
@@ -604,7 +628,7 @@ def serve_coordinator(
             else:
                 # a request left by the stopped coordinator: the parties given now decide
                 stale = recorded_party_requests(recorded)
-                change = store.change_parties(run.run_id, expected, done, settled=len(stale))
+                change = store.change_parties(run.run_id, expected, done, settled=stale)
                 for request in stale:
                     text = (
                         f"the operator's request to {request.describe()} (made {request.at}) "
@@ -674,16 +698,17 @@ def serve_coordinator(
                 interrupted = True
                 raise
             except RoundShortOfClients as exc:
-                departed = [c for c, why in exc.failures.items() if lost_link(why)]
-                if not exc.failures:  # too few to start it: who of the expected is not here
-                    departed = sorted(set(hooks.expected or ()) - set(hub.client_ids()))
-                if not departed:  # refused results, a client that raises, parties sitting out
+                departed, pending = hooks.missing(exc)
+                if not (departed or pending):  # refused results, a client that raises, ...
                     outcome = told_parties(exc)
                     raise
-                # parties lost their link: the checkpoints stand, the run resumes once they are
-                # back (they keep retrying: no goodbye, as for Ctrl-C)
+                # parties lost their link, or an admitted one has not joined yet: the
+                # checkpoints stand, the run resumes once they are there (they keep retrying:
+                # no goodbye, as for Ctrl-C)
                 interrupted = True
-                raise _interruption(run, PartiesLost, exc, "the parties are back") from exc
+                cause = RoundShortOfClients(f"{exc} ({_missing_text(departed, pending)})", {})
+                until = "the parties are back" if departed else f"{', '.join(pending)} joined"
+                raise _interruption(run, PartiesLost, cause, until) from exc
             except StoreWriteRefused as exc:
                 # the store keeps every round and checkpoint written before (what a resume
                 # needs): the run is interrupted, and the parties keep retrying, as for Ctrl-C

@@ -33,7 +33,12 @@ from rengo.hfl.round_clients_fit import check_round_clients_fit
 from rengo.hfl.strategy.base import Strategy
 from rengo.hfl.strategy.dp import DifferentialPrivacy
 from rengo.privacy.config import check_delta
-from rengo.tracking.party_requests import PartyRequest, recorded_party_requests
+from rengo.tracking.party_requests import (
+    PartyRequest,
+    recorded_party_requests,
+    requested_parties,
+    unreadable_party_requests,
+)
 from rengo.tracking.store import RunStore
 from rengo.transport.certs import party_paths
 from rengo.transport.grpc_hub import GrpcHub
@@ -138,6 +143,7 @@ class LiveParties:
         self._record_event = record_event
         self.parties: list[str] = sorted(parties)
         """The run's parties now."""
+        self._unreadable_told: set[str] = set()  # unreadable request entries warned of
         self.admitted: set[str] = set()
         """Parties admitted while this coordinator ran (not awaited until they first join)."""
 
@@ -145,12 +151,14 @@ class LiveParties:
         """Apply the run's pending requests, oldest first, after round ``after_round``: the
         ones it can serve become its parties from the next round on (recorded, and the hub's
         allow-list), the others are dropped with a warning event naming why."""
-        requests = recorded_party_requests(self._store.get_run(self._run_id).config)
+        config = self._store.get_run(self._run_id).config
+        self._warn_unreadable(unreadable_party_requests(config))
+        requests = recorded_party_requests(config)
         if not requests:
             return
         parties = list(self.parties)
         for request in requests:
-            proposed = sorted((set(parties) | set(request.admitted)) - set(request.removed))
+            proposed = requested_parties(parties, [request])
             why = self._refusal(request, proposed)
             if why is None:
                 parties = proposed
@@ -161,9 +169,7 @@ class LiveParties:
             )
             log.warning("%s", text)
             self._record_event("warning", text)
-        change = self._store.change_parties(
-            self._run_id, parties, after_round, settled=len(requests)
-        )
+        change = self._store.change_parties(self._run_id, parties, after_round, settled=requests)
         if change is None:
             return
         self._hub.change_parties(
@@ -176,6 +182,21 @@ class LiveParties:
         self.admitted -= set(change.removed)
         log.info("%s", change.describe())
         self._record_event("info", change.describe())
+
+    def _warn_unreadable(self, entries: Sequence[str]) -> None:
+        """Name, once each, the pending request entries this release cannot read (left in
+        place, never applied: another release's, or a hand edit)."""
+        for entry in entries:
+            if entry in self._unreadable_told:
+                continue
+            self._unreadable_told.add(entry)
+            text = (
+                f"run {self._run_id}'s pending party requests hold an entry this release "
+                f"cannot read, left in place and not applied: {entry[:300]} (ask again with "
+                "`rengo runs parties RUN --admit/--remove`)"
+            )
+            log.warning("%s", text)
+            self._record_event("warning", text)
 
     def _refusal(self, request: PartyRequest, proposed: Sequence[str]) -> str | None:
         """Why ``request`` (making the parties ``proposed``) cannot be applied, or None."""

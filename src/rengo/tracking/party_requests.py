@@ -70,22 +70,55 @@ def recorded_party_requests(config: Mapping[str, Any]) -> list[PartyRequest]:
         Its requests not yet settled by the coordinator; entries this release cannot read
         are left out.
     """
+    requests = (parse_party_request(entry) for entry in _entries(config))
+    return [request for request in requests if request is not None]
+
+
+def unreadable_party_requests(config: Mapping[str, Any]) -> list[str]:
+    """The entries of a run's pending party requests this release cannot read (another
+    release's, or a hand edit), each as written (``repr``), oldest first: they are never
+    applied nor removed, and the coordinator names them in a warning.
+
+    Parameters
+    ----------
+    config
+        A run's recorded config (:attr:`rengo.tracking.RunInfo.config`).
+
+    Returns
+    -------
+    list[str]
+        The unreadable entries, oldest first.
+    """
+    return [repr(entry) for entry in _entries(config) if parse_party_request(entry) is None]
+
+
+def parse_party_request(entry: Any) -> PartyRequest | None:
+    """One entry of :data:`PARTY_REQUESTS` as a request, or None if this release cannot
+    read it.
+
+    Parameters
+    ----------
+    entry
+        The entry as the run's config holds it.
+
+    Returns
+    -------
+    PartyRequest | None
+        The request, or None.
+    """
+    try:
+        return PartyRequest(
+            admitted=tuple(str(p) for p in entry["admitted"]),
+            removed=tuple(str(p) for p in entry["removed"]),
+            at=str(entry["at"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _entries(config: Mapping[str, Any]) -> list[Any]:
     raw = config.get(PARTY_REQUESTS)
-    if not isinstance(raw, list):
-        return []
-    requests = []
-    for entry in raw:
-        try:
-            requests.append(
-                PartyRequest(
-                    admitted=tuple(str(p) for p in entry["admitted"]),
-                    removed=tuple(str(p) for p in entry["removed"]),
-                    at=str(entry["at"]),
-                )
-            )
-        except (KeyError, TypeError, ValueError):
-            continue
-    return requests
+    return raw if isinstance(raw, list) else []
 
 
 def requested_parties(parties: Sequence[str], requests: Sequence[PartyRequest]) -> list[str]:

@@ -46,6 +46,7 @@ from rengo.tracking.party_changes import PARTIES, PARTY_CHANGES, PartyChange, pa
 from rengo.tracking.party_requests import (
     PARTY_REQUESTS,
     PartyRequest,
+    parse_party_request,
     recorded_party_requests,
     requested_parties,
 )
@@ -114,10 +115,18 @@ def _write_config(conn: sqlite3.Connection, run_id: str, config: dict[str, Any])
     )
 
 
-def _settle_requests(config: dict[str, Any], count: int) -> None:
-    """Remove a run config's ``count`` oldest pending party requests (in place)."""
+def _settle_requests(config: dict[str, Any], settled: Sequence[PartyRequest]) -> None:
+    """Remove exactly the pending party requests ``settled`` from a run config (in place),
+    each once: an entry this release cannot read, or a request made since, stays."""
     pending = config.get(PARTY_REQUESTS)
-    rest = pending[count:] if isinstance(pending, list) else []
+    left = list(settled)
+    rest = []
+    for entry in pending if isinstance(pending, list) else []:
+        request = parse_party_request(entry)
+        if request is not None and request in left:
+            left.remove(request)
+        else:
+            rest.append(entry)
     if rest:
         config[PARTY_REQUESTS] = rest
     else:
@@ -2179,7 +2188,12 @@ class RunStore:
         return None
 
     def change_parties(
-        self, run_id: str, parties: Sequence[str], after_round: int, *, settled: int = 0
+        self,
+        run_id: str,
+        parties: Sequence[str],
+        after_round: int,
+        *,
+        settled: Sequence[PartyRequest] = (),
     ) -> PartyChange | None:
         """Make ``parties`` a deployed run's parties from the round after ``after_round`` on:
         its recorded ``parties`` become them, and the change (who was admitted, who taken out,
@@ -2195,8 +2209,9 @@ class RunStore:
         after_round
             Its last completed round (0: none).
         settled
-            How many of the run's oldest pending party requests (:meth:`request_party_change`)
-            this change settles: they are removed in the same transaction.
+            The run's pending party requests (:meth:`request_party_change`) this change
+            settles: exactly these are removed, in the same transaction (an entry this
+            release cannot read, or a request made since they were read, stays).
 
         Returns
         -------
@@ -2215,7 +2230,7 @@ class RunStore:
             if not isinstance(before, list):
                 return None
             change = party_change([str(p) for p in before], parties, after_round, _now())
-            if settled > 0:
+            if settled:
                 _settle_requests(config, settled)
                 _write_config(conn, run_id, config)
             if change is None:
@@ -2306,20 +2321,22 @@ class RunStore:
             if not (members | set(admitted)) - set(removed):
                 raise ConfigError(f"removing {', '.join(removed)} leaves run {full} no party")
             request = PartyRequest(tuple(admitted), tuple(removed), _now().isoformat())
-            config[PARTY_REQUESTS] = [*(r.as_record() for r in pending), request.as_record()]
+            raw = config.get(PARTY_REQUESTS)  # as written: an entry it cannot read stays
+            config[PARTY_REQUESTS] = [*(raw if isinstance(raw, list) else []), request.as_record()]
             _write_config(conn, full, config)
         return request
 
-    def drop_party_requests(self, run_id: str, count: int) -> None:
-        """Remove a deployed run's ``count`` oldest pending party requests (the coordinator
-        could not apply them, or a resume was given its parties).
+    def drop_party_requests(self, run_id: str, requests: Sequence[PartyRequest]) -> None:
+        """Remove exactly ``requests`` from a deployed run's pending party requests (the
+        coordinator could not apply them, or a resume was given its parties); an entry this
+        release cannot read stays.
 
         Parameters
         ----------
         run_id
             The run's full id.
-        count
-            How many, oldest first.
+        requests
+            The requests to remove, as read (:func:`recorded_party_requests`).
 
         Raises
         ------
@@ -2328,7 +2345,7 @@ class RunStore:
         """
         with self._transaction() as conn:
             config = self._config_in(conn, run_id)
-            _settle_requests(config, count)
+            _settle_requests(config, requests)
             _write_config(conn, run_id, config)
 
     def update_summary(self, run_id: str, entries: Mapping[str, Any]) -> None:
