@@ -192,15 +192,18 @@ class _RoundTraffic:
         self._record_event("info", f"round {server_round} runs again: {names} {come}ed")
         return True
 
-    def missing(self, failure: RoundShortOfClients) -> tuple[list[str], list[str]]:
+    def missing(
+        self, failure: RoundShortOfClients, *, revoked_too: bool = False
+    ) -> tuple[list[str], list[str]]:
         """Who a round that fell short lacks, sorted: the parties that lost their link, and
         those admitted mid-run that have not joined yet (a round that could not start: the
-        expected parties not connected); neither holds a party known revoked."""
+        expected parties not connected); a party known revoked only with ``revoked_too``."""
         lost = sorted(c for c, why in failure.failures.items() if lost_link(why))
         if not failure.failures and self._expected:
             lost = sorted(set(self._expected) - set(self._hub.client_ids()))
-        revoked = self._hub.revoked_parties()  # not coming back
-        lost = [c for c in lost if c not in revoked]
+        if not revoked_too:
+            revoked = self._hub.revoked_parties()  # not coming back
+            lost = [c for c in lost if c not in revoked]
         admitted = self._live_parties.admitted if self._live_parties is not None else ()
         pending = set(self._hub.never_joined(admitted))
         return [c for c in lost if c not in pending], [c for c in lost if c in pending]
@@ -698,7 +701,7 @@ def serve_coordinator(
                 interrupted = True
                 raise
             except RoundShortOfClients as exc:
-                departed, pending = hooks.missing(exc)
+                departed, pending = hooks.missing(exc, revoked_too=True)
                 if not (departed or pending):  # refused results, a client that raises, ...
                     outcome = told_parties(exc)
                     raise
