@@ -87,7 +87,9 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-def deploy(certs: Path, data: dict[str, PartyData], algorithm: str, config: Any) -> dict[str, Any]:
+def deploy(
+    certs: Path, data: dict[str, PartyData], algorithm: str, config: Any, store: Any = None
+) -> dict[str, Any]:
     hub, address = serve(
         lambda listening: serve_vertical_coordinator(
             "127.0.0.1:0",
@@ -100,6 +102,7 @@ def deploy(certs: Path, data: dict[str, PartyData], algorithm: str, config: Any)
             join_timeout=20.0,
             heartbeat_interval=0.5,
             on_listening=listening,
+            store=store,
         )
     )
 
@@ -160,3 +163,37 @@ def test_deployed_over_the_grpc_hub_equals_the_simulation(certs: Path, setting: 
             deployed.model.losses, config.tol, config.n_iter_no_change, config.lr_decay
         )
         assert scale < 1 and stopped and deployed.model.converged and epochs < config.epochs
+
+
+@pytest.mark.timeout(240)
+def test_a_last_epoch_the_store_refused_is_recorded_with_the_held_out_metrics(
+    certs: Path, tmp_path: Path
+) -> None:
+    """A deployed coordinator whose store refused the last epoch's record (busy past its
+    lock wait) never wrote that epoch - no later epoch took it along - and put the run's
+    held-out metrics onto the epoch before it. It now writes refused epochs as the run ends,
+    before the held-out metrics go onto the last one."""
+    from rengo.tracking import RunStore
+    from rengo.tracking.errors import StoreBusyError
+
+    config = CONFIGS["hetero_poisson exposure"]
+    with RunStore(tmp_path / "runs.db") as store:
+        log_round, refused = store.log_round, []
+
+        def busy_once_at_epoch_2(run_id: str, number: int, *args: Any, **kwargs: Any) -> None:
+            if number == 2 and not refused:
+                refused.append(number)
+                raise StoreBusyError("the run store is busy (test)")
+            log_round(run_id, number, *args, **kwargs)
+
+        store.log_round = busy_once_at_epoch_2  # type: ignore[method-assign]
+        outcome = deploy(
+            certs, _data("hetero_poisson", exposed=True), "hetero_poisson", config, store
+        )
+        assert not isinstance(outcome["shop"], BaseException), outcome["shop"]
+        (run,) = store.list_runs()
+        rounds = store.rounds(run.run_id)
+    assert refused == [2] and run.status == "completed"
+    assert [r.round for r in rounds] == [1, 2]
+    assert {k for k in rounds[1].metrics if k.startswith("test_")} >= {"test_d2_poisson"}
+    assert not any(k.startswith("test_") for k in rounds[0].metrics)

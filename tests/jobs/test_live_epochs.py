@@ -174,3 +174,40 @@ def test_a_run_failing_after_training_names_the_epochs_the_store_refused(
         (run,) = again.list_runs()
         assert [r.round for r in again.rounds(run.run_id)] == [1, 2]
     assert any(f"epochs 3 of run {run.run_id} were not recorded" in line for line in lines)
+
+
+def test_a_run_failing_after_its_final_record_names_no_epoch_it_recorded(
+    tmp_path: Path,
+) -> None:
+    """An epoch the store refused while the run trained is in the run's final record once
+    that is written; a step failing after it (the model's checkpoint) made the run retry the
+    epoch with its live values over the final ones, or say 'epochs 3 ... were not recorded'
+    of an epoch the record held."""
+    job = build_vertical_job(
+        parse_job(tomllib.loads(LR_JOB.format(dataset="breast_cancer", extra="")))
+    )
+    store = RunStore(tmp_path / "r.db")
+    writes_of_3: list[int] = []
+
+    def refuses(number: int) -> bool:  # the store takes epoch 3 only at the final record
+        if number != 3:
+            return False
+        writes_of_3.append(number)
+        return len(writes_of_3) != 2
+
+    _refusing(store, refuses)
+    lines: list[str] = []
+
+    def checkpoint_fails(*_args: Any, **_kwargs: Any) -> None:
+        raise _Halt("the checkpoint could not be saved")
+
+    store.save_checkpoint = checkpoint_fails  # type: ignore[method-assign]
+    with store, pytest.raises(_Halt):
+        run_vertical_job(job, store, log=lines.append)
+    with RunStore(tmp_path / "r.db") as again:
+        (run,) = again.list_runs()
+        rounds = again.rounds(run.run_id)
+    assert [r.round for r in rounds] == [1, 2, 3]
+    assert any(k.startswith("test_") for k in rounds[2].metrics)  # the final record's
+    assert not any("were not recorded" in line for line in lines), lines
+    assert len(writes_of_3) == 2  # live (refused) and the final record: no retry after it

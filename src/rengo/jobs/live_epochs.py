@@ -93,6 +93,13 @@ class LiveEpochs:
         self.refusal = None
         return True
 
+    def rewritten(self) -> None:
+        """Forget the epochs not written yet: the run's final record
+        (:func:`rengo.jobs.vertical.log_vertical_epochs`) has written every epoch since, so
+        none is missing and none may be overwritten with its live values later."""
+        self._pending.clear()
+        self.refusal = None
+
     def unrecorded_line(self) -> str:
         """A line naming the epochs not written and why (empty when every one is)."""
         if not self._pending:

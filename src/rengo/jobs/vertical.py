@@ -1297,57 +1297,59 @@ def run_vertical_job(
                         job.model.models_, vfl.label_party
                     ),
                 )
-            coefficients = getattr(job.model, "coefficients", None)
-            if callable(coefficients):
-                # A simulation holds every linear party's part in one place (a deployment
-                # never does); other algorithms' parts stay with their estimator.
-                epochs = max(1, len(result["losses"]))
-                fills = {
-                    name: model.fill
-                    for name, model in job.model.models_.items()
-                    if getattr(model, "fill", None) is not None
-                }
-                weights = coefficients()
-                intercepts = job.model.intercepts()
-                parts = vertical_parts_blob(
-                    epochs,
-                    vfl.label_party,
-                    weights,
-                    intercepts,
-                    fills,
-                    job.scalers,
-                    job.party_categories(),
-                    modelled_classes(job.classes, intercepts),
-                )
-                store.save_checkpoint(run_id, epochs, parts)
-            elif isinstance(job.model, HeteroSecureBoost):
-                # each party's own document: the label party's trees, each feature party's
-                # split lookup table (a deployment keeps each at its party: --model)
-                sbt = job.model
-                models = {sbt.label_party_: sbt.guest_model_, **sbt.host_models_}
-                blob = secureboost_blob(
-                    sbt.n_trees_,
-                    sbt.label_party_,
-                    models,
-                    job.scalers,
-                    training_run=run_id,
-                    categories=job.party_categories(),
-                )
-                store.save_checkpoint(run_id, max(1, sbt.n_trees_), blob)
-            elif vfl.algorithm == "ftl":
-                # each party's document, as `rengo vfl party --model` writes it deployed
-                documents = transfer_documents(job, training_run=run_id)
-                epochs = max(1, len(result["losses"]))
-                store.save_checkpoint(
-                    run_id, epochs, transfer_blob(epochs, vfl.label_party, documents)
-                )
-            elif vfl.algorithm == "splitnn":
-                # each party's networks, as `rengo vfl party --model` writes them deployed
-                documents = splitnn_documents(job, training_run=run_id)
-                epochs = max(1, len(result["losses"]))
-                store.save_checkpoint(
-                    run_id, epochs, splitnn_blob(epochs, vfl.label_party, documents)
-                )
+                if live is not None:
+                    live.rewritten()  # every epoch is in the record now, with its final values
+                coefficients = getattr(job.model, "coefficients", None)
+                if callable(coefficients):
+                    # A simulation holds every linear party's part in one place (a deployment
+                    # never does); other algorithms' parts stay with their estimator.
+                    epochs = max(1, len(result["losses"]))
+                    fills = {
+                        name: model.fill
+                        for name, model in job.model.models_.items()
+                        if getattr(model, "fill", None) is not None
+                    }
+                    weights = coefficients()
+                    intercepts = job.model.intercepts()
+                    parts = vertical_parts_blob(
+                        epochs,
+                        vfl.label_party,
+                        weights,
+                        intercepts,
+                        fills,
+                        job.scalers,
+                        job.party_categories(),
+                        modelled_classes(job.classes, intercepts),
+                    )
+                    store.save_checkpoint(run_id, epochs, parts)
+                elif isinstance(job.model, HeteroSecureBoost):
+                    # each party's own document: the label party's trees, each feature party's
+                    # split lookup table (a deployment keeps each at its party: --model)
+                    sbt = job.model
+                    models = {sbt.label_party_: sbt.guest_model_, **sbt.host_models_}
+                    blob = secureboost_blob(
+                        sbt.n_trees_,
+                        sbt.label_party_,
+                        models,
+                        job.scalers,
+                        training_run=run_id,
+                        categories=job.party_categories(),
+                    )
+                    store.save_checkpoint(run_id, max(1, sbt.n_trees_), blob)
+                elif vfl.algorithm == "ftl":
+                    # each party's document, as `rengo vfl party --model` writes it deployed
+                    documents = transfer_documents(job, training_run=run_id)
+                    epochs = max(1, len(result["losses"]))
+                    store.save_checkpoint(
+                        run_id, epochs, transfer_blob(epochs, vfl.label_party, documents)
+                    )
+                elif vfl.algorithm == "splitnn":
+                    # each party's networks, as `rengo vfl party --model` writes them deployed
+                    documents = splitnn_documents(job, training_run=run_id)
+                    epochs = max(1, len(result["losses"]))
+                    store.save_checkpoint(
+                        run_id, epochs, splitnn_blob(epochs, vfl.label_party, documents)
+                    )
         run.summary.update(
             {k: v for k, v in metrics.items()},
             train_seconds=train_s,
@@ -1544,8 +1546,9 @@ def log_vertical_epochs(
         metrics = {"train_loss": loss}
         if epoch <= len(validation_losses):
             metrics["validation_loss"] = validation_losses[epoch - 1]
+        if epoch == len(losses):
+            metrics.update(test_metrics)
         store.log_round(run_id, epoch, metrics, seconds[epoch - 1], parties, 0)
-    store.log_round(run_id, len(losses), test_metrics, seconds[-1], parties, 0)
 
 
 def vfl_names(job: VerticalJob) -> list[str]:

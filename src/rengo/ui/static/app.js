@@ -55,7 +55,11 @@
     if (!Number.isFinite(v) || v <= 0) return String(v);
     let shown = Number(v.toPrecision(4));
     if (shown < v) shown = Number((shown + Math.pow(10, Math.floor(Math.log10(shown)) - 3)).toPrecision(4));
-    return shown >= 10000 ? shown.toLocaleString("en-US") : String(shown);
+    // the text Python's "{:.4g}" (from 10,000 up "{:.4e}") gives, as the terminal prints it
+    const exponent = (t) => t.replace(/e([+-])(\d)$/, "e$10$2");
+    if (shown >= 10000) return exponent(shown.toExponential(4));
+    if (shown < 1e-4) return exponent(shown.toExponential(3).replace(/\.?0+e/, "e"));
+    return String(Number(shown.toPrecision(4)));
   }
   function fmtMetric(v, key) {
     if (v === null || v === undefined) return "—";
