@@ -249,15 +249,17 @@ def test_a_request_whose_rounds_the_workflow_or_an_observer_would_refuse_is_drop
     store.close()
 
 
+@pytest.mark.parametrize("min_fit_clients", [2, 3])
 def test_the_start_refuses_parties_whose_rounds_secure_aggregation_cannot_run(
-    tmp_path: Path,
+    tmp_path: Path, min_fit_clients: int
 ) -> None:
     """The same check at the start: two parties under SecAgg+ are refused before a run is
-    recorded, not failed at round 1."""
+    recorded, not failed at round 1 - also with a min_fit_clients above the parties named
+    (the check took the strategy's count, 3, for a round of the 2 there are, and passed)."""
     store = RunStore(tmp_path / "runs.db")
     with pytest.raises(ConfigError, match=r"needs at least 3 sampled clients \(got 2\)"):
         serve_coordinator(
-            FedAvg(min_fit_clients=2, min_available_clients=2),
+            FedAvg(min_fit_clients=min_fit_clients, min_available_clients=2),
             Parameters([np.zeros(3)]),
             rounds=2,
             listen="127.0.0.1:0",

@@ -38,9 +38,11 @@ def check_round_clients_fit(
     ------
     ConfigError
         From the first of ``workflow`` and ``observers`` whose ``check_round_clients``
-        refuses rounds of ``strategy.num_fit_clients(available)`` clients.
+        refuses rounds of ``strategy.num_fit_clients(available)`` clients (at most
+        ``available``).
     """
-    sampled = strategy.num_fit_clients(available)
+    # a round samples at most the clients there are, whatever the strategy's minimum asks
+    sampled = min(strategy.num_fit_clients(available), available)
     for part in (workflow, *observers):
         check = getattr(part, "check_round_clients", None)
         if callable(check):
