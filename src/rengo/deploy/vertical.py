@@ -858,7 +858,7 @@ def _write_refused_epochs(rows: EpochRows, store: Any, run_id: str | None) -> No
     """Write the epochs the store refused while the run trained (before the held-out
     metrics go onto the last one); any it still refuses are named in a warning, logged and
     recorded where the store takes it, never silently lost."""
-    if rows.epochs.write_pending():
+    if rows.epochs.write_pending(last_try=True):
         return
     unrecorded = rows.epochs.unrecorded_line()
     log.warning("%s", unrecorded)

@@ -9,8 +9,9 @@ hears only the label party's decision to go on, and split learning's and SecureB
 label party tells it only that an epoch or a tree ended, so their epochs carry no loss).
 ``rengo runs show`` and the dashboard follow a live run epoch by epoch (tree by tree).
 Each epoch is written by :class:`rengo.jobs.live_epochs.LiveEpochs`, as in a simulated run:
-a store that refuses a write (busy past its wait, a full disk) does not stop training, and
-the epoch is written with the next one the store takes.
+a store busy past its wait does not stop training, and the epoch is written with the next
+one the store takes (a store that cannot be written at all, its disk full or read-only, stops
+the run, interrupted where it keeps checkpoints).
 """
 
 from __future__ import annotations

@@ -9,11 +9,13 @@ model kept (logging a round again updates it). A deployed coordinator records it
 with the same :class:`LiveEpochs`, from what the protocol tells it
 (:mod:`rengo.deploy.vertical_epochs`).
 
-A store that refuses a write while training goes on (another process holds its lock past
-the wait, its disk is full: :class:`~rengo.tracking.errors.StoreWriteRefused`) does not stop
-training: the epoch is kept and written with the next epoch that is recorded, or by
-:meth:`LiveEpochs.write_pending`; :attr:`LiveEpochs.unrecorded` names the epochs not written
-yet.
+A store busy while training goes on (another process holds its lock past the wait:
+:class:`~rengo.tracking.errors.StoreBusyError`) does not stop training: the epoch is kept and
+written with the next epoch that is recorded, or by :meth:`LiveEpochs.write_pending`;
+:attr:`LiveEpochs.unrecorded` names the epochs not written yet. A store that cannot be
+written at all (its disk full, read-only: :class:`~rengo.tracking.errors.StoreUnwritableError`)
+stops the run as before: it will not be written again by waiting, and a run that keeps
+checkpoints is left interrupted, to be resumed once it can.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from rengo.tracking.errors import StoreClosedError, StoreWriteRefused
+from rengo.tracking.errors import StoreBusyError, StoreClosedError, StoreWriteRefused
 from rengo.tracking.store import RunStore
 from rengo.vfl.progress import VerticalProgress
 
@@ -69,9 +71,15 @@ class LiveEpochs:
         self._pending[event.epoch] = (epoch_metrics(event), seconds)
         self.write_pending()
 
-    def write_pending(self) -> bool:
+    def write_pending(self, *, last_try: bool = False) -> bool:
         """Write the epochs the store has not taken yet, oldest first, stopping at the first
         it refuses (kept, with :attr:`refusal`, for a later try).
+
+        Parameters
+        ----------
+        last_try
+            The run is ending (its own error, if any, is being raised): a store that cannot
+            be written at all is kept as the refusal too, not raised over that error.
 
         Returns
         -------
@@ -86,7 +94,12 @@ class LiveEpochs:
             except StoreClosedError:
                 self._pending.clear()
                 break
-            except StoreWriteRefused as exc:  # training goes on; the epoch waits
+            except StoreBusyError as exc:  # training goes on; the epoch waits
+                self.refusal = exc
+                return False
+            except StoreWriteRefused as exc:
+                if not last_try:
+                    raise  # unwritable: the run stops (interrupted where it keeps checkpoints)
                 self.refusal = exc
                 return False
             del self._pending[epoch]
@@ -128,6 +141,6 @@ def epochs_named_on_failure(live: LiveEpochs | None, log: Callable[[str], None])
     try:
         yield
     except BaseException:
-        if live is not None and not live.write_pending():
+        if live is not None and not live.write_pending(last_try=True):
             log(live.unrecorded_line())
         raise
