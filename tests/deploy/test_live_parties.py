@@ -257,7 +257,8 @@ def test_the_start_refuses_parties_whose_rounds_secure_aggregation_cannot_run(
     recorded, not failed at round 1 - also with a min_fit_clients above the parties named
     (the check took the strategy's count, 3, for a round of the 2 there are, and passed)."""
     store = RunStore(tmp_path / "runs.db")
-    with pytest.raises(ConfigError, match=r"needs at least 3 sampled clients \(got 2\)"):
+    refusal = {2: r"needs at least 3 sampled clients \(got 2\)", 3: "exceeds the 2 parties"}
+    with pytest.raises(ConfigError, match=refusal[min_fit_clients]):
         serve_coordinator(
             FedAvg(min_fit_clients=min_fit_clients, min_available_clients=2),
             Parameters([np.zeros(3)]),
@@ -443,3 +444,22 @@ def test_a_party_revoked_while_the_coordinator_waits_at_start_is_not_waited_for(
         (record,) = recorded_revocations(run.config)
         assert (record.party, record.serial, record.after_round) == ("p2", serial, 0)
     assert f"{revoked_reason('p2', serial)}: it cannot join" in output
+
+
+def test_the_start_refuses_a_strategy_minimum_above_the_parties_named(tmp_path: Path) -> None:
+    """A run whose strategy needs more clients a round than the parties named could never
+    run one: it was recorded and failed at round 1 (rengo coordinator refused it only by way
+    of another check)."""
+    store = RunStore(tmp_path / "runs.db")
+    with pytest.raises(ConfigError, match=r"min_fit_clients=3 exceeds the 2 parties named"):
+        serve_coordinator(
+            FedAvg(min_fit_clients=3, min_available_clients=2),
+            Parameters([np.zeros(3)]),
+            rounds=2,
+            listen="127.0.0.1:0",
+            security=HubSecurity(insecure=True),
+            parties=["p0", "p1"],
+            store=store,
+        )
+    assert store.list_runs() == []
+    store.close()

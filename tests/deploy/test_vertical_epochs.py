@@ -137,3 +137,37 @@ def test_the_last_epoch_the_store_refused_is_written_as_the_run_ends_or_named(
         _write_refused_epochs(rows, store, again)
         (warning,) = [e.message for e in store.events(again, "warning")]
         assert f"epochs 2 of run {again} were not recorded" in warning
+
+
+def test_an_unwritable_store_at_the_end_of_a_run_that_succeeded_is_raised_not_swallowed(
+    tmp_path: Path,
+) -> None:
+    """The last try at refused epochs kept any refusal as a warning, also when the run
+    itself succeeded: an unwritable store then left a completed run with an epoch missing.
+    Only a failing run keeps it (so as not to raise it over the run's own error)."""
+    import pytest
+
+    from rengo.deploy.vertical import _write_refused_epochs
+    from rengo.tracking import StoreUnwritableError
+
+    with RunStore(tmp_path / "runs.db") as store:
+        run = store.start_run("vfl-deployed", {"algorithm": "hetero_lr"}, "deployed", 1)
+        log_round, calls = store.log_round, []
+
+        def busy_then_unwritable(run_id: str, number: int, *args: Any, **kwargs: Any) -> None:
+            calls.append(number)
+            if len(calls) == 1:
+                raise StoreBusyError("the run store is busy (test)")
+            raise StoreUnwritableError("the run store cannot be written (test)")
+
+        store.log_round = busy_then_unwritable  # type: ignore[method-assign]
+        rows = EpochRows(store, run, 2, None)
+        reporter = TrainingReporter(rows, COORDINATOR, epochs=1, batches=1)
+        reporter.begin()
+        reporter.batch(0, 0)
+        reporter.epoch_end(0, None, stop=True)
+        with pytest.raises(StoreUnwritableError):
+            _write_refused_epochs(rows, store, run)  # the run succeeded
+        _write_refused_epochs(rows, store, run, failing=True)  # kept, named, not raised
+        store.log_round = log_round  # type: ignore[method-assign]
+        assert any("epochs 1 of run" in e.message for e in store.events(run, "warning"))

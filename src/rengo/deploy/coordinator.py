@@ -539,6 +539,13 @@ def serve_coordinator(
     check_privacy_fits(strategy, workflow, initial_parameters)  # before a run is recorded
     check_observers_fit(strategy, workflow, observers)
     if expected is not None:  # its rounds sample from these (a quorum starts with fewer)
+        for name in ("min_available_clients", "min_fit_clients"):
+            needed = int(getattr(strategy, name))
+            if needed > len(expected):  # no round could ever run
+                raise ConfigError(
+                    f"{strategy.name}'s {name}={needed} exceeds the {len(expected)} parties "
+                    f"named ({', '.join(expected)}): no round could run; lower it or name more"
+                )
         check_round_clients_fit(strategy, workflow, observers, len(expected))
     # with named parties and no min_parties: all of them (but those known revoked)
     quorum = min_parties or (None if expected else strategy.min_available_clients)

@@ -24,6 +24,7 @@ import contextlib
 import json
 import logging
 import secrets
+import sys
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -497,8 +498,8 @@ def serve_vertical_coordinator(
         finally:
             background.shutdown(wait=False, cancel_futures=True)
             wall = time.perf_counter() - started
-            if isinstance(progress, EpochRows):
-                _write_refused_epochs(progress, store, run_id)
+            if isinstance(progress, EpochRows):  # an unwritable store raises if nothing else did
+                _write_refused_epochs(progress, store, run_id, sys.exc_info()[1] is not None)
             run.summary.update(traffic.totals(received, sent))
             if rejoins:
                 run.summary["rejoins"] = rejoins
@@ -854,11 +855,13 @@ def run_vertical_party(
                 return result
 
 
-def _write_refused_epochs(rows: EpochRows, store: Any, run_id: str | None) -> None:
+def _write_refused_epochs(
+    rows: EpochRows, store: Any, run_id: str | None, failing: bool = False
+) -> None:
     """Write the epochs the store refused while the run trained (before the held-out
     metrics go onto the last one); any it still refuses are named in a warning, logged and
     recorded where the store takes it, never silently lost."""
-    if rows.epochs.write_pending(last_try=True):
+    if rows.epochs.write_pending(last_try=failing):  # failing: never over the run's error
         return
     unrecorded = rows.epochs.unrecorded_line()
     log.warning("%s", unrecorded)
