@@ -12,35 +12,21 @@ import os
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
-import rengo.ui
+from ui.app_functions import function_text
 
 NODE = shutil.which("node")
 pytestmark = pytest.mark.skipif(NODE is None, reason="needs Node.js to run the page's code")
-APP = Path(rengo.ui.__file__).parent / "static" / "app.js"
-
-
-def _function(source: str, name: str) -> str:
-    """The text of ``function NAME(...) { ... }`` in ``source`` (braces balanced)."""
-    start = source.index(f"function {name}(")
-    depth = 0
-    for at in range(source.index("{", start), len(source)):
-        depth += {"{": 1, "}": -1}.get(source[at], 0)
-        if depth == 0:
-            return source[start : at + 1]
-    raise AssertionError(f"{name} is not closed in {APP}")
 
 
 def _evaluate(expression: str, zone: str) -> object:
     """``expression``'s value, with the page's fmtTime and elapsed defined, in ``zone``."""
-    source = APP.read_text(encoding="utf-8")
     script = "\n".join(
         [
-            _function(source, "fmtTime"),
-            _function(source, "elapsed"),
+            function_text("fmtTime"),
+            function_text("elapsed"),
             f"process.stdout.write(JSON.stringify({expression}));",
         ]
     )
@@ -78,6 +64,4 @@ def test_how_long_a_running_run_has_run_is_the_servers_not_the_viewers_clock() -
     }
     value = _evaluate(f"elapsed({json.dumps(run)})", "UTC")
     assert value == 42.0
-    assert (
-        re.search(r"Date\.now\(\)", _function(APP.read_text(encoding="utf-8"), "elapsed")) is None
-    )
+    assert re.search(r"Date\.now\(\)", function_text("elapsed")) is None

@@ -7,33 +7,19 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-import rengo.ui
+from ui.app_functions import function_text
 
 NODE = shutil.which("node")
 pytestmark = pytest.mark.skipif(NODE is None, reason="needs Node.js to run the page's code")
-APP = Path(rengo.ui.__file__).parent / "static" / "app.js"
-
-
-def _function(source: str, name: str) -> str:
-    """The text of ``function NAME(...) { ... }`` in ``source`` (braces balanced)."""
-    start = source.index(f"function {name}(")
-    depth = 0
-    for at in range(source.index("{", start), len(source)):
-        depth += {"{": 1, "}": -1}.get(source[at], 0)
-        if depth == 0:
-            return source[start : at + 1]
-    raise AssertionError(f"{name} is not closed in {APP}")
 
 
 def _fmt_metrics(values: list[float], key: str | None) -> list[str]:
     """The page's text for each of ``values`` of the metric ``key``."""
-    source = APP.read_text(encoding="utf-8")
-    defined = "\n".join(_function(source, name) for name in ("fmtEpsilon", "fmtMetric"))
+    defined = "\n".join(function_text(name) for name in ("fmtEpsilon", "fmtMetric"))
     call = f"{json.dumps(values)}.map((v) => fmtMetric(v, {json.dumps(key)}))"
     script = f"{defined}\nprocess.stdout.write(JSON.stringify({call}));"
     assert NODE is not None
