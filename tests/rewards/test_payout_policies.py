@@ -170,3 +170,20 @@ def test_a_contribution_that_is_not_finite_is_refused_naming_the_participant(val
         proportional_payouts({"alice": 0.1, "mallory": value}, 100)
     with pytest.raises(ConfigError, match="the value of 'mallory' is not finite"):
         stake_clipped_payouts({"alice": 0.1, "mallory": value}, {"alice": 1, "mallory": 1}, 10)
+
+
+def test_a_gain_cut_by_the_budget_says_so_in_its_reason_and_an_uncut_one_does_not() -> None:
+    """A participant read 'stake x clip(+0.05, ±0.05)' beside 175.93 paid on a stake of
+    4000.00 (the budget had cut every gain), or beside 0.00 once the budget was spent."""
+    scaled = {
+        p.participant: p
+        for p in stake_clipped_payouts({"a": 1.0, "b": -1.0}, {"a": 1000, "b": 1000}, 40)
+    }
+    assert scaled["a"].amount_minor == 40  # 50 due
+    assert "scaled to fit the budget" in scaled["a"].reason
+    assert "80.00 %" in scaled["a"].reason
+    assert "budget" not in scaled["b"].reason  # a burn is never cut
+    spent = stake_clipped_payouts({"a": 1.0}, {"a": 1000}, 0)[0]
+    assert spent.amount_minor == 0 and "not paid: the budget is spent" in spent.reason
+    uncut = stake_clipped_payouts({"a": 1.0}, {"a": 1000}, 50)[0]
+    assert uncut.amount_minor == 50 and uncut.reason == "stake x clip(+0.05, ±0.05)"

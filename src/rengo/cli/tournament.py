@@ -703,6 +703,8 @@ def open_round(
                 "cap what it pays",
                 highlight=False,
             )
+        else:
+            _print_budget_left(tournament.budget, int(state["decimals"]), str(state["currency"]))
         console.print(
             "next: participants `rengo tournament submit --predictions P.csv --stake 10.00 "
             "--participant NAME`, then `rengo tournament score --targets ...`"
@@ -804,6 +806,9 @@ def score(
                 "constant prediction, target or meta model in the era) and count as 0: "
                 f"{'; '.join(undefined[:5])}{' ...' if len(undefined) > 5 else ''}"
             )
+        cut = _budget_cut_note(tournament, result, places, str(state["currency"]))
+        if cut:
+            console.print(f"[bold yellow]note:[/] {escape(cut)}", highlight=False)
         console.print(
             f"payouts in {state['currency']} are due; `rengo tournament pay` writes them to "
             "the ledger"
@@ -910,6 +915,58 @@ def pay(state_path: StateOption = None, store: StoreOption = None) -> None:
                 f"rounds {found} were already in the ledger (an interrupted pay wrote them); "
                 "they are marked paid, not paid again"
             )
+
+
+def _print_budget_left(budget: Any, places: int, currency: str) -> None:
+    """What ``open`` says of a tournament's budget: what is left of it, and a warning when
+    none is (the new round can then only burn stakes: its gains are not paid)."""
+    from rengo.rewards import format_amount
+
+    left = escape(format_amount(budget.remaining_minor, currency, places))
+    total = escape(format_amount(budget.total_minor, currency, places))
+    if budget.remaining_minor > 0:
+        console.print(f"budget: {left} of {total} left to pay gains", highlight=False)
+        return
+    console.print(
+        f"[bold yellow]note:[/] the tournament's budget of {total} is spent: this round's "
+        "gains will not be paid (its burns will); tell participants before they stake, or "
+        "open a new tournament (another --state) with its own --budget",
+        highlight=False,
+    )
+
+
+def _budget_cut_note(tournament: Any, result: Any, places: int, currency: str) -> str | None:
+    """The line ``score`` prints when the tournament's budget paid less than the round's
+    gains due (each stake x its clipped rate): how much was due, how much the budget had
+    left, and that each gain was scaled to fit it (None when nothing was cut). Without it a
+    participant saw 175.93 paid on a stake of 4000.00 at +5 %, or 0.00 once the budget was
+    spent, with no word why."""
+    from rengo.rewards import format_amount, stake_clipped_payouts
+
+    stakes = {p: s.stake_minor for p, s in result.scores.items()}
+    uncapped = stake_clipped_payouts(  # no clip above 1: the total stake caps no gain
+        {p: s.score for p, s in result.scores.items()},
+        stakes,
+        sum(stakes.values()),
+        factor=tournament.rule.payout_factor,
+        clip=tournament.rule.clip,
+    )
+    due = sum(p.amount_minor for p in uncapped if p.amount_minor > 0)
+    paid = sum(p.amount_minor for p in result.payouts if p.amount_minor > 0)
+    if paid >= due:
+        return None
+    shown_due = format_amount(due, currency, places)
+    if paid == 0:
+        return (
+            f"the tournament's budget is spent: the {shown_due} of gains this round earned "
+            "are not paid (burns still are); open a new tournament (another --state) with "
+            "its own --budget to pay gains again"
+        )
+    return (
+        f"the gains due this round, {shown_due}, exceed what is left of the tournament's "
+        f"budget, {format_amount(paid, currency, places)}: each gain is scaled to fit it "
+        "(its ledger line says so) and the budget is now spent"
+    )
 
 
 def _live_targets(path: Path, form: CsvFormat) -> dict[str, float]:

@@ -266,7 +266,9 @@ def stake_clipped_payouts(
 
     Losses are burns of at most c of the stake (rounded toward zero); gains are rounded
     down, and if they would exceed ``budget_minor`` they are scaled down to fill exactly the
-    budget by largest remainder, none above its unscaled gain.
+    budget by largest remainder, none above its unscaled gain. A gain paid less than its
+    stake x rate says so in its reason (scaled to fit the budget, or not paid: the budget is
+    spent), so a participant's ledger line explains its amount.
 
     Parameters
     ----------
@@ -283,7 +285,8 @@ def stake_clipped_payouts(
     Returns
     -------
     list[Payout]
-        One per scored participant, sorted by name; negative amounts are burns.
+        One per scored participant, sorted by name; negative amounts are burns; each
+        reason gives the clipped rate, and the budget's cut where it cut the gain.
 
     Raises
     ------
@@ -307,14 +310,27 @@ def stake_clipped_payouts(
         _check_minor(f"stake of {p!r}", stakes_minor[p])
         rates.append(min(max(f * _score(p, scores[p]), -c), c))
     raw = [stakes_minor[p] * r for p, r in zip(names, rates, strict=True)]
-    gains = [math.floor(x) if x > 0 else 0 for x in raw]
-    if sum(gains) > budget_minor:
-        gains = largest_remainder(budget_minor, [max(x, Fraction(0)) for x in raw], caps=gains)
+    due = [math.floor(x) if x > 0 else 0 for x in raw]
+    gains = due
+    if sum(due) > budget_minor:
+        gains = largest_remainder(budget_minor, [max(x, Fraction(0)) for x in raw], caps=due)
     out = []
-    for p, rate, x, gain in zip(names, rates, raw, gains, strict=True):
+    for p, rate, x, gain, owed in zip(names, rates, raw, gains, due, strict=True):
         amount = gain if x > 0 else -math.floor(-x)
-        out.append(Payout(p, amount, f"stake x clip({float(rate):+.6g}, ±{float(c)})"))
+        reason = f"stake x clip({float(rate):+.6g}, ±{float(c)})"
+        if gain < owed:  # the ledger line says why it is less than its stake x rate
+            reason += _budget_cut(budget_minor, sum(due))
+        out.append(Payout(p, amount, reason))
     return out
+
+
+def _budget_cut(budget_minor: int, due_minor: int) -> str:
+    """What a gain's reason adds when the gains due (``due_minor`` in all) exceed the
+    budget (``budget_minor``) and every gain is scaled down to fit it."""
+    if budget_minor == 0:
+        return ", not paid: the budget is spent"
+    share = math.floor(Fraction(budget_minor, due_minor) * 10_000) / 100  # never shown as 100 %
+    return f", scaled to fit the budget: the gains due exceed it, each is paid about {share:.2f} %"
 
 
 class Budget:
