@@ -239,9 +239,17 @@ def read_id_values(path: Path, column: str, form: CsvFormat | None = None) -> di
         option reads it).
     """
     from rengo.data import load_csv
-    from rengo.data.csv_table import CsvFormat
+    from rengo.data.csv_table import CsvFormat, csv_header
 
     form = form or CsvFormat()
+    header = csv_header(path, form.delimiter, form.encoding)
+    absent = [name for name in ("id", column) if name not in header]
+    if absent and len(header) > 1:  # one column: the reader says which delimiter reads it
+        raise DataError(
+            f"{path}: no column {' or '.join(map(repr, absent))}; columns are {header}: its "
+            f"first row must name the columns id and {column} (in this spelling; other "
+            "columns are ignored)"
+        )
     must = f"each row's {column} must be a number in [0, 1]"
     with cells_hinted(must, must):
         data = load_csv(
@@ -740,12 +748,35 @@ def submit(
         with updated_state(state_path) as (state, tournament):
             tournament_store(store, state)  # another --store than the tournament's is refused
             _require_open(tournament, round_id, "submit to")
-            values = read_id_values(predictions, "prediction", form)
-            stake_minor = _stake_minor(stake, int(state["decimals"]), str(state["currency"]))
-            tournament.submit(participant, values, stake_minor, round_id)
-        staked = format_minor(stake_minor, int(state["decimals"]))  # as typed: 5 -> 5.00
+            number = round_id if round_id is not None else max(tournament.open_round_ids())
+            places, currency = int(state["decimals"]), str(state["currency"])
+            earlier = _earlier_stake(tournament, number, participant)
+            kept = (
+                "nothing was recorded"
+                if earlier is None
+                else f"the earlier submission (stake {format_minor(earlier, places)} "
+                f"{currency}) stays"
+            )
+            try:
+                values = read_id_values(predictions, "prediction", form)
+                stake_minor = _stake_minor(stake, places, currency)
+                tournament.submit(participant, values, stake_minor, round_id)
+            except DataError as exc:  # whose file, for which round, and what is kept
+                message = str(exc)
+                if not message.startswith(str(predictions)):  # the reader names it already
+                    message = f"{predictions}: {message}"
+                raise DataError(f"{message} (round {number}: {kept})") from exc
+        staked = format_minor(stake_minor, places)  # as typed: 5 -> 5.00
+        replaced = (
+            ""
+            if earlier is None
+            else f"; replaces the earlier submission (stake {format_minor(earlier, places)} "
+            f"{currency})"
+        )
         console.print(
-            f"{escape(participant)}: {len(values)} predictions, stake {staked} {state['currency']}"
+            f"{escape(participant)}: {len(values)} predictions for round {number}, stake "
+            f"{staked} {currency}{replaced}",
+            highlight=False,
         )
 
 
@@ -969,6 +1000,17 @@ def _budget_cut_note(tournament: Any, result: Any, places: int, currency: str) -
     )
 
 
+def _earlier_stake(tournament: Any, number: int, participant: str) -> int | None:
+    """The stake of ``participant``'s submission to open round ``number`` so far (None: none
+    yet), found by the name in the normal form the tournament keeps names in."""
+    import unicodedata
+
+    if not isinstance(participant, str):
+        return None
+    stakes: dict[str, int] = tournament.stakes(number)
+    return stakes.get(unicodedata.normalize("NFC", participant))
+
+
 def _live_targets(path: Path, form: CsvFormat) -> dict[str, float]:
     """The ``--targets`` file's values, refused outside [0, 1], where every round ``open``
     publishes lies (a target of another scale moves MMC, which scales only [0, 1] targets:
@@ -1025,9 +1067,16 @@ def _require_open(tournament: Any, round_id: int | None, action: str) -> None:
         raise ConfigError(
             f"round {round_id} is already scored; open the next with `rengo tournament open`"
         )
+    latest = max([*scored, *cancelled], default=None)
+    opens = "the operator opens" if action == "submit to" else "open"  # a participant opens none
+    if round_id is None and not open_ids and latest is not None and latest in cancelled:
+        raise ConfigError(  # not the scored round before it: the latest is the one meant
+            f"round {latest} was cancelled ({cancelled[latest]}) and no round is open; "
+            f"{opens} the next with `rengo tournament open` before you {action} it"
+        )
     if round_id is None and not open_ids and scored:
         raise ConfigError(
-            f"round {max(scored)} is already scored and no round is open; open the next "
+            f"round {max(scored)} is already scored and no round is open; {opens} the next "
             f"with `rengo tournament open` before you {action} it"
         )
 

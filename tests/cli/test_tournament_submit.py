@@ -1,0 +1,134 @@
+"""``rengo tournament submit`` as a participant sees it: a refused file is named with the
+round it was meant for, what was expected and what of an earlier submission stays; a
+resubmission says what it replaced; with the latest round cancelled, that round is named."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import typer
+from typer.testing import CliRunner
+
+from rengo.cli.tournament import tournament_app
+
+runner = CliRunner(env={"COLUMNS": "200"})
+app = typer.Typer()
+app.add_typer(tournament_app, name="tournament")
+
+
+def _opened(tmp_path: Path) -> tuple[list[str], list[str]]:
+    """Open round 1 of a tournament in ``tmp_path``; its ``--state`` option and live ids."""
+    state = ["--state", str(tmp_path / "t.json")]
+    opened = runner.invoke(
+        app,
+        ["tournament", "open", "--dataset", "breast_cancer", "--eras", "2",
+         "--store", str(tmp_path / "runs.db"), *state],
+    )  # fmt: skip
+    assert opened.exit_code == 0, opened.output
+    with (tmp_path / "t-round1-live.csv").open(newline="", encoding="utf-8") as f:
+        return state, [r["id"] for r in csv.DictReader(f)]
+
+
+def _file(path: Path, header: list[str], rows: list[list[object]]) -> str:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return str(path)
+
+
+def _submit(state: list[str], name: str, path: str, stake: str = "10.00") -> tuple[int, str]:
+    result = runner.invoke(
+        app,
+        ["tournament", "submit", "--participant", name, "--predictions", path,
+         "--stake", stake, *state],
+    )  # fmt: skip
+    return result.exit_code, " ".join(result.output.split())
+
+
+def test_a_refused_submission_names_its_file_and_round_and_keeps_the_earlier_one(
+    tmp_path: Path,
+) -> None:
+    """A missing id, a value outside [0, 1] and constant predictions were refused as
+    "predictions of 'dave' row ids differ from the published ones (...)": not which file,
+    nor for which round, nor whether the earlier submission still counted."""
+    state, ids = _opened(tmp_path)
+    values = np.random.default_rng(0).random(len(ids)).tolist()
+    good = _file(
+        tmp_path / "good.csv",
+        ["id", "prediction"],
+        [list(r) for r in zip(ids, values, strict=True)],
+    )
+    assert _submit(state, "dave", good)[0] == 0
+    missing = _file(
+        tmp_path / "missing.csv",
+        ["id", "prediction"],
+        [list(r) for r in zip(ids[1:], values[1:], strict=True)],
+    )
+    rest = [list(r) for r in zip(ids[1:], values[1:], strict=True)]
+    outside = _file(tmp_path / "outside.csv", ["id", "prediction"], [[ids[0], 1.5], *rest])
+    constant = _file(tmp_path / "constant.csv", ["id", "prediction"], [[i, 0.5] for i in ids])
+    for path, fact in (
+        (missing, f"1 missing: ['{ids[0]}']"),
+        (outside, f"'{ids[0]}': 1.5"),
+        (constant, "are constant"),
+    ):
+        code, output = _submit(state, "dave", path, "99.00")
+        assert code == 2, output
+        assert f"error: {path}: " in output and fact in output
+        assert "(round 1: the earlier submission (stake 10.00 credits) stays)" in output
+    code, output = _submit(state, "erin", missing)
+    assert code == 2 and f"{missing}: " in output and "(round 1: nothing was recorded)" in output
+
+
+def test_a_file_without_the_prediction_column_says_which_columns_a_submission_names(
+    tmp_path: Path,
+) -> None:
+    """Numerai's 'probability' header read "no feature column 'prediction'", a term of
+    job files a participant never met."""
+    state, ids = _opened(tmp_path)
+    values = np.random.default_rng(0).random(len(ids)).tolist()
+    path = _file(
+        tmp_path / "p.csv", ["id", "probability"], [list(r) for r in zip(ids, values, strict=True)]
+    )
+    code, output = _submit(state, "x", path)
+    assert code == 2, output
+    assert "no column 'prediction'; columns are ['id', 'probability']" in output
+    assert "must name the columns id and prediction" in output
+    assert "feature" not in output
+
+
+def test_a_resubmission_says_it_replaces_the_earlier_one_and_its_stake(tmp_path: Path) -> None:
+    state, ids = _opened(tmp_path)
+    values = np.random.default_rng(0).random(len(ids)).tolist()
+    path = _file(
+        tmp_path / "p.csv", ["id", "prediction"], [list(r) for r in zip(ids, values, strict=True)]
+    )
+    code, first = _submit(state, "ivan", path, "30")
+    assert code == 0 and "for round 1, stake 30.00 credits" in first and "replaces" not in first
+    code, second = _submit(state, "ivan", path, "40")
+    assert code == 0, second
+    assert "stake 40.00 credits; replaces the earlier submission (stake 30.00 credits)" in second
+
+
+def test_submitting_when_the_latest_round_was_cancelled_names_that_round(tmp_path: Path) -> None:
+    """After round 1 was scored and round 2 cancelled, a submission was told "round 1 is
+    already scored", not that round 2, the one meant, was cancelled."""
+    state, ids = _opened(tmp_path)
+    values = np.random.default_rng(0).random(len(ids)).tolist()
+    path = _file(
+        tmp_path / "p.csv", ["id", "prediction"], [list(r) for r in zip(ids, values, strict=True)]
+    )
+    assert _submit(state, "a", path)[0] == 0
+    targets = str(tmp_path / "t-round1-targets.csv")
+    assert runner.invoke(app, ["tournament", "score", "--targets", targets, *state]).exit_code == 0
+    reopened = runner.invoke(app, ["tournament", "open", "--dataset", "breast_cancer", *state])
+    assert reopened.exit_code == 0, reopened.output
+    cancel = ["tournament", "cancel", "--round", "2", "--reason", "wrong eras", *state]
+    assert runner.invoke(app, cancel).exit_code == 0
+    code, output = _submit(state, "a", path)
+    assert code == 2, output
+    assert "round 2 was cancelled (wrong eras) and no round is open" in output
+    assert "the operator opens the next with `rengo tournament open`" in output
