@@ -160,3 +160,19 @@ def test_a_tournament_with_its_own_decimals_reads_back_its_payouts_as_paid(tmp_p
     assert exported.exit_code == 0, exported.output
     with out.open(newline="", encoding="utf-8") as f:
         assert [r["amount"] for r in csv.DictReader(f)] == ["5.0000"]
+
+
+def test_each_ledger_line_names_the_corr_mmc_and_score_its_amount_comes_from(
+    tmp_path: Path,
+) -> None:
+    """A participant's ledger line said only 'stake x clip(+0.05, ±0.05)': not the CORR and
+    MMC it was paid on, which `score` printed once to the operator's terminal."""
+    state = _scored_round(tmp_path)
+    assert runner.invoke(app, ["tournament", "pay", *state]).exit_code == 0
+    result = json.loads((tmp_path / "t.json").read_text())["tournament"]["rounds"][0]["result"]
+    for line in _ledger(tmp_path):
+        s = result["scores"][line.participant]
+        assert line.reason.startswith(
+            f"round 1, stake 100.00 credits, CORR {s['corr']:+.4f}, MMC {s['mmc']:+.4f}, "
+            f"score {s['score']:+.4f}: stake x clip("
+        ), line.reason

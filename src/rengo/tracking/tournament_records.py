@@ -32,7 +32,8 @@ def record_tournament_round(
     The round's ledger lines are one transaction: all of them or, if the command is stopped
     partway, none, so an interrupted ``tournament pay`` never leaves a round half paid (its
     rerun used to pay the lines already written a second time). A round the ledger already
-    pays is refused, nothing written. Reasons name each stake in major units of ``currency``.
+    pays is refused, nothing written. Reasons name each stake in major units of ``currency``
+    and the round's CORR, MMC and combined score the payout was computed from.
 
     Parameters
     ----------
@@ -64,9 +65,12 @@ def record_tournament_round(
         kind = "burn" if payout.amount_minor < 0 else "payout"
         scored = result.scores.get(payout.participant)
         reason = payout.reason
-        if scored is not None:
+        if scored is not None:  # what the amount comes from, for the participant paid it
             stake = format_amount(scored.stake_minor, currency, decimals)
-            reason = f"round {result.round}, stake {stake}: {payout.reason}"
+            reason = (
+                f"round {result.round}, stake {stake}, CORR {scored.corr:+.4f}, MMC "
+                f"{scored.mmc:+.4f}, score {scored.score:+.4f}: {payout.reason}"
+            )
         lines.append(
             LedgerLine(
                 result.round,
