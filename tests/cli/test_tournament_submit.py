@@ -132,3 +132,15 @@ def test_submitting_when_the_latest_round_was_cancelled_names_that_round(tmp_pat
     assert code == 2, output
     assert "round 2 was cancelled (wrong eras) and no round is open" in output
     assert "the operator opens the next with `rengo tournament open`" in output
+
+
+def test_an_open_run_twice_says_the_rounds_share_their_live_rows(tmp_path: Path) -> None:
+    """A second `open` of the same rows (run again, its output lost) opened round 2 without
+    a word: later submissions went to round 2, earlier ones stayed in round 1, each round
+    scored apart."""
+    state, _ = _opened(tmp_path)
+    again = runner.invoke(app, ["tournament", "open", "--dataset", "breast_cancer", *state])
+    assert again.exit_code == 0, again.output
+    output = " ".join(again.output.split())
+    assert "285 of this round's 285 live rows are live in open round 1 too" in output
+    assert "`rengo tournament cancel --round 2 --reason ...`" in output

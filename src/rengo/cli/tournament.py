@@ -693,6 +693,17 @@ def open_round(
             )
         if "--targets-out" in paths:
             console.print(f"live targets kept by the coordinator in {paths['--targets-out']}")
+        for other in tournament.open_round_ids():
+            again = len(set(tournament.published(other).row_ids).intersection(live_ids))
+            if other != number and again:  # `open` run twice: submissions would split
+                console.print(
+                    f"[bold yellow]note:[/] {again} of this round's {len(live_ids)} live rows "
+                    f"are live in open round {other} too: a submission without --round now "
+                    f"goes to round {number}, and round {other} keeps only those made before; "
+                    f"if this open was a mistake, `rengo tournament cancel --round {number} "
+                    "--reason ...`",
+                    highlight=False,
+                )
         rescored = _rows_scored_before(tournament, number)
         if rescored:
             rows, rounds = rescored
