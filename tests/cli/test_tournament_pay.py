@@ -176,3 +176,37 @@ def test_each_ledger_line_names_the_corr_mmc_and_score_its_amount_comes_from(
             f"round 1, stake 100.00 credits, CORR {s['corr']:+.4f}, MMC {s['mmc']:+.4f}, "
             f"score {s['score']:+.4f}: stake x clip("
         ), line.reason
+
+
+def test_score_names_participants_whose_predictions_are_copies(tmp_path: Path) -> None:
+    """judy submitted alice's file exactly: the two were scored and paid alike and the
+    operator was told nothing."""
+    state = ["--state", str(tmp_path / "t.json")]
+    opened = runner.invoke(
+        app,
+        ["tournament", "open", "--dataset", "breast_cancer", "--eras", "2",
+         "--store", str(tmp_path / "runs.db"), *state],
+    )  # fmt: skip
+    assert opened.exit_code == 0, opened.output
+    with (tmp_path / "t-round1-live.csv").open(newline="", encoding="utf-8") as f:
+        ids = [r["id"] for r in csv.DictReader(f)]
+    rng = np.random.default_rng(0)
+    own, other = rng.random(len(ids)), rng.random(len(ids))
+    for name, values in (("alice", own), ("bob", other), ("judy", own)):
+        path = tmp_path / f"{name}.csv"
+        with path.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["id", "prediction"])
+            writer.writerows(zip(ids, values.tolist(), strict=True))
+        submitted = runner.invoke(
+            app,
+            ["tournament", "submit", "--participant", name, "--predictions", str(path),
+             "--stake", "10", *state],
+        )  # fmt: skip
+        assert submitted.exit_code == 0, submitted.output
+    targets = str(tmp_path / "t-round1-targets.csv")
+    scored = runner.invoke(app, ["tournament", "score", "--targets", targets, *state])
+    assert scored.exit_code == 0, scored.output
+    output = " ".join(scored.output.split())
+    assert "note: alice, judy submitted the same predictions on every row" in output
+    assert "bob" not in output.split("note:")[1]

@@ -848,6 +848,13 @@ def score(
                 "constant prediction, target or meta model in the era) and count as 0: "
                 f"{'; '.join(undefined[:5])}{' ...' if len(undefined) > 5 else ''}"
             )
+        for copies in _identical_submissions(state, result.round):
+            console.print(
+                f"[bold yellow]note:[/] {', '.join(escape(c) for c in copies)} submitted the "
+                "same predictions on every row: scored alike, each stake weighs them in the "
+                "meta model, and a copy is paid for another's work",
+                highlight=False,
+            )
         cut = _budget_cut_note(tournament, result, places, str(state["currency"]))
         if cut:
             console.print(f"[bold yellow]note:[/] {escape(cut)}", highlight=False)
@@ -975,6 +982,19 @@ def _print_budget_left(budget: Any, places: int, currency: str) -> None:
         "open a new tournament (another --state) with its own --budget",
         highlight=False,
     )
+
+
+def _identical_submissions(state: dict[str, Any], number: int) -> list[list[str]]:
+    """The groups of participants whose submissions to round ``number`` are equal row for
+    row (two or more each, by name), from the state's arrays (``to_dict(arrays=True)``)."""
+    import numpy as np
+
+    rounds = state["tournament"]["rounds"]
+    submissions = next(r["submissions"] for r in rounds if int(r["round"]) == number)
+    groups: dict[bytes, list[str]] = {}
+    for name, values in sorted(submissions.items()):
+        groups.setdefault(np.asarray(values, dtype=np.float64).tobytes(), []).append(name)
+    return [names for names in groups.values() if len(names) > 1]
 
 
 def _budget_cut_note(tournament: Any, result: Any, places: int, currency: str) -> str | None:
