@@ -210,3 +210,24 @@ def test_score_names_participants_whose_predictions_are_copies(tmp_path: Path) -
     output = " ".join(scored.output.split())
     assert "note: alice, judy submitted the same predictions on every row" in output
     assert "bob" not in output.split("note:")[1]
+
+
+def test_a_pay_stopped_before_its_ledger_lines_logs_each_score_once_when_rerun(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scores (contributions) were logged outside the ledger's transaction: a pay
+    stopped between the two and run again left two score rows per participant."""
+    state = _scored_round(tmp_path)
+
+    def stopped(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(RunStore, "append_ledger_lines", stopped)
+    assert runner.invoke(app, ["tournament", "pay", *state]).exit_code == 130
+    monkeypatch.undo()
+    assert runner.invoke(app, ["tournament", "pay", *state]).exit_code == 0
+    run_id = json.loads((tmp_path / "t.json").read_text())["run_id"]
+    with RunStore(tmp_path / "runs.db") as store:
+        logged = Counter((c.round, c.participant) for c in store.contributions(run_id))
+    assert logged == {(1, "alice"): 1, (1, "bob"): 1}
+    assert {line.participant for line in _ledger(tmp_path)} == {"alice", "bob"}

@@ -58,8 +58,14 @@ def record_tournament_round(
     ConfigError
         The run's ledger already pays this round.
     """
+    logged = {  # a pay stopped after the scores, before the ledger: its rerun logs no twin
+        c.participant
+        for c in store.contributions(run_id)
+        if c.method == SCORE_METHOD and c.round == result.round
+    }
     for name, score in sorted(result.scores.items()):
-        store.log_contribution(run_id, result.round, name, SCORE_METHOD, score.score)
+        if name not in logged:
+            store.log_contribution(run_id, result.round, name, SCORE_METHOD, score.score)
     lines: list[LedgerLine] = []
     for payout in result.payouts:
         kind = "burn" if payout.amount_minor < 0 else "payout"
