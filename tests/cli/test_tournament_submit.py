@@ -144,3 +144,11 @@ def test_an_open_run_twice_says_the_rounds_share_their_live_rows(tmp_path: Path)
     output = " ".join(again.output.split())
     assert "285 of this round's 285 live rows are live in open round 1 too" in output
     assert "`rengo tournament cancel --round 2 --reason ...`" in output
+
+
+def test_the_tournament_help_names_every_command_in_its_summary() -> None:
+    """The summary listed open, submit, score, pay and leaderboard, not cancel."""
+    shown = " ".join(runner.invoke(app, ["tournament", "--help"]).output.split())
+    summary = shown.split("Options")[0]
+    for command in ("open", "submit", "score", "pay", "leaderboard", "cancel"):
+        assert command in summary, command

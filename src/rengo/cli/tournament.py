@@ -51,7 +51,8 @@ tournament_app = typer.Typer(
     help=(
         "A prediction tournament, in four steps: 1. open (publish a training set and a live "
         "set), 2. submit (each participant's predictions and stake), 3. score (once the live "
-        "targets are known), 4. pay (payouts to the ledger); leaderboard at any time."
+        "targets are known), 4. pay (payouts to the ledger); leaderboard at any time, and "
+        "cancel withdraws an open round published by mistake."
     ),
     no_args_is_help=True,
 )
