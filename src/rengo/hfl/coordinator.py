@@ -53,7 +53,7 @@ from rengo.hfl.workflow import (
     tell_party,
 )
 from rengo.privacy.budget import is_spent_budget
-from rengo.privacy.release_note import ReleasedSpend, release_note
+from rengo.privacy.release_note import ReleasedSpend, release_intent, release_note
 from rengo.transport.pool import ClientPool, EncodeOnDemand, KeepsClientStates
 
 CHECKPOINT_FORMAT = 2
@@ -98,7 +98,10 @@ class RunRecorder(Protocol):
         ...
 
     def log_event(self, run_id: str, level: str, message: str, round: int | None = None) -> None:
-        """Record a notice (a round that failed, a client dropped)."""
+        """Record a notice (a round that failed, a client dropped). A recorder may also have
+        ``log_written_ahead(run_id, round, message)`` (:class:`rengo.tracking.RunStore` has):
+        the coordinator then writes a central-DP round's spend there, synced, before its
+        model leaves for federated evaluation."""
         ...
 
     def events(self, run_id: str, level: str | None = None) -> Sequence[LoggedEvent]:
@@ -392,6 +395,16 @@ def round_summary(record: RoundRecord, rounds: int, clients: str = "clients") ->
         + (f", {', '.join(shown)}" if shown else "")
         + dropped
     )
+
+
+def _dp_spend(server_round: int, metrics: Mapping[str, float]) -> ReleasedSpend | None:
+    """The privacy spent up to ``server_round``, from a central-DP round's metrics
+    (``dp_epsilon``, ``dp_delta``, ``dp_rounds_accounted``); None for a round without DP."""
+    epsilon, delta = metrics.get("dp_epsilon"), metrics.get("dp_delta")
+    accounted = metrics.get(DP_ROUNDS_ACCOUNTED)
+    if epsilon is None or delta is None or accounted is None:
+        return None
+    return ReleasedSpend(server_round, float(epsilon), float(delta), int(accounted))
 
 
 class RoundShortOfClients(RoundFailure):
@@ -824,7 +837,13 @@ class Coordinator:
             metrics.update({f"central_{k}": float(v) for k, v in central_metrics.items()})
         released: list[bool] = []
         release = functools.partial(
-            self._keep_release_spent, server_round, old, state_before, states_before, released
+            self._keep_release_spent,
+            server_round,
+            old,
+            state_before,
+            states_before,
+            released,
+            metrics,
         )
         try:
             metrics.update(
@@ -960,14 +979,27 @@ class Coordinator:
         state_before: dict[str, Any],
         states_before: dict[str, bytes] | None,
         released: list[bool],
+        metrics: Mapping[str, float],
     ) -> None:
-        """Before this round's model is shown to clients (federated evaluation), checkpoint
-        the last round again - its model ``old`` - with the strategy's state after the
-        release (:meth:`~rengo.hfl.Strategy.released_state`: a DP strategy's spend counted).
-        A run stopped before this round's own checkpoint then resumes with the spend kept;
-        without it, the resumed run ran the round again and counted the privacy cost of
-        two releases once. ``released`` is marked, so that a round that then ends unrecorded
-        notes the spend of its release (:meth:`_note_unrecorded_release`)."""
+        """Before this round's model is shown to clients (federated evaluation), write its
+        spend ahead and checkpoint the last round again.
+
+        The spend (a central-DP round's ``dp_epsilon`` in ``metrics``, its delta and rounds
+        accounted) is written to the store synced to disk
+        (:meth:`~rengo.tracking.RunStore.log_written_ahead`) before anything leaves: a run
+        killed (SIGKILL, a power loss) while clients hold the model states it in ``rengo
+        runs show``, the model card and the dashboard; the round's record replaces it. The
+        checkpoint is the last round's - its model ``old`` - with the strategy's state after
+        the release (:meth:`~rengo.hfl.Strategy.released_state`: a DP strategy's spend
+        counted): a run stopped before this round's own checkpoint then resumes with the
+        spend kept (without it, the resumed run ran the round again and counted the privacy
+        cost of two releases once). ``released`` is marked, so that a round that then ends
+        unrecorded says so in a warning (:meth:`_note_unrecorded_release`)."""
+        if self.store is not None and self.run_id is not None:
+            spend = _dp_spend(server_round, metrics)
+            write_ahead = getattr(self.store, "log_written_ahead", None)
+            if spend is not None and callable(write_ahead):
+                write_ahead(self.run_id, server_round, release_intent(spend))
         released.append(True)
         if self.store is None or self.run_id is None or not self.checkpoint_every:
             return
@@ -984,13 +1016,9 @@ class Coordinator:
         that then ended unrecorded (the run stopped or failed in its federated evaluation):
         the run's record would otherwise state the epsilon of the round before, one release
         short, for as long as it is not resumed (:mod:`rengo.privacy.release_note`)."""
-        epsilon, delta = metrics.get("dp_epsilon"), metrics.get("dp_delta")
-        accounted = metrics.get(DP_ROUNDS_ACCOUNTED)
-        if self.store is None or self.run_id is None:
+        spend = _dp_spend(server_round, metrics)
+        if self.store is None or self.run_id is None or spend is None:
             return
-        if epsilon is None or delta is None or accounted is None:
-            return  # not a central-DP round
-        spend = ReleasedSpend(server_round, float(epsilon), float(delta), int(accounted))
         self.store.log_event(self.run_id, "warning", release_note(spend), server_round)
 
     def _stop_if_budgets_spent(self, server_round: int) -> None:

@@ -1,11 +1,14 @@
 """The privacy a round spent when its model reached clients before the round was recorded.
 
 A central-DP round's epsilon joins the run's record with the round (its ``dp_epsilon``
-metric). Federated evaluation shows the round's model to clients before that: a run stopped
-or failed in between released the model, but its record ended at the round before, so it
-stated the epsilon of one release fewer (and kept stating it when the run was never resumed).
-The coordinator therefore notes the spend as a run event the moment before the release;
-:func:`read_release_note` gives it back to whoever reports the run's epsilon.
+metric). Federated evaluation shows the round's model to clients before that: a run stopped,
+failed or killed in between released the model, but its record ended at the round before, so
+it stated the epsilon of one release fewer (and kept stating it when the run was never
+resumed). The coordinator therefore writes the spend down - synced to disk - the moment
+before the model leaves it (:func:`release_intent`: whatever then kills the process, the
+record holds it), and, when the run then stops or fails there, says so in a warning
+(:func:`release_note`); :func:`read_release_note` gives either back to whoever reports the
+run's epsilon.
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ import re
 from dataclasses import dataclass
 
 _NOTE = re.compile(
-    r"^round (?P<round>\d+)'s model was shown to clients \(federated evaluation\) before the "
-    r"round was recorded: privacy spent epsilon (?P<epsilon>\S+) at delta (?P<delta>\S+) "
-    r"\((?P<accounted>\d+) rounds accounted\)$"
+    r"^round (?P<round>\d+)'s model (?:was shown|is released) to clients \(federated "
+    r"evaluation\) before the round (?:was|is) recorded: privacy spent epsilon "
+    r"(?P<epsilon>\S+) at delta (?P<delta>\S+) \((?P<accounted>\d+) rounds accounted\)$"
 )
 
 
@@ -50,8 +53,30 @@ def release_note(spend: ReleasedSpend) -> str:
     )
 
 
+def release_intent(spend: ReleasedSpend) -> str:
+    """What the coordinator writes down before ``spend``'s model leaves it (read back by
+    :func:`read_release_note`; a completed round's record replaces it).
+
+    Parameters
+    ----------
+    spend
+        The round about to be released, its epsilon and delta, and the rounds accounted.
+
+    Returns
+    -------
+    str
+        One line; the numbers in full precision.
+    """
+    return (
+        f"round {spend.round}'s model is released to clients (federated evaluation) before the "
+        f"round is recorded: privacy spent epsilon {spend.epsilon!r} at delta "
+        f"{spend.delta!r} ({spend.accounted} rounds accounted)"
+    )
+
+
 def read_release_note(message: str) -> ReleasedSpend | None:
-    """The spend an event message made by :func:`release_note` records, else None.
+    """The spend an event message made by :func:`release_note` or :func:`release_intent`
+    records, else None.
 
     Parameters
     ----------

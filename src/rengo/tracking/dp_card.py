@@ -149,6 +149,11 @@ def _rounds_accounted(
     spent = series.get("dp_epsilon")
     released = released_unrecorded(store, run.run_id, spent[-1][0] if spent else 0)
     if released is not None:
+        if run.status == "running":
+            return (
+                f"{released.accounted} over {released.round} rounds (round {released.round}'s "
+                "model is with clients for federated evaluation; the round is not recorded yet)"
+            )
         return (
             f"{released.accounted} over {released.round} rounds (round {released.round}'s "
             "model was shown to clients before the run stopped; the round was not recorded)"

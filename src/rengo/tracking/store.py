@@ -73,6 +73,8 @@ FINISHED_STATUSES = frozenset({"completed", "failed", "interrupted"})
 PHASES = frozenset({"fit", "evaluate"})
 CLIENT_STATUSES = frozenset({"ok", "failed"})
 EVENT_LEVELS = frozenset({"debug", "info", "warning", "error"})
+WRITTEN_AHEAD = "written ahead of the round's record: "
+"""How an event of :meth:`RunStore.log_written_ahead` starts (recording its round removes it)."""
 _BUSY_TIMEOUT_S = 30.0
 _WAL_LIMIT_BYTES = 16 * 2**20
 """A write-ahead log past this size is checkpointed and started over by the next write
@@ -724,8 +726,13 @@ class RunStore:
                 self._conn = None
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, durable: bool = False) -> Iterator[sqlite3.Connection]:
         """Hold the lock and one write transaction; commit on success, roll back on error.
+
+        With ``durable`` the commit is synced to disk (``synchronous = FULL`` for it: the
+        write-ahead log is fsynced, with every commit before it), so a power loss right after
+        it keeps it; the store's other commits survive a killed process but may be lost with
+        the machine's power (``NORMAL``), which costs nothing per round.
 
         BEGIN and COMMIT are inside the rollback's reach: a Ctrl-C or SIGTERM raised just
         after BEGIN took effect (or a COMMIT that failed) left the connection inside a
@@ -741,6 +748,8 @@ class RunStore:
             conn = self._connection()
             if self._held:
                 raise RuntimeError("a run store cannot be written inside its snapshot()")
+            if durable:
+                conn.execute("PRAGMA synchronous = FULL")
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 yield conn
@@ -749,6 +758,9 @@ class RunStore:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+            finally:
+                if durable:
+                    conn.execute("PRAGMA synchronous = NORMAL")
             self._bound_wal(conn)
 
     def _bound_wal(self, conn: sqlite3.Connection) -> None:
@@ -1511,6 +1523,12 @@ class RunStore:
                 "ON CONFLICT (run_id, round, key) DO UPDATE SET value = excluded.value",
                 [(run_id, number, key, value) for key, value in values],
             )
+            # the round's record now states what its write-ahead notes held
+            conn.execute(
+                "DELETE FROM events WHERE run_id = ? AND round = ? AND level = 'debug' "
+                "AND substr(message, 1, ?) = ?",
+                (run_id, number, len(WRITTEN_AHEAD), WRITTEN_AHEAD),
+            )
 
     def rounds(self, run_id: str, since: int = 0, *, metrics: bool = True) -> list[RoundRecord]:
         """Every logged round of a run (from round ``since`` on), in round order, with its
@@ -1825,8 +1843,37 @@ class RunStore:
         """Record a notice (``debug``/``info``/``warning``/``error``), e.g. a client dropped."""
         if level not in EVENT_LEVELS:
             raise ConfigError(f"event level must be one of {sorted(EVENT_LEVELS)}, got {level!r}")
-        row = (run_id, _timestamp(_now()), level, str(message), _optional_round(round))
-        with self._transaction() as conn:
+        self._insert_event(run_id, level, str(message), round, durable=False)
+
+    def log_written_ahead(self, run_id: str, round: int, message: str) -> None:
+        """Record, synced to disk, what round ``round`` does before it is recorded (the spend
+        of a model released to clients first): a ``debug`` event whose message starts with
+        :data:`WRITTEN_AHEAD`, which stands for as long as the round is not recorded.
+        Recording the round (:meth:`log_round`) removes it, so a completed round leaves none
+        among the run's events; a process killed (or a machine that lost power) in between
+        leaves it for whoever reads the run.
+
+        Parameters
+        ----------
+        run_id
+            The run's full id.
+        round
+            The round it belongs to.
+        message
+            What the round did (:data:`WRITTEN_AHEAD` is put before it).
+
+        Raises
+        ------
+        UnknownRunError
+            If no run has that id.
+        """
+        self._insert_event(run_id, "debug", WRITTEN_AHEAD + message, round, durable=True)
+
+    def _insert_event(
+        self, run_id: str, level: str, message: str, round: int | None, durable: bool
+    ) -> None:
+        row = (run_id, _timestamp(_now()), level, message, _optional_round(round))
+        with self._transaction(durable) as conn:
             self._require_run(conn, run_id)
             conn.execute(
                 "INSERT INTO events (run_id, created_at, level, message, round) VALUES (?,?,?,?,?)",

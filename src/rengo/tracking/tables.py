@@ -24,7 +24,7 @@ from rengo.tracking.membership_table import membership_table
 from rengo.tracking.records import ClientRecord, ClientStats, RunInfo
 from rengo.tracking.reliability import RELIABILITY, recorded_reliability, reliability_rich_table
 from rengo.tracking.round_coverage import PhaseCoverage, phase_coverage, round_coverage
-from rengo.tracking.store import RunStore
+from rengo.tracking.store import WRITTEN_AHEAD, RunStore
 
 if TYPE_CHECKING:  # numpy's modules: imported where a run's detail needs them, not to list runs
     from rengo.tournament import LeaderboardEntry
@@ -586,11 +586,16 @@ def privacy_spent(store: RunStore, run_id: str) -> str | None:
         void = " (seeded_noise: noise drawn from the run seed, so this guarantee does not hold)"
     released = released_unrecorded(store, run_id, spent[-1][0] if spent else 0)
     if released is not None:
+        why = (
+            "is with clients for federated evaluation; the round is not recorded yet"
+            if store.get_run(run_id).status == "running"
+            else "was shown to clients in federated evaluation before the run stopped, and "
+            "the round was not recorded"
+        )
         return (
             f"epsilon {epsilon_shown(released.epsilon)} at delta {released.delta:.3g} after "
             f"{released.round} rounds ({released.accounted} rounds accounted; round "
-            f"{released.round}'s model was shown to clients in federated evaluation before the "
-            f"run stopped, and the round was not recorded){void}"
+            f"{released.round}'s model {why}){void}"
         )
     if not spent:
         return _local_epsilon(store, run_id) or _local_epsilon_kept(store, run_id)
@@ -625,8 +630,13 @@ def released_unrecorded(store: RunStore, run_id: str, last_round: int) -> Releas
         The latest such spend; None when every release was recorded.
     """
     latest: ReleasedSpend | None = None
-    for event in store.events(run_id, level="warning"):
-        spend = read_release_note(event.message)
+    for event in store.events(run_id):
+        if event.level == "warning":  # the coordinator's note of a stop after the release
+            spend = read_release_note(event.message)
+        elif event.level == "debug" and event.message.startswith(WRITTEN_AHEAD):
+            spend = read_release_note(event.message[len(WRITTEN_AHEAD) :])  # before it
+        else:
+            continue
         if spend is None or spend.round <= last_round:
             continue
         if latest is None or spend.accounted >= latest.accounted:
