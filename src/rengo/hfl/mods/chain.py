@@ -6,7 +6,8 @@ the request before passing it on, install gradient corrections for local trainin
 (persisted between rounds and between the stages of a round by whatever runs the client), and
 change the reply on the way back. A mod may also *own* message keys (``stages``): the stages of
 a multi-stage round workflow go straight to the mod that owns them, which calls
-``call_next`` with a ``fit`` when it needs the client to train.
+``call_next`` with a ``fit`` when it needs the client to train; that fit passes every other
+mod, in order, wherever the owner was installed among them.
 
 Mods come from two places, in this order around the client (outermost first):
 
@@ -192,10 +193,9 @@ class ModChain:
             del call.message.config[MODS_KEY]
         mods: list[Mod] = [self._instance(n) for n in requested if n not in self._names]
         mods += self._installed
-        entry = 0
         if call.key not in (FIT, EVALUATE):
-            entry, mods = self._owner(call.key, mods)
-        return _step(mods, entry, client)(call)
+            mods = self._owner_first(call.key, mods)
+        return _step(mods, 0, client)(call)
 
     def _instance(self, name: str) -> Mod:
         cls = _BY_NAME.get(name)
@@ -215,17 +215,22 @@ class ModChain:
             self._instances[cls] = mod
         return mod
 
-    def _owner(self, key: str, mods: list[Mod]) -> tuple[int, list[Mod]]:
+    def _owner_first(self, key: str, mods: list[Mod]) -> list[Mod]:
+        """The mod that owns stage ``key`` (installed, else the registered one), then every
+        other mod in order: a stage goes straight to its owner, and the fit the owner runs
+        through ``call_next`` passes every installed mod, also those installed outside it.
+        (Those were skipped: a party whose signing secure-aggregation mod sat inside
+        ``rengo party``'s round report printed no line, nor its local-DP epsilon.)"""
         for i, mod in enumerate(mods):
             if key in _stages_of(mod):
-                return i, mods
+                return [mod, *mods[:i], *mods[i + 1 :]]
         cls = _BY_STAGE.get(key)
         if cls is None:
             raise ProtocolError(
                 f"unknown message key {key!r}: no client mod owns it (registered stage keys: "
                 f"{', '.join(sorted(_BY_STAGE)) or 'none'})"
             )
-        return 0, [self._cached(cls), *mods]
+        return [self._cached(cls), *mods]
 
 
 def _step(mods: Sequence[Mod], index: int, client: CallNext) -> CallNext:
