@@ -19,7 +19,8 @@ pytestmark = pytest.mark.skipif(NODE is None, reason="needs Node.js to run the p
 
 def _fmt_metrics(values: list[float], key: str | None) -> list[str]:
     """The page's text for each of ``values`` of the metric ``key``."""
-    defined = "\n".join(function_text(name) for name in ("fmtEpsilon", "fmtMetric"))
+    names = ("isEpsilonMetric", "fmtEpsilon", "fmtMetric")
+    defined = "\n".join(function_text(name) for name in names)
     call = f"{json.dumps(values)}.map((v) => fmtMetric(v, {json.dumps(key)}))"
     script = f"{defined}\nprocess.stdout.write(JSON.stringify({call}));"
     assert NODE is not None

@@ -53,6 +53,7 @@ from rengo.hfl.workflow import (
     tell_party,
 )
 from rengo.privacy.budget import is_spent_budget
+from rengo.privacy.epsilon_text import is_epsilon_metric, metric_text
 from rengo.privacy.release_note import ReleasedSpend, release_intent, release_note
 from rengo.transport.pool import ClientPool, EncodeOnDemand, KeepsClientStates
 
@@ -341,7 +342,7 @@ class History:
         if self.earlier_rounds:
             held += f" after {self.earlier_rounds} earlier rounds kept in the run store"
         shown = sorted(last.metrics.items())[:HISTORY_REPR_METRICS]
-        metrics = ", ".join(f"{k}={_shown_metric(v)}" for k, v in shown)
+        metrics = ", ".join(f"{k}={_shown_metric(k, v)}" for k, v in shown)
         if len(last.metrics) > len(shown):
             metrics += f", ... ({len(last.metrics)} metrics)"
         parts = [
@@ -355,11 +356,12 @@ class History:
         return f"History({'; '.join(parts)})"
 
 
-def _shown_metric(value: object) -> str:
-    """A metric as a repr names it: a number to 4 significant digits, other values (a
-    strategy may record text) as their repr, cut to 20 characters."""
+def _shown_metric(name: str, value: object) -> str:
+    """A metric as a repr names it: a number to 4 significant digits (an epsilon rounded up,
+    :func:`~rengo.privacy.epsilon_text.metric_text`), other values (a strategy may record
+    text) as their repr, cut to 20 characters."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return f"{value:.4g}"
+        return metric_text(name, float(value)) if is_epsilon_metric(name) else f"{value:.4g}"
     shown = repr(value)
     return shown if len(shown) <= 20 else shown[:19] + "…"
 

@@ -36,8 +36,34 @@ def four_digits(value: float) -> str:
     return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.4e}"
 
 
-def metric_text(name: str, value: float) -> str:
-    """A named metric as text: an epsilon (a name ending ``dp_epsilon``: the run's
-    ``dp_epsilon``, a client's ``train_dp_epsilon``) rounded up by :func:`epsilon_shown`,
-    any other metric by :func:`four_digits`."""
-    return epsilon_shown(value) if name.endswith("dp_epsilon") else four_digits(value)
+EPSILON_METRICS: frozenset[str] = frozenset({"dp_epsilon", "train_dp_epsilon"})
+"""The metrics that are epsilons: a round's ``dp_epsilon`` (central DP), a client's own
+``dp_epsilon`` fit metric (local DP) and the round's ``train_dp_epsilon`` (the clients' mean of
+it). Exact names: a metric, tournament participant or setting whose name merely ends so is
+not one (the dashboard takes this set from the server, so page and terminal agree)."""
+
+
+def is_epsilon_metric(name: str | None) -> bool:
+    """Whether the metric ``name`` is an epsilon (:data:`EPSILON_METRICS`), shown rounded up.
+
+    Parameters
+    ----------
+    name
+        A metric name, also as the client-metric tables name one (``"fit dp_epsilon"``: the
+        phase, a space, the metric); None: no metric.
+
+    Returns
+    -------
+    bool
+        True for an epsilon.
+    """
+    if name is None:
+        return False
+    phase, _, metric = name.rpartition(" ")
+    return metric in EPSILON_METRICS and phase in ("", "fit", "evaluate")
+
+
+def metric_text(name: str | None, value: float) -> str:
+    """A named metric as text: an epsilon (:func:`is_epsilon_metric`) rounded up by
+    :func:`epsilon_shown`, any other metric by :func:`four_digits`."""
+    return epsilon_shown(value) if is_epsilon_metric(name) else four_digits(value)

@@ -16,6 +16,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
+from rengo.privacy.epsilon_text import epsilon_shown, four_digits, is_epsilon_metric
 from rengo.tracking.json_text import finite
 from rengo.tracking.run_comparison import Comparison, setting_text, short_names
 
@@ -38,9 +39,14 @@ def _number(value: float) -> str:
     return "nan" if value != value else f"{value:.4f}"
 
 
-def _mean_sd(stats: tuple[float, float, int]) -> str:
-    """``0.9233 ± 0.0101``; the mean alone for one run."""
+def _mean_sd(stats: tuple[float, float, int], metric: str) -> str:
+    """``0.9233 ± 0.0101``; the mean alone for one run. An epsilon's mean is shown as every
+    epsilon is (:func:`~rengo.privacy.epsilon_text.epsilon_shown`: 4 significant digits,
+    rounded up, never below the bound), its spread to 4 significant digits."""
     mean, sd, n = stats
+    if is_epsilon_metric(metric):
+        shown = epsilon_shown(mean)
+        return shown if n < 2 else f"{shown} ± {four_digits(sd)}"
     return _number(mean) if n < 2 else f"{_number(mean)} ± {_number(sd)}"
 
 
@@ -88,8 +94,8 @@ def comparison_table(comparison: Comparison) -> Table:
         table.add_row(
             *settings,
             str(len(group.runs)),
-            _mean_sd(group.final_stats()),
-            _mean_sd(group.best_stats()),
+            _mean_sd(group.final_stats(), comparison.metric),
+            _mean_sd(group.best_stats(), comparison.metric),
             ",".join(map(str, rounds)),
         )
     return table

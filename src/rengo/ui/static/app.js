@@ -61,9 +61,22 @@
     if (shown < 1e-4) return exponent(shown.toExponential(3).replace(/\.?0+e/, "e"));
     return String(Number(shown.toPrecision(4)));
   }
+  // The metrics that are epsilons, by exact name, also after a client metric's phase ("fit
+  // dp_epsilon"): rengo.privacy.epsilon_text.is_epsilon_metric (a test holds the two equal).
+  // A metric or participant whose name merely ends so is none.
+  function isEpsilonMetric(key) {
+    if (typeof key !== "string") return false;
+    const at = key.lastIndexOf(" "), phase = key.slice(0, Math.max(at, 0)), metric = key.slice(at + 1);
+    return ["", "fit", "evaluate"].includes(phase) && ["dp_epsilon", "train_dp_epsilon"].includes(metric);
+  }
+  // The metric a chart series' numbers are: the chart's own, else the series' label where
+  // the series are metrics (a family of a run's curves), else none (participants, parties).
+  function seriesMetric(options, label) {
+    return options.metric || (options.seriesAreMetrics ? label : null);
+  }
   function fmtMetric(v, key) {
     if (v === null || v === undefined) return "—";
-    if (typeof key === "string" && key.endsWith("dp_epsilon")) return fmtEpsilon(v);
+    if (isEpsilonMetric(key)) return fmtEpsilon(v);
     if (Number.isInteger(v) && Math.abs(v) >= 1000) return v.toLocaleString("en-US");
     if (Math.abs(v) >= 10000) return v.toLocaleString("en-US", { maximumFractionDigits: 1 });
     return v.toFixed(4);
@@ -226,7 +239,7 @@
             fill: s.fill,
             spanGaps: true,
             points: { show: !many, size: 5 },
-            value: (u, v) => (v === null || v === undefined ? "—" : (this.options.yFormat ? this.options.yFormat(v) : fmtMetric(v, this.options.metric || s.label))),
+            value: (u, v) => (v === null || v === undefined ? "—" : (this.options.yFormat ? this.options.yFormat(v) : fmtMetric(v, seriesMetric(this.options, s.label)))),
           })),
         ],
       };
@@ -280,7 +293,7 @@
     // numbers in a table beside it (in a disclosure, so the page looks as before).
     describe(series, data) {
       const xs = data[0], unit = this.options.xLabel || "round";
-      const fmt = (v, k) => (v === null || v === undefined ? "\u2014" : this.options.yFormat ? this.options.yFormat(v) : fmtMetric(v, this.options.metric || k));
+      const fmt = (v, k) => (v === null || v === undefined ? "\u2014" : this.options.yFormat ? this.options.yFormat(v) : fmtMetric(v, seriesMetric(this.options, k)));
       const span = xs.length ? (xs.length === 1 ? `${unit} ${xs[0]}` : `${unit}s ${xs[0]} to ${xs[xs.length - 1]}`) : "no data yet";
       this.container.setAttribute("role", "img");
       this.container.setAttribute("aria-label", `Chart: ${this.options.title || this.id}, ${series.length} series over ${span}; the numbers are in the data table below it`);
@@ -654,7 +667,7 @@
       const grid = h("div", { class: "charts" });
       for (const [family, keys] of Object.entries(run.families)) {
         const id = `metric-${family}`; used.add(id);
-        const entry = this.charts.card(id, family.replace(/_/g, " "), { yLabel: "" });
+        const entry = this.charts.card(id, family.replace(/_/g, " "), { yLabel: "", seriesAreMetrics: true });
         grid.append(entry.card);
         const series = keys.map((k) => ({ label: k, points: run.series[k].filter((p) => p[1] !== null) }));
         const lastKey = keys[0], pts = run.series[lastKey];
