@@ -245,6 +245,8 @@ def run_observers(
     return observers
 
 
+UNNOISED_CLIENT_MEANS = ("train_", "eval_")
+"""How the round metrics that are un-noised means of the clients' own metrics start."""
 JOB_SETTINGS = "job_settings"
 """The run config entry holding the job's settings (:func:`job_settings`)."""
 RECORDED_WHEN_SET = {
@@ -454,6 +456,27 @@ def _warn_pooled_scaling_under_dp(spec: JobSpec) -> None:
     )
 
 
+def _warn_unnoised_stopping_under_dp(spec: JobSpec, watched: str) -> None:
+    """Warn that early stopping under differential privacy which watches a mean of the
+    clients' own metrics (``train_*``, ``eval_*``: un-noised) decides from them when the run
+    stops and which round's model it keeps; the reported epsilon covers neither (a
+    ``central_*`` metric, measured on the coordinator's own held-out rows, keeps them in)."""
+    privacy = spec.privacy
+    if privacy is None or (privacy.central is None and privacy.local is None):
+        return
+    if not watched.startswith(UNNOISED_CLIENT_MEANS):
+        return
+    warnings.warn(
+        f"{spec.source}: early_stopping.metric = {watched!r} with privacy.dp = "
+        f"{privacy.dp!r}: when the run stops and which round's model it keeps follow from "
+        f"{watched}, a mean of the clients' own metrics computed without noise, and the "
+        "reported epsilon does not cover that choice; watch a central_* metric (the "
+        "coordinator's held-out rows) for a guarantee that covers the model it keeps",
+        UserWarning,
+        stacklevel=2,
+    )
+
+
 def hold_out_per_client(fed: FederatedDataset, share: float, seed: int) -> FederatedDataset:
     """Each client's rows split into its own training and test rows (its test rows follow its
     own label distribution: what personalised models are evaluated on).
@@ -571,6 +594,7 @@ def build_strategy(
             f"{strategy.fraction_evaluate:g}): set strategy.fraction_evaluate, or watch a "
             "central_* metric (the held-out split)"
         )
+    _warn_unnoised_stopping_under_dp(spec, watched)
     if spec.privacy is not None and spec.privacy.central is not None:
         try:
             return DifferentialPrivacy(strategy, spec.privacy.central)

@@ -191,4 +191,19 @@ def _outside(run: RunInfo) -> str:
             "the feature scaling (data.standardize = true) fitted without noise on every "
             "client's training rows, which shapes every released model"
         )
+    watched = _early_stopping_metric(run)
+    if watched is not None and watched.startswith(("train_", "eval_")):
+        released.append(
+            f"when the run stopped and which round's model it keeps: early stopping chose "
+            f"them by {watched}, a mean of the clients' own metrics computed without noise "
+            "(a central_* metric, on the coordinator's held-out rows, keeps them inside)"
+        )
     return "; ".join(released)
+
+
+def _early_stopping_metric(run: RunInfo) -> str | None:
+    """The round metric the run's ``[early_stopping]`` watched, where its job recorded one."""
+    settings = run.config.get("job_settings")
+    rule = settings.get("early_stopping") if isinstance(settings, Mapping) else None
+    metric = rule.get("metric") if isinstance(rule, Mapping) else None
+    return metric if isinstance(metric, str) else None
