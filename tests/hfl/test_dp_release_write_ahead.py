@@ -148,3 +148,37 @@ def test_a_completed_dp_run_leaves_no_write_ahead_note_among_its_events(tmp_path
     assert not [e for e in events if e.message.startswith(WRITTEN_AHEAD)]
     spent = epsilon_after(3, 1.0, 1e-5, 1.0, "rdp")
     assert line == f"epsilon {epsilon_shown(spent)} at delta 1e-05 after 3 rounds"
+
+
+def test_the_note_is_synced_after_the_checkpoint_that_counts_the_release(tmp_path: Path) -> None:
+    """SQLite syncs its write-ahead log whole at the note's commit: written last, the note
+    makes the re-saved checkpoint (the resume's count of the release) durable with it, so a
+    power loss cannot keep the note and lose the count (the resumed run then re-ran the round
+    and counted the lost release nowhere)."""
+    import numpy as np
+
+    from rengo.hfl import DifferentialPrivacy, FedAvg, simulate
+    from rengo.privacy import CentralDP
+
+    from .test_dp import Step
+
+    calls: list[tuple[str, int]] = []
+
+    class Ordered(RunStore):
+        def save_checkpoint(self, run_id: str, round: int, blob: bytes) -> None:
+            super().save_checkpoint(run_id, round, blob)
+            calls.append(("checkpoint", round))
+
+        def log_written_ahead(self, run_id: str, round: int, message: str) -> None:
+            super().log_written_ahead(run_id, round, message)
+            calls.append(("note", round))
+
+    inner = FedAvg(fraction_evaluate=1.0, min_fit_clients=3, min_available_clients=3)
+    dp = CentralDP(noise_multiplier=1.0, accountant="rdp")
+    with Ordered(tmp_path / "runs.db") as store:
+        simulate(
+            lambda cid: Step(0.2), 3, DifferentialPrivacy(inner, dp), [np.zeros(4)], 2,
+            store=store, seed=0,
+        )  # fmt: skip
+    # round 2: round 1's checkpoint again with round 2 counted, the note, then round 2's own
+    assert calls[-3:] == [("checkpoint", 1), ("note", 2), ("checkpoint", 2)]

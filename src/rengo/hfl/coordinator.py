@@ -987,31 +987,36 @@ class Coordinator:
         spend ahead and checkpoint the last round again.
 
         The spend (a central-DP round's ``dp_epsilon`` in ``metrics``, its delta and rounds
-        accounted) is written to the store synced to disk
-        (:meth:`~rengo.tracking.RunStore.log_written_ahead`) before anything leaves: a run
+        accounted) is written to the store synced to disk, after the checkpoint
+        (:meth:`~rengo.tracking.RunStore.log_written_ahead`) and before anything leaves: a run
         killed (SIGKILL, a power loss) while clients hold the model states it in ``rengo
         runs show``, the model card and the dashboard; the round's record replaces it. The
         checkpoint is the last round's - its model ``old`` - with the strategy's state after
         the release (:meth:`~rengo.hfl.Strategy.released_state`: a DP strategy's spend
         counted): a run stopped before this round's own checkpoint then resumes with the
         spend kept (without it, the resumed run ran the round again and counted the privacy
-        cost of two releases once). ``released`` is marked, so that a round that then ends
-        unrecorded says so in a warning (:meth:`_note_unrecorded_release`)."""
-        if self.store is not None and self.run_id is not None:
-            spend = _dp_spend(server_round, metrics)
-            write_ahead = getattr(self.store, "log_written_ahead", None)
-            if spend is not None and callable(write_ahead):
-                write_ahead(self.run_id, server_round, release_intent(spend))
-        released.append(True)
-        if self.store is None or self.run_id is None or not self.checkpoint_every:
+        cost of two releases once). ``released`` is marked once both are written, so that a
+        round that then ends unrecorded says so in a warning
+        (:meth:`_note_unrecorded_release`)."""
+        if self.store is None or self.run_id is None:
+            released.append(True)
             return
-        state = self.strategy.released_state(state_before)
-        if state is not None:
-            last = server_round - 1
-            blob = self.checkpoint_blob(
-                last, strategy_state=state, parameters=old, client_states=states_before
-            )
-            self.store.save_checkpoint(self.run_id, last, blob)
+        if self.checkpoint_every:
+            state = self.strategy.released_state(state_before)
+            if state is not None:
+                last = server_round - 1
+                blob = self.checkpoint_blob(
+                    last, strategy_state=state, parameters=old, client_states=states_before
+                )
+                self.store.save_checkpoint(self.run_id, last, blob)
+        # last: its synced commit makes the checkpoint above durable too (SQLite's write-ahead
+        # log is synced whole), so a power loss cannot keep the note and lose the spend the
+        # resume needs (the resumed run would count this release nowhere)
+        spend = _dp_spend(server_round, metrics)
+        write_ahead = getattr(self.store, "log_written_ahead", None)
+        if spend is not None and callable(write_ahead):
+            write_ahead(self.run_id, server_round, release_intent(spend))
+        released.append(True)
 
     def _note_unrecorded_release(self, server_round: int, metrics: Mapping[str, float]) -> None:
         """Record, as a run event, the DP spend of a round whose model clients were shown and
