@@ -63,6 +63,9 @@ def test_a_local_dp_party_without_a_history_file_is_warned_that_a_restart_forget
     assert len(warned) == 1 and warned[0].startswith("party p1 trains with local DP")
     assert "target epsilon 3" in warned[0] and "--dp-history PATH" in warned[0]
     assert not _party_warnings(_client_fn(LocalDP(), tmp_path / "h.json"))
+    # without a budget (target_epsilon = 0) it read "target epsilon 0": nothing may be spent
+    (unbounded,) = _party_warnings(_client_fn(LocalDP()))
+    assert "(no target epsilon)" in unbounded and "target epsilon 0" not in unbounded
     assert not _party_warnings(_client_fn(None))
 
 

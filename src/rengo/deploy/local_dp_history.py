@@ -36,8 +36,10 @@ def warn_unkept_dp_history(client_fn: ClientFn, name: str) -> None:
     dp = getattr(client, "dp", None)
     if dp is None or getattr(client, "dp_history", None) is not None:
         return
+    target = dp.target_epsilon
+    budget = f"target epsilon {target:g}" if target > 0 else "no target epsilon"
     warnings.warn(
-        f"party {name} trains with local DP (target epsilon {dp.target_epsilon:g}) and keeps "
+        f"party {name} trains with local DP ({budget}) and keeps "
         "its DP-SGD accountant history only in memory: if this process restarts, its epsilon "
         "starts again from 0 and the budget it spent is forgotten. Keep it in a file: "
         "TorchClient(..., dp_history=PATH), or `rengo party --dp-history PATH`",
