@@ -409,3 +409,31 @@ def test_the_old_scaffold_client_module_warns_and_still_works() -> None:
         assert scaffold_client.ScaffoldCorrection is scaffold.ScaffoldCorrection
     with pytest.warns(DeprecationWarning):
         assert scaffold_client.STATE_KEY == "scaffold_c_i"
+
+
+def test_the_fit_a_stage_owner_runs_passes_the_mods_installed_outside_it() -> None:
+    """A party's signing secure-aggregation mod is installed after its own mods (rengo
+    party's round report, --mod local clipping): the stage went straight to it and the fit
+    it ran skipped every mod before it, so those mods never saw the party's training."""
+    from rengo.hfl.mods.chain import ClientCall, ModChain
+
+    seen: list[tuple[str, str]] = []
+
+    class Outer:
+        def __call__(self, call: Any, call_next: Any) -> Any:
+            seen.append(("outer", call.key))
+            return call_next(call)
+
+    class Owner:
+        stages: ClassVar[frozenset[str]] = frozenset({"test_owner.stage"})
+
+        def __call__(self, call: Any, call_next: Any) -> Any:
+            seen.append(("owner", call.key))
+            return call_next(call.forward("fit", FitIns([np.zeros(1)], {})))
+
+    chain = ModChain([Outer(), Owner()])
+    reply = chain.run(
+        ClientCall("c", "test_owner.stage", {}, {}), lambda c: FitResult([np.ones(1)], 3)
+    )
+    assert isinstance(reply, FitResult) and reply.num_examples == 3
+    assert seen == [("owner", "test_owner.stage"), ("outer", "fit")]
