@@ -138,3 +138,21 @@ def test_contribution_or_under_secagg_is_refused_when_the_job_is_parsed() -> Non
     for method in ("auto", "gtg", "mr", "tmc", "loo"):  # these fall back to group level
         parse_job({**BASE, "privacy": {"secagg": True}, "contribution": {"method": method}})
     parse_job({**BASE, "contribution": {"method": "or"}})  # without secagg "or" runs
+
+
+@pytest.mark.parametrize("policy", ["proportional", None])
+def test_a_budget_paid_by_contribution_under_secagg_is_refused_when_the_job_is_parsed(
+    policy: str | None,
+) -> None:
+    """Under SecAgg+ every round is valued at group level, so a proportional budget split
+    the pool equally and its ledger lines called the equal shares "gtg contribution"."""
+    section = {"method": "gtg", "budget": "1000.00", **({"policy": policy} if policy else {})}
+    with pytest.raises(ConfigError) as refused:
+        parse_job({**BASE, "privacy": {"secagg": True}, "contribution": section})
+    message = " ".join(str(refused.value).split())
+    assert "contribution.budget with policy = 'proportional'" in message
+    assert 'contribution.policy = "equal"' in message
+    equal = {**section, "policy": "equal"}
+    parse_job({**BASE, "privacy": {"secagg": True}, "contribution": equal})  # says what it is
+    parse_job({**BASE, "privacy": {"secagg": True}, "contribution": {"method": "gtg"}})
+    parse_job({**BASE, "contribution": section})  # without secagg values are per client

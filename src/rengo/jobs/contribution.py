@@ -197,13 +197,15 @@ def parse_contribution(
 
 
 def check_secagg(settings: ContributionSettings, where: str = "") -> None:
-    """Refuse a method that cannot run under secure aggregation (``[privacy] secagg``).
+    """Refuse a method that cannot run under secure aggregation (``[privacy] secagg``), and
+    a budget paid by contribution: every round is then valued at group level, so the
+    values say nothing about any one client.
 
     Raises
     ------
     ConfigError
         For method ``"or"``, naming both settings and the methods to use instead
-        (:data:`SECAGG_METHODS`).
+        (:data:`SECAGG_METHODS`); for a ``budget`` under a policy other than ``"equal"``.
     """
     if settings.method in METHODS and settings.method not in SECAGG_METHODS:  # "or"
         raise ConfigError(
@@ -211,6 +213,14 @@ def check_secagg(settings: ContributionSettings, where: str = "") -> None:
             "secure aggregation (privacy.secagg = true) shows the coordinator only each "
             f"round's sum; use a per-round method ({', '.join(SECAGG_METHODS)}), which falls "
             "back to group-level values under secure aggregation"
+        )
+    if settings.budget and settings.policy != "equal":
+        raise ConfigError(
+            f"{where}contribution.budget with policy = {settings.policy!r} pays by each "
+            "client's value, but under secure aggregation (privacy.secagg = true) every round "
+            "is valued at group level (the round's score change shared equally): no client's "
+            "own value is known, so the pool would be split equally and the ledger would call "
+            'it contributions; set contribution.policy = "equal", or leave the budget out'
         )
 
 

@@ -64,6 +64,11 @@ class RunContributions:
     confidence: float | None = None
 
 
+VALUATION_SUMMARY = "contribution_valuation"
+"""The run summary's entry that says how each method's recorded values were computed:
+``{method: {"score": ..., "rounds": [...], "group_level_rounds": [...], "evaluations": ...,
+"permutations": ...}}`` (:func:`record_contributions`; :func:`recorded_valuation` reads it)."""
+
 NOTE_PREFIX = "contribution ("
 """How a warning event about a run's contribution values starts (then the method)."""
 
@@ -90,6 +95,17 @@ def record_contributions(store: RunStore, run_id: str, report: ContributionRepor
         )
     for note in notes:
         store.log_event(run_id, "warning", f"{NOTE_PREFIX}{report.method}): {note}")
+    summary = store.get_run(run_id).summary or {}
+    valued = summary.get(VALUATION_SUMMARY)
+    valued = dict(valued) if isinstance(valued, dict) else {}
+    valued[report.method] = {
+        "score": report.score_name,
+        "rounds": [r.round for r in report.rounds],
+        "group_level_rounds": list(fell_back),
+        "evaluations": report.evaluations,
+        "permutations": report.permutations,
+    }
+    store.update_summary(run_id, {VALUATION_SUMMARY: valued})
     for r in report.rounds:
         intervals = _round_intervals(r)
         for participant, value in sorted(r.values.items()):
@@ -125,6 +141,45 @@ def _round_intervals(r: RoundContribution) -> dict[str, tuple[float, float]]:
         return {}
     one = ContributionReport("", r.values, (), 0, 0, stderr=r.stderr, dof=r.dof)
     return one.intervals()
+
+
+def recorded_valuation(store: RunStore, run_id: str, method: str) -> dict[str, object] | None:
+    """How a run's ``method`` values were computed, as :func:`record_contributions` recorded
+    it (:data:`VALUATION_SUMMARY`); None for a run recorded before rengo kept it."""
+    summary = store.get_run(store.resolve_run_id(run_id)).summary or {}
+    valued = summary.get(VALUATION_SUMMARY)
+    entry = valued.get(method) if isinstance(valued, dict) else None
+    return dict(entry) if isinstance(entry, dict) else None
+
+
+def group_level_refusal(run_id: str, method: str, valuation: Mapping[str, object]) -> str | None:
+    """Why a run's ``method`` values cannot be paid by contribution (None: they can): every
+    round was valued at group level (secure aggregation showed only each round's sum), so
+    no client's own contribution is known and a payment by contribution would be an equal
+    split that its ledger lines call contributions."""
+    rounds = valuation.get("rounds")
+    group = valuation.get("group_level_rounds")
+    if not isinstance(rounds, list) or not rounds or not isinstance(group, list):
+        return None
+    if set(rounds) - set(group):
+        return None
+    return (
+        f"run {run_id}'s {method} values are group level in every round ({len(group)} of "
+        f"{len(rounds)}: secure aggregation showed only each round's sum, or coalition "
+        "models scored NaN), so no participant's own contribution is known; a payment by "
+        "contribution would split the pool equally and call it contributions. Pay it as "
+        'what it is with --policy equal (job file: contribution.policy = "equal")'
+    )
+
+
+def _method_label(method: str, valuation: Mapping[str, object] | None) -> str:
+    """``method``, with how many rounds were valued at group level where some were."""
+    if valuation is None:
+        return method
+    rounds, group = valuation.get("rounds"), valuation.get("group_level_rounds")
+    if isinstance(rounds, list) and isinstance(group, list) and group:
+        return f"{method} (group level in {len(group)} of {len(rounds)} rounds)"
+    return method
 
 
 _JOB_METHOD_RECORDS = {"shapley": ("vfl_exact", "vfl_tmc")}
@@ -236,7 +291,10 @@ def pay_rewards(
     is a cap. A run is paid once: a second payment, or one of a run a tournament already
     paid (any :data:`~rengo.tracking.records.PAYMENT_KINDS` line), is refused. All the
     lines are one transaction, so an interrupted payment writes nothing and can be rerun.
-    Ledger reasons name the budget (and stakes) in major units of ``currency``
+    Values that are group level in every round (secure aggregation) say nothing about any
+    one participant, so they are paid only under "equal", which says what it is; where some
+    rounds were, each ledger reason says how many (``method=gtg (group level in 2 of 5
+    rounds)``). Ledger reasons name the budget (and stakes) in major units of ``currency``
     (``decimals`` overrides its ISO 4217 exponent), and each line records the decimals its
     minor units count in, so it reads back as paid whatever a later reader assumes.
 
@@ -272,7 +330,8 @@ def pay_rewards(
     ------
     ConfigError
         An unknown policy, a bad budget, stake, factor or clip, stakes under a policy
-        other than "stake", or a run already paid.
+        other than "stake", a run already paid, or a policy other than "equal" for values
+        that are group level in every round (:func:`group_level_refusal`).
     DataError
         The run has no contributions (or none per round with ``per_round``).
     """
@@ -294,10 +353,16 @@ def pay_rewards(
             f"run {full} was already paid ({len(paid)} {kinds} ledger lines); the ledger is "
             "append-only"
         )
+    valuation = recorded_valuation(store, full, contributions.method)
+    refusal = (
+        None if valuation is None else group_level_refusal(full, contributions.method, valuation)
+    )
+    if refusal is not None and policy != "equal":
+        raise ConfigError(refusal)
     label = f"{contributions.method} contribution"
     places = currency_decimals(currency, decimals)  # recorded with each line
     prefix = (
-        f"policy={policy} method={contributions.method} "
+        f"policy={policy} method={_method_label(contributions.method, valuation)} "
         f"budget={format_amount(budget_minor, currency, decimals)}"
     )
     batches: list[tuple[int | None, list[Payout], Mapping[str, int] | None]] = []
