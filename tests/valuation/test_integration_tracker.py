@@ -422,7 +422,7 @@ def test_values_without_a_standard_error_carry_a_note_to_whoever_reads_them(stor
     capped = one_round(MaxEvaluations(100)).report()
     assert all(np.isinf(e) for e in capped.stderr.values())
     (note,) = capped.notes
-    assert note.startswith("rounds [1] have values without a standard error: their sampling")
+    assert note.startswith("rounds [1] have sampled values without a standard error (of c0, ")
     run_id = store.start_run("capped", {})
     record_contributions(store, run_id, capped)
     assert any(note in line for line in contribution_notes(store, run_id))

@@ -48,6 +48,7 @@ import numpy as np
 
 from rengo.core.errors import ConfigError
 from rengo.valuation.stopping import (
+    DEFAULT_MIN_SAMPLES,
     ConvergenceRule,
     SamplingProgress,
     StoppingCriterion,
@@ -104,10 +105,12 @@ class ShapleyResult:
     """Contribution of each player, how sure it is, and what computing it cost.
 
     ``values[i]`` belongs to ``players[i]`` (player names where known, else indices);
-    ``stderr[i]`` is its standard error (0 for exact values) and ``dof[i]`` the degrees of
-    freedom of that error (inf for exact values); ``evaluations`` counts distinct
-    coalitions evaluated; ``permutations`` and ``samples`` count what was sampled (0 for
-    exact methods); ``stopped_by`` says why sampling stopped.
+    ``stderr[i]`` is its standard error (0 for exact values; inf where unknown: sampling
+    stopped before a second sample, or fewer than
+    :data:`~rengo.valuation.stopping.DEFAULT_MIN_SAMPLES` samples agreed exactly) and
+    ``dof[i]`` the degrees of freedom of that error (inf for exact values); ``evaluations``
+    counts distinct coalitions evaluated; ``permutations`` and ``samples`` count what was
+    sampled (0 for exact methods); ``stopped_by`` says why sampling stopped.
     """
 
     values: np.ndarray
@@ -536,12 +539,18 @@ def sample_shapley(
         )
 
     def sampled_values(why: str, permutations: int) -> ShapleyResult:
+        error = running.stderr()
+        if running.count < DEFAULT_MIN_SAMPLES:
+            # a few samples that agree (common on a score of few steps, as accuracy on a
+            # small test set, over GTG's 2) show no spread, not no error: it is unknown,
+            # never 0, which reads as an exact value with a 95 % interval of one point
+            error = np.where(error > 0, error, np.inf)
         return ShapleyResult(
             running.mean.copy(),
             counted.evaluations,
             permutations=permutations,
             method=method,
-            stderr=running.stderr(),
+            stderr=error,
             dof=np.full(n_players, float(max(running.count - 1, 1))),
             samples=running.count,
             stopped_by=why,

@@ -770,17 +770,32 @@ class ContributionTracker:
         )
 
 
+NOTE_NAMES = 10
+"""How many participants a note names before it counts the rest."""
+
+
 def _without_error(rounds: Sequence[RoundContribution]) -> tuple[str, ...]:
-    """A note naming the rounds whose values have no standard error (sampling stopped, on
-    its budget, before a second sample), as the run store keeps such an error as unknown
-    and ``rengo rewards show`` would print those values without one."""
-    unknown = [r for r in rounds if any(np.isinf(e) for e in r.stderr.values())]
+    """A note naming the rounds whose values have no standard error, and whose: sampling
+    stopped, on its budget, before a second sample, or a player's samples agreed (no
+    spread is not no error), as the run store keeps such an error as unknown and ``rengo
+    rewards show`` prints those values without one."""
+    unknown = {
+        r.round: sorted(p for p, e in r.stderr.items() if np.isinf(e))
+        for r in rounds
+        if any(np.isinf(e) for e in r.stderr.values())
+    }
     if not unknown:
         return ()
+    who = sorted({p for names in unknown.values() for p in names})
+    named = ", ".join(who[:NOTE_NAMES]) + (
+        f" and {len(who) - NOTE_NAMES} more" if len(who) > NOTE_NAMES else ""
+    )
     return (
-        f"rounds {[r.round for r in unknown]} have values without a standard error: their "
-        f"sampling stopped before a second sample ({unknown[0].stopped_by}); their error is "
-        "unknown, and so is that of the totals",
+        f"rounds {list(unknown)} have sampled values without a standard error (of {named}): "
+        "their samples agreed exactly (a score of few steps, such as accuracy on a small "
+        "test set, over few samples) or sampling stopped before a second sample; the "
+        "error of those values, and of those participants' totals, is unknown, not 0 "
+        "(method mr, or tmc, which samples until the errors are small, gives errors)",
     )
 
 
