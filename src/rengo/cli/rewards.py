@@ -109,11 +109,20 @@ def ledger_table(run_id: str, entries: Sequence[LedgerEntry], decimals: int | No
     return table
 
 
-def print_contribution_notes(store: RunStore, run_id: str) -> None:
-    """Print what the run recorded about its values
-    (:func:`~rengo.tracking.contrib_records.contribution_notes`), so whoever reads or pays
-    them later sees it too."""
-    from rengo.tracking.contrib_records import contribution_notes
+def print_contribution_notes(store: RunStore, run_id: str, method: str | None = None) -> None:
+    """Print how the run's ``method`` values were computed, where it recorded that
+    (:func:`~rengo.tracking.contrib_records.valuation_text`), and what it recorded about
+    them (:func:`~rengo.tracking.contrib_records.contribution_notes`), so whoever reads or
+    pays them later sees it too."""
+    from rengo.tracking.contrib_records import (
+        contribution_notes,
+        recorded_valuation,
+        valuation_text,
+    )
+
+    valuation = None if method is None else recorded_valuation(store, run_id, method)
+    if method is not None and valuation is not None:
+        console.print(f"valued: {escape(valuation_text(method, valuation))}", soft_wrap=True)
 
     for message in contribution_notes(store, run_id):
         console.print(f"[bold yellow]note:[/] {message}")
@@ -144,7 +153,7 @@ def show(
                 found.confidence,
             )
         )
-        print_contribution_notes(s, found.run_id)
+        print_contribution_notes(s, found.run_id, found.method)
         entries = s.ledger(found.run_id)
         if entries:
             console.print(ledger_table(found.run_id, entries, decimals))
@@ -223,7 +232,7 @@ def pay(
         paid = sum(p.amount_minor for p in payouts if p.amount_minor > 0)
         full = s.resolve_run_id(run_id)
         console.print(ledger_table(full, s.ledger(full)[-len(payouts) :], decimals))
-        print_contribution_notes(s, full)
+        print_contribution_notes(s, full, run_contributions(s, full, method).method)
         payees = len({p.participant for p in payouts if p.amount_minor > 0})
         console.print(
             f"paid {format_minor(paid, places)} of {format_minor(budget_minor, places)} "

@@ -152,6 +152,27 @@ def recorded_valuation(store: RunStore, run_id: str, method: str) -> dict[str, o
     return dict(entry) if isinstance(entry, dict) else None
 
 
+def valuation_text(method: str, valuation: Mapping[str, object]) -> str:
+    """How a run's ``method`` values were computed, in words, for whoever reads or pays
+    them: ``"gtg on test accuracy, 5 rounds: 312 coalition models evaluated, 80
+    permutations sampled; group level in 2 of 5 rounds"``."""
+    score = valuation.get("score")
+    rounds, group = valuation.get("rounds"), valuation.get("group_level_rounds")
+    evaluations, permutations = valuation.get("evaluations"), valuation.get("permutations")
+    parts = [method + (f" on {score}" if isinstance(score, str) and score else "")]
+    if isinstance(rounds, list) and rounds:
+        parts.append(f", {len(rounds)} round{'s' * (len(rounds) != 1)}")
+    else:
+        parts.append(", the whole run")
+    if isinstance(evaluations, int):
+        parts.append(f": {evaluations:,} coalition models evaluated")
+    if isinstance(permutations, int) and permutations:
+        parts.append(f", {permutations:,} permutations sampled")
+    if isinstance(rounds, list) and isinstance(group, list) and group:
+        parts.append(f"; group level in {len(group)} of {len(rounds)} rounds")
+    return "".join(parts)
+
+
 def group_level_refusal(run_id: str, method: str, valuation: Mapping[str, object]) -> str | None:
     """Why a run's ``method`` values cannot be paid by contribution (None: they can): every
     round was valued at group level (secure aggregation showed only each round's sum), so
@@ -359,7 +380,10 @@ def pay_rewards(
     )
     if refusal is not None and policy != "equal":
         raise ConfigError(refusal)
+    score = None if valuation is None else valuation.get("score")
     label = f"{contributions.method} contribution"
+    if isinstance(score, str) and score:  # what the value is a contribution to
+        label = f"{label} to {score}"
     places = currency_decimals(currency, decimals)  # recorded with each line
     prefix = (
         f"policy={policy} method={_method_label(contributions.method, valuation)} "
