@@ -467,7 +467,9 @@ def print_contribution(
     settings: ContributionSettings,
 ) -> None:
     """Each participant's contribution and, with a budget, its payout (major units): the
-    :data:`CONTRIBUTIONS_SHOWN` most valuable, and how many more `rengo rewards show` lists."""
+    :data:`CONTRIBUTIONS_SHOWN` most valuable, how many more `rengo rewards show` lists, and
+    the report's notes (values without a standard error, identical updates merged, FedAvg
+    rebuilt for the strategy), as `rengo rewards show` prints them later."""
     from rich.table import Table
 
     paid = {p.participant: p.amount_minor for p in payouts}
@@ -491,6 +493,8 @@ def print_contribution(
             f"... and {len(ranking) - CONTRIBUTIONS_SHOWN} more participants: "
             f"`rengo rewards show {run_id}` lists every one"
         )
+    for note in report.notes:  # what the values mean, before anyone pays on them
+        console.print(f"[bold yellow]note:[/] {escape(note)}")
     if not payouts:
         console.print(
             f"recorded; pay with `rengo rewards pay {run_id} --budget 1000.00` "
