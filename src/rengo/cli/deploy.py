@@ -434,9 +434,10 @@ def coordinator(
         security = hub_security(certs, tokens, names, insecure)
         tracker = None
         if spec.contribution is not None:
-            from rengo.jobs.contribution import contribution_tracker
+            from rengo.jobs.contribution import check_entities, contribution_tracker
 
             assert isinstance(built, HflJob)  # a served job refuses [contribution]
+            check_entities(spec.contribution, names, f"{spec.source}: ")
             most = built.strategy.num_fit_clients(len(names))
             tracker = contribution_tracker(spec.contribution, built.evaluate, spec.job.seed, most)
 

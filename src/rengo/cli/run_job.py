@@ -16,6 +16,7 @@ from rengo.hfl import simulate
 from rengo.jobs import JobSpec, build_hfl_job, build_vertical_job, load_job, run_vertical_job
 from rengo.jobs.contribution import (
     ContributionSettings,
+    check_entities,
     contribution_tracker,
     record_and_pay,
     vertical_contribution,
@@ -118,6 +119,7 @@ def run_job(
     tracker = None
     if spec.contribution is not None:
         most = job.strategy.num_fit_clients(len(job.client_ids))
+        check_entities(spec.contribution, job.client_ids, f"{spec.source}: ")
         tracker = contribution_tracker(spec.contribution, job.evaluate, spec.job.seed, most)
     with open_store(store_path, mirrors, spec) as store:
         history = simulate(

@@ -254,6 +254,7 @@ RECORDED_WHEN_SET = {
     "train": ("lr_decay", "optimizer", "momentum", "weight_decay", "class_weight"),
     "compression": ("model",),
     "result_checks": ("max_evaluation_loss_ratio",),
+    "contribution": ("entities",),
 }
 """Settings added after runs began to record theirs: recorded only when a job sets another
 value than its section's default, so a run recorded before they existed still resumes (and
@@ -284,8 +285,10 @@ def job_settings(spec: JobSpec) -> dict[str, Any]:
             "job": {"seed": spec.job.seed},
             "vfl": vertical_settings(spec.vfl),
         }
-        if spec.contribution is not None:
-            vertical["contribution"] = asdict(spec.contribution)
+        if spec.contribution is not None:  # entities: a horizontal key, never set here
+            valued = asdict(spec.contribution)
+            del valued["entities"]
+            vertical["contribution"] = valued
         return vertical
     sections: dict[str, Any] = {
         "job": {"rounds": spec.job.rounds, "seed": spec.job.seed},

@@ -10,6 +10,7 @@ currency = "credits"
 policy = "proportional"   # proportional (to clipped-positive contribution) or equal
 outside_dp = false        # with [privacy] dp = "central": accept values of raw updates
 max_evaluations = 0       # cap on a sampled valuation's coalition evaluations (0: none)
+entities = { "client-0" = "hospital-a", "client-7" = "hospital-a" }  # one payee each
 ```
 
 A horizontal run values each client's updates round by round on the coordinator's held-out
@@ -23,7 +24,7 @@ Every key, its default and its check come from :class:`ContributionSettings`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -107,9 +108,21 @@ class ContributionSettings:
         "job: above six feature parties, each a retraining); 0: no cap.",
         ge=0,
     )
+    entities: dict[str, str] = option(
+        {},
+        "Horizontal: client id -> the legal entity it belongs to; an entity's clients are "
+        "valued and paid as one participant (several sites of one hospital, or one that "
+        "joined twice).",
+    )
 
     def __post_init__(self) -> None:
         check_options(self)
+        for client, entity in self.entities.items():
+            if not isinstance(entity, str) or not entity or not client:
+                raise OptionError(
+                    "entities",
+                    f"maps a client id to its entity's name, got {client!r} = {entity!r}",
+                )
         if self.budget:
             try:
                 to_minor_units(self.budget, currency_decimals(self.currency))
@@ -154,6 +167,11 @@ class ContributionSettings:
             raise ConfigError(
                 f"{where}contribution.metric = {metric!r}; a {kind} job takes one of "
                 f"{', '.join(metrics)}"
+            )
+        if vertical and self.entities:
+            raise ConfigError(
+                f"{where}contribution.entities groups a horizontal job's clients; a vertical "
+                "job's players are its feature parties, each its own table: leave it out"
             )
         if self.max_evaluations and not vertical and method not in SAMPLED_METHODS:
             raise ConfigError(
@@ -224,6 +242,43 @@ def check_secagg(settings: ContributionSettings, where: str = "") -> None:
         )
 
 
+def check_entities(
+    settings: ContributionSettings, client_ids: Sequence[str], where: str = ""
+) -> None:
+    """Refuse ``entities`` that name a client the run does not have (a typo would leave
+    that client a payee of its own), or an entity named like a client outside it (its
+    values would be merged into the entity's).
+
+    Parameters
+    ----------
+    settings
+        The job's ``[contribution]``.
+    client_ids
+        The run's clients (simulated) or parties (deployed).
+    where
+        The job file, for the message.
+
+    Raises
+    ------
+    ConfigError
+        Naming the entries at fault and the run's clients.
+    """
+    clients = set(client_ids)
+    unknown = sorted(set(settings.entities) - clients)
+    if unknown:
+        raise ConfigError(
+            f"{where}contribution.entities names {unknown}, not clients of this run; its "
+            f"clients are {sorted(clients)[:20]}"
+        )
+    clash = sorted((set(settings.entities.values()) & clients) - set(settings.entities))
+    if clash:
+        raise ConfigError(
+            f"{where}contribution.entities names the entity {clash[0]!r} like a client "
+            "outside it, whose values would be merged into the entity's: rename the entity, "
+            "or list that client in it"
+        )
+
+
 def single_threaded(score: Evaluate) -> Evaluate:
     """Run ``score`` with one BLAS/OpenMP and torch thread (as clients run): valuing a round
     means thousands of small evaluations, several times faster without intra-op threading,
@@ -262,6 +317,7 @@ def contribution_tracker(
         tmc_rule=settings.budget_rule(default_stopping()),
         score_name=f"test {settings.metric}",
         outside_dp=settings.outside_dp,
+        entity_of=settings.entities,
     )
     tracker.check_round_clients(clients_per_round)
     return tracker

@@ -1,0 +1,68 @@
+"""``[contribution] entities``: a job file maps clients to the legal entity they belong to,
+and an entity's clients are valued and paid as one participant. A hospital that joined
+twice on a copy of its data (a Sybil; training noise keeps the copy's update from being
+bit-identical, so it is not merged as identical) took 30.5 % of the pool instead of its
+own 18.7 %, and a job file had no way to say who is whom (only Python's
+``ContributionTracker(entity_of=...)`` had)."""
+
+from __future__ import annotations
+
+import pytest
+
+from rengo.core.errors import ConfigError
+from rengo.hfl import simulate
+from rengo.jobs import build_hfl_job, contribution_tracker, parse_job
+from rengo.jobs.contribution import check_entities
+
+JOB = {
+    "job": {"seed": 3, "rounds": 2},
+    "data": {"dataset": "breast_cancer", "test_size": 0.3},
+    "partition": {"num_clients": 4},
+    "model": {"type": "logistic"},
+    "contribution": {
+        "method": "mr",
+        "entities": {"client-0": "hospital-a", "client-3": "hospital-a"},
+    },
+}
+
+
+def test_an_entity_s_clients_are_valued_as_one_participant() -> None:
+    spec = parse_job(JOB)
+    assert spec.contribution is not None
+    job = build_hfl_job(spec)
+    check_entities(spec.contribution, job.client_ids)
+    tracker = contribution_tracker(spec.contribution, job.evaluate, 3, 4)
+    simulate(
+        job.client_fn,
+        job.client_ids,
+        job.strategy,
+        job.initial_parameters,
+        2,
+        seed=3,
+        observers=[tracker],
+    )
+    report = tracker.report()
+    assert report.players == ("client-1", "client-2", "hospital-a")
+    for r in report.rounds:  # exact per round: the entity's value and the others' add up
+        assert set(r.values) == {"client-1", "client-2", "hospital-a"}
+
+
+@pytest.mark.parametrize(
+    ("entities", "match"),
+    [
+        ({"clinet-3": "hospital-a"}, r"names \['clinet-3'\], not clients of this run"),
+        ({"client-0": "client-1"}, "names the entity 'client-1' like a client outside it"),
+    ],
+)
+def test_entities_that_do_not_fit_the_run_are_refused_naming_them(
+    entities: dict[str, str], match: str
+) -> None:
+    spec = parse_job({**JOB, "contribution": {"method": "gtg", "entities": entities}})
+    assert spec.contribution is not None
+    with pytest.raises(ConfigError, match=match):
+        check_entities(spec.contribution, [f"client-{i}" for i in range(4)], "job.toml: ")
+
+
+def test_an_entity_that_is_not_a_name_is_refused() -> None:
+    with pytest.raises(ConfigError, match="entities"):
+        parse_job({**JOB, "contribution": {"entities": {"client-0": 3}}})
