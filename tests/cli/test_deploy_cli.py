@@ -699,3 +699,16 @@ def test_a_deployed_run_records_the_kept_models_reliability_table_and_test_rows(
     assert card.exit_code == 0, card.output
     assert f"Of the global model of round {kept} (the model the run keeps)" in card.output
     assert "114 held-out rows" in card.output and "| [0.90, 1.00] |" in card.output
+
+
+def test_a_coordinator_refuses_a_dropout_section_it_would_ignore(tmp_path: Path):
+    """[dropout] simulates lost clients; served, it would be silently ignored."""
+    job = tmp_path / "job.toml"
+    job.write_text(JOB + "\n[dropout]\ndropout = 0.2\n")
+    result = CliRunner().invoke(
+        app, ["coordinator", "--job", str(job), "--insecure", "--store", str(tmp_path / "r")]
+    )
+    flat = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output  # a configuration error, as the others
+    assert "[dropout] simulates clients lost from rounds" in flat
+    assert "rengo run" in flat

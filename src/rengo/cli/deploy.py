@@ -394,6 +394,12 @@ def coordinator(
         spec = load_job(job, set_ or ())
         if spec.vfl is not None:
             raise ConfigError(f"{job} is a vertical job: serve it with `rengo vfl coordinator`")
+        if spec.dropout is not None:  # it would be ignored: mods run on simulated clients
+            raise ConfigError(
+                f"{job}: [dropout] simulates clients lost from rounds, but a deployed run's "
+                "parties are real ones (that drop out by themselves): remove the section to "
+                "serve this job, or simulate it with `rengo run`"
+            )
         deploy = spec.deploy
         built: HflJob | ServedJob
         recorded = _resumed_parties(store, resume, parties)

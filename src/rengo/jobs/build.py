@@ -131,7 +131,8 @@ class HflJob:
     initial_parameters: Parameters
     evaluate: Callable[[Parameters], tuple[float, Metrics]]
     client_mods: list[Mod] = field(default_factory=list)
-    """Mods on every client (``[robust]``'s attack simulators), for ``simulate``."""
+    """Mods on every client (``[dropout]``'s simulated losses, then ``[robust]``'s attack
+    simulators), for ``simulate``."""
     workflow: FitWorkflow | None = None
     """The round's fit stage: :class:`~rengo.hfl.SecAggPlus` with ``[privacy] secagg``."""
     data_files: dict[str, str] = field(default_factory=dict)
@@ -303,6 +304,7 @@ def job_settings(spec: JobSpec) -> dict[str, Any]:
         "contribution": spec.contribution,
         "compression": spec.compression,
         "early_stopping": spec.early_stopping,
+        "dropout": spec.dropout,
     }
     settings = {
         name: asdict(value) if is_dataclass(value) and not isinstance(value, type) else value
@@ -828,6 +830,8 @@ def build_hfl_job(spec: JobSpec) -> HflJob:
                     f"{num_features} features"
                 )
         mods = attack_mods(spec.robust.attack, attackers, options)
+    if spec.dropout is not None:  # outermost: a lost client neither trains nor attacks
+        mods.insert(0, spec.dropout)
     workflow = build_workflow(spec)
     try:
         check_privacy_fits(strategy, workflow, init)

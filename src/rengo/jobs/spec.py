@@ -24,6 +24,8 @@
 [privacy]   dp (none | central | local) and the fields of rengo.privacy.CentralDP / LocalDP;
             secagg = true and secagg_* (the fields of rengo.privacy.SecAgg)
 [robust]    attack (a registered attack simulator), attackers, and the attack's fields
+[dropout]   dropout, stragglers, evaluate: clients lost from rounds at random, reproducibly
+            from the seed (:class:`rengo.hfl.SimulatedDropout`; simulations only)
 [result_checks]  max_claimed_examples, max_weight_ratio, max_update_norm_ratio,
             max_evaluation_weight_ratio, max_evaluation_loss_ratio: the coordinator's checks
             of every fit result, and of evaluation results' claimed examples and losses
@@ -101,6 +103,7 @@ from rengo.transport.executors import executor_names
 from rengo.transport.straggler import StragglerWait
 
 if TYPE_CHECKING:
+    from rengo.hfl.mods.dropout import SimulatedDropout
     from rengo.jobs.privacy_spec import PrivacySection
     from rengo.jobs.robust_spec import RobustSection
     from rengo.jobs.vertical_spec import VflSection
@@ -431,6 +434,9 @@ class JobSpec:
     runs on it (``[executor.ray]``: ``address``, ``num_cpus_per_client``...); the pool
     checks their names and values when it is made. Keyed by executor, so ``--executor``
     may change without dropping the section."""
+    dropout: SimulatedDropout | None = None
+    """``[dropout]``: the simulated dropouts and stragglers installed on every client
+    (:class:`rengo.hfl.SimulatedDropout`); None without the section."""
 
 
 def load_job(path: str | Path, overrides: Sequence[str] = ()) -> JobSpec:
@@ -531,6 +537,7 @@ SECTIONS = (
     "deploy",
     "privacy",
     "robust",
+    "dropout",
     "checkpoints",
     "contribution",
     "compression",
@@ -662,6 +669,10 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
         spec.robust = parse_robust(source, raw["robust"])
     if "early_stopping" in raw:
         spec.early_stopping = _early_stopping_section(source, raw["early_stopping"])
+    if "dropout" in raw:
+        from rengo.hfl.mods.dropout import SimulatedDropout
+
+        spec.dropout = parse_section(source, "dropout", raw["dropout"], SimulatedDropout)
     return spec
 
 

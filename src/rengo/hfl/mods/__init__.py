@@ -1,7 +1,8 @@
 """Client mods: middleware around a client (FedProx, SCAFFOLD, update clipping, update
 compression, personal layers, FedRep, Ditto, fine-tuning before evaluation), the registry
 strategies request them from, the chain that runs them, and the attack simulators that test
-a defence (installed on chosen clients with :func:`for_clients`)."""
+a defence (installed on chosen clients with :func:`for_clients`), and simulated dropouts and
+stragglers (:class:`SimulatedDropout`)."""
 
 from rengo.hfl.mods.attacks import (
     BackdoorAttack,
@@ -30,6 +31,7 @@ from rengo.hfl.mods.clipping import ClipUpdateMod, clip_update
 from rengo.hfl.mods.compression import CompressUpdateMod, DecompressModelMod
 from rengo.hfl.mods.ditto import DittoMod
 from rengo.hfl.mods.dp_clip import DP_CLIP_KEY, DPClipMod
+from rengo.hfl.mods.dropout import SimulatedClientLoss, SimulatedDropout
 from rengo.hfl.mods.fedprox import FedProxMod
 from rengo.hfl.mods.fedrep import FedRepMod
 from rengo.hfl.mods.finetune import FineTuneMod
@@ -66,6 +68,8 @@ __all__ = [
     "ScaffoldMod",
     "ScaledUpdateAttack",
     "SignFlipAttack",
+    "SimulatedClientLoss",
+    "SimulatedDropout",
     "attack_registry",
     "clip_update",
     "for_clients",

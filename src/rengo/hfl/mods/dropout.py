@@ -1,0 +1,123 @@
+"""Simulated dropouts and stragglers: cross-device clients that miss rounds, reproducibly.
+
+A phone that loses its connection or battery never replies; one that is too slow misses the
+round's deadline. Real sleeps and ``round_timeout`` reproduce that only as well as the
+machine's timing does (a loaded machine drops other clients), and they cost the wall time
+they simulate. :class:`SimulatedDropout` decides instead from the round's client seed
+(:func:`rengo.hfl.client_seed`: the run seed, the round and the client id), so the same seed
+drops the same clients in the same rounds on every executor, loaded or not, and a dropped
+client costs nothing: it fails before it trains. Install it on every client::
+
+    simulate(..., client_mods=[SimulatedDropout(dropout=0.1, stragglers=0.05)])
+
+or on some of them (``for_clients(SimulatedDropout(dropout=0.5), flaky_ids)``); a job
+file's ``[dropout]`` section does the first. A dropped client is a failed client of that
+round, as a crash is: the round goes on with the others and fails only when fewer than the
+strategy's ``min_fit_clients`` replied; the run store records it with its reason
+(``dropped out (simulated, dropout=0.1)``, ``missed the round deadline (simulated
+straggler, stragglers=0.05)``), as ``rengo runs show`` lists.
+
+Each sampled client's fate in a round is one uniform draw ``u``: it drops out when
+``u < dropout``, straggles when ``dropout <= u < dropout + stragglers``. So a client that
+dropped out of a round's training also misses that round's evaluation (the same draw), and
+the expected share of sampled clients lost per round is ``dropout + stragglers``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from rengo.core.errors import ProtocolError, RengoError
+from rengo.core.options import OptionError, check_options, option
+from rengo.hfl.mods.chain import EVALUATE, FIT, CallNext, ClientCall
+
+_STREAM = 0x64726F70  # "drop": keeps these draws apart from the client's own training seed
+
+
+class SimulatedClientLoss(RengoError):
+    """A client :class:`SimulatedDropout` took out of a round (its message is the reason)."""
+
+
+# named where users import it: a lost client's recorded reason reads
+# "raised rengo.hfl.SimulatedClientLoss: dropped out (simulated, dropout=0.1)"
+SimulatedClientLoss.__module__ = "rengo.hfl"
+
+
+@dataclass(frozen=True)
+class SimulatedDropout:
+    """Drop sampled clients from rounds at random, reproducibly from the run seed.
+
+    Parameters
+    ----------
+    dropout
+        Probability that a sampled client goes offline in a round (replies to nothing).
+    stragglers
+        Probability that a sampled client is too slow and misses the round's deadline.
+    evaluate
+        Whether a client lost from a round also misses that round's evaluation (it is the
+        same device, offline or slow); False drops fit requests only.
+
+    Raises
+    ------
+    OptionError
+        For a rate outside [0, 1], or ``dropout + stragglers`` above 1.
+    """
+
+    dropout: float = option(
+        0.0, "Probability that a sampled client drops out of a round.", ge=0.0, le=1.0
+    )
+    stragglers: float = option(
+        0.0, "Probability that a sampled client misses the round's deadline.", ge=0.0, le=1.0
+    )
+    evaluate: bool = option(True, "Whether a lost client also misses the round's evaluation.")
+    name: ClassVar[str] = "simulated_dropout"
+    stages: ClassVar[frozenset[str]] = frozenset()
+
+    def __post_init__(self) -> None:
+        check_options(self)
+        if self.dropout + self.stragglers > 1.0:
+            raise OptionError(
+                "stragglers",
+                f"dropout + stragglers must be at most 1, got {self.dropout} + {self.stragglers}",
+            )
+
+    def loss_reason(self, seed: int) -> str | None:
+        """Why the client whose round seed is ``seed`` is lost from that round, or None
+        when it takes part.
+
+        Parameters
+        ----------
+        seed
+            The round's client seed (``config["seed"]``, :func:`rengo.hfl.client_seed`).
+
+        Returns
+        -------
+        str or None
+            ``"dropped out (simulated, dropout=p)"``, ``"missed the round deadline
+            (simulated straggler, stragglers=p)"`` or None.
+        """
+        u = float(np.random.default_rng([seed, _STREAM]).random())
+        if u < self.dropout:
+            return f"dropped out (simulated, dropout={self.dropout:g})"
+        if u < self.dropout + self.stragglers:
+            rate = f"stragglers={self.stragglers:g}"
+            return f"missed the round deadline (simulated straggler, {rate})"
+        return None
+
+    def __call__(self, call: ClientCall, call_next: CallNext) -> Any:
+        """Raise :class:`SimulatedClientLoss` before the client trains (or evaluates) when
+        the round's draw takes it out; otherwise pass the call on."""
+        if call.key == FIT or (call.key == EVALUATE and self.evaluate):
+            seed = call.config.get("seed")
+            if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+                raise ProtocolError(
+                    f"client {call.client_id}: SimulatedDropout needs the round's client seed "
+                    f"(config['seed'], set by the coordinator), got {seed!r}"
+                )
+            reason = self.loss_reason(int(seed))
+            if reason is not None:
+                raise SimulatedClientLoss(reason)
+        return call_next(call)

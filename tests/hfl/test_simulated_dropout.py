@@ -1,0 +1,135 @@
+"""Simulated dropouts and stragglers: the same seed loses the same clients in the same rounds
+on every executor, at the rates asked for, before they train, and the run store records each
+loss with its reason while the round goes on with the others."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rengo.core.errors import RoundFailure
+from rengo.core.messages import FitIns
+from rengo.core.options import OptionError
+from rengo.hfl import (
+    FedAvg,
+    LogisticRegressionClient,
+    SimulatedClientLoss,
+    SimulatedDropout,
+    client_seed,
+    simulate,
+)
+from rengo.hfl.mods.chain import FIT, ClientCall
+from rengo.tracking import RunStore
+
+
+def _client_fn(client_data):
+    def client_fn(cid: str) -> LogisticRegressionClient:
+        X, y = client_data[str(int(cid) % len(client_data))]
+        return LogisticRegressionClient(X, y, lr=0.1)
+
+    return client_fn
+
+
+def _run(client_data, executor: str, seed: int, mod: SimulatedDropout, store=None):
+    strategy = FedAvg(
+        fraction_fit=0.5, min_fit_clients=3, fraction_evaluate=0.25, min_evaluate_clients=2
+    )
+    init = [np.zeros((4, 3)), np.zeros(3)]
+    return simulate(
+        _client_fn(client_data),
+        40,
+        strategy,
+        init,
+        4,
+        seed=seed,
+        executor=executor,
+        workers=2,
+        client_mods=[mod],
+        store=store,
+    )
+
+
+def test_same_seed_drops_the_same_clients_and_ends_bit_identical_on_every_executor(
+    client_data,
+) -> None:
+    mod = SimulatedDropout(dropout=0.2, stragglers=0.1)
+    serial = _run(client_data, "serial", 3, mod)
+    process = _run(client_data, "process", 3, mod)
+    other = _run(client_data, "serial", 4, mod)
+    assert [r.failures for r in serial.rounds] == [r.failures for r in process.rounds]
+    assert sum(len(r.failures) for r in serial.rounds) > 0
+    for a, b in zip(serial.parameters, process.parameters, strict=True):
+        assert a.tobytes() == b.tobytes()
+    assert [r.failures for r in serial.rounds] != [r.failures for r in other.rounds]
+
+
+def test_lost_clients_are_recorded_with_their_reason_and_the_round_goes_on(
+    client_data, tmp_path
+) -> None:
+    store = RunStore(tmp_path / "runs.db")
+    history = _run(client_data, "serial", 0, SimulatedDropout(dropout=0.3), store=store)
+    assert len(history.rounds) == 4
+    assert store.get_run(history.run_id).status == "completed"
+    lost = {c: why for r in history.rounds for c, why in r.failures.items()}
+    assert lost and all("dropped out (simulated, dropout=0.3)" in why for why in lost.values())
+    recorded = store.rounds(history.run_id)
+    assert [r.num_failures for r in recorded] == [len(r.failures) for r in history.rounds]
+    stats = {s.client_id: s for s in store.client_stats(history.run_id)}
+    assert all("dropped out (simulated" in (stats[c].last_failure or "") for c in lost)
+
+
+def test_a_dropped_client_never_trains(client_data) -> None:
+    trained: list[str] = []
+
+    class Counting(LogisticRegressionClient):
+        def fit(self, parameters, config):  # type: ignore[no-untyped-def]
+            trained.append(str(config["server_round"]))
+            return super().fit(parameters, config)
+
+    X, y = client_data["0"]
+    mod = SimulatedDropout(dropout=1.0)
+    call = ClientCall("0", FIT, FitIns([np.zeros((4, 3)), np.zeros(3)], {"seed": 5}), {})
+    with pytest.raises(SimulatedClientLoss, match="dropped out"):
+        mod(call, lambda c: Counting(X, y).fit(c.parameters, c.config))
+    assert trained == []
+
+
+def test_every_client_dropping_out_fails_the_round_as_documented(client_data) -> None:
+    with pytest.raises(RoundFailure, match="min_fit_clients=3"):
+        _run(client_data, "serial", 0, SimulatedDropout(dropout=1.0))
+
+
+def test_loss_rates_match_the_settings_over_many_client_rounds() -> None:
+    mod = SimulatedDropout(dropout=0.1, stragglers=0.05)
+    reasons = [
+        mod.loss_reason(client_seed(0, r, f"client-{c}")) for r in range(1, 41) for c in range(500)
+    ]
+    n = len(reasons)  # 20,000 draws: a rate's standard error is at most 0.0036
+    dropped = sum(1 for why in reasons if why is not None and why.startswith("dropped out"))
+    late = sum(1 for why in reasons if why is not None and why.startswith("missed the round"))
+    assert abs(dropped / n - 0.1) < 0.012
+    assert abs(late / n - 0.05) < 0.009
+
+
+def test_a_lost_client_misses_that_rounds_evaluation_too_unless_told_otherwise() -> None:
+    from rengo.core.messages import EvaluateIns
+    from rengo.hfl.mods.chain import EVALUATE
+
+    seed = next(s for s in range(1000) if SimulatedDropout(dropout=0.5).loss_reason(s))
+    call = ClientCall("0", EVALUATE, EvaluateIns([np.zeros(1)], {"seed": seed}), {})
+    with pytest.raises(SimulatedClientLoss):
+        SimulatedDropout(dropout=0.5)(call, lambda c: "evaluated")
+    assert SimulatedDropout(dropout=0.5, evaluate=False)(call, lambda c: "evaluated") == "evaluated"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"dropout": 1.5}, "dropout"),
+        ({"stragglers": -0.1}, "stragglers"),
+        ({"dropout": 0.7, "stragglers": 0.4}, "at most 1"),
+    ],
+)
+def test_rates_outside_zero_to_one_are_refused_naming_the_option(kwargs, match) -> None:
+    with pytest.raises(OptionError, match=match):
+        SimulatedDropout(**kwargs)
