@@ -133,3 +133,39 @@ def test_a_lost_client_misses_that_rounds_evaluation_too_unless_told_otherwise()
 def test_rates_outside_zero_to_one_are_refused_naming_the_option(kwargs, match) -> None:
     with pytest.raises(OptionError, match=match):
         SimulatedDropout(**kwargs)
+
+
+def test_simulated_losses_are_information_not_warnings(client_data, tmp_path, caplog) -> None:
+    """30 rounds of [dropout] printed 55 warning lines, each saying what the job asked for."""
+    import logging
+
+    store = RunStore(tmp_path / "runs.db")
+    with caplog.at_level(logging.INFO, logger="rengo.hfl"):
+        history = _run(client_data, "serial", 0, SimulatedDropout(dropout=0.3), store=store)
+    assert any(r.failures for r in history.rounds)
+    dropped = [r for r in caplog.records if "dropped" in r.getMessage()]
+    assert dropped and all(r.levelno == logging.INFO for r in dropped)
+    events = [e for e in store.events(history.run_id) if "simulated" in e.message]
+    assert events and {e.level for e in events} == {"info"}
+
+
+def test_a_real_client_failure_is_still_a_warning(client_data, caplog) -> None:
+    import logging
+
+    class Broken(LogisticRegressionClient):
+        def fit(self, parameters, config):  # type: ignore[no-untyped-def]
+            raise RuntimeError("disk full")
+
+    X, y = client_data["0"]
+    strategy = FedAvg(fraction_fit=1.0, min_fit_clients=2, fraction_evaluate=0.0)
+    ids = ["a", "b", "c"]
+    with caplog.at_level(logging.INFO, logger="rengo.hfl"):
+        simulate(
+            lambda cid: Broken(X, y) if cid == "c" else LogisticRegressionClient(X, y),
+            ids,
+            strategy,
+            [np.zeros((4, 3)), np.zeros(3)],
+            1,
+        )
+    (line,) = [r for r in caplog.records if "dropped client c" in r.getMessage()]
+    assert line.levelno == logging.WARNING

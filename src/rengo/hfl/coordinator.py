@@ -36,7 +36,7 @@ from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.client import EVALUATE, client_seed
 from rengo.hfl.coalition_aggregation import CoalitionAggregation, offers_coalition_aggregation
 from rengo.hfl.evaluation_checks import screen_evaluations
-from rengo.hfl.failure_log import ClientFailureLog, failures_summary
+from rengo.hfl.failure_log import ClientFailureLog, failures_summary, is_simulated_loss
 from rengo.hfl.mods.chain import MODS_KEY, mods_config_value
 from rengo.hfl.privacy_fit import check_checkpoint_interval, checks_under_dp
 from rengo.hfl.result_checks import ResultChecks, screen_metrics
@@ -1409,7 +1409,9 @@ class Coordinator:
         text = f"client {client_id} dropped: {reason}"
         if traceback is not None:
             text += f"\n{traceback.rstrip()}"
-        self.store.log_event(self.run_id, "warning", text, server_round)
+        # a loss the simulation asked for ([dropout]) is information, not a warning
+        level = "info" if is_simulated_loss(reason) else "warning"
+        self.store.log_event(self.run_id, level, text, server_round)
 
     def _fail(
         self, server_round: int, message: str, failures: Mapping[str, str] | None = None

@@ -34,6 +34,23 @@ _MEASURED = re.compile(r"\d+(?:\.\d+)?")
 :func:`_alike_key` masks."""
 
 
+SIMULATED_LOSS = "raised rengo.hfl.SimulatedClientLoss: "
+"""How the reason of a client :class:`~rengo.hfl.SimulatedDropout` took out of a round
+starts: a loss the run asked for, logged at info level (``rengo -v``), not warned about."""
+
+
+def is_simulated_loss(reason: str) -> bool:
+    """Whether ``reason`` (a fit's, or an evaluation's: ``evaluate: raised ...``) is a loss
+    :class:`~rengo.hfl.SimulatedDropout` simulated."""
+    return reason.startswith(SIMULATED_LOSS) or reason.startswith(f"evaluate: {SIMULATED_LOSS}")
+
+
+def _level(reason: str) -> int:
+    """Warning for a failure, info for a loss the simulation asked for (30 rounds of
+    ``[dropout]`` gave 55 warning lines, each saying what the job file said it would do)."""
+    return logging.INFO if is_simulated_loss(reason) else logging.WARNING
+
+
 def _alike_key(kind: str) -> str:
     """A failure kind with its numbers masked, which tells one client's repeats: the
     straggler rule's reason names the seconds it waited, so a party cut off every round gave
@@ -114,6 +131,9 @@ class ClientFailureLog:
             )
             return
         hint = ""
+        level = _level(reason)
+        if level == logging.INFO:  # its traceback says only where the mod raised
+            traceback = None
         if traceback is not None and not log.isEnabledFor(logging.DEBUG):
             hint = " (its traceback: rengo -v, or the run's events in `rengo runs show`)"
         first = self._kinds.setdefault(kind, client_id)
@@ -127,6 +147,8 @@ class ClientFailureLog:
                 reason,
                 first,
             )
+        elif level == logging.INFO:
+            log.info("round %d: dropped client %s: %s", server_round, client_id, reason)
         elif warned < self.WARNINGS_PER_ROUND:
             self._warned[server_round] = warned + 1
             log.warning("round %d: dropped client %s: %s%s", server_round, client_id, reason, hint)
@@ -152,7 +174,8 @@ class ClientFailureLog:
         self._warned.pop(server_round, None)
         for kind, clients in self._alike.pop(server_round, {}).items():
             named = ", ".join(clients[:3]) + (", ..." if len(clients) > 3 else "")
-            log.warning(
+            log.log(
+                _level(kind),
                 "round %d: %d more client(s) dropped as client %s was (%s): %s",
                 server_round,
                 len(clients),
