@@ -135,11 +135,24 @@ def show(
             min=0, help="Clients listed at most, the most failures first (0: every client)."
         ),
     ] = 20,
+    round_: Annotated[
+        int | None,
+        typer.Option(
+            "--round",
+            min=1,
+            help="Instead, one round's clients: who was sampled to train and to evaluate, "
+            "who replied, and why each other one failed.",
+        ),
+    ] = None,
 ) -> None:
-    """Config, summary, per-round metrics, per-client statistics and events of one run."""
-    from rengo.tracking import run_detail
+    """Config, summary, per-round metrics, per-client statistics and events of one run; or,
+    with --round K, which clients round K sampled and which of them failed, and why."""
+    from rengo.tracking import round_clients_table, run_detail
 
     with friendly_errors(), open_existing_store(store, read_only=True) as s, s.snapshot():
+        if round_ is not None:
+            console.print(round_clients_table(s, run_id, round_))
+            return
         console.print(run_detail(s, run_id, max_clients=max_clients or None))
 
 

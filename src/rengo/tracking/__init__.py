@@ -64,6 +64,7 @@ if TYPE_CHECKING:
         RunInfo,
     )
     from rengo.tracking.revoked_parties import RevokedParty, recorded_revocations
+    from rengo.tracking.round_clients import round_clients_table
     from rengo.tracking.run import Run, open_run
     from rengo.tracking.run_card import NOT_RECORDED, model_card
     from rengo.tracking.run_comparison import (
@@ -146,6 +147,7 @@ __all__ = [
     "recorded_revocations",
     "repeat_command",
     "resolve_store_path",
+    "round_clients_table",
     "run_contributions",
     "run_detail",
     "runs_table",

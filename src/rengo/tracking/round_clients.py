@@ -1,0 +1,88 @@
+"""One round's clients, as the run store recorded them: who was sampled to train and to
+evaluate, who replied, and why each of the others failed (``rengo runs show RUN --round K``).
+
+The run's own tables count a round's clients and failures and sum each client's rounds; a
+researcher asking which clients a round sampled, and which of them dropped out, reads it
+here, one line per client and phase, from the same records the dashboard's participation
+matrix shows.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rich.table import Table
+
+from rengo.core.client_record import ClientRecord
+from rengo.core.errors import ConfigError
+from rengo.tracking.store import RunStore
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def _natural(client_id: str) -> tuple[object, ...]:
+    """``client-9`` before ``client-10``: ids in the order they were numbered."""
+    return tuple(int(part) if part.isdigit() else part for part in _DIGITS.split(client_id))
+
+
+def _phase_line(records: list[ClientRecord], phase: str) -> str:
+    """``25 sampled to train: 19 replied, 6 failed`` for one phase's records."""
+    failed = sum(1 for r in records if r.status != "ok")
+    verb = "train" if phase == "fit" else phase
+    return f"{len(records)} sampled to {verb}: {len(records) - failed} replied, {failed} failed"
+
+
+def round_clients_table(store: RunStore, run_id: str, server_round: int) -> Table:
+    """A table of round ``server_round``'s clients: each one's phase (fit before evaluate),
+    status, examples, time and, for a client that failed, the reason recorded.
+
+    Parameters
+    ----------
+    store, run_id
+        The store and the run (an id or a unique prefix of one).
+    server_round
+        The round (1 is the first).
+
+    Returns
+    -------
+    rich.table.Table
+        Titled with the round's counts per phase.
+
+    Raises
+    ------
+    ConfigError
+        When the run recorded no client in that round, naming the rounds it did record.
+    """
+    rid = store.resolve_run_id(run_id)
+    records = store.client_records(rid, rounds=[server_round])
+    if not records:
+        rounds = [r.round for r in store.rounds(rid, metrics=False)]
+        held = f"rounds {rounds[0]} to {rounds[-1]}" if rounds else "no round"
+        raise ConfigError(
+            f"run {rid} recorded no client in round {server_round}; it recorded {held}"
+        )
+    phases = sorted({r.phase for r in records}, key=lambda p: (p != "fit", p))
+    title = f"round {server_round} of run {rid}: " + "; ".join(
+        _phase_line([r for r in records if r.phase == phase], phase) for phase in phases
+    )
+    table = Table(title=title, title_justify="left")
+    for name, justify in (
+        ("client", "left"),
+        ("phase", "left"),
+        ("status", "left"),
+        ("examples", "right"),
+        ("time", "right"),
+        ("reason", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    ordered = sorted(records, key=lambda r: (phases.index(r.phase), _natural(r.client_id)))
+    for r in ordered:
+        table.add_row(
+            r.client_id,
+            r.phase,
+            r.status,
+            str(r.num_examples),
+            f"{r.duration_s * 1000:.0f}ms" if r.duration_s < 0.1 else f"{r.duration_s:.1f}s",
+            r.reason or "",
+        )
+    return table

@@ -1,0 +1,81 @@
+"""`rengo runs show RUN --round K`: one round's clients as recorded - every client sampled to
+train or evaluate, which replied, and each failure's reason - and a round the run never
+recorded is refused naming the rounds it did."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from rengo.cli.main import app
+from rengo.core.errors import ConfigError
+from rengo.hfl import FedAvg, LogisticRegressionClient, SimulatedDropout, simulate
+from rengo.tracking import RunStore, round_clients_table
+
+
+def _recorded_run(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 4))
+    y = (X[:, 0] > 0).astype(np.int64)
+    store = RunStore(tmp_path / "runs.db")
+    history = simulate(
+        lambda cid: LogisticRegressionClient(X, y, lr=0.1),
+        [f"client-{i}" for i in range(30)],
+        FedAvg(fraction_fit=0.5, min_fit_clients=2, fraction_evaluate=0.2, min_evaluate_clients=2),
+        [np.zeros((4, 2)), np.zeros(2)],
+        3,
+        seed=1,
+        store=store,
+        client_mods=[SimulatedDropout(dropout=0.3)],
+    )
+    return store, history
+
+
+def _text(table) -> str:
+    console = Console(width=250, record=True)
+    console.print(table)
+    return console.export_text()
+
+
+def test_each_sampled_client_of_the_round_is_listed_with_its_fate(tmp_path) -> None:
+    store, history = _recorded_run(tmp_path)
+    round2 = history.rounds[1]
+    text = _text(round_clients_table(store, history.run_id, 2))
+    fit = [r for r in store.client_records(history.run_id, rounds=[2]) if r.phase == "fit"]
+    failed = [r for r in fit if r.status != "ok"]
+    assert failed, "the seed should lose some clients in round 2"
+    assert (
+        f"{len(fit)} sampled to train: {len(fit) - len(failed)} replied, {len(failed)} failed"
+        in (text)
+    )
+    for cid in round2.clients:
+        assert cid in text
+    for r in failed:
+        line = next(line for line in text.splitlines() if f" {r.client_id} " in line)
+        assert "dropped out (simulated, dropout=0.3)" in line
+    rows = [[cell.strip() for cell in line.split("│")[1:3]] for line in text.splitlines()]
+    fit_ids = [cid for cid, phase in (r for r in rows if len(r) == 2) if phase == "fit"]
+    assert sorted(fit_ids) == sorted(r.client_id for r in fit)
+    assert fit_ids == sorted(fit_ids, key=lambda c: int(c.split("-")[1]))  # client-9 before -10
+
+
+def test_a_round_never_recorded_is_refused_naming_the_recorded_ones(tmp_path) -> None:
+    store, history = _recorded_run(tmp_path)
+    with pytest.raises(
+        ConfigError, match="recorded no client in round 7; it recorded rounds 1 to 3"
+    ):
+        round_clients_table(store, history.run_id, 7)
+
+
+def test_the_cli_shows_one_rounds_clients(tmp_path) -> None:
+    _store, history = _recorded_run(tmp_path)
+    result = CliRunner().invoke(
+        app,
+        ["runs", "show", history.run_id, "--store", str(tmp_path / "runs.db"), "--round", "1"],
+        env={"COLUMNS": "250"},
+    )
+    assert result.exit_code == 0, result.output
+    assert f"round 1 of run {history.run_id}" in result.output
+    assert "sampled to train" in result.output
