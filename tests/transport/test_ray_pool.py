@@ -62,6 +62,32 @@ def test_ray_executor_matches_serial_with_client_state_and_compressed_or_secure_
             np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.timeout(180)
+def test_simulated_dropouts_lose_the_same_clients_on_ray_as_serially(
+    start_ray: Callable[..., None],
+) -> None:
+    """The dropouts follow the run seed, not where or when a client runs."""
+    from rengo.hfl import SimulatedDropout
+
+    def run(executor: str) -> Any:
+        return simulate(
+            _client_fn, 12, FedAvg(fraction_fit=0.5, min_fit_clients=2), softmax_init(5, 2), 3,
+            seed=5, executor=executor, workers=2,
+            client_mods=[SimulatedDropout(dropout=0.3, stragglers=0.1)],
+        )  # fmt: skip
+
+    start_ray(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        on_ray = run("ray")
+    finally:
+        ray.shutdown()
+    serial = run("serial")
+    assert [r.failures for r in on_ray.rounds] == [r.failures for r in serial.rounds]
+    assert any(r.failures for r in serial.rounds)
+    for a, b in zip(on_ray.parameters, serial.parameters, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_the_pool_starts_ray_quietly_without_its_start_up_banner_or_gpu_tip(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
