@@ -264,9 +264,14 @@ class RoundRecord:
     server_round
         The round's number (1-based).
     clients
-        The clients sent fit instructions this round (those in ``failures`` among them).
+        The clients sent fit instructions this round (those that failed to train are in
+        ``failures``).
     failures
-        Client -> why it failed this round (an error, a timeout, a refused update).
+        Client -> why it failed this round (an error, a timeout, a refused update): in its
+        training, or in the round's evaluation (the reason then starts ``evaluate:``), so it
+        may name clients not in ``clients``, and the run store's ``num_failures`` (the
+        ``failed`` column of ``rengo runs show``) counts both; ``rengo runs show RUN --round
+        K`` tells them apart.
     metrics
         Metric name -> value: training, centralised and federated evaluation metrics.
     duration_s
