@@ -79,3 +79,48 @@ def test_the_cli_shows_one_rounds_clients(tmp_path) -> None:
     assert result.exit_code == 0, result.output
     assert f"round 1 of run {history.run_id}" in result.output
     assert "sampled to train" in result.output
+
+
+def _rounds_rows(text: str) -> list[list[str]]:
+    start = text.index("rounds")
+    rows = []
+    for line in text[start:].splitlines()[4:]:
+        if not line.startswith("│"):
+            break
+        rows.append([cell.strip() for cell in line.split("│")[1:-1]])
+    return rows
+
+
+def test_the_rounds_table_tells_failed_training_from_failed_evaluation(tmp_path) -> None:
+    """A round of 3 fit clients, 1 of which failed, and 2 clients that failed only their
+    evaluation read "clients 3, failed 3" before: its failures counted both phases."""
+    from rengo.tracking import run_detail
+
+    store = RunStore(tmp_path / "runs.db")
+    run_id = store.start_run("hfl", {}, name="phases")
+    for cid, phase, status in [
+        ("a", "fit", "ok"),
+        ("b", "fit", "ok"),
+        ("c", "fit", "failed"),
+        ("d", "evaluate", "failed"),
+        ("e", "evaluate", "failed"),
+    ]:
+        why = "down" if status == "failed" else None
+        store.log_client(run_id, 1, cid, phase, status, 0, 0, 0, 0.1, why, None)
+    store.log_round(run_id, 1, {"train_loss": 0.5}, 1.0, 3, 3)
+    text = _text(run_detail(store, run_id))
+    assert "fit failed" in text and "eval failed" in text
+    assert _rounds_rows(text)[0][:5] == ["1", "1.0s", "3", "1", "2"]
+
+
+def test_a_run_whose_evaluation_never_failed_keeps_one_failed_column(tmp_path) -> None:
+    from rengo.tracking import run_detail
+
+    store = RunStore(tmp_path / "runs.db")
+    run_id = store.start_run("hfl", {}, name="fit only")
+    store.log_client(run_id, 1, "a", "fit", "failed", 0, 0, 0, 0.1, "down", None)
+    store.log_client(run_id, 1, "b", "fit", "ok", 0, 0, 0, 0.1, None, None)
+    store.log_round(run_id, 1, {"train_loss": 0.5}, 1.0, 2, 1)
+    text = _text(run_detail(store, run_id))
+    assert "eval failed" not in text
+    assert _rounds_rows(text)[0][:4] == ["1", "1.0s", "2", "1"]

@@ -269,9 +269,8 @@ class RoundRecord:
     failures
         Client -> why it failed this round (an error, a timeout, a refused update): in its
         training, or in the round's evaluation (the reason then starts ``evaluate:``), so it
-        may name clients not in ``clients``, and the run store's ``num_failures`` (the
-        ``failed`` column of ``rengo runs show``) counts both; ``rengo runs show RUN --round
-        K`` tells them apart.
+        may name clients not in ``clients``, and the run store's ``num_failures`` counts
+        both (``rengo runs show`` shows them apart, and ``--round K`` lists each one).
     metrics
         Metric name -> value: training, centralised and federated evaluation metrics.
     duration_s

@@ -1707,6 +1707,42 @@ class RunStore:
             rows = conn.execute(sql, args).fetchall()
         return [ClientRecord(*row[:9], metrics=loads_json(row[9])) for row in rows]  # type: ignore[misc]
 
+    def failures_by_phase(self, run_id: str, rounds: Collection[int]) -> dict[int, dict[str, int]]:
+        """How many clients failed in each of ``rounds``, by phase, from the client records
+        (a round's ``num_failures`` counts the clients that failed its training or its
+        evaluation together).
+
+        Parameters
+        ----------
+        run_id
+            The run (an id or a unique prefix of one).
+        rounds
+            The rounds to count.
+
+        Returns
+        -------
+        dict
+            Round -> phase -> failed clients (``{3: {"fit": 12, "evaluate": 4}}``); a round
+            without failed records is absent.
+        """
+        wanted = sorted({int(r) for r in rounds})
+        if not wanted:
+            return {}
+        counts: dict[int, dict[str, int]] = {}
+        with self._reading() as conn:
+            rid = self._resolve(conn, run_id)
+            for start in range(0, len(wanted), 500):  # SQLite's bound-parameter limit
+                chunk = wanted[start : start + 500]
+                rows = conn.execute(
+                    "SELECT round, phase, COUNT(*) FROM client_rounds WHERE run_id = ? "
+                    f"AND status = 'failed' AND round IN ({', '.join('?' * len(chunk))}) "
+                    "GROUP BY round, phase",
+                    [rid, *chunk],
+                ).fetchall()
+                for round_, phase, count in rows:
+                    counts.setdefault(int(round_), {})[str(phase)] = int(count)
+        return counts
+
     def client_summary_rounds(self, run_id: str) -> list[int]:
         """The rounds whose client records a run's client-metric summary reads
         (:func:`rengo.tracking.client_metric_summary` behind ``rengo runs show``): for each

@@ -277,17 +277,31 @@ def _rounds_table(store: RunStore, run: RunInfo, max_rounds: int | None) -> Tabl
     table.add_column(unit, justify="right")
     table.add_column("time", justify="right")
     table.add_column("parties" if vertical else "clients", justify="right")
+    # a round's num_failures counts failed training and failed evaluation together (16 in
+    # a round whose 30 clients lost 12 to training): where evaluation failed, two columns
+    by_phase = {} if vertical else store.failures_by_phase(run.run_id, [r.round for r in shown])
+    split = any(phases.get("evaluate") for phases in by_phase.values())
     if not vertical:
-        table.add_column("failed", justify="right")
+        table.add_column("fit failed" if split else "failed", justify="right")
+        if split:
+            table.add_column("eval failed", justify="right")
     for key in keys:
         table.add_column(key, justify="right")
     for record in shown:
-        failed = Text(str(record.num_failures), style="red" if record.num_failures else "")
+        phases = by_phase.get(record.round)
+        counts = (
+            [record.num_failures]
+            if not split
+            else [phases.get("fit", 0), phases.get("evaluate", 0)]
+            if phases is not None
+            else [record.num_failures, 0]  # no failed client records: as recorded
+        )
+        failed = [Text(str(n), style="red" if n else "") for n in counts]
         table.add_row(
             str(record.round),
             _duration(record.duration_s),
             str(record.num_clients),
-            *([] if vertical else [failed]),
+            *([] if vertical else failed),
             *(metric_text(k, record.metrics[k]) if k in record.metrics else "-" for k in keys),
         )
     return table
