@@ -5,6 +5,7 @@ an uninterrupted run trains; other settings are refused and the run stays interr
 from __future__ import annotations
 
 import shlex
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -245,3 +246,51 @@ def test_the_resume_command_a_stopped_run_names_repeats_its_set_overrides_and_re
     with RunStore(store_path) as store:
         assert store.get_run(run.run_id).status == "completed"
         assert [r.round for r in store.rounds(run.run_id)] == [1, 2, 3]
+
+
+def _stopped_while_building(*args: Any, **kwargs: Any) -> Any:
+    """``build_hfl_job`` stopped with Ctrl-C: before the run is recorded."""
+    raise KeyboardInterrupt
+
+
+def test_a_run_stopped_before_it_was_recorded_says_nothing_was_kept_and_how_to_start_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped while its data loaded, it said 'completed rounds are kept in the run store;
+    continue with `rengo run JOB --resume RUN`': there was no run, no round and no id."""
+    job, store_path, _ = _job(tmp_path, "fedavg")
+    monkeypatch.setattr(run_job_module, "build_hfl_job", _stopped_while_building)
+    result = runner.invoke(app, ["run", str(job), "--store", str(store_path), "--no-progress"])
+    assert result.exit_code == 130, result.output
+    said = "".join(result.output.split())
+    assert "--resume" not in said and "keptintherunstore" not in said, result.output
+    assert "nothingwaskept" in said, result.output
+    command = f"start it again with `rengo run {job} --store {store_path}`"
+    assert "".join(command.split()) in said, result.output
+
+
+def test_a_resume_stopped_before_it_took_its_run_over_names_that_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`rengo run JOB --resume ID` stopped before the resumed run was this process's named
+    no run to continue (`--resume RUN`), where the run to continue is ID."""
+    job, store_path, console = _job(tmp_path, "fedavg")
+    run_id = _interrupted(monkeypatch, console, job, store_path, at=2)
+    with sqlite3.connect(store_path) as db:  # interrupted by another process, gone since
+        db.execute("UPDATE runs SET owner_pid = ? WHERE run_id = ?", (2**22 + 1, run_id))
+    monkeypatch.setattr(run_job_module, "build_hfl_job", _stopped_while_building)
+    args = ["run", str(job), "--store", str(store_path), "--no-progress", "--resume", run_id]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 130, result.output
+    command = f"rengo run {job} --store {store_path} --resume {run_id}"
+    assert "".join(command.split()) in "".join(result.output.split()), result.output
+
+
+def test_an_unreadable_store_leaves_the_run_id_to_look_up_and_says_where(tmp_path: Path) -> None:
+    """The hint must not hide an interruption behind a store it could not read."""
+    store_path = tmp_path / "runs.db"
+    store_path.write_bytes(b"not a database" * 100)
+    hint = run_job_module.continue_hint("kept", ["rengo", "run", "j.toml"], store_path)
+    assert hint == "kept; continue with `rengo run j.toml --resume RUN` (RUN: the run's id, " + (
+        "`rengo runs list`)"
+    )

@@ -369,7 +369,7 @@ def coordinator(
     served: list[str] = []  # the run this process serves, once it listens
 
     def kept() -> str:
-        from rengo.cli.run_job import with_resume
+        from rengo.cli.run_job import continue_hint
 
         words = ["rengo", "coordinator", "--job", str(job), "--listen", listen]
         for flag, value in (
@@ -387,7 +387,7 @@ def coordinator(
         words += ["--insecure"] if insecure else []
         for override in set_ or ():
             words += ["--set", override]
-        return f"{ROUNDS_KEPT}; continue with `{with_resume(words, store)}`"
+        return continue_hint(ROUNDS_KEPT, words, store, resume)
 
     with friendly_errors(kept):
         warn_if_on_command_line(ctx, "ui_token", "--ui-token", "RENGO_UI_TOKEN")

@@ -166,7 +166,7 @@ def run(
     from rengo.cli.run_job import resume_command, run_job
 
     def kept() -> str:
-        return f"{ROUNDS_KEPT}; continue with `{resume_command(job, store, set_ or ())}`"
+        return resume_command(job, store, set_ or (), resume)
 
     with friendly_errors(kept):
         run_job(

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from rengo.cli.console_lines import progress_bars_shown, say
+from rengo.cli.errors import ROUNDS_KEPT
 from rengo.cli.output_paths import plot_target, writable_folder
 from rengo.core.errors import ConfigError
 from rengo.hfl import simulate
@@ -278,12 +279,18 @@ def _same_number(before: float | None, now: float | None) -> bool:
     return before == now or both_nan
 
 
-def resume_command(job_path: Path, store_path: Path | None, overrides: Sequence[str] = ()) -> str:
-    """The command that continues the run this process left interrupted:
-    ``rengo run JOB [--store STORE] [--set KEY=VALUE ...] --resume RUN_ID``, with ``RUN`` in
-    place of the id when the store holds no interrupted run of this process (it was stopped
-    before its run started). A resume must repeat the run's ``--set`` overrides (its
-    settings are checked against the recorded ones), so they are part of the command.
+def resume_command(
+    job_path: Path,
+    store_path: Path | None,
+    overrides: Sequence[str] = (),
+    resumed: str | None = None,
+) -> str:
+    """What an interrupted ``rengo run`` says it keeps and how to go on: the completed rounds
+    are kept and ``rengo run JOB [--store STORE] [--set KEY=VALUE ...] --resume RUN_ID``
+    continues the run this process left interrupted; or, where this process recorded no run
+    (it was stopped before its run started), that nothing was recorded and the command that
+    starts it again. A resume must repeat the run's ``--set`` overrides (its settings are
+    checked against the recorded ones), so they are part of the command.
 
     Parameters
     ----------
@@ -291,33 +298,64 @@ def resume_command(job_path: Path, store_path: Path | None, overrides: Sequence[
         The job file and the ``--store`` given (None: the default store).
     overrides
         The ``--set`` overrides the run started with, in their order.
+    resumed
+        The run this process was asked to resume (``--resume``), if any: it is the run to
+        continue even where this process was stopped before it took the run over.
 
     Returns
     -------
     str
-        The command, as one line to copy into a POSIX shell (each argument quoted where
-        it needs to be).
+        What was kept, then the command, as one line to copy into a POSIX shell (each
+        argument quoted where it needs to be).
     """
     words = ["rengo", "run", str(job_path)]
     if store_path is not None:
         words += ["--store", str(store_path)]
     for override in overrides:
         words += ["--set", override]
-    return with_resume(words, store_path)
+    return continue_hint(ROUNDS_KEPT, words, store_path, resumed)
 
 
-def with_resume(words: Sequence[str], store_path: Path | None) -> str:
-    """``words`` (a command that started a run, ``--store`` among them where one was given)
-    followed by ``--resume RUN_ID`` for the run this process left interrupted (``RUN`` when
-    there is none), as one line to copy into a POSIX shell."""
-    return shlex.join([*words, "--resume", _interrupted_here(store_path) or "RUN"])
+def continue_hint(
+    kept: str,
+    words: Sequence[str],
+    store_path: Path | None,
+    resumed: str | None = None,
+    *,
+    starts_again: bool = True,
+) -> str:
+    """``kept`` (what the interrupted command keeps) and ``words`` (the command that started
+    a run, ``--store`` among them where one was given) followed by ``--resume RUN_ID`` for the
+    run this process left interrupted, or for ``resumed`` (the run it was asked to resume).
+    Where the store holds no run of this process (it was stopped before its run was
+    recorded), nothing was kept and there is nothing to resume: the hint says so and gives
+    ``words`` alone, which starts the run again (or, with ``starts_again`` False, where
+    ``words`` lack options a fresh start needs, says to run the same command again). Where
+    the store cannot be read, ``RUN`` stands for the id and the hint says where to find it."""
+    found = _interrupted_here(store_path)
+    if found is None and resumed is None:
+        again = f"`{shlex.join(words)}`" if starts_again else "the same command"
+        return (
+            "rengo had not recorded the run yet (it stopped before the run started), so "
+            f"nothing was kept: start it again with {again}"
+        )
+    run_id = found or resumed
+    if run_id is None:  # the store could not be read: the id is the user's to look up
+        command = shlex.join([*words, "--resume", "RUN"])
+        return f"{kept}; continue with `{command}` (RUN: the run's id, `rengo runs list`)"
+    return f"{kept}; continue with `{shlex.join([*words, '--resume', run_id])}`"
+
+
+_UNREADABLE = ""
+"""What :func:`_interrupted_here` gives for a store it could not read (the run may be there)."""
 
 
 def _interrupted_here(store_path: Path | None) -> str | None:
-    """The newest interrupted run this process owned, or None (also for no store yet, and
-    for a store that cannot be read: the hint must not hide the interruption). A run this
-    process still shows running counts too: a store that refused its last writes (disk full,
-    busy) could not record it interrupted, and readers take it so once this process ends."""
+    """The newest interrupted run this process owned; None where the store holds none (also
+    for no store yet); ``_UNREADABLE`` ("") for a store that cannot be read (the hint must
+    not hide the interruption). A run this process still shows running counts too: a store
+    that refused its last writes (disk full, busy) could not record it interrupted, and
+    readers take it so once this process ends."""
     import os
 
     from rengo.tracking.liveness import this_host
@@ -332,7 +370,7 @@ def _interrupted_here(store_path: Path | None) -> str | None:
                 if mine and run.status in ("interrupted", "running"):
                     return run.run_id
     except Exception:  # a hint only: the interruption is reported anyway
-        return None
+        return _UNREADABLE
     return None
 
 

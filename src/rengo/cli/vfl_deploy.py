@@ -182,7 +182,7 @@ def vfl_coordinator(
 
     def kept() -> str:
         """What a stopped run keeps, and the command that continues it (checkpointed only)."""
-        from rengo.cli.run_job import with_resume
+        from rengo.cli.run_job import continue_hint
 
         if checkpoints is None:
             return ""
@@ -192,10 +192,9 @@ def vfl_coordinator(
                 words += [option, str(value)]
         words += ["--insecure"] if insecure else []
         words += ["--checkpoints", str(checkpoints)]
-        return (
-            "completed epochs are kept with the checkpoints; continue with "
-            f"`{with_resume(words, store)}` and the parties started again with theirs"
-        )
+        kept_epochs = "completed epochs are kept with the checkpoints"
+        hint = continue_hint(kept_epochs, words, store, resume, starts_again=False)
+        return f"{hint}, and the parties started again with theirs"
 
     with friendly_errors(kept), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DeprecationWarning)
