@@ -73,7 +73,7 @@ def test_a_budget_that_cuts_or_stops_the_gains_is_named_at_open_score_and_in_the
     _submit_good_predictions(tmp_path, 1, {"a": "100.00", "b": "50.00"})
     first = _score_and_pay(tmp_path, 1)
     assert "the gains due this round, 7.50 credits, exceed what is left" in first
-    assert "budget, 6.00 credits: each gain is scaled to fit it" in first
+    assert "budget, 6.00 credits: the gains are scaled to fit it" in first
     reopened = " ".join(_open(tmp_path).split())
     assert "the tournament's budget of 6.00 credits is spent" in reopened
     _submit_good_predictions(tmp_path, 2, {"a": "100.00"})
@@ -84,7 +84,7 @@ def test_a_budget_that_cuts_or_stops_the_gains_is_named_at_open_score_and_in_the
         lines = {(e.round, e.participant): e for e in store.ledger(run_id)}
     assert lines[1, "a"].amount == 400 and lines[1, "b"].amount == 200
     assert "scaled to fit the budget" in lines[1, "a"].reason
-    assert "about 80.00 %" in lines[1, "b"].reason
+    assert "this gain is paid 80.00 % of what it was due" in lines[1, "b"].reason
     assert lines[2, "a"].amount == 0
     assert "not paid: the budget is spent" in lines[2, "a"].reason
 

@@ -187,3 +187,22 @@ def test_a_gain_cut_by_the_budget_says_so_in_its_reason_and_an_uncut_one_does_no
     assert spent.amount_minor == 0 and "not paid: the budget is spent" in spent.reason
     uncut = stake_clipped_payouts({"a": 1.0}, {"a": 1000}, 50)[0]
     assert uncut.amount_minor == 50 and uncut.reason == "stake x clip(+0.05, ±0.05)"
+
+
+def test_each_cut_gain_states_its_own_share_of_what_it_was_due() -> None:
+    """Two minor units among three gains of 50 due pay 1, 1 and 0; every line said 'each is
+    paid about 1.33 %', the one paid 0 too. Each now gives its own share (2.00 % of what it
+    was due), and the one the last units never reached says it was not paid and why."""
+    scores = {"a": 1.0, "b": 1.0, "c": 1.0}
+    payouts = {
+        p.participant: p for p in stake_clipped_payouts(scores, dict.fromkeys("abc", 1000), 2)
+    }
+    assert [payouts[p].amount_minor for p in "abc"] == [1, 1, 0]
+    for p in "ab":
+        assert "this gain is paid 2.00 % of what it was due" in payouts[p].reason
+    assert "not paid: the gains due exceed the budget" in payouts["c"].reason
+    assert "%" not in payouts["c"].reason
+    # a gain paid a sliver of its due is never shown as paid 0.00 %
+    sliver = stake_clipped_payouts({"a": 1.0, "b": 1.0}, {"a": 10**6, "b": 10**6}, 1)
+    assert "paid under 0.01 % of what it was due" in sliver[0].reason
+    assert sliver[0].amount_minor == 1

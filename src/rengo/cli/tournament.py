@@ -1027,8 +1027,9 @@ def _budget_cut_note(tournament: Any, result: Any, places: int, currency: str) -
         )
     return (
         f"the gains due this round, {shown_due}, exceed what is left of the tournament's "
-        f"budget, {format_amount(paid, currency, places)}: each gain is scaled to fit it "
-        "(its ledger line says so) and the budget is now spent"
+        f"budget, {format_amount(paid, currency, places)}: the gains are scaled to fit it "
+        "(a gain paid less than it was due says so, with its share, in its ledger line) and "
+        "the budget is now spent"
     )
 
 

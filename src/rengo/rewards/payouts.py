@@ -267,8 +267,12 @@ def stake_clipped_payouts(
     Losses are burns of at most c of the stake (rounded toward zero); gains are rounded
     down, and if they would exceed ``budget_minor`` they are scaled down to fill exactly the
     budget by largest remainder, none above its unscaled gain. A gain paid less than its
-    stake x rate says so in its reason (scaled to fit the budget, or not paid: the budget is
-    spent), so a participant's ledger line explains its amount.
+    stake x rate says so in its reason, with its own figures, so a participant's ledger
+    line explains its amount: ``scaled to fit the budget: the gains due exceed it, this
+    gain is paid 40.00 % of what it was due``; ``not paid: ... its last minor units went to
+    larger remainders`` where the budget ran out before it (two minor units among three gains
+    of 0.50 pay 0.01, 0.01 and 0.00: one shared figure told the third it was paid 1.33 %);
+    ``not paid: the budget is spent`` where the budget is 0.
 
     Parameters
     ----------
@@ -286,7 +290,7 @@ def stake_clipped_payouts(
     -------
     list[Payout]
         One per scored participant, sorted by name; negative amounts are burns; each
-        reason gives the clipped rate, and the budget's cut where it cut the gain.
+        reason gives the clipped rate, and the budget's cut of this gain where it cut it.
 
     Raises
     ------
@@ -319,18 +323,29 @@ def stake_clipped_payouts(
         amount = gain if x > 0 else -math.floor(-x)
         reason = f"stake x clip({float(rate):+.6g}, ±{float(c)})"
         if gain < owed:  # the ledger line says why it is less than its stake x rate
-            reason += _budget_cut(budget_minor, sum(due))
+            reason += _budget_cut("the budget", budget_minor, gain, owed)
         out.append(Payout(p, amount, reason))
     return out
 
 
-def _budget_cut(budget_minor: int, due_minor: int) -> str:
-    """What a gain's reason adds when the gains due (``due_minor`` in all) exceed the
-    budget (``budget_minor``) and every gain is scaled down to fit it."""
+def _budget_cut(cap_name: str, budget_minor: int, gain: int, owed: int) -> str:
+    """What the reason of a gain paid ``gain`` of the ``owed`` minor units it was due adds,
+    when the gains due exceed the cap (``budget_minor``, named ``cap_name``): this line's
+    own share of what it was due, never one shared figure (largest remainder pays whole
+    minor units, so where little is left the lines' shares differ a lot)."""
     if budget_minor == 0:
-        return ", not paid: the budget is spent"
-    share = math.floor(Fraction(budget_minor, due_minor) * 10_000) / 100  # never shown as 100 %
-    return f", scaled to fit the budget: the gains due exceed it, each is paid about {share:.2f} %"
+        return f", not paid: {cap_name} is spent"
+    if gain == 0:
+        return (
+            f", not paid: the gains due exceed {cap_name}, and its last minor units went to "
+            "larger remainders (ties: in name order)"
+        )
+    share = math.floor(Fraction(gain, owed) * 10_000)  # hundredths of a %, never 100 %
+    shown = f"{share / 100:.2f} %" if share else "under 0.01 %"
+    return (
+        f", scaled to fit {cap_name}: the gains due exceed it, this gain is paid {shown} of "
+        "what it was due"
+    )
 
 
 class Budget:
