@@ -414,3 +414,31 @@ def test_a_payout_to_one_participant_says_participant_not_participants(tmp_path:
     paid = runner.invoke(app, ["rewards", "pay", run, "--budget", "10", "--store", str(path)])
     assert paid.exit_code == 0, paid.output
     assert "paid 10.00 of 10.00 credits to 1 participant\n" in paid.output
+
+
+def test_per_round_stake_pay_says_each_rounds_share_is_its_cap(tmp_path: Path) -> None:
+    """rewards pay --policy stake --per-round --budget 80.00 paid 42.00 and said the rest
+    stayed unpaid because the gains 'earned less than the budget, its cap', although they
+    earned 102.00: round 1's 40.00 share cut its 100.00, round 2 earned 2.00 of its 40.00."""
+    path = tmp_path / "runs.db"
+    with RunStore(path) as store:
+        run = store.start_run("hfl", {})
+        for number, value in ((1, 1.0), (2, 0.001)):
+            for who in ("alice", "bob"):
+                store.log_contribution(run, number, who, "shapley", value)
+        store.finish_run(run, "completed")
+    stakes = ["--stake", "alice=1000", "--stake", "bob=1000", "--store", str(path)]
+    result = runner.invoke(
+        app,
+        ["rewards", "pay", run, "--policy", "stake", "--per-round", "--budget", "80.00", *stakes],
+    )
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "paid 42.00 of 80.00 credits to 2 participants" in said
+    assert "38.00 credits of the budget stays unpaid: with --per-round each round's gains " in (
+        said
+    )
+    assert "earned less than the budget" not in said
+    with RunStore(path) as store:
+        first = [e.reason or "" for e in store.ledger(run) if e.round == 1]
+    assert all("scaled to fit round 1's share of the budget, 40.00 credits" in r for r in first)

@@ -206,3 +206,16 @@ def test_each_cut_gain_states_its_own_share_of_what_it_was_due() -> None:
     sliver = stake_clipped_payouts({"a": 1.0, "b": 1.0}, {"a": 10**6, "b": 10**6}, 1)
     assert "paid under 0.01 % of what it was due" in sliver[0].reason
     assert sliver[0].amount_minor == 1
+
+
+def test_a_cut_gain_names_the_cap_its_caller_says_cut_it() -> None:
+    """rewards pay --per-round cut round 1's gains to its 40.00 share of an 80.00 budget,
+    and the ledger said 'scaled to fit the budget: the gains due exceed it'."""
+    share = "round 1's share of the budget, 40.00 credits"
+    cut = stake_clipped_payouts({"a": 1.0}, {"a": 1000}, 40, cap_name=share)[0]
+    assert f"scaled to fit {share}: the gains due exceed it" in cut.reason
+    assert "the budget:" not in cut.reason
+    spent = stake_clipped_payouts({"a": 1.0}, {"a": 1000}, 0, cap_name=share)[0]
+    assert f"not paid: {share} is spent" in spent.reason
+    with pytest.raises(ConfigError, match="cap_name"):
+        stake_clipped_payouts({"a": 1.0}, {"a": 1000}, 40, cap_name=" ")

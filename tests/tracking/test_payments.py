@@ -165,3 +165,26 @@ def test_per_round_stake_burns_never_add_up_to_more_than_the_stake(store: RunSto
     assert reasons[0].endswith("(stake 100.00 credits)")
     assert reasons[1].endswith("(stake 95.00 credits)")
     assert sum(p.amount_minor for p in payouts if p.participant == "alice") == 30 * 500
+
+
+def test_per_round_stake_lines_name_the_rounds_share_that_cut_them_not_the_budget(
+    store: RunStore,
+) -> None:
+    """80.00 over 2 rounds gives each round 40.00; round 1's gains of 50.00 + 50.00 were
+    cut to 20.00 each and the ledger said 'budget=80.00 credits: ... scaled to fit the
+    budget: the gains due exceed it' (100.00 + 2.00 due never exceeded 80.00, and 38.00
+    of it stayed unpaid). The lines now name the round's share of the budget."""
+    run = _contributions(store, {1: {"alice": 1.0, "bob": 1.0}, 2: {"alice": 0.001, "bob": 0.001}})
+    stakes = {"alice": 100_000, "bob": 100_000}
+    payouts = pay_rewards(store, run, "stake", 8_000, per_round=True, stakes_minor=stakes)
+    assert [p.amount_minor for p in payouts] == [2_000, 2_000, 100, 100]
+    lines = {(e.round, e.participant): e.reason or "" for e in store.ledger(run)}
+    for who in ("alice", "bob"):
+        first = lines[1, who]
+        assert "scaled to fit round 1's share of the budget, 40.00 credits (80.00 credits " in (
+            first
+        )
+        assert "split over 2 rounds): the gains due exceed it" in first
+        assert "scaled to fit the budget" not in first
+        assert "this gain is paid 40.00 % of what it was due" in first
+        assert "scaled" not in lines[2, who]  # round 2's 1.00 each was not cut

@@ -239,11 +239,15 @@ def pay(
             f"{currency} to {payees} participant{'s' * (payees != 1)}"
         )
         if paid < budget_minor:  # say why the rest stays with the operator
-            why = (
-                "stake x clip(factor x contribution) earned less than the budget, its cap"
-                if policy == "stake"
-                else "nobody contributed positively"
-            )
+            why = "nobody contributed positively"
+            if policy == "stake" and per_round:  # a round's gains are capped by its share
+                why = (
+                    "with --per-round each round's gains are capped by its share of the "
+                    "budget, and a round that earned less than its share leaves the rest "
+                    "unpaid (a gain its share cut says so in its ledger line)"
+                )
+            elif policy == "stake":
+                why = "stake x clip(factor x contribution) earned less than the budget, its cap"
             console.print(
                 f"[bold yellow]{format_minor(budget_minor - paid, places)} {currency} of the "
                 f"budget stays unpaid:[/] {why}"

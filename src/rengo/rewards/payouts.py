@@ -261,6 +261,7 @@ def stake_clipped_payouts(
     *,
     factor: Exact = 1,
     clip: Exact = Fraction(5, 100),
+    cap_name: str = "the budget",
 ) -> list[Payout]:
     """Numerai-style staking: payout_i = stake_i * clip(factor * score_i, -c, c).
 
@@ -270,9 +271,11 @@ def stake_clipped_payouts(
     stake x rate says so in its reason, with its own figures, so a participant's ledger
     line explains its amount: ``scaled to fit the budget: the gains due exceed it, this
     gain is paid 40.00 % of what it was due``; ``not paid: ... its last minor units went to
-    larger remainders`` where the budget ran out before it (two minor units among three gains
+    larger remainders`` where the cap ran out before it (two minor units among three gains
     of 0.50 pay 0.01, 0.01 and 0.00: one shared figure told the third it was paid 1.33 %);
-    ``not paid: the budget is spent`` where the budget is 0.
+    ``not paid: the budget is spent`` where the cap is 0. ``cap_name`` says what
+    ``budget_minor`` is, so a caller whose cap is not the whole budget (a round's share
+    of it) never has a line blame "the budget".
 
     Parameters
     ----------
@@ -285,19 +288,25 @@ def stake_clipped_payouts(
     factor, clip:
         The payout factor (>= 0) and the clip ``c``, a fraction of the stake in [0, 1] so
         that a burn never exceeds the stake; both taken exactly.
+    cap_name:
+        What ``budget_minor`` is, as the reasons of cut gains name it (e.g. "round 1's
+        share of the budget, 40.00 credits"); not blank.
 
     Returns
     -------
     list[Payout]
         One per scored participant, sorted by name; negative amounts are burns; each
-        reason gives the clipped rate, and the budget's cut of this gain where it cut it.
+        reason gives the clipped rate, and the cap's cut of this gain where it cut it.
 
     Raises
     ------
     ConfigError
         A negative budget, stake or factor, a clip outside [0, 1], a factor, clip or score
-        that is not a finite number, or a participant without a stake.
+        that is not a finite number, a participant without a stake, or a blank
+        ``cap_name``.
     """
+    if not isinstance(cap_name, str) or not cap_name.strip():
+        raise ConfigError(f"cap_name names what the budget_minor is, got {cap_name!r}")
     _check_minor("budget_minor", budget_minor)
     c = _parameter("clip", clip)
     if not 0 <= c <= 1:  # as PayoutRule's: a larger clip would burn more than the stake
@@ -323,7 +332,7 @@ def stake_clipped_payouts(
         amount = gain if x > 0 else -math.floor(-x)
         reason = f"stake x clip({float(rate):+.6g}, ±{float(c)})"
         if gain < owed:  # the ledger line says why it is less than its stake x rate
-            reason += _budget_cut("the budget", budget_minor, gain, owed)
+            reason += _budget_cut(cap_name, budget_minor, gain, owed)
         out.append(Payout(p, amount, reason))
     return out
 

@@ -270,6 +270,7 @@ def _policy_payouts(
     factor: Exact,
     clip: Exact,
     tie_start: int = 0,
+    cap_name: str = "the budget",
 ) -> list[Payout]:
     if policy == "proportional":
         return proportional_payouts(values, pool_minor, label=label, tie_start=tie_start)
@@ -277,7 +278,9 @@ def _policy_payouts(
         return equal_share_payouts(sorted(values), pool_minor, tie_start=tie_start)
     if stakes_minor is None:
         raise ConfigError("policy 'stake' needs each participant's stake")
-    return stake_clipped_payouts(values, stakes_minor, pool_minor, factor=factor, clip=clip)
+    return stake_clipped_payouts(
+        values, stakes_minor, pool_minor, factor=factor, clip=clip, cap_name=cap_name
+    )
 
 
 def pay_rewards(
@@ -309,9 +312,11 @@ def pay_rewards(
     150 % of it).
     Positive payouts never exceed the budget and, for "proportional" and "equal", sum to it
     exactly (unless nobody contributed positively in any round); under "stake" the budget
-    is a cap. A run is paid once: a second payment, or one of a run a tournament already
-    paid (any :data:`~rengo.tracking.records.PAYMENT_KINDS` line), is refused. All the
-    lines are one transaction, so an interrupted payment writes nothing and can be rerun.
+    is a cap (with ``per_round``, each round's share of it is that round's cap, and a
+    gain it cut names that share). A run is paid once: a second payment, or one of a run a
+    tournament already paid (any :data:`~rengo.tracking.records.PAYMENT_KINDS` line), is
+    refused. All the lines are one transaction, so an interrupted payment writes nothing
+    and can be rerun.
     Values that are group level in every round (secure aggregation) say nothing about any
     one participant, so they are paid only under "equal", which says what it is; where some
     rounds were, each ledger reason says how many (``method=gtg (group level in 2 of 5
@@ -407,8 +412,16 @@ def pay_rewards(
             staked = None if at_risk is None else dict(at_risk)
             # the units left over among tied values go round-robin, round after round: the
             # next round's first goes to whoever follows the last one served
+            # a gain cut by its round's pool says so, never that the whole budget cut it
+            # (80.00 over 2 rounds cut round 1's 50.00 + 50.00 due to 40.00, which the
+            # ledger blamed on the 80.00 budget)
+            share = (
+                f"round {number}'s share of the budget, {format_amount(pool, currency, decimals)}"
+                f" ({format_amount(budget_minor, currency, decimals)} split over "
+                f"{sum(earning)} rounds)"
+            )
             payouts = _policy_payouts(
-                policy, values, pool, label, staked, factor, clip, tie_start=handed
+                policy, values, pool, label, staked, factor, clip, handed, share
             )
             handed += pool
             for p in payouts:
