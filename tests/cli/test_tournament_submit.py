@@ -152,3 +152,30 @@ def test_the_tournament_help_names_every_command_in_its_summary() -> None:
     summary = shown.split("Options")[0]
     for command in ("open", "submit", "score", "pay", "leaderboard", "cancel"):
         assert command in summary, command
+
+
+def test_a_bad_participant_name_is_named_as_the_options_fault_not_the_files(
+    tmp_path: Path,
+) -> None:
+    """submit --participant ' alice' --predictions a.csv said 'error: a.csv: participant
+    ' alice' has spaces around it', sending the participant to look for the fault in a
+    file that had none. The name is checked before the file is read: with a broken file
+    too, the name is what is refused, and nothing points at the file."""
+    state, ids = _opened(tmp_path)
+    values = np.random.default_rng(0).random(len(ids)).tolist()
+    good = _file(
+        tmp_path / "a.csv", ["id", "prediction"], [list(r) for r in zip(ids, values, strict=True)]
+    )
+    broken = _file(tmp_path / "broken.csv", ["id", "probability"], [[ids[0], 0.5]])
+    for path in (good, broken):
+        code, output = _submit(state, " alice", path)
+        assert code == 2, output
+        assert "error: --participant: participant ' alice' has spaces around it" in output
+        assert "(round 1: nothing was recorded)" in output
+        assert path not in output and "prediction" not in output
+    code, output = _submit(state, "al\u200bice", good)
+    assert code == 2 and "--participant: " in output and "control or format" in output
+    # a name in another Unicode form is the same participant: its earlier stake is found
+    assert _submit(state, "Jos\u00e9", good)[0] == 0
+    code, output = _submit(state, "Jose\u0301", good, "20")
+    assert code == 0 and "replaces the earlier submission (stake 10.00 credits)" in output

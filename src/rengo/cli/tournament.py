@@ -754,6 +754,7 @@ def submit(
     assert state_path is not None  # the state file one_at_a_time resolved
     from rengo.data.csv_table import CsvFormat
     from rengo.rewards import format_minor
+    from rengo.tournament import participant_name
 
     with friendly_errors():
         form = CsvFormat.checked(delimiter, encoding, decimal)
@@ -762,7 +763,13 @@ def submit(
             _require_open(tournament, round_id, "submit to")
             number = round_id if round_id is not None else max(tournament.open_round_ids())
             places, currency = int(state["decimals"]), str(state["currency"])
-            earlier = _earlier_stake(tournament, number, participant)
+            try:  # a bad name is the option's fault, never the predictions file's
+                name = participant_name(participant)
+            except DataError as exc:
+                raise DataError(
+                    f"--participant: {exc} (round {number}: nothing was recorded)"
+                ) from exc
+            earlier = tournament.stakes(number).get(name)
             kept = (
                 "nothing was recorded"
                 if earlier is None
@@ -1031,17 +1038,6 @@ def _budget_cut_note(tournament: Any, result: Any, places: int, currency: str) -
         "(a gain paid less than it was due says so, with its share, in its ledger line) and "
         "the budget is now spent"
     )
-
-
-def _earlier_stake(tournament: Any, number: int, participant: str) -> int | None:
-    """The stake of ``participant``'s submission to open round ``number`` so far (None: none
-    yet), found by the name in the normal form the tournament keeps names in."""
-    import unicodedata
-
-    if not isinstance(participant, str):
-        return None
-    stakes: dict[str, int] = tournament.stakes(number)
-    return stakes.get(unicodedata.normalize("NFC", participant))
 
 
 def _live_targets(path: Path, form: CsvFormat) -> dict[str, float]:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         PublishedRound,
         RoundResult,
         Tournament,
+        participant_name,
         score_round,
     )
     from rengo.tournament.scoring import (
@@ -64,6 +65,7 @@ __all__ = [
     "mmc",
     "neutralize",
     "numerai_corr",
+    "participant_name",
     "score_round",
     "signed_power",
     "simulate_tournament",

@@ -208,16 +208,34 @@ def _defined(value: float, name: str, undefined: list[str]) -> float:
     return value
 
 
-def _checked_participant(participant: object) -> str:
-    """``participant`` in Unicode normal form C, or a ``DataError`` unless it is a name
-    others can tell apart: non-empty, no spaces around it ("alice " shown beside "alice")
-    and no control or format characters (a terminal escape in a name rewrote the
-    operator's leaderboard).
+def participant_name(participant: object) -> str:
+    """The name a tournament keeps for ``participant``: it in Unicode normal form C, or a
+    ``DataError`` unless it is a name others can tell apart: non-empty, no spaces around it
+    ("alice " shown beside "alice"), no control or format characters (a terminal escape in
+    a name rewrote the operator's leaderboard) and no mix of look-alike alphabets.
 
     Names that differ only in how an accent is encoded ("José" as one code point or as "e"
     and a combining accent, as macOS writes it) look the same everywhere, so they are one
     name: a resubmission typed on another keyboard replaces the first instead of entering a
-    second participant with a second stake."""
+    second participant with a second stake. :meth:`Tournament.submit` checks each name so;
+    a caller checks it first to tell a bad name apart from a bad predictions file.
+
+    Parameters
+    ----------
+    participant:
+        The name as typed.
+
+    Returns
+    -------
+    str
+        The name in Unicode normal form C.
+
+    Raises
+    ------
+    DataError
+        The name is not a string, is empty, has spaces around it, holds a control or format
+        character, or mixes look-alike alphabets (:data:`LOOK_ALIKE_SCRIPTS`).
+    """
     if not isinstance(participant, str) or not participant.strip():
         raise DataError(f"participant must be a non-empty name, got {participant!r}")
     if participant != participant.strip():
@@ -284,7 +302,7 @@ def _check_target_varies(target: np.ndarray, era_of_row: np.ndarray) -> None:
 
 def _refuse_equivalent_names(names: Sequence[str]) -> None:
     """A ``DataError`` when two names differ only in their Unicode form (see
-    :func:`_checked_participant`): shown alike, they would be told apart only by rengo."""
+    :func:`participant_name`): shown alike, they would be told apart only by rengo."""
     forms: dict[str, str] = {}
     for name in names:
         other = forms.setdefault(unicodedata.normalize("NFC", name), name)
@@ -701,7 +719,7 @@ class Tournament:
         ProtocolError
             No such open round.
         """
-        participant = _checked_participant(participant)
+        participant = participant_name(participant)
         stake_minor = _checked_stake(participant, stake_minor)
         number = self._open_round_id(round_id)
         r = self._rounds[number]
