@@ -294,3 +294,75 @@ def test_an_unreadable_store_leaves_the_run_id_to_look_up_and_says_where(tmp_pat
     assert hint == "kept; continue with `rengo run j.toml --resume RUN` (RUN: the run's id, " + (
         "`rengo runs list`)"
     )
+
+
+def test_the_run_to_continue_is_found_however_many_runs_were_recorded_since(
+    tmp_path: Path,
+) -> None:
+    """Only the 20 newest runs were searched: with 21 runs of other processes recorded since
+    (a sweep into the same store), a run with its rounds kept was said to hold nothing."""
+    store_path = tmp_path / "runs.db"
+    with RunStore(store_path) as store:
+        mine = store.start_run("hfl", {})
+        store.finish_run(mine, "interrupted")
+        others = [store.start_run("hfl", {}) for _ in range(21)]
+    with sqlite3.connect(store_path) as db:  # each started by another process
+        for pid, other in enumerate(others, start=2**22 + 1):
+            db.execute("UPDATE runs SET owner_pid = ? WHERE run_id = ?", (pid, other))
+    hint = run_job_module.resume_command(Path("j.toml"), store_path)
+    assert hint.endswith(f"continue with `rengo run j.toml --store {store_path} --resume {mine}`")
+
+
+def test_a_stop_after_the_run_completed_says_it_is_kept_with_nothing_to_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while --plot drew the completed run's figure said to start it again (or to
+    resume a run that had ended)."""
+    job, store_path, _ = _job(tmp_path, "fedavg")
+
+    def stopped_plot(*args: Any, **kwargs: Any) -> Path:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_job_module, "plot_run", stopped_plot)
+    args = ["run", str(job), "--store", str(store_path), "--no-progress"]
+    result = runner.invoke(app, [*args, "--plot", str(tmp_path / "r.png")])
+    assert result.exit_code == 130, result.output
+    with RunStore(store_path) as store:
+        [run] = store.list_runs()
+    assert run.status == "completed"
+    said = " ".join(result.output.split())
+    assert f"run {run.run_id} had completed before the stop and is kept: nothing to resume" in said
+    assert "--resume" not in said and "start it again" not in said
+
+
+def test_rengo_run_does_not_offer_to_resume_a_vertical_run(tmp_path: Path) -> None:
+    """The hint gave `rengo run VJOB --resume ID`, which rengo run refuses for vertical jobs."""
+    store_path = tmp_path / "runs.db"
+    with RunStore(store_path) as store:
+        run_id = store.start_run("vfl", {})
+        store.finish_run(run_id, "interrupted")
+    hint = run_job_module.resume_command(Path("v.toml"), store_path)
+    assert "--resume" not in hint
+    assert hint == (
+        f"run {run_id} keeps its completed epochs in the run store, but `rengo run` does not "
+        f"resume a vertical run part-way: start it again with `rengo run v.toml --store "
+        f"{store_path}`"
+    )
+
+
+def test_a_vertical_coordinator_stopped_before_its_first_checkpoint_is_not_offered_a_resume(
+    tmp_path: Path,
+) -> None:
+    """`rengo vfl coordinator --checkpoints` stopped while it waited for its parties said
+    'completed epochs are kept with the checkpoints; continue with ... --resume ID', which
+    the resume then refused (the folder holds no checkpoint of the run)."""
+    from rengo.cli.vfl_deploy import _no_checkpoint_yet
+
+    assert _no_checkpoint_yet(tmp_path, "20261207-000000-abcdef") == (
+        "run 20261207-000000-abcdef stopped before its first checkpoint (its parties had not "
+        "all joined), so nothing was kept to resume from"
+    )
+    plan = tmp_path / "20261207-000000-abcdef" / "coordinator" / "plan.json"
+    plan.parent.mkdir(parents=True)
+    plan.write_text("{}")
+    assert _no_checkpoint_yet(tmp_path, "20261207-000000-abcdef") is None

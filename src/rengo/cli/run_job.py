@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -313,7 +313,20 @@ def resume_command(
         words += ["--store", str(store_path)]
     for override in overrides:
         words += ["--set", override]
-    return continue_hint(ROUNDS_KEPT, words, store_path, resumed)
+    return continue_hint(
+        ROUNDS_KEPT, words, store_path, resumed, cannot_resume=_not_resumed_by_rengo_run
+    )
+
+
+def _not_resumed_by_rengo_run(run: RunInfo) -> str | None:
+    """Why ``rengo run --resume`` cannot continue ``run`` (a vertical one: its completed
+    epochs are recorded, but it is not resumed part-way), or None."""
+    if run.kind == "hfl":
+        return None
+    return (
+        f"run {run.run_id} keeps its completed epochs in the run store, but `rengo run` does "
+        "not resume a vertical run part-way"
+    )
 
 
 def continue_hint(
@@ -323,39 +336,55 @@ def continue_hint(
     resumed: str | None = None,
     *,
     starts_again: bool = True,
+    cannot_resume: Callable[[RunInfo], str | None] | None = None,
 ) -> str:
-    """``kept`` (what the interrupted command keeps) and ``words`` (the command that started
-    a run, ``--store`` among them where one was given) followed by ``--resume RUN_ID`` for the
-    run this process left interrupted, or for ``resumed`` (the run it was asked to resume).
+    """What an interrupted command says it keeps and how to go on: ``kept`` (what it keeps)
+    and ``words`` (the command that started a run, ``--store`` among them where one was
+    given) followed by ``--resume RUN_ID`` for the run this process left interrupted, or for
+    ``resumed`` (the run it was asked to resume).
+
     Where the store holds no run of this process (it was stopped before its run was
     recorded), nothing was kept and there is nothing to resume: the hint says so and gives
     ``words`` alone, which starts the run again (or, with ``starts_again`` False, where
-    ``words`` lack options a fresh start needs, says to run the same command again). Where
-    the store cannot be read, ``RUN`` stands for the id and the hint says where to find it."""
-    found = _interrupted_here(store_path)
-    if found is None and resumed is None:
-        again = f"`{shlex.join(words)}`" if starts_again else "the same command"
+    ``words`` lack options a fresh start needs, says to run the same command again). A run
+    of this process that completed before the stop (while a plot was drawn, say) is kept and
+    has nothing to resume. ``cannot_resume`` says why a found run cannot be resumed (a
+    vertical run under ``rengo run``, one stopped before its first checkpoint), or None.
+    Where the store cannot be read, ``RUN`` stands for the id and the hint says where to
+    find it."""
+    found = _run_of_this_process(store_path)
+    again = f"`{shlex.join(words)}`" if starts_again else "the same command"
+    if found is _UNREADABLE:  # the id is the user's to look up where it is not known
+        command = shlex.join([*words, "--resume", resumed or "RUN"])
+        where = "" if resumed else " (RUN: the run's id, `rengo runs list`)"
+        return f"{kept}; continue with `{command}`{where}"
+    if found is None:
+        if resumed is not None:  # stopped before it took the run over: that run is still to go on
+            return f"{kept}; continue with `{shlex.join([*words, '--resume', resumed])}`"
         return (
             "rengo had not recorded the run yet (it stopped before the run started), so "
             f"nothing was kept: start it again with {again}"
         )
-    run_id = found or resumed
-    if run_id is None:  # the store could not be read: the id is the user's to look up
-        command = shlex.join([*words, "--resume", "RUN"])
-        return f"{kept}; continue with `{command}` (RUN: the run's id, `rengo runs list`)"
-    return f"{kept}; continue with `{shlex.join([*words, '--resume', run_id])}`"
+    assert isinstance(found, RunInfo)
+    if found.status == "completed":
+        return f"run {found.run_id} had completed before the stop and is kept: nothing to resume"
+    why = cannot_resume(found) if cannot_resume is not None else None
+    if why is not None:
+        return f"{why}: start it again with {again}"
+    return f"{kept}; continue with `{shlex.join([*words, '--resume', found.run_id])}`"
 
 
-_UNREADABLE = ""
-"""What :func:`_interrupted_here` gives for a store it could not read (the run may be there)."""
+_UNREADABLE = object()
+"""What :func:`_run_of_this_process` gives for a store it could not read (the run may be there)."""
 
 
-def _interrupted_here(store_path: Path | None) -> str | None:
-    """The newest interrupted run this process owned; None where the store holds none (also
-    for no store yet); ``_UNREADABLE`` ("") for a store that cannot be read (the hint must
-    not hide the interruption). A run this process still shows running counts too: a store
-    that refused its last writes (disk full, busy) could not record it interrupted, and
-    readers take it so once this process ends."""
+def _run_of_this_process(store_path: Path | None) -> RunInfo | object | None:
+    """The newest run this process started or took over (any status, however many runs were
+    recorded since); None where the store holds none (also for no store yet);
+    ``_UNREADABLE`` for a store that cannot be read (the hint must not hide the
+    interruption). A run this process still shows running is one to continue: a store that
+    refused its last writes (disk full, busy) could not record it interrupted, and readers
+    take it so once this process ends."""
     import os
 
     from rengo.tracking.liveness import this_host
@@ -365,10 +394,9 @@ def _interrupted_here(store_path: Path | None) -> str | None:
         if not path.exists():
             return None
         with RunStore(path) as store:
-            for run in store.list_runs(limit=20):
-                mine = run.owner_pid == os.getpid() and run.hostname == this_host()
-                if mine and run.status in ("interrupted", "running"):
-                    return run.run_id
+            for run in store.list_runs(limit=None):
+                if run.owner_pid == os.getpid() and run.hostname == this_host():
+                    return run
     except Exception:  # a hint only: the interruption is reported anyway
         return _UNREADABLE
     return None

@@ -193,7 +193,14 @@ def vfl_coordinator(
         words += ["--insecure"] if insecure else []
         words += ["--checkpoints", str(checkpoints)]
         kept_epochs = "completed epochs are kept with the checkpoints"
-        hint = continue_hint(kept_epochs, words, store, resume, starts_again=False)
+        hint = continue_hint(
+            kept_epochs,
+            words,
+            store,
+            resume,
+            starts_again=False,
+            cannot_resume=lambda run: _no_checkpoint_yet(checkpoints, run.run_id),
+        )
         return f"{hint}, and the parties started again with theirs"
 
     with friendly_errors(kept), warnings.catch_warnings(record=True) as caught:
@@ -944,3 +951,16 @@ def _write_model(
     if result.is_label_party:
         document["classes"] = _plain(data.classes)
     write_atomically(path, (json.dumps(document, indent=2) + "\n").encode("utf-8"))
+
+
+def _no_checkpoint_yet(checkpoints: Path, run_id: str) -> str | None:
+    """Why ``--resume`` cannot continue ``run_id`` from ``checkpoints``: the run stopped
+    before its plan was kept there (while it waited for its parties), or None."""
+    from rengo.core.roles import COORDINATOR
+
+    if (checkpoints / run_id / COORDINATOR / "plan.json").exists():
+        return None
+    return (
+        f"run {run_id} stopped before its first checkpoint (its parties had not all joined), "
+        "so nothing was kept to resume from"
+    )
