@@ -437,3 +437,53 @@ def test_the_fit_a_stage_owner_runs_passes_the_mods_installed_outside_it() -> No
     )
     assert isinstance(reply, FitResult) and reply.num_examples == 3
     assert seen == [("owner", "test_owner.stage"), ("outer", "fit")]
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["unsigned", "signed"])
+def test_an_installed_mod_stands_in_for_the_requested_one_under_secagg(signed: bool) -> None:
+    """FedProx requests ``fedprox``; a party that installs its own FedProxMod must run it once
+    and the requested one not at all. Under SecAgg+ the stage owner ran the requested mod and
+    then the party's (signed: since the owner's fit passed the mods installed outside it;
+    unsigned: always), so each fit trained with two proximal terms (mu 0.5 + 0.5)."""
+    from rengo.crypto.signatures import simulated_identities
+    from rengo.hfl import FedProx, SecAggMod, SecAggPlus
+    from rengo.hfl.mods.fedprox import FedProxMod
+
+    n = 4
+    calls: list[str] = []
+    seen: list[tuple[int, float]] = []
+
+    class CountedFedProx(FedProxMod):
+        def __call__(self, call: Any, call_next: Any) -> Any:
+            calls.append(call.client_id)
+            return super().__call__(call, call_next)
+
+    class Probe(Client):
+        def fit(self, parameters: Any, config: Any) -> FitResult:
+            lt = self.local_training
+            lt.record_step(0.1)
+            seen.append((len(lt.corrections), sum(getattr(c, "mu", 0.0) for c in lt.corrections)))
+            return FitResult([p + 0.1 for p in parameters], 10, {})
+
+        def evaluate(self, parameters: Any, config: Any) -> EvaluateResult:
+            return EvaluateResult(0.0, 1)
+
+    mods: list[Any] = [CountedFedProx()]
+    if signed:
+        ca, identities = simulated_identities([str(i) for i in range(n)])
+        workflow = SecAggPlus(signed=True, ca=ca)
+        mods.append(SecAggMod(identities))
+    else:
+        workflow = SecAggPlus()
+    simulate(
+        lambda cid: Probe(),
+        n,
+        FedProx(proximal_mu=0.5, min_fit_clients=n),
+        [np.zeros(3)],
+        1,
+        seed=0,
+        workflow=workflow,
+        client_mods=mods,
+    )
+    assert sorted(calls) == [str(i) for i in range(n)]  # the installed mod, once per client
+    assert seen == [(1, 0.5)] * n  # one proximal term, the strategy's mu

@@ -6,8 +6,10 @@ the request before passing it on, install gradient corrections for local trainin
 (persisted between rounds and between the stages of a round by whatever runs the client), and
 change the reply on the way back. A mod may also *own* message keys (``stages``): the stages of
 a multi-stage round workflow go straight to the mod that owns them, which calls
-``call_next`` with a ``fit`` when it needs the client to train; that fit passes every other
-mod, in order, wherever the owner was installed among them.
+``call_next`` with a ``fit`` when it needs the client to train; that fit runs the mods its
+round config requests, then every other installed mod, in order, wherever the owner was
+installed among them (an installed mod still stands in for a requested one of its name, so no
+mod runs twice).
 
 Mods come from two places, in this order around the client (outermost first):
 
@@ -186,16 +188,37 @@ class ModChain:
         self._instances: dict[type, Mod] = {}
 
     def run(self, call: ClientCall, client: CallNext) -> Any:
-        """The reply to ``call``: through the mods to ``client`` (the innermost step)."""
+        """The reply to ``call``: through the mods to ``client`` (the innermost step).
+
+        A stage message goes to the mod that owns it first; the ``fit`` the owner passes to
+        ``call_next`` then runs the mods its round config requests and every other installed
+        mod, in order, as a plain fit would. An installed mod with a requested mod's name
+        stands in for it there too, so no mod runs twice in one call.
+        """
+        if call.key in (FIT, EVALUATE):
+            return _step(self._with_requested(call, self._installed, None), 0, client)(call)
+        owner, others = self._owner_and_others(call.key)
+        owner_name = _name_of(owner)
+
+        def inside_owner(inner: ClientCall) -> Any:
+            mods = others
+            if inner.key in (FIT, EVALUATE):
+                mods = self._with_requested(inner, others, owner_name)
+            return _step(mods, 0, client)(inner)
+
+        return owner(call, inside_owner)
+
+    def _with_requested(
+        self, call: ClientCall, installed: list[Mod], owner_name: str | None
+    ) -> list[Mod]:
+        """The mods ``call``'s round config requests (removing the request from it), except
+        those an installed mod or the stage's owner stands in for, then ``installed``."""
         requested: tuple[str, ...] = ()
         if isinstance(call.message, (FitIns, EvaluateIns)) and MODS_KEY in call.message.config:
             requested = requested_mod_names(call.message.config)
             del call.message.config[MODS_KEY]
-        mods: list[Mod] = [self._instance(n) for n in requested if n not in self._names]
-        mods += self._installed
-        if call.key not in (FIT, EVALUATE):
-            mods = self._owner_first(call.key, mods)
-        return _step(mods, 0, client)(call)
+        skip = self._names | ({owner_name} if owner_name is not None else set())
+        return [self._instance(n) for n in dict.fromkeys(requested) if n not in skip] + installed
 
     def _instance(self, name: str) -> Mod:
         cls = _BY_NAME.get(name)
@@ -215,22 +238,22 @@ class ModChain:
             self._instances[cls] = mod
         return mod
 
-    def _owner_first(self, key: str, mods: list[Mod]) -> list[Mod]:
-        """The mod that owns stage ``key`` (installed, else the registered one), then every
-        other mod in order: a stage goes straight to its owner, and the fit the owner runs
-        through ``call_next`` passes every installed mod, also those installed outside it.
-        (Those were skipped: a party whose signing secure-aggregation mod sat inside
-        ``rengo party``'s round report printed no line, nor its local-DP epsilon.)"""
-        for i, mod in enumerate(mods):
+    def _owner_and_others(self, key: str) -> tuple[Mod, list[Mod]]:
+        """The mod that owns stage ``key`` (installed, else the registered one) and every
+        other installed mod, in order: a stage goes straight to its owner, and the fit the
+        owner runs through ``call_next`` passes every installed mod, also those installed
+        outside it. (Those were skipped: a party whose signing secure-aggregation mod sat
+        inside ``rengo party``'s round report printed no line, nor its local-DP epsilon.)"""
+        for i, mod in enumerate(self._installed):
             if key in _stages_of(mod):
-                return [mod, *mods[:i], *mods[i + 1 :]]
+                return mod, [*self._installed[:i], *self._installed[i + 1 :]]
         cls = _BY_STAGE.get(key)
         if cls is None:
             raise ProtocolError(
                 f"unknown message key {key!r}: no client mod owns it (registered stage keys: "
                 f"{', '.join(sorted(_BY_STAGE)) or 'none'})"
             )
-        return [self._cached(cls), *mods]
+        return self._cached(cls), list(self._installed)
 
 
 def _step(mods: Sequence[Mod], index: int, client: CallNext) -> CallNext:

@@ -35,7 +35,7 @@ from rengo.crypto.quantisation import CHUNK_VALUES, Quantisation, quantise_into
 from rengo.crypto.shamir import split_secret
 from rengo.crypto.signatures import SignatureError, SigningIdentity
 from rengo.hfl.model_compression import MODEL_CONFIG_PREFIX
-from rengo.hfl.mods.chain import FIT, CallNext, ClientCall, ClientMod, ModChain, register_mod
+from rengo.hfl.mods.chain import FIT, CallNext, ClientCall, ClientMod, register_mod
 from rengo.hfl.mods.compression import decompressed_fit
 from rengo.hfl.mods.dp_clip import UNCLIPPED_METRIC
 from rengo.hfl.secagg.protocol import (
@@ -120,7 +120,6 @@ class SecAggMod(ClientMod):
 
     name: ClassVar[str] = "secagg"
     stages: ClassVar[frozenset[str]] = frozenset(STAGES)
-    _chain: ModChain | None = None
     _identities: Mapping[str, SigningIdentity] = {}
     _require_signed: bool = False
     _min_neighbours: int = 2
@@ -151,12 +150,6 @@ class SecAggMod(ClientMod):
         # it was made (give or take a clock difference), so a coordinator cannot end the run,
         # wait for a supervisor to restart the party and start the same round again.
         self._epoch_floor = (now_s() - RESTART_SKEW_S) * 1000
-
-    @property
-    def _requested(self) -> ModChain:
-        if self._chain is None:
-            self._chain = ModChain()
-        return self._chain
 
     def __call__(self, call: ClientCall, call_next: CallNext) -> Any:
         """The reply to one stage message (other keys pass through)."""
@@ -393,9 +386,10 @@ class SecAggMod(ClientMod):
         # (Ditto's, FedRep's).
         if MODEL_CONFIG_PREFIX + "codec" in fit_ins.config:
             fit_ins = decompressed_fit(fit_ins)
-        # The fit carries the mods the strategy requested (dp_clip, fedprox...): a stage
-        # message does not, so they run here, inside this mod and around the installed ones.
-        result = self._requested.run(call.forward(FIT, fit_ins), call_next)
+        # The fit carries the mods the strategy requested (dp_clip, fedprox...): the chain
+        # runs them on its way to the client, inside this mod and around the installed ones,
+        # skipping any the party installed under the same name (so none runs twice).
+        result = call_next(call.forward(FIT, fit_ins))
         if not isinstance(result, FitResult):
             raise ProtocolError(f"training returned {type(result).__name__}, not FitResult")
         bits = settings.bits
