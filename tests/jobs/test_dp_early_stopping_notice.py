@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from rengo.jobs import build_hfl_job, parse_job
-from rengo.tracking import RunStore
+from rengo.tracking import RunStore, model_card
 from rengo.tracking.dp_card import central_dp_rows
 
 BASE = {
@@ -40,19 +40,35 @@ def test_early_stopping_on_the_coordinators_metric_or_without_dp_is_not_flagged(
         build_hfl_job(parse_job({**BASE, "early_stopping": {"metric": "eval_loss"}}))
 
 
-def _outside(tmp_path: Path, metric: str | None) -> str:
-    settings = {} if metric is None else {"early_stopping": {"metric": metric}}
-    config = {"dp": {"kind": "central", "noise_multiplier": 1.0}, "job_settings": settings}
-    with RunStore(tmp_path / f"{metric}.db") as store:
+def _outside(tmp_path: Path, metric: str | None, dp: str = "central") -> str:
+    """The model card's "<dp> DP: outside the guarantee" row, as ``rengo runs card`` shows it."""
+    settings: dict[str, object] = {"privacy": {"dp": dp}}
+    if metric is not None:
+        settings["early_stopping"] = {"metric": metric}
+    config: dict[str, object] = {"job_settings": settings}
+    if dp == "central":
+        config["dp"] = {"kind": "central", "noise_multiplier": 1.0}
+    with RunStore(tmp_path / f"{dp}-{metric}.db") as store:
         run_id = store.start_run("hfl", config)
         store.log_round(run_id, 1, {"dp_epsilon": 1.0, "dp_delta": 1e-5}, 1.0, 2, 0)
-        rows = dict(central_dp_rows(store, store.get_run(run_id)))
-    return str(rows["outside the guarantee"])
+        if dp == "central":
+            rows = dict(central_dp_rows(store, store.get_run(run_id)))
+            assert "outside the guarantee" in rows
+        card = model_card(store, run_id)
+    prefix = f"| {dp} DP: outside the guarantee | "
+    found = [line for line in card.splitlines() if line.startswith(prefix)]
+    assert len(found) == 1, card
+    return found[0]
 
 
-def test_the_card_lists_the_kept_rounds_choice_outside_the_guarantee(tmp_path: Path) -> None:
+@pytest.mark.parametrize("dp", ["central", "local"])
+def test_the_card_lists_the_kept_rounds_choice_outside_the_guarantee(
+    tmp_path: Path, dp: str
+) -> None:
+    """A local-DP card had no such row: its reader was not told that the kept model was
+    picked by an un-noised mean of the clients' own evaluation."""
     assert "which round's model it keeps: early stopping chose them by eval_loss" in _outside(
-        tmp_path, "eval_loss"
+        tmp_path, "eval_loss", dp
     )
-    assert "early stopping" not in _outside(tmp_path, "central_loss")
-    assert "early stopping" not in _outside(tmp_path, None)
+    assert "early stopping" not in _outside(tmp_path, "central_loss", dp)
+    assert "early stopping" not in _outside(tmp_path, None, dp)

@@ -1,7 +1,10 @@
-"""A central-DP run's privacy settings as a data-protection officer reads them off a model
-card: what the mechanism protects, each setting its epsilon follows from, and what the run
-spent, from the run's recorded ``dp`` settings (every horizontal run with central DP records
-them: ``rengo run``, ``simulate`` and a deployed coordinator alike) and its round metrics.
+"""A DP run's privacy settings as a data-protection officer reads them off a model card.
+
+For central DP: what the mechanism protects, each setting its epsilon follows from, and what
+the run spent, from the run's recorded ``dp`` settings (every horizontal run with central DP
+records them: ``rengo run``, ``simulate`` and a deployed coordinator alike) and its round
+metrics. For a job with local DP: what the run released that no client's epsilon covers (the
+epsilon itself is the card's "differential privacy spent" row).
 """
 
 from __future__ import annotations
@@ -60,6 +63,34 @@ def central_dp_rows(store: RunStore, run: RunInfo) -> list[tuple[str, Any]]:
         ("noise and sample drawn from", _noise_source(dp.get("seeded_noise"))),
         ("outside the guarantee", _outside(run)),
     ]
+
+
+def local_dp_rows(run: RunInfo) -> list[tuple[str, Any]]:
+    """The model card's rows for a job with local DP (``[privacy] dp = "local"``); none for
+    any other run.
+
+    Each client's epsilon bounds what its updates reveal about one of its records; the rows
+    say what the run released beside them that the epsilon does not cover (the per-client
+    records, the un-noised means, and where early stopping watched one of those means, when
+    the run stopped and which round's model it keeps).
+
+    Parameters
+    ----------
+    run
+        The run, as read from the run store.
+
+    Returns
+    -------
+    list of (str, value)
+        ``(fact, value)`` rows.
+    """
+    dp = run.config.get("dp")
+    settings = run.config.get("job_settings")
+    privacy = settings.get("privacy") if isinstance(settings, Mapping) else None
+    local = isinstance(dp, Mapping) and dp.get("kind") == "local"
+    if not local and not (isinstance(privacy, Mapping) and privacy.get("dp") == "local"):
+        return []
+    return [("outside the guarantee", _outside(run))]
 
 
 def _clip_norm(dp: Mapping[str, Any], last_used: float | None) -> str | None:

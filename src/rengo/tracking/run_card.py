@@ -19,7 +19,7 @@ from typing import Any
 from rengo import __version__
 from rengo.core.errors import ConfigError
 from rengo.tracking.column_importance import party_importance
-from rengo.tracking.dp_card import central_dp_rows
+from rengo.tracking.dp_card import central_dp_rows, local_dp_rows
 from rengo.tracking.kept_round import KeptRound, early_stopping_round
 from rengo.tracking.records import RunInfo
 from rengo.tracking.reliability import (
@@ -491,6 +491,7 @@ def _privacy(store: RunStore, run: RunInfo) -> list[str]:
     rows = [
         ("differential privacy spent", spent),
         *((f"central DP: {fact}", value) for fact, value in dp_rows if fact != "mechanism"),
+        *((f"local DP: {fact}", value) for fact, value in local_dp_rows(run)),
         (
             "privacy settings",
             privacy if privacy is not None else ("none set" if settings is not None else None),
