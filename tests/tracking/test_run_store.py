@@ -437,3 +437,37 @@ def test_a_ctrl_c_just_after_a_transaction_began_leaves_the_store_writable(
         assert not conn.in_transaction
         store.finish_run(run_id, "interrupted")
         assert store.get_run(run_id).status == "interrupted"
+
+
+def test_log_round_deletes_no_events_for_a_round_without_a_write_ahead_note(
+    tmp_path: Path,
+) -> None:
+    """Every log_round deleted over all of the run's events looking for write-ahead notes
+    (the only index is (run_id, seq)), DP or not: 300 rounds took 17 s with 200,000 events,
+    0.05 s before. A round with no note now deletes nothing; one with a note still removes
+    it, with the note a killed process left for the same round."""
+    from rengo.tracking.store import WRITTEN_AHEAD
+
+    path = tmp_path / "runs.db"
+    with RunStore(path) as store:
+        run_id = store.start_run("hfl", {})
+        for i in range(20):
+            store.log_event(run_id, "warning", f"client {i} was slow", round=1)
+        deletes: list[str] = []
+        store._connection().set_trace_callback(
+            lambda sql: deletes.append(sql) if sql.lstrip().upper().startswith("DELETE") else None
+        )
+        store.log_round(run_id, 1, {"eval_loss": 0.5}, 1.0, 3, 0)
+        assert deletes == []  # a round without DP: no scan of the run's events
+        store.log_written_ahead(run_id, 2, "round 2's spend (killed process)")
+    with RunStore(path) as store:  # the resume, in another process
+        deletes = []
+        store._connection().set_trace_callback(
+            lambda sql: deletes.append(sql) if sql.lstrip().upper().startswith("DELETE") else None
+        )
+        store.log_written_ahead(run_id, 2, "round 2's spend")
+        store.log_round(run_id, 2, {"dp_epsilon": 1.0}, 1.0, 3, 0)
+        assert len(deletes) == 1
+        notes = [e for e in store.events(run_id) if e.message.startswith(WRITTEN_AHEAD)]
+        assert notes == []
+        assert len(store.events(run_id, "warning")) == 20

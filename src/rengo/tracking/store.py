@@ -656,6 +656,10 @@ class RunStore:
         self.read_only = read_only
         self._identity: FileIdentity | None = None
         """The file this store opened (None in memory): see :meth:`_connection`."""
+        self._written_ahead: set[tuple[str, int]] = set()
+        """The rounds (run id, round) this store wrote a note ahead of: :meth:`log_round`
+        looks for notes to remove only there, so a round without one (every round of a run
+        without DP) deletes nothing and reads none of the run's events."""
         self._next_checkpoint = 0
         """The log's size in bytes below which :meth:`_bound_wal` does not try again."""
         self._conn: sqlite3.Connection | None = None
@@ -1523,12 +1527,16 @@ class RunStore:
                 "ON CONFLICT (run_id, round, key) DO UPDATE SET value = excluded.value",
                 [(run_id, number, key, value) for key, value in values],
             )
-            # the round's record now states what its write-ahead notes held
-            conn.execute(
-                "DELETE FROM events WHERE run_id = ? AND round = ? AND level = 'debug' "
-                "AND substr(message, 1, ?) = ?",
-                (run_id, number, len(WRITTEN_AHEAD), WRITTEN_AHEAD),
-            )
+            if (run_id, number) in self._written_ahead:
+                # the round's record now states what its write-ahead notes held (also one a
+                # killed process left for this round, before the resume ran it again)
+                conn.execute(
+                    "DELETE FROM events WHERE run_id = ? AND round = ? AND level = 'debug' "
+                    "AND substr(message, 1, ?) = ?",
+                    (run_id, number, len(WRITTEN_AHEAD), WRITTEN_AHEAD),
+                )
+        with self._lock:
+            self._written_ahead.discard((run_id, number))
 
     def rounds(self, run_id: str, since: int = 0, *, metrics: bool = True) -> list[RoundRecord]:
         """Every logged round of a run (from round ``since`` on), in round order, with its
@@ -1885,8 +1893,9 @@ class RunStore:
         """Record, synced to disk, what round ``round`` does before it is recorded (the spend
         of a model released to clients first): a ``debug`` event whose message starts with
         :data:`WRITTEN_AHEAD`, which stands for as long as the round is not recorded.
-        Recording the round (:meth:`log_round`) removes it, so a completed round leaves none
-        among the run's events; a process killed (or a machine that lost power) in between
+        Recording the round (:meth:`log_round`, on this store) removes it, with any note an
+        earlier process left for the same round, so a completed round leaves none among the
+        run's events; a process killed (or a machine that lost power) in between
         leaves it for whoever reads the run.
 
         Parameters
@@ -1904,6 +1913,8 @@ class RunStore:
             If no run has that id.
         """
         self._insert_event(run_id, "debug", WRITTEN_AHEAD + message, round, durable=True)
+        with self._lock:
+            self._written_ahead.add((run_id, round))
 
     def _insert_event(
         self, run_id: str, level: str, message: str, round: int | None, durable: bool
