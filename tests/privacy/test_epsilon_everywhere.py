@@ -111,3 +111,17 @@ def test_the_page_rounds_up_the_same_metrics_and_never_a_participants_scores() -
     assert got["rule"] == [is_epsilon_metric(name) for name in names]
     assert got["scores"] == "2.2720"  # a participant's score, as any metric
     assert got["family"] == "2.273" and got["named"] == "2.273"
+
+
+def test_the_pages_epsilon_names_are_the_servers_without_node() -> None:
+    """app.js's isEpsilonMetric holds its own copy of EPSILON_METRICS (the docstring said the
+    page took them from the server): read from the page's source, so that a name added on
+    one side only fails here too where Node.js is not installed to run the page's rule."""
+    import re
+
+    from ui.app_functions import function_text
+
+    body = function_text("isEpsilonMetric")
+    lists = re.findall(r"\[([^\[\]]*)\]\.includes\(metric\)", body)
+    assert len(lists) == 1, body
+    assert set(json.loads(f"[{lists[0]}]")) == EPSILON_METRICS

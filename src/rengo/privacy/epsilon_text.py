@@ -40,7 +40,10 @@ EPSILON_METRICS: frozenset[str] = frozenset({"dp_epsilon", "train_dp_epsilon"})
 """The metrics that are epsilons: a round's ``dp_epsilon`` (central DP), a client's own
 ``dp_epsilon`` fit metric (local DP) and the round's ``train_dp_epsilon`` (the clients' mean of
 it). Exact names: a metric, tournament participant or setting whose name merely ends so is
-not one (the dashboard takes this set from the server, so page and terminal agree)."""
+not one. The dashboard's ``isEpsilonMetric`` (``rengo/ui/static/app.js``) holds the same two
+names itself, as the page needs them before any data arrives; a test
+(``tests/privacy/test_epsilon_everywhere.py``) runs both rules over these names, their phased
+forms and near misses, so page and terminal cannot disagree unnoticed."""
 
 
 def is_epsilon_metric(name: str | None) -> bool:
