@@ -52,6 +52,18 @@ def test_an_entity_s_clients_are_valued_as_one_participant() -> None:
     [
         ({"clinet-3": "hospital-a"}, r"names \['clinet-3'\], not clients of this run"),
         ({"client-0": "client-1"}, "names the entity 'client-1' like a client outside it"),
+        # a takeover: client-1 is listed, but under another entity, so the ledger would
+        # pay client-0's value under the name client-1
+        (
+            {"client-0": "client-1", "client-1": "hospital-b"},
+            r"entity 'client-1' like a client outside it \(client 'client-1' itself is "
+            r"listed under the entity 'hospital-b'\)",
+        ),
+        # a swap: each is paid the other's value
+        (
+            {"client-0": "client-1", "client-1": "client-0"},
+            "names the entity 'client-0' like a client outside it",
+        ),
     ],
 )
 def test_entities_that_do_not_fit_the_run_are_refused_naming_them(
@@ -66,3 +78,11 @@ def test_entities_that_do_not_fit_the_run_are_refused_naming_them(
 def test_an_entity_that_is_not_a_name_is_refused() -> None:
     with pytest.raises(ConfigError, match="entities"):
         parse_job({**JOB, "contribution": {"entities": {"client-0": 3}}})
+
+
+def test_an_entity_may_keep_the_name_of_a_client_it_contains() -> None:
+    spec = parse_job(
+        {**JOB, "contribution": {"entities": {"client-0": "client-0", "client-3": "client-0"}}}
+    )
+    assert spec.contribution is not None
+    check_entities(spec.contribution, [f"client-{i}" for i in range(4)])

@@ -246,8 +246,9 @@ def check_entities(
     settings: ContributionSettings, client_ids: Sequence[str], where: str = ""
 ) -> None:
     """Refuse ``entities`` that name a client the run does not have (a typo would leave
-    that client a payee of its own), or an entity named like a client outside it (its
-    values would be merged into the entity's).
+    that client a payee of its own), or an entity named like a client outside it: not
+    listed, or listed under another entity (a swap ``{client-0 = "client-1", client-1 =
+    "client-0"}``). Its values, another client's, would be paid under that client's name.
 
     Parameters
     ----------
@@ -270,12 +271,23 @@ def check_entities(
             f"{where}contribution.entities names {unknown}, not clients of this run; its "
             f"clients are {sorted(clients)[:20]}"
         )
-    clash = sorted((set(settings.entities.values()) & clients) - set(settings.entities))
+    # an entity may bear a client's name only if that client is in it: otherwise the
+    # ledger pays the entity's value (another client's) under that client's name
+    clash = sorted(
+        e for e in set(settings.entities.values()) & clients if settings.entities.get(e) != e
+    )
     if clash:
+        name = clash[0]
+        home = settings.entities.get(name)
+        where_it_is = (
+            f"client {name!r} itself is listed under the entity {home!r}"
+            if home is not None
+            else f"client {name!r} is not listed in it"
+        )
         raise ConfigError(
-            f"{where}contribution.entities names the entity {clash[0]!r} like a client "
-            "outside it, whose values would be merged into the entity's: rename the entity, "
-            "or list that client in it"
+            f"{where}contribution.entities names the entity {name!r} like a client outside "
+            f"it ({where_it_is}): the entity's value would be paid under that client's "
+            f"name; rename the entity, or map {name!r} to it"
         )
 
 
