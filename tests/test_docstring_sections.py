@@ -162,7 +162,6 @@ TO_DOCUMENT: frozenset[str] = frozenset(
         "rengo.jobs.build.build_federation",
         "rengo.jobs.build.build_hfl_job",
         "rengo.jobs.build.load_job_dataset",
-        "rengo.jobs.contribution.contribution_tracker",
         "rengo.jobs.spec.JobSpec",
         "rengo.jobs.spec.parse_job",
         "rengo.jobs.vertical.VerticalJob",

@@ -86,3 +86,32 @@ def test_an_entity_may_keep_the_name_of_a_client_it_contains() -> None:
     )
     assert spec.contribution is not None
     check_entities(spec.contribution, [f"client-{i}" for i in range(4)])
+
+
+def _sites(hospitals: int) -> dict[str, object]:
+    """A method "mr" job of two sites per hospital (client-2k and client-2k+1 ->
+    hospital-k), every site sampled each round."""
+    entities = {f"client-{i}": f"hospital-{i // 2}" for i in range(2 * hospitals)}
+    return {
+        **JOB,
+        "partition": {"num_clients": 2 * hospitals},
+        "contribution": {"method": "mr", "entities": entities},
+    }
+
+
+def test_mr_s_limit_counts_participants_not_sites() -> None:
+    # 24 sites of 12 hospitals: 12 participants a round, within mr's limit of 12 (it was
+    # refused before the run as "rounds take up to 24")
+    spec = parse_job(_sites(12))
+    assert spec.contribution is not None
+    job = build_hfl_job(spec)
+    tracker = contribution_tracker(spec.contribution, job.evaluate, 3, 24, job.client_ids)
+    assert tracker.method == "mr"
+
+
+def test_mr_refuses_more_participants_than_it_values_naming_them() -> None:
+    spec = parse_job(_sites(13))
+    assert spec.contribution is not None
+    job = build_hfl_job(spec)
+    with pytest.raises(ConfigError, match=r"up to 13 participants \(26 clients"):
+        contribution_tracker(spec.contribution, job.evaluate, 3, 26, job.client_ids)

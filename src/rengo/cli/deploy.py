@@ -445,7 +445,9 @@ def coordinator(
             assert isinstance(built, HflJob)  # a served job refuses [contribution]
             check_entities(spec.contribution, names, f"{spec.source}: ")
             most = built.strategy.num_fit_clients(len(names))
-            tracker = contribution_tracker(spec.contribution, built.evaluate, spec.job.seed, most)
+            tracker = contribution_tracker(
+                spec.contribution, built.evaluate, spec.job.seed, most, names
+            )
 
         def listening(hub: Any) -> None:
             served.append(hub.run_id)

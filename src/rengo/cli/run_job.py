@@ -121,7 +121,9 @@ def run_job(
     if spec.contribution is not None:
         most = job.strategy.num_fit_clients(len(job.client_ids))
         check_entities(spec.contribution, job.client_ids, f"{spec.source}: ")
-        tracker = contribution_tracker(spec.contribution, job.evaluate, spec.job.seed, most)
+        tracker = contribution_tracker(
+            spec.contribution, job.evaluate, spec.job.seed, most, job.client_ids
+        )
     with open_store(store_path, mirrors, spec) as store:
         history = simulate(
             job.client_fn,

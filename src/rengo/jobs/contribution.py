@@ -304,7 +304,11 @@ def single_threaded(score: Evaluate) -> Evaluate:
 
 
 def contribution_tracker(
-    settings: ContributionSettings, evaluate: Any, seed: int, clients_per_round: int = 0
+    settings: ContributionSettings,
+    evaluate: Any,
+    seed: int,
+    clients_per_round: int = 0,
+    client_ids: Sequence[str] = (),
 ) -> ContributionTracker:
     """The round observer that values a horizontal run's clients on the held-out
     ``settings.metric`` (GTG-Shapley by default). Each round samples two stratified blocks
@@ -314,11 +318,31 @@ def contribution_tracker(
     coalition evaluations (gtg, tmc). The run checks what its values can mean under its
     strategy (:func:`rengo.hfl.observer_fit.check_observers_fit`).
 
+    Parameters
+    ----------
+    settings
+        The job's ``[contribution]``.
+    evaluate
+        The coordinator's held-out evaluation.
+    seed
+        The run's seed (fixes the sampled permutations).
+    clients_per_round
+        The most clients a round samples (0: not checked before the run).
+    client_ids
+        The clients (simulated) or parties (deployed) the rounds sample from: with
+        ``entities``, method "mr"'s limit counts participants among them, an entity once.
+
+    Returns
+    -------
+    ContributionTracker
+        The round observer to pass to the run.
+
     Raises
     ------
     ConfigError
-        Method "mr" (exact per round) with more ``clients_per_round`` (the most a round
-        samples) than it values: refused before the run, not after its first round trained.
+        Method "mr" (exact per round) with more participants a round (the most a round
+        samples, an entity's clients counted once) than it values: refused before the run,
+        not after its first round trained.
     """
     settings = settings.for_kind("hfl")
     tracker = ContributionTracker(
@@ -330,6 +354,7 @@ def contribution_tracker(
         score_name=f"test {settings.metric}",
         outside_dp=settings.outside_dp,
         entity_of=settings.entities,
+        run_clients=client_ids,
     )
     tracker.check_round_clients(clients_per_round)
     return tracker

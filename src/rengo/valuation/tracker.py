@@ -289,6 +289,11 @@ class ContributionTracker:
     outside_dp:
         Accept a run under central DP: the values are functions of each client's raw
         update, which the DP guarantee does not cover (such a run is refused without it).
+    run_clients:
+        The clients the run's rounds sample from. With ``entity_of``, a round's players are
+        at most the distinct entities among them, and :meth:`check_round_clients` counts
+        those (24 sites of 12 hospitals are 12 players, within method "mr"'s limit) rather
+        than the sampled clients; a client outside them counts as its own player.
 
     Coalition models are rebuilt as the FedAvg of their updates (Song et al. 2019) or, under
     a strategy that aggregates otherwise, through the run's own aggregation replayed on the
@@ -329,6 +334,7 @@ class ContributionTracker:
         score_name: str = "score",
         outside_dp: bool = False,
         merge_identical: bool = True,
+        run_clients: Sequence[str] = (),
     ) -> None:
         if method not in METHODS:
             raise ConfigError(f"unknown contribution method {method!r}; choose one of {METHODS}")
@@ -341,6 +347,8 @@ class ContributionTracker:
         self.tmc_rule = tmc_rule or default_stopping()
         self.tmc_truncation = tmc_truncation
         self.entity_of = dict(entity_of or {})
+        self.run_clients = tuple(run_clients)
+        """The clients the run's rounds sample from (empty: not known)."""
         self.max_stored_values = max_stored_values
         self.score_name = score_name
         self.outside_dp = bool(outside_dp)
@@ -373,15 +381,34 @@ class ContributionTracker:
         Raises
         ------
         ConfigError
-            If the method is "mr" (exact per round) and ``clients`` exceeds
-            ``MAX_EXACT_ROUND_PLAYERS``.
+            If the method is "mr" (exact per round) and a round of ``clients`` clients can
+            hold more than ``MAX_EXACT_ROUND_PLAYERS`` players (participants: with
+            ``entity_of`` and ``run_clients``, an entity's clients are one).
         """
-        if self.method == "mr" and clients > MAX_EXACT_ROUND_PLAYERS:
-            raise ConfigError(
-                f"contribution.method = 'mr' values at most {MAX_EXACT_ROUND_PLAYERS} clients "
-                f"a round exactly, and this run's rounds take up to {clients}; use method "
-                "'gtg', or sample fewer clients a round (strategy.fraction_fit)"
+        if self.method != "mr":
+            return
+        players = self._most_players(clients)
+        if players > MAX_EXACT_ROUND_PLAYERS:
+            counted = (
+                f"{players} participants ({clients} clients, entities counted once)"
+                if players < clients
+                else f"{players}"
             )
+            who = "participants" if self.entity_of else "clients"
+            raise ConfigError(
+                f"contribution.method = 'mr' values at most {MAX_EXACT_ROUND_PLAYERS} {who} "
+                f"a round exactly, and this run's rounds take up to {counted}; "
+                "use method 'gtg', or sample fewer clients a round (strategy.fraction_fit)"
+            )
+
+    def _most_players(self, clients: int) -> int:
+        """The most players a round of ``clients`` sampled clients can hold: one per
+        entity among :attr:`run_clients`, plus any client beyond them as its own."""
+        if not self.entity_of or not self.run_clients:
+            return clients
+        known = len(set(self.run_clients))
+        distinct = len({self.entity_of.get(c, c) for c in set(self.run_clients)})
+        return min(clients, distinct + max(0, clients - known))
 
     # -- RoundObserver ------------------------------------------------------------------------
 
