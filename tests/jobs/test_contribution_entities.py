@@ -7,12 +7,21 @@ own 18.7 %, and a job file had no way to say who is whom (only Python's
 
 from __future__ import annotations
 
-import pytest
+import csv
+from pathlib import Path
 
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from rengo.cli.rewards import rewards_app
 from rengo.core.errors import ConfigError
+from rengo.core.parameters import Parameters, copy_parameters
 from rengo.hfl import simulate
 from rengo.jobs import build_hfl_job, contribution_tracker, parse_job
 from rengo.jobs.contribution import check_entities
+from rengo.tracking import RunStore, record_contributions
+from rengo.valuation import validation_score
 
 JOB = {
     "job": {"seed": 3, "rounds": 2},
@@ -26,12 +35,28 @@ JOB = {
 }
 
 
+class _RoundMoves:
+    """Keeps each round's starting and resulting global model."""
+
+    def __init__(self) -> None:
+        self.rounds: list[tuple[Parameters, Parameters]] = []
+
+    def on_fit_result(self, *args: object) -> None:
+        pass
+
+    def on_round_end(
+        self, server_round: int, old: Parameters, new: Parameters, metrics: object
+    ) -> None:
+        self.rounds.append((copy_parameters(old), copy_parameters(new)))
+
+
 def test_an_entity_s_clients_are_valued_as_one_participant() -> None:
     spec = parse_job(JOB)
     assert spec.contribution is not None
     job = build_hfl_job(spec)
     check_entities(spec.contribution, job.client_ids)
     tracker = contribution_tracker(spec.contribution, job.evaluate, 3, 4)
+    moves = _RoundMoves()
     simulate(
         job.client_fn,
         job.client_ids,
@@ -39,12 +64,17 @@ def test_an_entity_s_clients_are_valued_as_one_participant() -> None:
         job.initial_parameters,
         2,
         seed=3,
-        observers=[tracker],
+        observers=[tracker, moves],
     )
     report = tracker.report()
     assert report.players == ("client-1", "client-2", "hospital-a")
-    for r in report.rounds:  # exact per round: the entity's value and the others' add up
+    score = validation_score(job.evaluate, spec.contribution.metric)
+    assert len(report.rounds) == len(moves.rounds) == 2
+    for r, (old, new) in zip(report.rounds, moves.rounds, strict=True):
         assert set(r.values) == {"client-1", "client-2", "hospital-a"}
+        # exact per round (mr, FedAvg): the entity's value and the others' add up to the
+        # round's score change, as the game of three players requires (efficiency)
+        assert sum(r.values.values()) == pytest.approx(score(new) - score(old), abs=1e-9)
 
 
 @pytest.mark.parametrize(
@@ -115,3 +145,40 @@ def test_mr_refuses_more_participants_than_it_values_naming_them() -> None:
     job = build_hfl_job(spec)
     with pytest.raises(ConfigError, match=r"up to 13 participants \(26 clients"):
         contribution_tracker(spec.contribution, job.evaluate, 3, 26, job.client_ids)
+
+
+def test_a_run_with_entities_pays_each_entity_once_and_the_whole_pool(tmp_path: Path) -> None:
+    spec = parse_job(JOB)
+    assert spec.contribution is not None
+    job = build_hfl_job(spec)
+    tracker = contribution_tracker(spec.contribution, job.evaluate, 3, 4, job.client_ids)
+    simulate(
+        job.client_fn,
+        job.client_ids,
+        job.strategy,
+        job.initial_parameters,
+        2,
+        seed=3,
+        observers=[tracker],
+    )
+    store = tmp_path / "runs.db"
+    with RunStore(store) as runs:
+        run = runs.start_run("hfl", {}, name="hospitals")
+        runs.finish_run(run, "completed")
+        record_contributions(runs, run, tracker.report())
+    app = typer.Typer()
+    app.add_typer(rewards_app, name="rewards")
+    runner = CliRunner(env={"COLUMNS": "200"})
+    paid = runner.invoke(app, ["rewards", "pay", run, "--budget", "1000.00", "--store", str(store)])
+    assert paid.exit_code == 0, paid.output
+    ledger = tmp_path / "ledger.csv"
+    exported = runner.invoke(
+        app, ["rewards", "export", run, "--csv", str(ledger), "--store", str(store)]
+    )
+    assert exported.exit_code == 0, exported.output
+    with ledger.open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    # one line per participant: the entity is paid once, its clients are not payees
+    assert sorted(r["participant"] for r in rows) == ["client-1", "client-2", "hospital-a"]
+    cents = sum(round(float(r["amount"]) * 100) for r in rows)
+    assert cents == 100000
