@@ -60,3 +60,17 @@ def test_values_valued_per_client_keep_the_plain_method_in_the_ledger(store: Run
     run = _run(store, [RoundContribution(1, {"a": 0.3, "b": 0.1}, 4, stopped_by="exact")])
     pay_rewards(store, run, "proportional", 100_000)
     assert all("method=gtg budget=" in (e.reason or "") for e in store.ledger(run))
+
+
+def test_a_per_round_ledger_says_which_rounds_were_an_equal_split(store: RunStore) -> None:
+    """Round 1's lines read "gtg contribution to test accuracy 0.1: 50.00% of the pool",
+    like round 2's, though round 1 paid the round's score change split equally."""
+    valued = RoundContribution(2, {"a": 0.3, "b": 0.1}, 4, stopped_by="2 samples")
+    run = _run(store, [_group(1, 0.2), valued])
+    pay_rewards(store, run, "proportional", 100_000, per_round=True)
+    lines = {(e.round, e.participant): e.reason or "" for e in store.ledger(run)}
+    split = "gtg group-level share (the round's score change split equally) of test accuracy"
+    assert split in lines[1, "a"] and split in lines[1, "b"]
+    assert "contribution" not in lines[1, "a"].split(": ", 1)[1]
+    assert "gtg contribution to test accuracy" in lines[2, "a"]
+    assert split not in lines[2, "a"] and split not in lines[2, "b"]

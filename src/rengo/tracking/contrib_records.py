@@ -387,8 +387,13 @@ def pay_rewards(
         raise ConfigError(refusal)
     score = None if valuation is None else valuation.get("score")
     label = f"{contributions.method} contribution"
+    # a group-level round's values are its score change split equally, not contributions
+    shared = f"{contributions.method} group-level share (the round's score change split equally)"
     if isinstance(score, str) and score:  # what the value is a contribution to
         label = f"{label} to {score}"
+        shared = f"{shared} of {score}"
+    group_rounds = set() if valuation is None else valuation.get("group_level_rounds")
+    group_level = {int(n) for n in group_rounds} if isinstance(group_rounds, list) else set()
     places = currency_decimals(currency, decimals)  # recorded with each line
     prefix = (
         f"policy={policy} method={_method_label(contributions.method, valuation)} "
@@ -421,7 +426,15 @@ def pay_rewards(
                 f"{sum(earning)} rounds)"
             )
             payouts = _policy_payouts(
-                policy, values, pool, label, staked, factor, clip, handed, share
+                policy,
+                values,
+                pool,
+                shared if number in group_level else label,
+                staked,
+                factor,
+                clip,
+                handed,
+                share,
             )
             handed += pool
             for p in payouts:
