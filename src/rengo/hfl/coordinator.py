@@ -255,6 +255,11 @@ HISTORY_REPR_METRICS = 6
 """How many of the last round's metrics a :class:`History`'s repr names (alphabetically)."""
 
 
+EVALUATE_FAILURE = "evaluate: "
+"""How the reason of a client that failed a round's evaluation (not its training) starts in
+:attr:`RoundRecord.failures`."""
+
+
 @dataclass
 class RoundRecord:
     """What happened in one round.
@@ -282,6 +287,27 @@ class RoundRecord:
     failures: dict[str, str]
     metrics: dict[str, float]
     duration_s: float
+
+    @property
+    def fit_failures(self) -> dict[str, str]:
+        """The clients of :attr:`clients` that failed to train, and why: the one rule for
+        "N of M clients reported" (the round's log line, the progress bar). A client that
+        failed only the evaluation is left out (its reason starts ``evaluate:``, the
+        coordinator's own mark), so the count never goes below zero."""
+        fit = set(self.clients)
+        return {
+            c: why
+            for c, why in self.failures.items()
+            if c in fit and not why.startswith(EVALUATE_FAILURE)
+        }
+
+    @property
+    def evaluation_failures(self) -> dict[str, str]:
+        """The clients that trained (or were not sampled to train) but failed the round's
+        evaluation, and why (the reason without its ``evaluate:`` mark); a client that
+        failed both is among :attr:`fit_failures` only."""
+        n = len(EVALUATE_FAILURE)
+        return {c: why[n:] for c, why in self.failures.items() if why.startswith(EVALUATE_FAILURE)}
 
 
 @dataclass(repr=False)
@@ -390,11 +416,14 @@ def round_summary(record: RoundRecord, rounds: int, clients: str = "clients") ->
     """One line about a completed round, as a log shows it: ``round 3/20: 9 of 10 clients
     reported in 0.21s, train_loss 0.4012, central_accuracy 0.8123; dropped client-4``
     (``clients``: what the participants are called, e.g. ``"parties"`` deployed)."""
-    reported = len(record.clients) - len(record.failures)
+    fit_failed, eval_failed = record.fit_failures, record.evaluation_failures
+    reported = len(record.clients) - len(fit_failed)
     shown = [
         f"{key} {record.metrics[key]:.4f}" for key in HEADLINE_METRICS if key in record.metrics
     ]
-    dropped = f"; dropped {', '.join(sorted(record.failures))}" if record.failures else ""
+    dropped = f"; dropped {', '.join(sorted(fit_failed))}" if fit_failed else ""
+    if eval_failed:
+        dropped += f"; failed evaluation {', '.join(sorted(eval_failed))}"
     return (
         f"round {record.server_round}/{rounds}: {reported} of {len(record.clients)} {clients} "
         f"reported in {record.duration_s:.2f}s"
@@ -1239,11 +1268,11 @@ class Coordinator:
     ) -> None:
         """Leave one evaluation result out of the round: recorded with ``reason``, the
         party told, the failure logged once."""
-        failures.setdefault(client_id, f"evaluate: {reason}")
+        failures.setdefault(client_id, f"{EVALUATE_FAILURE}{reason}")
         tell_party(
             self.pool, client_id, server_round, f"your evaluation result was not counted: {reason}"
         )
-        self._failure_log.report(server_round, client_id, f"evaluate: {reason}", traceback)
+        self._failure_log.report(server_round, client_id, f"{EVALUATE_FAILURE}{reason}", traceback)
         records.add(client_id, "failed", 0, traffic, reason, None)
 
     def checkpoint_blob(

@@ -101,8 +101,11 @@ class RoundProgressBar:
         def report(record: Any) -> None:
             shown = {k: v for k, v in record.metrics.items() if k in PROGRESS_METRICS}
             text = "  ".join(f"{k}={v:.4f}" for k, v in shown.items())
-            if record.failures:
-                text += f"  [yellow]{len(record.failures)} dropped"
+            fit_failed, eval_failed = record.fit_failures, record.evaluation_failures
+            if fit_failed:
+                text += f"  [yellow]{len(fit_failed)} dropped"
+            if eval_failed:
+                text += f"  [yellow]{len(eval_failed)} failed evaluation"
             self._round = record.server_round + 1
             self._bar.update(self._task, advance=1, status=text, step="")
 
