@@ -169,3 +169,51 @@ def test_a_real_client_failure_is_still_a_warning(client_data, caplog) -> None:
         )
     (line,) = [r for r in caplog.records if "dropped client c" in r.getMessage()]
     assert line.levelno == logging.WARNING
+
+
+def test_simulated_losses_under_secagg_plus_are_information_not_warnings(
+    client_data, tmp_path, caplog
+) -> None:
+    """Under SecAgg+ the loss happens in the masked-input stage: its reason starts
+    'secagg.masked_input: raised rengo.hfl.SimulatedClientLoss', which was warned about (with
+    a traceback hint) and stored as a warning event."""
+    import logging
+
+    from rengo.hfl.secagg.workflow import SecAggPlus
+
+    store = RunStore(tmp_path / "runs.db")
+    strategy = FedAvg(fraction_fit=1.0, min_fit_clients=5, fraction_evaluate=0.0)
+    with caplog.at_level(logging.INFO, logger="rengo.hfl"):
+        history = simulate(
+            _client_fn(client_data),
+            20,
+            strategy,
+            [np.zeros((4, 3)), np.zeros(3)],
+            2,
+            seed=1,
+            client_mods=[SimulatedDropout(dropout=0.2, stragglers=0.1)],
+            store=store,
+            workflow=SecAggPlus(),
+        )
+    reasons = [why for r in history.rounds for why in r.failures.values()]
+    assert reasons and all(why.startswith("secagg.masked_input: raised ") for why in reasons)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    events = [e for e in store.events(history.run_id) if "simulated" in e.message]
+    assert events and {e.level for e in events} == {"info"}
+
+
+@pytest.mark.parametrize(
+    "reason, simulated",
+    [
+        ("raised rengo.hfl.SimulatedClientLoss: dropped out", True),
+        ("evaluate: raised rengo.hfl.SimulatedClientLoss: dropped out", True),
+        ("secagg.masked_input: raised rengo.hfl.SimulatedClientLoss: dropped out", True),
+        ("raised RuntimeError: raised rengo.hfl.SimulatedClientLoss: copied text", False),
+        ("raised rengo.hfl.SimulatedClientLossy: dropped out", False),
+        ("timed out after 3.0s", False),
+    ],
+)
+def test_a_simulated_loss_is_told_by_the_type_the_client_raised(reason, simulated) -> None:
+    from rengo.hfl.failure_log import is_simulated_loss
+
+    assert is_simulated_loss(reason) is simulated

@@ -39,10 +39,19 @@ SIMULATED_LOSS = "raised rengo.hfl.SimulatedClientLoss: "
 starts: a loss the run asked for, logged at info level (``rengo -v``), not warned about."""
 
 
+_RAISED = re.compile(r"^(?:[A-Za-z_][\w.]*: )*raised (?P<type>[\w.]+): ")
+"""A reason for a client that raised: the stages it passed through (``evaluate: ``, a
+workflow's ``secagg.masked_input: ``), then ``raised <its exception's qualified type>: ``,
+as every pool writes it."""
+
+
 def is_simulated_loss(reason: str) -> bool:
-    """Whether ``reason`` (a fit's, or an evaluation's: ``evaluate: raised ...``) is a loss
-    :class:`~rengo.hfl.SimulatedDropout` simulated."""
-    return reason.startswith(SIMULATED_LOSS) or reason.startswith(f"evaluate: {SIMULATED_LOSS}")
+    """Whether ``reason`` is a loss :class:`~rengo.hfl.SimulatedDropout` simulated: the
+    exception the client raised is of that type, in whatever stage it raised (its fit, its
+    evaluation - ``evaluate: raised ...`` - or a workflow's stage, as SecAgg+'s
+    ``secagg.masked_input: raised ...``, which was warned about as a real failure)."""
+    raised = _RAISED.match(reason)
+    return raised is not None and f"raised {raised['type']}: " == SIMULATED_LOSS
 
 
 def _level(reason: str) -> int:
