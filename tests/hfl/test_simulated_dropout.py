@@ -102,7 +102,9 @@ def test_every_client_dropping_out_fails_the_round_as_documented(client_data) ->
 def test_loss_rates_match_the_settings_over_many_client_rounds() -> None:
     mod = SimulatedDropout(dropout=0.1, stragglers=0.05)
     reasons = [
-        mod.loss_reason(client_seed(0, r, f"client-{c}")) for r in range(1, 41) for c in range(500)
+        mod.loss_reason(client_seed(0, r, f"client-{c}"), f"client-{c}", r)
+        for r in range(1, 41)
+        for c in range(500)
     ]
     n = len(reasons)  # 20,000 draws: a rate's standard error is at most 0.0036
     dropped = sum(1 for why in reasons if why is not None and why.startswith("dropped out"))
@@ -115,7 +117,7 @@ def test_a_lost_client_misses_that_rounds_evaluation_too_unless_told_otherwise()
     from rengo.core.messages import EvaluateIns
     from rengo.hfl.mods.chain import EVALUATE
 
-    seed = next(s for s in range(1000) if SimulatedDropout(dropout=0.5).loss_reason(s))
+    seed = next(s for s in range(1000) if SimulatedDropout(dropout=0.5).loss_reason(s, "0"))
     call = ClientCall("0", EVALUATE, EvaluateIns([np.zeros(1)], {"seed": seed}), {})
     with pytest.raises(SimulatedClientLoss):
         SimulatedDropout(dropout=0.5)(call, lambda c: "evaluated")
@@ -217,3 +219,28 @@ def test_a_simulated_loss_is_told_by_the_type_the_client_raised(reason, simulate
     from rengo.hfl.failure_log import is_simulated_loss
 
     assert is_simulated_loss(reason) is simulated
+
+
+def test_a_seed_in_the_round_config_does_not_make_clients_drop_together(client_data) -> None:
+    """A user's on_fit_config returning {"seed": ...} (the coordinator keeps it) gave every
+    client the same draw: all 10 sampled clients dropped in round 2 and the run failed."""
+    strategy = FedAvg(
+        fraction_fit=0.25,
+        min_fit_clients=2,
+        fraction_evaluate=0.0,
+        on_fit_config=lambda server_round: {"seed": 1234 + server_round},
+    )
+    history = simulate(
+        _client_fn(client_data),
+        40,
+        strategy,
+        [np.zeros((4, 3)), np.zeros(3)],
+        6,
+        seed=0,
+        client_mods=[SimulatedDropout(dropout=0.3)],
+    )
+    lost = [len(r.failures) for r in history.rounds]
+    assert len(lost) == 6
+    # a shared draw loses all 10 clients or none; independent draws lose some, in most rounds
+    assert any(0 < n < 10 for n in lost), lost
+    assert len({tuple(sorted(r.failures)) for r in history.rounds}) > 1

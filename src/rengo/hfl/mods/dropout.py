@@ -25,6 +25,7 @@ the expected share of sampled clients lost per round is ``dropout + stragglers``
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -84,14 +85,21 @@ class SimulatedDropout:
                 f"dropout + stragglers must be at most 1, got {self.dropout} + {self.stragglers}",
             )
 
-    def loss_reason(self, seed: int) -> str | None:
-        """Why the client whose round seed is ``seed`` is lost from that round, or None
-        when it takes part.
+    def loss_reason(self, seed: int, client_id: str = "", server_round: int = 0) -> str | None:
+        """Why the client ``client_id`` is lost from round ``server_round`` whose seed is
+        ``seed``, or None when it takes part. The draw mixes all three with this mod's own
+        tag, so no round config can make clients drop together: a user's ``on_fit_config``
+        returning ``{"seed": 1234}`` (which the coordinator keeps) gave every client the same
+        seed, and every sampled client dropped out in the same rounds.
 
         Parameters
         ----------
         seed
             The round's client seed (``config["seed"]``, :func:`rengo.hfl.client_seed`).
+        client_id
+            The client the draw is for.
+        server_round
+            The round (``config["server_round"]``).
 
         Returns
         -------
@@ -99,7 +107,9 @@ class SimulatedDropout:
             ``"dropped out (simulated, dropout=p)"``, ``"missed the round deadline
             (simulated straggler, stragglers=p)"`` or None.
         """
-        u = float(np.random.default_rng([seed, _STREAM]).random())
+        digest = hashlib.blake2b(client_id.encode(), digest_size=8).digest()
+        entropy = [seed, server_round, int.from_bytes(digest, "little"), _STREAM]
+        u = float(np.random.default_rng(entropy).random())
         if u < self.dropout:
             return f"dropped out (simulated, dropout={self.dropout:g})"
         if u < self.dropout + self.stragglers:
@@ -117,7 +127,13 @@ class SimulatedDropout:
                     f"client {call.client_id}: SimulatedDropout needs the round's client seed "
                     f"(config['seed'], set by the coordinator), got {seed!r}"
                 )
-            reason = self.loss_reason(int(seed))
+            server_round = call.config.get("server_round", 0)
+            if isinstance(server_round, bool) or not isinstance(server_round, (int, np.integer)):
+                raise ProtocolError(
+                    f"client {call.client_id}: SimulatedDropout needs the round's number "
+                    f"(config['server_round'], set by the coordinator), got {server_round!r}"
+                )
+            reason = self.loss_reason(int(seed), call.client_id, int(server_round))
             if reason is not None:
                 raise SimulatedClientLoss(reason)
         return call_next(call)
