@@ -124,3 +124,24 @@ def test_a_run_whose_evaluation_never_failed_keeps_one_failed_column(tmp_path) -
     text = _text(run_detail(store, run_id))
     assert "eval failed" not in text
     assert _rounds_rows(text)[0][:4] == ["1", "1.0s", "2", "1"]
+
+
+def test_a_vertical_run_is_said_to_record_no_clients_per_round(tmp_path) -> None:
+    """It said 'recorded no client in round 1; it recorded rounds 1 to 2' - recorded, and not."""
+    store = RunStore(tmp_path / "runs.db")
+    run_id = store.start_run("vfl", {"algorithm": "hetero_lr"})
+    for epoch in (1, 2):
+        store.log_round(run_id, epoch, {"loss": 0.5}, 0.1, 2, 0)
+    with pytest.raises(ConfigError) as refused:
+        round_clients_table(store, run_id, 1)
+    message = str(refused.value)
+    assert "vertical run" in message and "records no clients per round" in message
+    assert "it recorded rounds" not in message
+
+
+def test_a_round_recorded_without_clients_says_so(tmp_path) -> None:
+    store = RunStore(tmp_path / "runs.db")
+    run_id = store.start_run("hfl", {})
+    store.log_round(run_id, 1, {}, 0.1, 0, 0)
+    with pytest.raises(ConfigError, match="recorded round 1 with no client in it"):
+        round_clients_table(store, run_id, 1)

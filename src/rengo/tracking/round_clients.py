@@ -32,6 +32,27 @@ def _phase_line(records: list[ClientRecord], phase: str) -> str:
     return f"{len(records)} sampled to {verb}: {len(records) - failed} replied, {failed} failed"
 
 
+def _no_clients(store: RunStore, run_id: str, server_round: int) -> str:
+    """Why round ``server_round`` has no client to list: a vertical run records none (it
+    said "recorded no client in round 1; it recorded rounds 1 to 2"), a round recorded
+    without clients (a Poisson sample that picked nobody), or a round never recorded."""
+    run = store.get_run(run_id)
+    if run.kind.startswith("vfl"):
+        return (
+            f"run {run_id} is a vertical run ({run.kind}): it records no clients per round "
+            f"(every party takes part in each epoch); `rengo runs show {run_id}` shows its "
+            "rounds"
+        )
+    rounds = [r.round for r in store.rounds(run_id, metrics=False)]
+    held = f"rounds {rounds[0]} to {rounds[-1]}" if rounds else "no round"
+    if server_round in rounds:
+        return (
+            f"run {run_id} recorded round {server_round} with no client in it (a sample "
+            f"that picked nobody); it recorded {held}"
+        )
+    return f"run {run_id} recorded no client in round {server_round}; it recorded {held}"
+
+
 def round_clients_table(store: RunStore, run_id: str, server_round: int) -> Table:
     """A table of round ``server_round``'s clients: each one's phase (fit before evaluate),
     status, examples, time and, for a client that failed, the reason recorded.
@@ -51,16 +72,14 @@ def round_clients_table(store: RunStore, run_id: str, server_round: int) -> Tabl
     Raises
     ------
     ConfigError
-        When the run recorded no client in that round, naming the rounds it did record.
+        When the run recorded no client in that round: a vertical run (which records no
+        clients per round), a round recorded with no client, or one never recorded (naming
+        those it did record).
     """
     rid = store.resolve_run_id(run_id)
     records = store.client_records(rid, rounds=[server_round])
     if not records:
-        rounds = [r.round for r in store.rounds(rid, metrics=False)]
-        held = f"rounds {rounds[0]} to {rounds[-1]}" if rounds else "no round"
-        raise ConfigError(
-            f"run {rid} recorded no client in round {server_round}; it recorded {held}"
-        )
+        raise ConfigError(_no_clients(store, rid, server_round))
     phases = sorted({r.phase for r in records}, key=lambda p: (p != "fit", p))
     title = f"round {server_round} of run {rid}: " + "; ".join(
         _phase_line([r for r in records if r.phase == phase], phase) for phase in phases
