@@ -145,3 +145,25 @@ def test_a_round_recorded_without_clients_says_so(tmp_path) -> None:
     store.log_round(run_id, 1, {}, 0.1, 0, 0)
     with pytest.raises(ConfigError, match="recorded round 1 with no client in it"):
         round_clients_table(store, run_id, 1)
+
+
+def test_a_client_lost_from_both_phases_of_a_round_counts_one_failed_round(tmp_path) -> None:
+    """The clients table gave client 9 '3 rounds, 4 failures': round 2 counted twice."""
+    from rengo.core.client_record import ClientRecord
+
+    store = RunStore(tmp_path / "runs.db")
+    run_id = store.start_run("hfl", {})
+    lost = "raised rengo.hfl.SimulatedClientLoss: dropped out"
+    store.log_clients(
+        run_id,
+        [
+            ClientRecord(1, "9", "evaluate", "failed", 0, 0, 0, 0.0, lost, None),
+            ClientRecord(2, "9", "fit", "failed", 0, 0, 0, 0.0, lost, None),
+            ClientRecord(2, "9", "evaluate", "failed", 0, 0, 0, 0.0, lost, None),
+            ClientRecord(3, "9", "evaluate", "failed", 0, 0, 0, 0.0, lost, None),
+            ClientRecord(3, "9", "fit", "ok", 5, 0, 0, 0.0, None, None),
+        ],
+    )
+    (stats,) = store.client_stats(run_id)
+    assert stats.rounds_participated == 3
+    assert stats.failures == 3

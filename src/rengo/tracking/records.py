@@ -86,7 +86,8 @@ class RoundRecord:
 @dataclass(frozen=True)
 class ClientStats:
     """One client's totals over a run, for spotting stragglers, droppers and heavy talkers;
-    ``last_note`` is the latest note on a result that was kept (e.g. its example count
+    ``failures`` is the number of rounds in which it failed (training, evaluation or both),
+    ``last_note`` the latest note on a result that was kept (e.g. its example count
     capped by the coordinator's result checks)."""
 
     client_id: str

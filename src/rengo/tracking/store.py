@@ -1835,14 +1835,16 @@ class RunStore:
         return peaks
 
     def client_stats(self, run_id: str) -> list[ClientStats]:
-        """Per-client totals over a run, sorted by client id."""
+        """Per-client totals over a run, sorted by client id; ``failures`` counts the rounds
+        in which a client failed (its training, its evaluation or both), so it is never more
+        than its rounds (one lost from both phases of a round counted 2)."""
         with self._reading() as conn:
             full = self._resolve(conn, run_id)
             rows = conn.execute(
                 """
                 SELECT client_id,
                        COUNT(DISTINCT round),
-                       SUM(status = 'failed'),
+                       COUNT(DISTINCT CASE WHEN status = 'failed' THEN round END),
                        SUM(status = 'ok' AND phase = 'fit'),
                        SUM(status = 'ok' AND phase = 'evaluate'),
                        SUM(CASE WHEN status = 'ok' AND phase = 'fit' THEN num_examples END),
