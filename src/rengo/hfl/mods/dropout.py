@@ -20,7 +20,14 @@ straggler, stragglers=0.05)``), as ``rengo runs show`` lists.
 Each sampled client's fate in a round is one uniform draw ``u``: it drops out when
 ``u < dropout``, straggles when ``dropout <= u < dropout + stragglers``. So a client that
 dropped out of a round's training also misses that round's evaluation (the same draw), and
-the expected share of sampled clients lost per round is ``dropout + stragglers``.
+the expected share of sampled clients lost per round is ``dropout + stragglers``. The draw
+mixes the round's seed with the round and the client id again, so a ``"seed"`` a user's
+``on_fit_config`` puts in every client's config cannot make them drop together.
+
+Under SecAgg+ the mod sees a client's fit only in the masked-input stage: every simulated
+loss happens after the client advertised its keys and delivered its shares and before it
+masks (losses during the key exchange or at unmasking are not simulated), and such a client
+still costs its part of the key agreement.
 """
 
 from __future__ import annotations
