@@ -4,7 +4,6 @@ hundreds of slow clients showed nothing for minutes)."""
 from __future__ import annotations
 
 import io
-from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -12,7 +11,7 @@ from rich.console import Console
 
 from rengo.core.messages import Config, EvaluateResult, FitResult
 from rengo.core.parameters import Parameters
-from rengo.hfl import FedAvg, simulate
+from rengo.hfl import FedAvg, RoundRecord, simulate
 from rengo.hfl.progress_bar import RoundProgressBar
 from rengo.hfl.reply_count import RepliesCounted
 from rengo.transport import register_executor
@@ -103,7 +102,7 @@ def test_a_narrow_terminal_cuts_the_metrics_not_the_count_and_times() -> None:
     with bar as report:
         assert report is not None
         metrics = {"central_accuracy": 0.91234, "central_loss": 0.3456, "train_loss": 0.41}
-        report(SimpleNamespace(metrics=metrics, failures=[], server_round=1))
+        report(RoundRecord(1, [], {}, metrics, 0.1))
         bar.replies("fit", 136, 400)
         shown = Console(file=io.StringIO(), width=100)  # the bar's line, as drawn at 100
         with shown.capture() as capture:
@@ -112,6 +111,19 @@ def test_a_narrow_terminal_cuts_the_metrics_not_the_count_and_times() -> None:
     assert "hfl simulation 'digits-fedavg'" in line
     assert "1/10" in line and "round 2: fit 136/400" in line
     assert "central_ac" in line and line.rstrip().endswith("…")  # the metrics, cut
+
+
+def test_the_bar_counts_training_drops_and_evaluation_failures_apart() -> None:
+    """It showed '3 dropped' for a round in which 1 of 2 trainers dropped and 2 clients
+    sampled only to evaluate failed."""
+    console = Console(file=io.StringIO(), width=200, force_terminal=True)
+    bar = RoundProgressBar(True, 10, "hfl", console=console)
+    with bar as report:
+        assert report is not None
+        failures = {"a": "timed out", "c": "evaluate: timed out", "d": "evaluate: timed out"}
+        report(RoundRecord(1, ["a", "b"], failures, {}, 0.1))
+        status = bar._bar.tasks[0].fields["status"]
+    assert "1 dropped" in status and "2 failed evaluation" in status
 
 
 class _Starting(SerialPool):
