@@ -4,8 +4,11 @@ an uninterrupted run trains; other settings are refused and the run stays interr
 
 from __future__ import annotations
 
+import os
 import shlex
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -286,31 +289,62 @@ def test_a_resume_stopped_before_it_took_its_run_over_names_that_run(
     assert "".join(command.split()) in "".join(result.output.split()), result.output
 
 
-def test_an_unreadable_store_leaves_the_run_id_to_look_up_and_says_where(tmp_path: Path) -> None:
-    """The hint must not hide an interruption behind a store it could not read."""
+def test_an_unreadable_store_still_names_the_run_this_process_left(tmp_path: Path) -> None:
+    """The hint must not hide an interruption behind a store it cannot read: the run is
+    the one this process started, which it knows without the store."""
     store_path = tmp_path / "runs.db"
+    with RunStore(store_path) as store:
+        run_id = store.start_run("hfl", {})
     store_path.write_bytes(b"not a database" * 100)
     hint = run_job_module.continue_hint("kept", ["rengo", "run", "j.toml"], store_path)
-    assert hint == "kept; continue with `rengo run j.toml --resume RUN` (RUN: the run's id, " + (
-        "`rengo runs list`)"
-    )
+    assert hint == f"kept; continue with `rengo run j.toml --resume {run_id}`"
 
 
-def test_the_run_to_continue_is_found_however_many_runs_were_recorded_since(
+def test_the_run_to_continue_is_this_processs_own_not_another_with_its_process_id(
     tmp_path: Path,
 ) -> None:
-    """Only the 20 newest runs were searched: with 21 runs of other processes recorded since
-    (a sweep into the same store), a run with its rounds kept was said to hold nothing."""
+    """Only the 20 newest runs were searched, so a run with its rounds kept, after 21 runs of
+    a sweep into the same store, was said to hold nothing; then any run with this process's
+    id was taken for its own, though a process in another container (or one whose id was
+    reused) may have it: the hint named another job's run."""
     store_path = tmp_path / "runs.db"
     with RunStore(store_path) as store:
         mine = store.start_run("hfl", {})
         store.finish_run(mine, "interrupted")
-        others = [store.start_run("hfl", {}) for _ in range(21)]
-    with sqlite3.connect(store_path) as db:  # each started by another process
-        for pid, other in enumerate(others, start=2**22 + 1):
-            db.execute("UPDATE runs SET owner_pid = ? WHERE run_id = ?", (pid, other))
+    others = (  # 21 runs of another process that has this process's id
+        "import sys, sqlite3\n"
+        "from rengo.tracking import RunStore\n"
+        "with RunStore(sys.argv[1]) as store:\n"
+        "    ids = [store.start_run('hfl', {}) for _ in range(21)]\n"
+        "with sqlite3.connect(sys.argv[1]) as db:\n"
+        "    db.executemany('UPDATE runs SET owner_pid = ? WHERE run_id = ?',\n"
+        "                   [(int(sys.argv[2]), i) for i in ids])\n"
+    )
+    subprocess.run([sys.executable, "-c", others, str(store_path), str(os.getpid())], check=True)
     hint = run_job_module.resume_command(Path("j.toml"), store_path)
     assert hint.endswith(f"continue with `rengo run j.toml --store {store_path} --resume {mine}`")
+
+
+def test_a_stop_before_the_contribution_values_were_recorded_says_they_are_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while a completed run's [contribution] values were recorded said 'is kept:
+    nothing to resume', though the values (and the payout) were gone with the process."""
+    job, store_path, _ = _job(tmp_path, "fedavg")
+    job.write_text(job.read_text() + '[contribution]\nmethod = "loo"\n')
+
+    def stopped(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_job_module, "record_and_pay", stopped)
+    result = runner.invoke(app, ["run", str(job), "--store", str(store_path), "--no-progress"])
+    assert result.exit_code == 130, result.output
+    with RunStore(store_path) as store:
+        [run] = store.list_runs()
+        assert run.status == "completed" and not store.contributions(run.run_id)
+    said = " ".join(result.output.split())
+    assert "its contribution values were recorded, and they are lost" in said, said
+    assert "nothing to resume" not in said
 
 
 def test_a_stop_after_the_run_completed_says_it_is_kept_with_nothing_to_resume(
@@ -366,3 +400,15 @@ def test_a_vertical_coordinator_stopped_before_its_first_checkpoint_is_not_offer
     plan.parent.mkdir(parents=True)
     plan.write_text("{}")
     assert _no_checkpoint_yet(tmp_path, "20261207-000000-abcdef") is None
+
+
+def test_what_a_resume_also_needs_is_said_only_with_a_resume(tmp_path: Path) -> None:
+    """The vertical coordinator's hint told the operator to start the parties again for a
+    run that had completed ('nothing to resume, and the parties started again')."""
+    store_path = tmp_path / "runs.db"
+    with RunStore(store_path) as store:
+        run_id = store.start_run("vfl", {})
+        store.finish_run(run_id, "completed")
+    words = ["rengo", "vfl", "coordinator"]
+    hint = run_job_module.continue_hint("kept", words, store_path, after=", and the parties")
+    assert hint == f"run {run_id} had completed before the stop and is kept: nothing to resume"

@@ -339,69 +339,80 @@ def continue_hint(
     *,
     starts_again: bool = True,
     cannot_resume: Callable[[RunInfo], str | None] | None = None,
+    after: str = "",
 ) -> str:
     """What an interrupted command says it keeps and how to go on: ``kept`` (what it keeps)
     and ``words`` (the command that started a run, ``--store`` among them where one was
     given) followed by ``--resume RUN_ID`` for the run this process left interrupted, or for
-    ``resumed`` (the run it was asked to resume).
+    ``resumed`` (the run it was asked to resume), then ``after`` (what else the resume needs).
 
-    Where the store holds no run of this process (it was stopped before its run was
-    recorded), nothing was kept and there is nothing to resume: the hint says so and gives
-    ``words`` alone, which starts the run again (or, with ``starts_again`` False, where
-    ``words`` lack options a fresh start needs, says to run the same command again). A run
-    of this process that completed before the stop (while a plot was drawn, say) is kept and
-    has nothing to resume. ``cannot_resume`` says why a found run cannot be resumed (a
-    vertical run under ``rengo run``, one stopped before its first checkpoint), or None.
-    Where the store cannot be read, ``RUN`` stands for the id and the hint says where to
-    find it."""
-    found = _run_of_this_process(store_path)
+    The run is the one this process last started or took over in the store, as it
+    remembers it (:func:`~rengo.tracking.store.last_run_of_this_process`), never a run found
+    by process id (another container's process may share it). Where there is none (it was
+    stopped before its run was recorded), nothing was kept and there is nothing to resume:
+    the hint says so and gives ``words`` alone, which starts the run again (or, with
+    ``starts_again`` False, where ``words`` lack options a fresh start needs, says to run the
+    same command again). A run that completed before the stop (while a plot was drawn, say)
+    is kept and has nothing to resume, unless its job's contribution values were not recorded
+    yet (they are lost with the process). ``cannot_resume`` says why a run cannot be resumed
+    (a vertical run under ``rengo run``, one stopped before its first checkpoint), or None.
+    Where the store cannot be read, the run's id is given where it is known, else ``RUN``
+    with where to find it."""
     again = f"`{shlex.join(words)}`" if starts_again else "the same command"
-    if found is _UNREADABLE:  # the id is the user's to look up where it is not known
-        command = shlex.join([*words, "--resume", resumed or "RUN"])
-        where = "" if resumed else " (RUN: the run's id, `rengo runs list`)"
-        return f"{kept}; continue with `{command}`{where}"
-    if found is None:
-        if resumed is not None:  # stopped before it took the run over: that run is still to go on
-            return f"{kept}; continue with `{shlex.join([*words, '--resume', resumed])}`"
+    run_id = _run_of_this_process(store_path) or resumed
+    if run_id is None:
         return (
             "rengo had not recorded the run yet (it stopped before the run started), so "
             f"nothing was kept: start it again with {again}"
         )
-    assert isinstance(found, RunInfo)
-    if found.status == "completed":
-        return f"run {found.run_id} had completed before the stop and is kept: nothing to resume"
-    why = cannot_resume(found) if cannot_resume is not None else None
+    found = _recorded_run(store_path, run_id)
+    if found is not None and found.status == "completed":
+        if _contribution_lost(store_path, found):
+            return (
+                f"run {run_id} completed, but it was stopped before its contribution values "
+                f"were recorded, and they are lost: start it again with {again} to value "
+                "(and pay) it"
+            )
+        return f"run {run_id} had completed before the stop and is kept: nothing to resume"
+    why = cannot_resume(found) if cannot_resume is not None and found is not None else None
     if why is not None:
         return f"{why}: start it again with {again}"
-    return f"{kept}; continue with `{shlex.join([*words, '--resume', found.run_id])}`"
+    return f"{kept}; continue with `{shlex.join([*words, '--resume', run_id])}`{after}"
 
 
-_UNREADABLE = object()
-"""What :func:`_run_of_this_process` gives for a store it could not read (the run may be there)."""
-
-
-def _run_of_this_process(store_path: Path | None) -> RunInfo | object | None:
-    """The newest run this process started or took over (any status, however many runs were
-    recorded since); None where the store holds none (also for no store yet);
-    ``_UNREADABLE`` for a store that cannot be read (the hint must not hide the
-    interruption). A run this process still shows running is one to continue: a store that
-    refused its last writes (disk full, busy) could not record it interrupted, and readers
-    take it so once this process ends."""
-    import os
-
-    from rengo.tracking.liveness import this_host
+def _run_of_this_process(store_path: Path | None) -> str | None:
+    """The run this process last started or resumed in the store, or None."""
+    from rengo.tracking.store import last_run_of_this_process
 
     try:
-        path = resolve_store_path(store_path)
-        if not path.exists():
-            return None
-        with RunStore(path) as store:
-            for run in store.list_runs(limit=None):
-                if run.owner_pid == os.getpid() and run.hostname == this_host():
-                    return run
+        return last_run_of_this_process(resolve_store_path(store_path))
     except Exception:  # a hint only: the interruption is reported anyway
-        return _UNREADABLE
-    return None
+        return None
+
+
+def _recorded_run(store_path: Path | None, run_id: str) -> RunInfo | None:
+    """``run_id`` as the store records it; None where the store cannot be read (the hint
+    must not hide the interruption: it then offers the resume)."""
+    try:
+        with RunStore(resolve_store_path(store_path)) as store:
+            return store.get_run(run_id)
+    except Exception:  # a hint only: the interruption is reported anyway
+        return None
+
+
+def _contribution_lost(store_path: Path | None, run: RunInfo) -> bool:
+    """Whether ``run``'s job values its participants (``[contribution]``) and the store
+    holds none of its values: they are recorded once the run completed, from memory."""
+    from rengo.jobs.build import JOB_SETTINGS
+
+    settings = run.config.get(JOB_SETTINGS) if isinstance(run.config, dict) else None
+    if not isinstance(settings, dict) or not settings.get("contribution"):
+        return False
+    try:
+        with RunStore(resolve_store_path(store_path)) as store:
+            return not store.contributions(run.run_id)
+    except Exception:
+        return False
 
 
 def mirror_target(given: str) -> tuple[str, str | None]:

@@ -193,15 +193,15 @@ def vfl_coordinator(
         words += ["--insecure"] if insecure else []
         words += ["--checkpoints", str(checkpoints)]
         kept_epochs = "completed epochs are kept with the checkpoints"
-        hint = continue_hint(
+        return continue_hint(
             kept_epochs,
             words,
             store,
             resume,
             starts_again=False,
             cannot_resume=lambda run: _no_checkpoint_yet(checkpoints, run.run_id),
+            after=", and the parties started again with theirs",
         )
-        return f"{hint}, and the parties started again with theirs"
 
     with friendly_errors(kept), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DeprecationWarning)

@@ -1106,6 +1106,7 @@ class RunStore:
             except sqlite3.IntegrityError:
                 continue  # random suffix collided with a run started the same second
             self._clocks[run_id] = (0.0, _monotonic())
+            _note_run_of_this_process(self.path, run_id)
             return run_id
         raise RuntimeError(f"could not draw a unique run id in {_ID_ATTEMPTS} attempts")
 
@@ -1231,6 +1232,7 @@ class RunStore:
             )
             resumed = self._get(conn, full)
         self._clocks[full] = (ran, _monotonic())
+        _note_run_of_this_process(self.path, full)
         return resumed
 
     def close_run(self, run_id: str, reason: str) -> RunInfo:
@@ -2587,3 +2589,37 @@ class RunStore:
 
 
 __all__ = ["RunStore"]
+
+
+_RUNS_OF_PROCESSES: dict[int, list[tuple[str, str]]] = {}
+"""The runs each process started or took over (a resume), in that order, with the store
+each is in, keyed by process id: a forked child inherits its parent's entries under the
+parent's id, so it never takes them for its own."""
+
+
+def _note_run_of_this_process(store_path: Path, run_id: str) -> None:
+    runs = _RUNS_OF_PROCESSES.setdefault(os.getpid(), [])
+    runs.append((str(Path(store_path).resolve()), run_id))
+
+
+def last_run_of_this_process(store_path: str | Path) -> str | None:
+    """The run this process last started or took over (resumed) in the store at
+    ``store_path``, or None. Known from this process's own memory, not from the store's
+    ``owner_pid``: another process (in another container, or one whose id was reused) may
+    own a run with the same process id.
+
+    Parameters
+    ----------
+    store_path
+        The run store's file.
+
+    Returns
+    -------
+    str | None
+        The run's full id, or None where this process started or resumed no run there.
+    """
+    where = str(Path(store_path).resolve())
+    for path, run_id in reversed(_RUNS_OF_PROCESSES.get(os.getpid(), [])):
+        if path == where:
+            return run_id
+    return None
