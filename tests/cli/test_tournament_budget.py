@@ -83,10 +83,34 @@ def test_a_budget_that_cuts_or_stops_the_gains_is_named_at_open_score_and_in_the
     with RunStore(tmp_path / "runs.db") as store:
         lines = {(e.round, e.participant): e for e in store.ledger(run_id)}
     assert lines[1, "a"].amount == 400 and lines[1, "b"].amount == 200
-    assert "scaled to fit the budget" in lines[1, "a"].reason
+    assert "scaled to fit the tournament's budget (600 minor units)" in lines[1, "a"].reason
     assert "this gain is paid 80.00 % of what it was due" in lines[1, "b"].reason
     assert lines[2, "a"].amount == 0
-    assert "not paid: the budget is spent" in lines[2, "a"].reason
+    assert "not paid: the tournament's budget is spent" in lines[2, "a"].reason
+
+
+def test_a_later_round_cut_by_what_is_left_names_what_is_left_not_the_budget(
+    tmp_path: Path,
+) -> None:
+    """Budget 10.00: round 1's gains (7.50) are paid in full, round 2's (7.50) meet the
+    2.50 left. Round 2's permanent ledger lines said "scaled to fit the budget: the gains
+    due exceed it", false of a 10.00 budget; they name what was left of it."""
+    _open(tmp_path, "--budget", "10.00")
+    _submit_good_predictions(tmp_path, 1, {"a": "100.00", "b": "50.00"})
+    _score_and_pay(tmp_path, 1)
+    _open(tmp_path)
+    _submit_good_predictions(tmp_path, 2, {"a": "100.00", "b": "50.00"})
+    _score_and_pay(tmp_path, 2)
+    run_id = json.loads((tmp_path / "t.json").read_text())["run_id"]
+    with RunStore(tmp_path / "runs.db") as store:
+        lines = {(e.round, e.participant): e for e in store.ledger(run_id)}
+    assert (lines[1, "a"].amount, lines[1, "b"].amount) == (500, 250)
+    assert "budget" not in lines[1, "a"].reason
+    assert lines[2, "a"].amount + lines[2, "b"].amount == 250
+    for who in ("a", "b"):
+        reason = lines[2, who].reason
+        assert "scaled to fit what was left of the tournament's budget (250 of its 1000" in reason
+        assert "fit the budget" not in reason
 
 
 def test_a_round_its_budget_covers_says_nothing_of_a_cut(tmp_path: Path) -> None:

@@ -406,10 +406,12 @@ def _scored(
     budget_minor: int | None,
     round_id: int,
     features: np.ndarray | None,
+    cap_name: str = "the budget",
 ) -> RoundResult:
     """:func:`score_round` of the submissions of ``names`` (sorted), row ``k`` of ``matrix``
     each, over the round's row ids in sorted order (the columns): the tournament keeps a
-    round's submissions as arrays and scores them without a dict per submission."""
+    round's submissions as arrays and scores them without a dict per submission.
+    ``cap_name`` says in a cut gain's ledger line what ``budget_minor`` is."""
     rule = rule or PayoutRule()
     published = list(eras)
     row_ids = sorted(published)
@@ -504,6 +506,7 @@ def _scored(
         cap,
         factor=rule.payout_factor,
         clip=rule.clip,
+        cap_name=cap_name,
     )
     return RoundResult(round_id, scores, tuple(payouts), SCORING_VERSION, cap)
 
@@ -523,16 +526,31 @@ class _Round:
     """Why the round was cancelled (:meth:`Tournament.cancel_round`), or None."""
 
     def scored(
-        self, target: Mapping[str, float], rule: PayoutRule, budget_minor: int | None, number: int
+        self,
+        target: Mapping[str, float],
+        rule: PayoutRule,
+        budget_minor: int | None,
+        number: int,
+        cap_name: str = "the budget",
     ) -> RoundResult:
-        """:func:`score_round` of this round's submissions and stakes against ``target``."""
+        """:func:`score_round` of this round's submissions and stakes against ``target``
+        (``cap_name``: what ``budget_minor`` is, for a cut gain's ledger line)."""
         position = {r: i for i, r in enumerate(self.row_ids)}
         columns = [position[r] for r in sorted(self.row_ids)]
         names = sorted(self.submissions)
         matrix = np.stack([np.asarray(self.submissions[p])[columns] for p in names])
         eras = dict(zip(self.row_ids, self.eras, strict=True))
         return _scored(
-            names, matrix, self.stakes, eras, target, rule, budget_minor, number, self.features
+            names,
+            matrix,
+            self.stakes,
+            eras,
+            target,
+            rule,
+            budget_minor,
+            number,
+            self.features,
+            cap_name,
         )
 
 
@@ -771,7 +789,7 @@ class Tournament:
             raise ProtocolError(f"round {number} has no submissions")
         target = _by_row_id(targets, r.row_ids, "targets")
         budget = None if self.budget is None else self.budget.remaining_minor
-        result = r.scored(target, self.rule, budget, number)
+        result = r.scored(target, self.rule, budget, number, self._cap_name(budget))
         if self.budget is not None:
             self.budget.charge(result.payouts)
         r.result = result
@@ -810,7 +828,24 @@ class Tournament:
         if r.result is None:
             raise ProtocolError(f"round {round_id} is not resolved; resolve it instead")
         target = _by_row_id(targets, r.row_ids, "targets")
-        return r.scored(target, self.rule, r.result.budget_minor, round_id)
+        budget = r.result.budget_minor
+        return r.scored(target, self.rule, budget, round_id, self._cap_name(budget))
+
+    def _cap_name(self, left_minor: int | None) -> str:
+        """What a round's gains cap is, as a cut gain's ledger line names it: what was left of
+        the tournament's budget when the round was scored, never the whole budget (round 2's
+        gains of 7.50 cut to the 2.50 left of a 10.00 budget said "the gains due exceed [the
+        budget]", which they did not)."""
+        if self.budget is None or left_minor is None:
+            return "the round's total stake"
+        if left_minor == 0:
+            return "the tournament's budget"  # "not paid: the tournament's budget is spent"
+        if left_minor == self.budget.total_minor:
+            return f"the tournament's budget ({left_minor} minor units)"
+        return (
+            f"what was left of the tournament's budget ({left_minor} of its "
+            f"{self.budget.total_minor} minor units)"
+        )
 
     def results(self) -> list[RoundResult]:
         """Every resolved round, oldest first."""
