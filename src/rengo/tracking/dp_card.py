@@ -61,7 +61,7 @@ def central_dp_rows(store: RunStore, run: RunInfo) -> list[tuple[str, Any]]:
         ("target epsilon", _target(dp.get("target_epsilon"), _budget_stop(store, run))),
         ("rounds accounted", _rounds_accounted(store, run, series)),
         ("noise and sample drawn from", _noise_source(dp.get("seeded_noise"))),
-        ("outside the guarantee", _outside(run)),
+        ("outside the guarantee", _outside(run, _CENTRAL_RELEASED)),
     ]
 
 
@@ -90,7 +90,27 @@ def local_dp_rows(run: RunInfo) -> list[tuple[str, Any]]:
     local = isinstance(dp, Mapping) and dp.get("kind") == "local"
     if not local and not (isinstance(privacy, Mapping) and privacy.get("dp") == "local"):
         return []
-    return [("outside the guarantee", _outside(run))]
+    secagg = isinstance(privacy, Mapping) and privacy.get("secagg") is not None
+    return [("outside the guarantee", _outside(run, _local_released(secagg)))]
+
+
+def _local_released(secagg: bool) -> str:
+    """What reached the coordinator under local DP beside the clients' DP-SGD updates,
+    which the epsilon does not cover. An update's norm is post-processing of that update
+    (covered, never listed); under secure aggregation the coordinator saw no client's fit
+    metrics, no update norm and no train_* mean (the store holds none), only the evaluation."""
+    if secagg:
+        return (
+            "who took part each round, each client's example counts and its evaluation "
+            "metrics, and the un-noised eval_* means (secure aggregation kept every "
+            "client's fit metrics at the client: no train_* mean was released)"
+        )
+    return (
+        "who took part each round, each client's example counts, its own fit and "
+        "evaluation metrics (train loss and accuracy computed without noise), and the "
+        "un-noised train_* and eval_* means (an update's norm is post-processing of its "
+        "DP-SGD update: covered)"
+    )
 
 
 def _clip_norm(dp: Mapping[str, Any], last_used: float | None) -> str | None:
@@ -211,12 +231,17 @@ def _noise_source(seeded: Any) -> str | None:
     return None
 
 
-def _outside(run: RunInfo) -> str:
-    """What the run released beside the noised models that epsilon does not cover."""
-    released = [
-        "the per-client records (who took part each round, example counts, client metrics, "
-        "update norms) and the un-noised train_* and eval_* means"
-    ]
+_CENTRAL_RELEASED = (
+    "the per-client records (who took part each round, example counts, client metrics, "
+    "update norms) and the un-noised train_* and eval_* means"
+)
+
+
+def _outside(run: RunInfo, records: str) -> str:
+    """What the run released beside the noised models that epsilon does not cover:
+    ``records`` (what the clients' records and means told the coordinator, which differs
+    between central and local DP), the feature scaling, and early stopping's choice."""
+    released = [records]
     if run.config.get("input_standardization") is not None:
         released.append(
             "the feature scaling (data.standardize = true) fitted without noise on every "
