@@ -771,7 +771,8 @@ def _party_mod(spec: str) -> Any:
 class PartyReport:
     """A client mod that prints the party's side of each round: what it trained on, its
     loss, its local-DP epsilon so far (DP-SGD) and how long it took (a failure is logged
-    once, with its traceback)."""
+    once, with its traceback). It prints one line per fit call: under Ditto and FedRep,
+    which train twice per round, two "trained on" lines per round."""
 
     def __init__(self, name: str) -> None:
         self.name = name

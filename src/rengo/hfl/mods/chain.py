@@ -193,7 +193,10 @@ class ModChain:
         A stage message goes to the mod that owns it first; the ``fit`` the owner passes to
         ``call_next`` then runs the mods its round config requests and every other installed
         mod, in order, as a plain fit would. An installed mod with a requested mod's name
-        stands in for it there too, so no mod runs twice in one call.
+        stands in for it there too, so no mod runs twice in one call. A mod that itself
+        calls ``call_next`` more than once (Ditto: the global then the personal update;
+        FedRep: one call per phase) runs the mods inside it once per such call: twice in
+        one round.
         """
         if call.key in (FIT, EVALUATE):
             return _step(self._with_requested(call, self._installed, None), 0, client)(call)
