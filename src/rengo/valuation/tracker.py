@@ -768,10 +768,15 @@ class ContributionTracker:
     ) -> RoundContribution:
         players = sorted(r.client_ids)
         n = len(players)
-        try:
-            self.check_round_clients(n)
-        except ConfigError as exc:
-            raise ConfigError(f"round {r.round}: {exc}") from None
+        # the round's players are counted (an entity's clients are one already): a run whose
+        # parties changed mid-run may hold more than the start's check counted
+        if self.method == "mr" and n > MAX_EXACT_ROUND_PLAYERS:
+            who = "participants" if self.entity_of else "clients"
+            raise ConfigError(
+                f"round {r.round}: contribution.method = 'mr' values at most "
+                f"{MAX_EXACT_ROUND_PLAYERS} {who} a round exactly, and this round has {n}; "
+                "use method 'gtg', or sample fewer clients a round (strategy.fraction_fit)"
+            )
         value = round_value_function(r, players, self.evaluate, coalition_model)
         result: ShapleyResult
         if self.method == "gtg":
