@@ -186,6 +186,11 @@ def run_overview(store: RunStore, run_id: str) -> dict[str, Any]:
     run = store.get_run(run_id)
     since, total = window_start(store, run.run_id)
     rounds = store.rounds(run.run_id, since, metrics=False)
+    # a round's num_failures counts failed training and failed evaluation together (14 of a
+    # 4-client round's 40 evaluations failing read "-7 / 4 clients"): the card and the table
+    # take the clients that failed training apart, as the round line and runs show do
+    vertical = run.kind.startswith("vfl")
+    by_phase = {} if vertical else store.failures_by_phase(run.run_id, [r.round for r in rounds])
     series = store.round_metrics(run.run_id)
     window: dict[int, dict[str, float]] = {r.round: {} for r in rounds}
     for key, points in series.items():  # sorted by key, as rounds() gives each round's
@@ -220,6 +225,11 @@ def run_overview(store: RunStore, run_id: str) -> dict[str, Any]:
                 "duration_s": r.duration_s,
                 "num_clients": r.num_clients,
                 "num_failures": r.num_failures,
+                # no failed client records (a vertical run, an old store): as recorded
+                "fit_failures": by_phase.get(r.round, {}).get("fit", 0)
+                if r.round in by_phase
+                else r.num_failures,
+                "evaluate_failures": by_phase.get(r.round, {}).get("evaluate", 0),
                 "metrics": {k: finite(v) for k, v in window[r.round].items()},
             }
             for r in rounds

@@ -647,7 +647,7 @@
       }
       const failures = clients.failures.length;
       if (last) cards.push(h("div", { class: "card kpi" }, h("div", { class: "label" }, "Clients"),
-        h("div", { class: "value" }, String(last.num_clients - last.num_failures), h("small", {}, ` / ${last.num_clients}`)),
+        h("div", { class: "value" }, String(last.num_clients - last.fit_failures), h("small", {}, ` / ${last.num_clients}`)),
         h("div", { class: "sub" }, `reported in ${unit} ${last.round}` + (clients.clients.length ? ` · ${clients.clients.length} seen` : ""))));
       // a run that failed before any round completed still shows who failed
       if (last || failures) {
@@ -708,7 +708,8 @@
         { label: "Round", num: true, render: (r) => String(r.round) },
         { label: "Time", num: true, render: (r) => fmtDuration(r.duration_s) },
         { label: "Clients", num: true, render: (r) => String(r.num_clients) },
-        { label: "Failed", num: true, render: (r) => r.num_failures ? h("span", { class: "reason" }, String(r.num_failures)) : "0" },
+        { label: "Fit failed", num: true, render: (r) => r.fit_failures ? h("span", { class: "reason" }, String(r.fit_failures)) : "0" },
+        ...(run.rounds.some((r) => r.evaluate_failures) ? [{ label: "Eval failed", num: true, render: (r) => r.evaluate_failures ? h("span", { class: "reason" }, String(r.evaluate_failures)) : "0" }] : []),
         ...keys.map((k) => ({ label: k, num: true, render: (r) => fmtMetric(r.metrics[k] === undefined ? null : r.metrics[k], k) })),
       ];
       const partial = run.rounds_total > shown.length
