@@ -73,7 +73,9 @@ def test_a_hand_made_record_counts_evaluation_failures_apart() -> None:
 
 
 def test_mirrors_count_ok_clients_from_training_and_evaluation_failures_apart() -> None:
-    # 4 sampled to train (1 failed), 12 to evaluate (9 failed): num_failures counts 9
+    # 4 sampled to train (1 failed), 12 to evaluate (9 failed, client 3 among them, which
+    # failed training too): num_failures counts 9, the round line "3 of 4 ...; failed
+    # evaluation" names 8
     record = StoredRound(1, 0.5, 4, 9)
     fit = [ClientRecord(1, str(c), "fit", "ok", 5, 0, 0, 0.0, None, None) for c in range(3)]
     fit.append(ClientRecord(1, "3", "fit", "failed", 0, 0, 0, 0.0, "timed out", None))
@@ -84,4 +86,7 @@ def test_mirrors_count_ok_clients_from_training_and_evaluation_failures_apart() 
     values = round_scalars(record, fit + evaluate)
     assert values["clients/ok"] == 3.0
     assert values["clients/failed"] == 1.0
-    assert values["clients/evaluate_failed"] == 9.0
+    assert values["clients/evaluate_failed"] == 8.0
+    failures = {"3": "timed out"} | {str(c): "evaluate: timed out" for c in range(4, 12)}
+    line = RoundRecord(1, [str(c) for c in range(4)], failures, {}, 0.5)
+    assert values["clients/evaluate_failed"] == len(line.evaluation_failures)

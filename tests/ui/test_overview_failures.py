@@ -38,3 +38,4 @@ def test_overview_counts_clients_that_failed_training_apart_from_evaluation(
         assert shown["num_clients"] - shown["fit_failures"] == len(record.clients) - len(
             record.fit_failures
         )
+        assert shown["evaluate_failures"] == len(record.evaluation_failures)

@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any
 
 from rengo import __version__
+from rengo.core.client_record import failures_by_phase
 from rengo.core.errors import ConfigError, DataError
 from rengo.core.held_signals import signals_held
 from rengo.core.roles import validate_party_name
@@ -1720,7 +1721,8 @@ class RunStore:
     def failures_by_phase(self, run_id: str, rounds: Collection[int]) -> dict[int, dict[str, int]]:
         """How many clients failed in each of ``rounds``, by phase, from the client records
         (a round's ``num_failures`` counts the clients that failed its training or its
-        evaluation together).
+        evaluation together); ``"evaluate"`` counts those that failed only the evaluation,
+        by :func:`rengo.core.client_record.failures_by_phase`, the round line's rule.
 
         Parameters
         ----------
@@ -1733,25 +1735,24 @@ class RunStore:
         -------
         dict
             Round -> phase -> failed clients (``{3: {"fit": 12, "evaluate": 4}}``); a round
-            without failed records is absent.
+            without failed records, and a phase without failures, is absent.
         """
         wanted = sorted({int(r) for r in rounds})
         if not wanted:
             return {}
-        counts: dict[int, dict[str, int]] = {}
+        failed: dict[int, list[tuple[str, str]]] = {}
         with self._reading() as conn:
             rid = self._resolve(conn, run_id)
             for start in range(0, len(wanted), 500):  # SQLite's bound-parameter limit
                 chunk = wanted[start : start + 500]
                 rows = conn.execute(
-                    "SELECT round, phase, COUNT(*) FROM client_rounds WHERE run_id = ? "
-                    f"AND status = 'failed' AND round IN ({', '.join('?' * len(chunk))}) "
-                    "GROUP BY round, phase",
+                    "SELECT round, client_id, phase FROM client_rounds WHERE run_id = ? "
+                    f"AND status = 'failed' AND round IN ({', '.join('?' * len(chunk))})",
                     [rid, *chunk],
                 ).fetchall()
-                for round_, phase, count in rows:
-                    counts.setdefault(int(round_), {})[str(phase)] = int(count)
-        return counts
+                for round_, client_id, phase in rows:
+                    failed.setdefault(int(round_), []).append((str(client_id), str(phase)))
+        return {round_: failures_by_phase(pairs) for round_, pairs in failed.items()}
 
     def client_summary_rounds(self, run_id: str) -> list[int]:
         """The rounds whose client records a run's client-metric summary reads

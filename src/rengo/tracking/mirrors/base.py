@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from rengo.core.client_record import failures_by_phase
 from rengo.tracking.client_spread import client_metric_spread
 from rengo.tracking.mirrors.deadline import BoundedCaller
 from rengo.tracking.records import ClientRecord, RoundRecord, RunInfo
@@ -70,21 +71,21 @@ def flat_params(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 def round_scalars(record: RoundRecord, clients: Sequence[ClientRecord]) -> dict[str, float]:
     """Every number worth a chart for one round: the round's own metrics under their names,
     then ``round/duration_s``, ``clients/ok|failed`` (of the clients sampled to train; the
-    round's failed evaluations are ``clients/evaluate_failed``, present where it evaluated),
+    round's clients that failed only its evaluation are ``clients/evaluate_failed``, present
+    where it evaluated: the round line's rule, one that failed both is a training failure),
     ``traffic/bytes_sent|received`` and, per client metric,
     ``clients/<phase>_<metric>/mean|worst_decile``. NaN is left out. Without client records
     (a vertical run), ``clients/failed`` is the round's recorded ``num_failures``."""
     values: dict[str, float] = {k: v for k, v in record.metrics.items() if math.isfinite(v)}
     values["round/duration_s"] = record.duration_s
     fit_failed = record.num_failures
+    by_phase = failures_by_phase((c.client_id, c.phase) for c in clients if c.status == "failed")
     if clients:  # a round's num_failures counts its evaluation failures too (-5 of 4 "ok")
-        fit_failed = sum(1 for c in clients if c.phase == "fit" and c.status == "failed")
+        fit_failed = by_phase.get("fit", 0)
     values["clients/ok"] = float(record.num_clients - fit_failed)
     values["clients/failed"] = float(fit_failed)
     if any(c.phase == "evaluate" for c in clients):
-        values["clients/evaluate_failed"] = float(
-            sum(1 for c in clients if c.phase == "evaluate" and c.status == "failed")
-        )
+        values["clients/evaluate_failed"] = float(by_phase.get("evaluate", 0))
     if clients:
         values["traffic/bytes_sent"] = float(sum(c.bytes_sent for c in clients))
         values["traffic/bytes_received"] = float(sum(c.bytes_received for c in clients))
