@@ -22,7 +22,10 @@ Each sampled client's fate in a round is one uniform draw ``u``: it drops out wh
 dropped out of a round's training also misses that round's evaluation (the same draw), and
 the expected share of sampled clients lost per round is ``dropout + stragglers``. The draw
 mixes the round's seed with the round and the client id again, so a ``"seed"`` a user's
-``on_fit_config`` puts in every client's config cannot make them drop together.
+``on_fit_config`` puts in every client's config cannot make them drop together. Such a
+seed does, however, part the two phases: the fit instruction carries the user's seed and the
+evaluation one the coordinator's, so the fit and evaluation draws differ and "also misses
+that round's evaluation" holds only for the coordinator's own seeds.
 
 Under SecAgg+ the mod sees a client's fit only in the masked-input stage: every simulated
 loss happens after the client advertised its keys and delivered its shares and before it
