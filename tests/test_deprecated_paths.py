@@ -75,6 +75,8 @@ ADDED_AFTER_THE_SPLIT = {
     "MAX_STAKE_MINOR",
     # a coalition value that is NaN or infinite (a run's round falls back to group level)
     "NonFiniteValueError",
+    # the check of a participant's name, made public for the CLI (submit checks it first)
+    "participant_name",
 }
 """Public names added to the new packages after rengo.contrib was split: no old path."""
 
