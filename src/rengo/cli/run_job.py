@@ -365,9 +365,10 @@ def continue_hint(
             "rengo had not recorded the run yet (it stopped before the run started), so "
             f"nothing was kept: start it again with {again}"
         )
-    found = _recorded_run(store_path, run_id)
+    recorded = _recorded_run(store_path, run_id)
+    found, contribution_lost = recorded if recorded is not None else (None, False)
     if found is not None and found.status == "completed":
-        if _contribution_lost(store_path, found):
+        if contribution_lost:
             return (
                 f"run {run_id} completed, but it was stopped before its contribution values "
                 f"were recorded, and they are lost: start it again with {again} to value "
@@ -390,29 +391,21 @@ def _run_of_this_process(store_path: Path | None) -> str | None:
         return None
 
 
-def _recorded_run(store_path: Path | None, run_id: str) -> RunInfo | None:
-    """``run_id`` as the store records it; None where the store cannot be read (the hint
-    must not hide the interruption: it then offers the resume)."""
-    try:
-        with RunStore(resolve_store_path(store_path)) as store:
-            return store.get_run(run_id)
-    except Exception:  # a hint only: the interruption is reported anyway
-        return None
-
-
-def _contribution_lost(store_path: Path | None, run: RunInfo) -> bool:
-    """Whether ``run``'s job values its participants (``[contribution]``) and the store
-    holds none of its values: they are recorded once the run completed, from memory."""
+def _recorded_run(store_path: Path | None, run_id: str) -> tuple[RunInfo, bool] | None:
+    """``run_id`` as the store records it, and whether its job values its participants
+    (``[contribution]``) while the store holds none of its values (they are recorded from
+    memory once the run completed); None where the store cannot be read (the hint must not
+    hide the interruption: it then offers the resume). One opening of the store."""
     from rengo.jobs.build import JOB_SETTINGS
 
-    settings = run.config.get(JOB_SETTINGS) if isinstance(run.config, dict) else None
-    if not isinstance(settings, dict) or not settings.get("contribution"):
-        return False
     try:
         with RunStore(resolve_store_path(store_path)) as store:
-            return not store.contributions(run.run_id)
-    except Exception:
-        return False
+            run = store.get_run(run_id)
+            settings = run.config.get(JOB_SETTINGS) if isinstance(run.config, dict) else None
+            valued = isinstance(settings, dict) and bool(settings.get("contribution"))
+            return run, valued and not store.contributions(run_id)
+    except Exception:  # a hint only: the interruption is reported anyway
+        return None
 
 
 def mirror_target(given: str) -> tuple[str, str | None]:
