@@ -11,42 +11,21 @@ from typing import Any
 
 import numpy as np
 import pytest
-import typer
-from typer.testing import CliRunner
 
-from rengo.cli.tournament import tournament_app
 from rengo.tracking import RunStore
 from rengo.tracking import store as store_module
-
-runner = CliRunner(env={"COLUMNS": "200"})
-app = typer.Typer()
-app.add_typer(tournament_app, name="tournament")
+from tests.cli.tournament_steps import app, open_round, runner, submit_predictions
 
 
 def _scored_round(tmp_path: Path) -> list[str]:
     """Open, submit (two participants) and score round 1; returns the ``--state`` option."""
-    state = ["--state", str(tmp_path / "t.json")]
-    opened = runner.invoke(
-        app,
-        ["tournament", "open", "--dataset", "breast_cancer", "--eras", "2",
-         "--store", str(tmp_path / "runs.db"), *state],
-    )  # fmt: skip
-    assert opened.exit_code == 0, opened.output
+    state, ids = open_round(tmp_path)
     with (tmp_path / "t-round1-live.csv").open(newline="", encoding="utf-8") as f:
         live = list(csv.DictReader(f))
     radius = np.array([float(r["mean radius"]) for r in live])
     good = 1.0 - (radius - radius.min()) / (radius.max() - radius.min())
     for name, values in (("alice", good), ("bob", 1.0 - good)):
-        path = tmp_path / f"{name}.csv"
-        with path.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(["id", "prediction"])
-            writer.writerows(zip([r["id"] for r in live], values.tolist(), strict=True))
-        submitted = runner.invoke(
-            app,
-            ["tournament", "submit", "--participant", name, "--predictions", str(path),
-             "--stake", "100.00", *state],
-        )  # fmt: skip
+        submitted = submit_predictions(tmp_path, state, name, ids, values.tolist(), "100.00")
         assert submitted.exit_code == 0, submitted.output
     targets = str(tmp_path / "t-round1-targets.csv")
     scored = runner.invoke(app, ["tournament", "score", "--targets", targets, *state])
@@ -181,28 +160,11 @@ def test_each_ledger_line_names_the_corr_mmc_and_score_its_amount_comes_from(
 def test_score_names_participants_whose_predictions_are_copies(tmp_path: Path) -> None:
     """judy submitted alice's file exactly: the two were scored and paid alike and the
     operator was told nothing."""
-    state = ["--state", str(tmp_path / "t.json")]
-    opened = runner.invoke(
-        app,
-        ["tournament", "open", "--dataset", "breast_cancer", "--eras", "2",
-         "--store", str(tmp_path / "runs.db"), *state],
-    )  # fmt: skip
-    assert opened.exit_code == 0, opened.output
-    with (tmp_path / "t-round1-live.csv").open(newline="", encoding="utf-8") as f:
-        ids = [r["id"] for r in csv.DictReader(f)]
+    state, ids = open_round(tmp_path)
     rng = np.random.default_rng(0)
     own, other = rng.random(len(ids)), rng.random(len(ids))
     for name, values in (("alice", own), ("bob", other), ("judy", own)):
-        path = tmp_path / f"{name}.csv"
-        with path.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(["id", "prediction"])
-            writer.writerows(zip(ids, values.tolist(), strict=True))
-        submitted = runner.invoke(
-            app,
-            ["tournament", "submit", "--participant", name, "--predictions", str(path),
-             "--stake", "10", *state],
-        )  # fmt: skip
+        submitted = submit_predictions(tmp_path, state, name, ids, values.tolist(), "10")
         assert submitted.exit_code == 0, submitted.output
     targets = str(tmp_path / "t-round1-targets.csv")
     scored = runner.invoke(app, ["tournament", "score", "--targets", targets, *state])

@@ -8,27 +8,8 @@ import csv
 from pathlib import Path
 
 import numpy as np
-import typer
-from typer.testing import CliRunner
 
-from rengo.cli.tournament import tournament_app
-
-runner = CliRunner(env={"COLUMNS": "200"})
-app = typer.Typer()
-app.add_typer(tournament_app, name="tournament")
-
-
-def _opened(tmp_path: Path) -> tuple[list[str], list[str]]:
-    """Open round 1 of a tournament in ``tmp_path``; its ``--state`` option and live ids."""
-    state = ["--state", str(tmp_path / "t.json")]
-    opened = runner.invoke(
-        app,
-        ["tournament", "open", "--dataset", "breast_cancer", "--eras", "2",
-         "--store", str(tmp_path / "runs.db"), *state],
-    )  # fmt: skip
-    assert opened.exit_code == 0, opened.output
-    with (tmp_path / "t-round1-live.csv").open(newline="", encoding="utf-8") as f:
-        return state, [r["id"] for r in csv.DictReader(f)]
+from tests.cli.tournament_steps import app, open_round, runner
 
 
 def _file(path: Path, header: list[str], rows: list[list[object]]) -> str:
@@ -54,7 +35,7 @@ def test_a_refused_submission_names_its_file_and_round_and_keeps_the_earlier_one
     """A missing id, a value outside [0, 1] and constant predictions were refused as
     "predictions of 'dave' row ids differ from the published ones (...)": not which file,
     nor for which round, nor whether the earlier submission still counted."""
-    state, ids = _opened(tmp_path)
+    state, ids = open_round(tmp_path)
     values = np.random.default_rng(0).random(len(ids)).tolist()
     good = _file(
         tmp_path / "good.csv",
@@ -88,7 +69,7 @@ def test_a_file_without_the_prediction_column_says_which_columns_a_submission_na
 ) -> None:
     """Numerai's 'probability' header read "no feature column 'prediction'", a term of
     job files a participant never met."""
-    state, ids = _opened(tmp_path)
+    state, ids = open_round(tmp_path)
     values = np.random.default_rng(0).random(len(ids)).tolist()
     path = _file(
         tmp_path / "p.csv", ["id", "probability"], [list(r) for r in zip(ids, values, strict=True)]
@@ -101,7 +82,7 @@ def test_a_file_without_the_prediction_column_says_which_columns_a_submission_na
 
 
 def test_a_resubmission_says_it_replaces_the_earlier_one_and_its_stake(tmp_path: Path) -> None:
-    state, ids = _opened(tmp_path)
+    state, ids = open_round(tmp_path)
     values = np.random.default_rng(0).random(len(ids)).tolist()
     path = _file(
         tmp_path / "p.csv", ["id", "prediction"], [list(r) for r in zip(ids, values, strict=True)]
@@ -116,7 +97,7 @@ def test_a_resubmission_says_it_replaces_the_earlier_one_and_its_stake(tmp_path:
 def test_submitting_when_the_latest_round_was_cancelled_names_that_round(tmp_path: Path) -> None:
     """After round 1 was scored and round 2 cancelled, a submission was told "round 1 is
     already scored", not that round 2, the one meant, was cancelled."""
-    state, ids = _opened(tmp_path)
+    state, ids = open_round(tmp_path)
     values = np.random.default_rng(0).random(len(ids)).tolist()
     path = _file(
         tmp_path / "p.csv", ["id", "prediction"], [list(r) for r in zip(ids, values, strict=True)]
@@ -138,7 +119,7 @@ def test_an_open_run_twice_says_the_rounds_share_their_live_rows(tmp_path: Path)
     """A second `open` of the same rows (run again, its output lost) opened round 2 without
     a word: later submissions went to round 2, earlier ones stayed in round 1, each round
     scored apart."""
-    state, _ = _opened(tmp_path)
+    state, _ = open_round(tmp_path)
     again = runner.invoke(app, ["tournament", "open", "--dataset", "breast_cancer", *state])
     assert again.exit_code == 0, again.output
     output = " ".join(again.output.split())
@@ -161,7 +142,7 @@ def test_a_bad_participant_name_is_named_as_the_options_fault_not_the_files(
     ' alice' has spaces around it', sending the participant to look for the fault in a
     file that had none. The name is checked before the file is read: with a broken file
     too, the name is what is refused, and nothing points at the file."""
-    state, ids = _opened(tmp_path)
+    state, ids = open_round(tmp_path)
     values = np.random.default_rng(0).random(len(ids)).tolist()
     good = _file(
         tmp_path / "a.csv", ["id", "prediction"], [list(r) for r in zip(ids, values, strict=True)]
