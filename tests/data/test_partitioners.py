@@ -225,3 +225,31 @@ def test_more_dirichlet_draws_never_repair_a_draw_further_from_the_skew() -> Non
     assert short == sorted(short, reverse=True) and short[-1] < short[0]
     with pytest.warns(UserWarning, match=r"more draws would hardly help"):
         dirichlet_partition(LABELS, 200, 0.3, 7, min_size=3, max_retries=8)
+
+
+def _partition_digest(parts: list[np.ndarray]) -> str:
+    import hashlib
+
+    return hashlib.sha256(b"|".join(p.tobytes() for p in parts)).hexdigest()[:16]
+
+
+@pytest.mark.parametrize(
+    ("clients", "alpha", "min_size", "digest"),
+    [
+        (20, 0.5, 1, "989d4f3933121373"),  # the first draws succeed
+        (200, 0.3, 3, "70105a35d6b8f66f"),  # every draw falls short: the closest one is repaired
+    ],
+)
+def test_a_seeds_dirichlet_partition_is_the_one_earlier_releases_dealt(
+    clients: int, alpha: float, min_size: int, digest: str
+) -> None:
+    """Same seed, same clients across releases: a researcher's sweep resumed after an
+    upgrade must deal the rows it dealt before. The draws now deal rows only once one is
+    chosen (one draw for 1,000 clients over 30,000 rows: 11.7 ms to 1.3 ms); the digests
+    were taken with the sources before that change (af33c34a)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parts = dirichlet_partition(LABELS, clients, alpha, 7, min_size=min_size)
+    assert _partition_digest(parts) == digest
