@@ -200,6 +200,49 @@ def test_tournament_leaderboard_equals_the_tournaments_own(
     assert scores == sorted(scores, reverse=True)
 
 
+def test_tournament_eras_of_different_rounds_get_different_chart_positions(
+    tmp_path: Path,
+) -> None:
+    """The "CORR per era" chart plotted each era at the number in its name; a CLI season
+    whose round files each start at "era1" put every round's first era on x = 1, so round
+    2's line folded back over round 1's. Each era now carries its place among every scored
+    round's eras, rounds in order, shared by all participants (one missed round 1)."""
+
+    def scored(eras: list[str], corr: float) -> dict[str, object]:
+        per_era = [{"era": e, "corr": corr + i / 100, "mmc": 0.0} for i, e in enumerate(eras)]
+        return {"stake_minor": 100, "corr": corr, "mmc": 0.0, "score": corr, "eras": per_era}
+
+    summary = {
+        "paid_rounds": [1, 2],
+        "currency": "NMR",
+        "decimals": 2,
+        "rounds": [
+            {"round": 1, "paid": True, "scores": {"ann": scored(["era1", "era2"], 0.1)}},
+            {
+                "round": 2,
+                "paid": True,
+                "scores": {
+                    "ann": scored(["era1", "era2", "era3"], 0.2),
+                    "bob": scored(["era1", "era2", "era3"], 0.3),
+                },
+            },
+        ],
+    }
+    with RunStore(tmp_path / "runs.db") as store:
+        run = store.start_run("tournament", {"rounds": 2}, name="season")
+        store.finish_run(run, "completed", summary)
+        body = views.tournament_view(store, run)
+    ann = [(e["round"], e["era"], e["position"]) for e in body["eras"]["ann"]]
+    assert ann == [
+        (1, "era1", 1),
+        (1, "era2", 2),
+        (2, "era1", 3),
+        (2, "era2", 4),
+        (2, "era3", 5),
+    ]
+    assert [e["position"] for e in body["eras"]["bob"]] == [3, 4, 5]
+
+
 def test_compare_two_runs(client: TestClient, recorded: Recorded) -> None:
     body = client.get(f"/api/compare?ids={recorded.alpha},{recorded.beta}").json()
     assert [r["name"] for r in body["runs"]] == ["alpha", "beta"]

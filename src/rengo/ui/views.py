@@ -470,7 +470,9 @@ def rewards_view(
 
 def tournament_view(store: RunStore, run_id: str) -> dict[str, Any]:
     """A tournament run's leaderboard (mean combined score, rounds, net payout), each
-    participant's score per round and, where the run recorded them, per-era CORR and MMC.
+    participant's score per round and, where the run recorded them, per-era CORR and MMC
+    with each era's ``position``: its place among every scored round's eras, rounds in
+    order, the same for every participant (the chart's x).
     As ``rengo tournament leaderboard``, the means cover every scored round the summary
     holds and the net payout the paid ones; ``unpaid_rounds`` names the rest."""
     from rengo.tracking.tournament_records import SCORE_METHOD
@@ -516,9 +518,23 @@ def tournament_view(store: RunStore, run_id: str) -> dict[str, Any]:
             }
         )
     board.sort(key=_leaderboard_order)
+    # Every round names its eras afresh (each round's first era is often "era1"), so a
+    # chart needs one x per (round, era) shared by every participant: the rounds in order,
+    # each round's eras in the order it scored them.
+    positions: dict[tuple[int, str], int] = {}
+    for r in sorted({r for by_round in details.values() for r in by_round}):
+        for by_round in details.values():
+            for e in by_round.get(r, {}).get("eras", []):
+                positions.setdefault((r, str(e["era"])), len(positions) + 1)
     eras = {
         who: [
-            {"round": r, "era": e["era"], "corr": finite(e["corr"]), "mmc": finite(e["mmc"])}
+            {
+                "round": r,
+                "era": e["era"],
+                "position": positions[(r, str(e["era"]))],
+                "corr": finite(e["corr"]),
+                "mmc": finite(e["mmc"]),
+            }
             for r, s in sorted(by_round.items())
             for e in s.get("eras", [])
         ]

@@ -833,10 +833,11 @@
       used.add("tournament-scores"); grid.append(scores.card);
       requestAnimationFrame(() => scores.chart.update(Object.entries(t.scores).map(([who, pts]) => ({ label: who, points: pts }))));
       if (Object.keys(t.eras).length) {
-        const eras = this.charts.card("tournament-eras", "CORR per era", { xLabel: "era" });
+        // x: the era's place among every scored round's eras, rounds in order (each round
+        // names its eras afresh, so round 2's first era is not round 1's)
+        const eras = this.charts.card("tournament-eras", "CORR per era", { xLabel: "era, rounds in order" });
         used.add("tournament-eras"); grid.append(eras.card);
-        const eraIndex = (name) => { const m = /(\d+)$/.exec(name); return m ? Number(m[1]) : 0; };
-        requestAnimationFrame(() => eras.chart.update(Object.entries(t.eras).map(([who, list]) => ({ label: who, points: list.map((e) => [eraIndex(e.era), e.corr]) }))));
+        requestAnimationFrame(() => eras.chart.update(Object.entries(t.eras).map(([who, list]) => ({ label: who, points: list.map((e) => [e.position, e.corr]) }))));
       }
       replace(body, board, grid);
     }
