@@ -61,6 +61,7 @@ def test_round_loop_passes_only_codec_bytes_to_the_pool(logistic_client_fn) -> N
             "lr": 0.05,
             "seed": client_seed(9, server_round, req.client_id),
             "server_round": server_round,
+            "coordinator_seed": client_seed(9, server_round, req.client_id),
         }
         assert [p.shape for p in message.parameters] == [(4, 3), (3,)]
     for req in fits[:3]:

@@ -244,3 +244,59 @@ def test_a_seed_in_the_round_config_does_not_make_clients_drop_together(client_d
     # a shared draw loses all 10 clients or none; independent draws lose some, in most rounds
     assert any(0 < n < 10 for n in lost), lost
     assert len({tuple(sorted(r.failures)) for r in history.rounds}) > 1
+
+
+class _EvaluationLog(LogisticRegressionClient):
+    """Appends "round client" to a file each time it evaluates (seen across processes)."""
+
+    def __init__(self, X, y, cid: str, log: str) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(X, y, lr=0.1)
+        self._cid, self._log = cid, log
+
+    def evaluate(self, parameters, config):  # type: ignore[no-untyped-def]
+        with open(self._log, "a", encoding="utf-8") as out:
+            out.write(f"{config['server_round']} {self._cid}\n")
+        return super().evaluate(parameters, config)
+
+
+@pytest.mark.parametrize("executor", ["serial", "process"])
+def test_a_client_lost_from_training_misses_that_rounds_evaluation_whatever_the_fit_seed(
+    client_data, tmp_path, executor
+) -> None:
+    """With on_fit_config returning {"seed": ...}, the fit draw used the user's seed and the
+    evaluation draw the coordinator's: clients lost from training evaluated, and clients that
+    trained were lost from evaluation. Every client is sampled in both phases here."""
+    log = str(tmp_path / "evaluated.txt")
+
+    def client_fn(cid: str) -> LogisticRegressionClient:
+        X, y = client_data[str(int(cid) % len(client_data))]
+        return _EvaluationLog(X, y, cid, log)
+
+    strategy = FedAvg(
+        fraction_fit=1.0,
+        min_fit_clients=1,
+        fraction_evaluate=1.0,
+        min_evaluate_clients=1,
+        on_fit_config=lambda server_round: {"seed": 1234 + server_round},
+    )
+    history = simulate(
+        client_fn,
+        12,
+        strategy,
+        [np.zeros((4, 3)), np.zeros(3)],
+        4,
+        seed=0,
+        executor=executor,
+        workers=2,
+        client_mods=[SimulatedDropout(dropout=0.3)],
+    )
+    with open(log, encoding="utf-8") as lines:
+        evaluated = {tuple(line.split()) for line in lines}
+    lost_in_fit = {(str(r.server_round), c) for r in history.rounds for c in r.fit_failures}
+    lost_in_evaluation_only = {
+        (str(r.server_round), c) for r in history.rounds for c in r.evaluation_failures
+    }
+    assert lost_in_fit, "the test needs losses to check"
+    assert len(evaluated) + len(lost_in_fit) == 4 * 12  # every client, every round: one or other
+    assert not lost_in_fit & evaluated
+    assert lost_in_evaluation_only == set()

@@ -37,7 +37,7 @@ from rengo.hfl.client import EVALUATE, client_seed
 from rengo.hfl.coalition_aggregation import CoalitionAggregation, offers_coalition_aggregation
 from rengo.hfl.evaluation_checks import screen_evaluations
 from rengo.hfl.failure_log import ClientFailureLog, failures_summary, is_simulated_loss
-from rengo.hfl.mods.chain import MODS_KEY, mods_config_value
+from rengo.hfl.mods.chain import COORDINATOR_SEED_KEY, MODS_KEY, mods_config_value
 from rengo.hfl.privacy_fit import check_checkpoint_interval, checks_under_dp
 from rengo.hfl.result_checks import ResultChecks, screen_metrics
 from rengo.hfl.strategy.aggregate_call import aggregate_with_rng, warn_if_old_aggregate_fit
@@ -764,8 +764,7 @@ class Coordinator:
         mods = self._client_mods()
         instructions = self.strategy.configure_fit(server_round, old, available, rng)
         for cid, ins in instructions:
-            ins.config.setdefault("seed", client_seed(self.seed, server_round, cid))
-            ins.config.setdefault("server_round", server_round)
+            _set_seeds(ins.config, client_seed(self.seed, server_round, cid), server_round)
             _request_mods(ins.config, mods)
         fit_round = FitRound(
             server_round,
@@ -1171,8 +1170,7 @@ class Coordinator:
         for cid, ins in instructions:
             # as a fit's config has them: the seed fixes what a client draws to evaluate (a
             # shuffled loader's batches), which otherwise varied with the executor
-            ins.config.setdefault("seed", client_seed(self.seed, server_round, cid))
-            ins.config.setdefault("server_round", server_round)
+            _set_seeds(ins.config, client_seed(self.seed, server_round, cid), server_round)
             _request_mods(ins.config, mods)
         prepare = getattr(self.workflow, "prepare_evaluate", None)
         if callable(prepare):  # the model travels as the workflow sends it (compressed)
@@ -1507,6 +1505,16 @@ def _likely_cause(weights: dict[str, tuple[float, float]]) -> str:
         f"; the largest contribution came from client {culprit} (weight {weight:g} x values "
         f"up to {scale / weight if weight else 0.0:.3g})"
     )
+
+
+def _set_seeds(config: Config, own_seed: int, server_round: int) -> None:
+    """The seeds and round number a client's instruction carries: ``"seed"`` and
+    ``"server_round"`` unless the strategy's config gave them, and the coordinator's own seed
+    under :data:`COORDINATOR_SEED_KEY` always (a user's seed must not part the fit and
+    evaluation draws of :class:`rengo.hfl.SimulatedDropout`)."""
+    config.setdefault("seed", own_seed)
+    config.setdefault("server_round", server_round)
+    config[COORDINATOR_SEED_KEY] = own_seed
 
 
 def _request_mods(config: Config, mods: tuple[str, ...]) -> None:

@@ -36,6 +36,12 @@ EVALUATE = "evaluate"
 MODS_KEY = "client_mods"
 """Round-config key naming the registered mods a strategy or workflow needs (comma-separated);
 the client handler removes it before the mods and the client see the config."""
+COORDINATOR_SEED_KEY = "coordinator_seed"
+"""Round-config key the coordinator sets on every fit and evaluation instruction to its own
+client seed (:func:`rengo.hfl.client_seed` of the run seed, the round and the client),
+overwriting any value a strategy's config put there. ``"seed"`` is the client's training seed,
+which an ``on_fit_config`` may replace; mods that must draw the same in both phases of a round
+(:class:`rengo.hfl.SimulatedDropout`) draw from this key instead."""
 
 
 @dataclass

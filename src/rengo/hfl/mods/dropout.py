@@ -21,11 +21,10 @@ Each sampled client's fate in a round is one uniform draw ``u``: it drops out wh
 ``u < dropout``, straggles when ``dropout <= u < dropout + stragglers``. So a client that
 dropped out of a round's training also misses that round's evaluation (the same draw), and
 the expected share of sampled clients lost per round is ``dropout + stragglers``. The draw
-mixes the round's seed with the round and the client id again, so a ``"seed"`` a user's
-``on_fit_config`` puts in every client's config cannot make them drop together. Such a
-seed does, however, part the two phases: the fit instruction carries the user's seed and the
-evaluation one the coordinator's, so the fit and evaluation draws differ and "also misses
-that round's evaluation" holds only for the coordinator's own seeds.
+uses the coordinator's own client seed (``config["coordinator_seed"]``, which the coordinator
+sets on both phases and no round config can replace), not the training ``"seed"`` a user's
+``on_fit_config`` may return, and mixes it with the round and the client id again: such a
+seed neither parts a round's fit and evaluation draws nor makes clients drop together.
 
 Under SecAgg+ the mod sees a client's fit only in the masked-input stage: every simulated
 loss happens after the client advertised its keys and delivered its shares and before it
@@ -43,7 +42,7 @@ import numpy as np
 
 from rengo.core.errors import ProtocolError, RengoError
 from rengo.core.options import OptionError, check_options, option
-from rengo.hfl.mods.chain import EVALUATE, FIT, CallNext, ClientCall
+from rengo.hfl.mods.chain import COORDINATOR_SEED_KEY, EVALUATE, FIT, CallNext, ClientCall
 
 _STREAM = 0x64726F70  # "drop": keeps these draws apart from the client's own training seed
 
@@ -105,7 +104,8 @@ class SimulatedDropout:
         Parameters
         ----------
         seed
-            The round's client seed (``config["seed"]``, :func:`rengo.hfl.client_seed`).
+            The round's client seed (:func:`rengo.hfl.client_seed`; the coordinator sends it
+            as ``config["coordinator_seed"]``).
         client_id
             The client the draw is for.
         server_round
@@ -131,11 +131,14 @@ class SimulatedDropout:
         """Raise :class:`SimulatedClientLoss` before the client trains (or evaluates) when
         the round's draw takes it out; otherwise pass the call on."""
         if call.key == FIT or (call.key == EVALUATE and self.evaluate):
-            seed = call.config.get("seed")
+            # the coordinator's seed, the same in both phases; "seed" (which a user's
+            # on_fit_config may replace in the fit only) where a caller sent no such key
+            key = COORDINATOR_SEED_KEY if COORDINATOR_SEED_KEY in call.config else "seed"
+            seed = call.config.get(key)
             if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
                 raise ProtocolError(
                     f"client {call.client_id}: SimulatedDropout needs the round's client seed "
-                    f"(config['seed'], set by the coordinator), got {seed!r}"
+                    f"(config[{key!r}], set by the coordinator), got {seed!r}"
                 )
             server_round = call.config.get("server_round", 0)
             if isinstance(server_round, bool) or not isinstance(server_round, (int, np.integer)):
