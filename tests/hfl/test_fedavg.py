@@ -175,3 +175,15 @@ def test_fedprox_is_silent_for_clients_that_train_through_the_seam_or_without_mu
     seam.fit(g0, {"proximal_mu": 0.1, "seed": 1})
     with_mods(OwnLoopClient(X, y), [FedProxMod()]).fit(g0, {"proximal_mu": 0.0})
     assert not [w for w in recwarn if "FedProx" in str(w.message)]
+
+
+def test_fedprox_says_that_one_local_step_gives_fedavgs_update(local_problem) -> None:
+    """One full-batch step starts at the global model, where mu (w - w_global) is 0: the
+    update is FedAvg's to the bit, and FedProx said nothing of it."""
+    X, y, g0 = local_problem
+    client = with_mods(LogisticRegressionClient(X, y, batch_size=None), [FedProxMod()])
+    with pytest.warns(UserWarning, match=r"FedProx: the client took one local step"):
+        held = client.fit(g0, {"proximal_mu": 10.0, "seed": 1}).parameters
+    free = client.fit(g0, {"proximal_mu": 0.0, "seed": 1}).parameters
+    for a, b in zip(held, free, strict=True):
+        assert a.tobytes() == b.tobytes()

@@ -26,6 +26,14 @@ NOT_APPLIED = (
     f"own loop must {TRAIN_THROUGH_THE_SEAM}"
 )
 """Warned when a fit under ``proximal_mu > 0`` reported no local steps."""
+ONE_STEP = (
+    "FedProx: the client took one local step, taken at the global model itself, where the "
+    "proximal term's gradient mu (w - w_global) is 0: its update equals FedAvg's. FedProx "
+    "differs from FedAvg only over several local steps (more local_epochs, or a smaller "
+    "batch_size)"
+)
+"""Warned (once per process, as Python shows a repeated warning) when a fit under
+``proximal_mu > 0`` reported exactly one local step."""
 
 
 @register_mod
@@ -36,14 +44,16 @@ class FedProxMod(ClientMod):
     (it reports no steps) still receives ``proximal_mu`` in its config and may apply the term
     itself, as clients did before mods existed (and Flower's do); the mod warns
     (:data:`NOT_APPLIED`), since it cannot tell such a client from one that trains without the
-    term.
+    term. A client that took one step gets FedAvg's update exactly (the term is 0 at the
+    global model, where that step starts): the mod says so too (:data:`ONE_STEP`).
     """
 
     name: ClassVar[str] = "fedprox"
 
     def __call__(self, call: ClientCall, call_next: CallNext) -> Any:
         """Install ``mu (w - w_global)`` for a fit call, then run the client; warn when the
-        client took no step through the seam, so the term may never have been applied."""
+        client took no step through the seam, so the term may never have been applied, or one
+        step only, at which the term is 0."""
         if call.key != FIT:
             return call_next(call)
         mu = proximal_mu(call)
@@ -53,6 +63,8 @@ class FedProxMod(ClientMod):
         reply = call_next(call)
         if mu > 0 and call.local_training.steps == 0:
             warnings.warn(NOT_APPLIED, UserWarning, stacklevel=2)
+        elif mu > 0 and call.local_training.steps == 1:
+            warnings.warn(ONE_STEP, UserWarning, stacklevel=2)
         return reply
 
 
