@@ -225,8 +225,12 @@ class VerticalDataset:
                     f"{self.label_party}: labels must be one value per row, got shape "
                     f"{labels.shape} (pass y.ravel() for a column)"
                 )
-            if labels.shape != (len(self.parties[self.label_party].ids),):
-                raise DataError("labels need one entry per row of the label party")
+            rows = len(self.parties[self.label_party].ids)
+            if labels.shape != (rows,):
+                raise DataError(
+                    f"{self.label_party}: labels need one entry per row of the label party, "
+                    f"got {len(labels)} labels for its {rows} rows"
+                )
         if self.exposure is not None:
             rows = len(self.parties[self.label_party].ids)
             object.__setattr__(

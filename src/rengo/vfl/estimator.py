@@ -506,9 +506,14 @@ class VerticalEstimator:
         """
         self._require_fitted()
         assert self._models is not None
+        given = set(data.parties) if isinstance(data, VerticalDataset) else set(data)
+        _require_training_parties(given, self.label_party_, self.hosts_)
         dataset = as_vertical_dataset(data, label_party or self.label_party_)
-        if dataset.label_party != self.label_party_ or set(dataset.hosts) != set(self.hosts_):
-            raise ConfigError("scoring needs the same parties and label party as training")
+        if dataset.label_party != self.label_party_:
+            raise ConfigError(
+                f"scoring names {dataset.label_party!r} the label party, but training's "
+                f"label party is {self.label_party_!r}; leave label_party out to use it"
+            )
         if not self.use_psi:
             require_identical_ids(dataset)
         plan = self._plan(self.label_party_, self.hosts_, train=False)
@@ -778,6 +783,31 @@ class VerticalEstimator:
             raise not_fitted_error()(
                 f"this {type(self).__name__} is not fitted yet; call fit first"
             )
+
+
+def _require_training_parties(given: set[str], label_party: str, hosts: list[str]) -> None:
+    """Refuse rows to score from other parties than training had, naming the parties
+    missing and those training never had (every party routes rows through its own splits
+    or weights, so none can be left out or stand in for another).
+
+    Raises
+    ------
+    ConfigError
+        Naming the missing and the unknown parties.
+    """
+    trained = {label_party, *hosts}
+    if given == trained:
+        return
+    missing, unknown = sorted(trained - given), sorted(given - trained)
+    problems = []
+    if missing:
+        problems.append(f"no rows of {missing}")
+    if unknown:
+        problems.append(f"rows of {unknown}, which training did not have")
+    raise ConfigError(
+        f"scoring needs rows of the parties training had ({sorted(trained)}, label party "
+        f"{label_party!r}), got {' and '.join(problems)}; every party scores its own columns"
+    )
 
 
 def _kept_table(name: str, table: PartyTable, columns: tuple[int, ...], width: int) -> PartyTable:

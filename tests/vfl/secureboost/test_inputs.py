@@ -156,3 +156,38 @@ def test_a_class_whose_rows_are_all_held_out_trains_warns_and_keeps_its_column()
     np.testing.assert_array_equal(fitted.classes_, [0, 1, 2])
     _, proba = fitted.predict_raw(data())
     assert proba.shape == (100, 3) and np.isfinite(fitted.validation_losses_).all()
+
+
+def test_a_missing_label_names_the_party_the_count_and_the_first_row_of_its_table() -> None:
+    labels = Y[:100].astype(float)
+    labels[[41, 77]] = np.nan
+    with pytest.raises(
+        DataError, match=r"card: 2 of the 100 aligned rows have no label .* at row 41 of its table"
+    ):
+        model().fit(data(), "card", labels)
+
+
+@pytest.fixture(scope="module")
+def fitted_on_card_and_bank() -> HeteroSecureBoost:
+    return model().fit(data(), "card", Y[:100])
+
+
+@pytest.mark.parametrize(
+    ("parties", "named"),
+    [
+        (["card"], r"no rows of \['bank'\]"),
+        (["card", "telecom"], r"no rows of \['bank'\] and rows of \['telecom'\], which"),
+        (["card", "bank", "telecom"], r"rows of \['telecom'\], which training did not have"),
+    ],
+)
+def test_scoring_without_a_training_party_or_with_another_names_them(
+    fitted_on_card_and_bank: HeteroSecureBoost, parties: list[str], named: str
+) -> None:
+    tables = {name: (IDS, X[:100, 5:10] if name != "card" else X[:100, :5]) for name in parties}
+    with pytest.raises(ConfigError, match=named):
+        fitted_on_card_and_bank.predict_proba(tables)
+
+
+def test_labels_of_another_length_name_the_party_and_both_counts() -> None:
+    with pytest.raises(DataError, match=r"card: .*got 97 labels for its 100 rows"):
+        model().fit(data(), "card", Y[:97])

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from rengo.core.errors import DataError
 from rengo.core.options import Scalar
 from rengo.crypto.keys import PaillierPrivateKey, PaillierPublicKey, generate_paillier_keypair
 from rengo.transport.channel import Channel
@@ -85,6 +86,7 @@ def _train_guest(
     state: RoleState,
 ) -> SecureBoostGuestModel:
     assert data is not None and data.aligned_labels is not None
+    _require_labels_present(channel.name, data)
     return secureboost_guest(
         channel,
         data.features,
@@ -98,6 +100,33 @@ def _train_guest(
         checkpoints=ctx.checkpoints,
         feature_names=data.feature_names,
     )
+
+
+def _require_labels_present(party: str, data: AlignedData) -> None:
+    """Refuse aligned rows without a label (NaN or infinite), naming how many and the
+    first one's row of the label party's own table (the row its caller can find; the
+    aligned order is PSI's). Text labels are left to the objective's check, which names
+    them.
+
+    Raises
+    ------
+    DataError
+        Naming the party, the count and the first row of its table.
+    """
+    try:
+        values = np.asarray(data.aligned_labels, dtype=np.float64)
+    except (TypeError, ValueError):
+        return
+    if values.ndim != 1:
+        return
+    bad = ~np.isfinite(values)
+    if bad.any():
+        rows = np.asarray(data.rows)[bad]
+        raise DataError(
+            f"{party}: {int(bad.sum())} of the {len(values)} aligned rows have no label "
+            f"(NaN or infinite), the first at row {int(rows[0])} of its table; drop those "
+            "rows or fill their labels before training"
+        )
 
 
 def _train_host(

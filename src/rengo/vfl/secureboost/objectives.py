@@ -39,8 +39,14 @@ def check_labels(labels: np.ndarray, objective: Objective, party: str) -> np.nda
             f"{party}: labels must be numbers (class codes or values); encode text labels "
             "as class codes 0..K-1 first"
         ) from None
-    if not np.isfinite(values).all():
-        raise DataError(f"{party}: labels must be finite numbers (no empty label cells)")
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise DataError(
+            f"{party}: labels must be finite numbers, but {int(bad.sum())} of the "
+            f"{len(values)} aligned rows have a NaN or infinite label (first at aligned row "
+            f"{int(np.argmax(bad))}); drop or fill those rows (empty label cells) before "
+            "training"
+        )
     if objective == "binary":
         found = np.unique(values)
         if not np.isin(found, (0.0, 1.0)).all():
