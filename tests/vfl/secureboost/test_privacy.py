@@ -191,3 +191,32 @@ def test_the_guest_holds_the_key_and_the_coordinator_decrypts_nothing(
     to_coordinator = [e for e in guest_keys["entries"] if e.receiver == "coordinator"]
     sent = [v for e in to_coordinator for v in decoded_leaves(e)]
     assert sent and not any(isinstance(v, EncryptedArray) for v in sent)
+
+
+def test_feature_parties_cannot_tell_the_minority_share_from_balanced_class_weights(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rengo.vfl.secureboost import host as host_module
+
+    received: list[int] = []
+    original = host_module.GradientLayout.from_wire.__func__  # type: ignore[attr-defined]
+
+    def recording(cls: Any, tree: Any, public: Any) -> Any:
+        layout = original(cls, tree, public)
+        received.append(layout.width)
+        return layout
+
+    monkeypatch.setattr(host_module.GradientLayout, "from_wire", classmethod(recording))
+    x, y = load_breast_cancer(return_X_y=True)
+    positives, negatives = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    widths = {}
+    for share in (0.4, 0.05):  # both refitted with "balanced": weights 1.25 and 10
+        rows = np.sort(np.r_[positives[: int(200 * share)], negatives[: 200 - int(200 * share)]])
+        ids = np.array([f"c{i:03d}" for i in range(len(rows))])
+        received.clear()
+        HeteroSecureBoost(
+            key_bits=512, seed=1, key_seed=1, n_trees=3, max_depth=2, class_weight="balanced"
+        ).fit({"card": (ids, x[rows, :10]), "bank": (ids, x[rows, 10:])}, "card", y[rows])
+        widths[share] = list(received)
+    assert len(widths[0.4]) == 3
+    assert widths[0.4] == widths[0.05], widths

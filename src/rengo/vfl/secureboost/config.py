@@ -62,7 +62,8 @@ class SecureBoostConfig:
     :mod:`rengo.data.class_weights`), as XGBoost's and scikit-learn's sample weights do:
     the starting score, the leaf values, ``min_child_weight`` and the losses are then those
     of the weighted loss. The balanced weights come from the label party's training rows
-    and never leave it (the feature parties see encrypted gradients only).
+    and never leave it (the feature parties see encrypted gradients only, packed in the
+    widest slots whatever the weights: about a third more ciphertexts to decrypt).
 
     Raises
     ------

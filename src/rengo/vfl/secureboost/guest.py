@@ -27,6 +27,8 @@ from rengo.crypto.masking import mask_encrypted, residues_from_bytes
 from rengo.crypto.obfuscators import ObfuscatorPool
 from rengo.crypto.parallel import map_chunks
 from rengo.crypto.randomness import random_source
+from rengo.crypto.signed_slots import capacity
+from rengo.data.class_weights import NO_CLASS_WEIGHT
 from rengo.transport.channel import Channel
 from rengo.vfl.checkpoints import EpochCheckpoints
 from rengo.vfl.progress import ProgressFn
@@ -141,6 +143,8 @@ class FederatedHosts:
                 f"{self.channel.name}: gradients are too large for exact sums; scale the "
                 "regression target down, lower the class weights or lower precision_bits"
             )
+        if self.config.class_weight != NO_CLASS_WEIGHT:
+            layout = _weighted_layout(outputs, p_bits, self.public)
         self.layout = layout
         if self._filling is not None:
             self._filling.result()
@@ -222,6 +226,19 @@ class FederatedHosts:
         """Tell every host whether another tree follows."""
         for host in self.hosts:
             self.tree.send(host, NEXT, {"more": more})
+
+
+def _weighted_layout(
+    outputs: int, precision_bits: int, public: PaillierPublicKey
+) -> GradientLayout:
+    """The layout of a class-weighted run: slots of the widest exact width
+    (:data:`MAX_SUM_BITS`) whatever the gradients. Weighted gradients reach past one by the
+    class weights, and slots sized by them told every feature party about ``log2`` of the
+    largest weighted gradient each tree (with ``class_weight="balanced"``: the minority
+    class's share, to within a factor of two); the caller has checked that the sums fit.
+    """
+    per = capacity(public, MAX_SUM_BITS) // 2
+    return GradientLayout(outputs, MAX_SUM_BITS, max(1, min(per, outputs)), precision_bits)
 
 
 def _int64(values: np.ndarray) -> np.ndarray:

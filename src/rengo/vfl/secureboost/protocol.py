@@ -24,9 +24,12 @@ XGBoost's split rule (see :mod:`rengo.vfl.secureboost.splits`). Per tree:
 What each party learns. Hosts: ciphertexts only, every node's rows (SecureBoost's
 instance space, as in the paper), the row choices every party derives from the seed, and
 the slot width of the packing (for regression it reflects the size of the largest
-residual). Guest: per node, the gradient and hessian sums of every host candidate (in a
-secret order, not knowing which column or threshold), which host won, the rows its split
-sends left and an anonymous id of its column; never a host's value or threshold.
+residual; a class-weighted run always packs in the widest slots, 63 bits, since slots sized
+by weighted gradients told the size of the largest weight: with ``"balanced"``, the
+minority class's share to within a factor of two). Guest: per node, the gradient and
+hessian sums of every host candidate (in a secret order, not knowing which column or
+threshold), which host won, the rows its split sends left and an anonymous id of its
+column; never a host's value or threshold.
 Coordinator: how many trees were grown; when it holds the key pair, uniform residues only
 (the guest masks every value it has decrypted with a one-time pad, see
 :mod:`rengo.crypto.masking`). Every ciphertext that leaves a party is a fresh encryption
