@@ -121,6 +121,32 @@ class Dataset:
     def __len__(self) -> int:
         return int(self.X.shape[0])
 
+    def __repr__(self) -> str:
+        """One line a notebook can show: the table's name, size, a few column and class
+        names, and which optional parts it has; not its values (``X``, ``y`` and
+        ``feature_names`` hold them)."""
+        parts = [
+            f"name={self.name!r}",
+            f"{len(self)} rows x {self.num_features} features ({_few(self.feature_names)})",
+        ]
+        if self.y is None:
+            parts.append("no labels")
+        elif self.classes is None:
+            parts.append("regression target")
+        else:
+            parts.append(f"{self.num_classes} classes ({_few(self.classes)})")
+        parts += [
+            label
+            for label, present in (
+                ("ids", self.ids is not None),
+                (f"sample_shape={self.sample_shape}", self.sample_shape is not None),
+                ("categories", self.categories is not None),
+                ("exposure", self.exposure is not None),
+            )
+            if present
+        ]
+        return f"Dataset({', '.join(parts)})"
+
     @property
     def num_features(self) -> int:
         """Number of feature columns."""
@@ -177,6 +203,13 @@ class Dataset:
     def train_test_split(self, test_size: float = 0.2, seed: Seed = 0) -> tuple[Dataset, Dataset]:
         """See :func:`train_test_split`."""
         return train_test_split(self, test_size, seed)
+
+
+def _few(names: tuple[str, ...], shown: int = 3) -> str:
+    """The first names and the last, for a repr: ``a, b, c, ..., z``."""
+    if len(names) <= shown + 1:
+        return ", ".join(names)
+    return ", ".join(names[:shown]) + f", ..., {names[-1]}"
 
 
 def _describe(value: object) -> str:

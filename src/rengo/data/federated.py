@@ -91,6 +91,30 @@ class FederatedDataset:
             if extra:
                 raise DataError(f"{self.name}: client tests for unknown clients {sorted(extra)}")
 
+    def __repr__(self) -> str:
+        """One line a notebook can show: the federation's name, clients and their sizes,
+        columns, classes and held-out rows; not every client's table (``clients``,
+        :meth:`summary` and :meth:`client` hold them). The default repr printed every
+        client's arrays and column names: 630,000 characters for 100 clients of digits."""
+        sizes = self.sizes()
+        ids = self.client_ids
+        shown = ", ".join(ids[:2]) + (f", ..., {ids[-1]}" if len(ids) > 2 else "")
+        parts = [
+            f"name={self.name!r}",
+            f"{self.num_clients} client{'s' if self.num_clients > 1 else ''} ({shown})",
+            f"rows per client {int(sizes.min())}..{int(sizes.max())} (total {int(sizes.sum())})",
+            f"{next(iter(self.clients.values())).num_features} features",
+            f"{self.num_classes} classes" if self.num_classes else "no classes",
+            "no test" if self.test is None else f"test={len(self.test)} rows",
+        ]
+        if self.client_tests is not None:
+            parts.append(f"client tests for {len(self.client_tests)} clients")
+        if self.standardization is not None:
+            parts.append("standardized")
+        if self.target_scaling is not None:
+            parts.append("target standardized")
+        return f"FederatedDataset({', '.join(parts)})"
+
     @property
     def client_ids(self) -> tuple[str, ...]:
         """Client names in order."""
