@@ -3,11 +3,13 @@ beyond it."""
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import logging
 import socket
 import ssl
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -235,3 +237,34 @@ def test_stopping_with_a_page_open_ends_its_event_stream_instead_of_cancelling_i
     assert stream.read() is not None  # ended whole (a cancelled one is cut: IncompleteRead)
     viewer.close()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+def test_serve_forever_serves_from_a_thread_that_runs_an_event_loop(
+    recorded: Recorded,
+) -> None:
+    """A Jupyter cell runs inside the kernel's asyncio loop: ``serve_forever()`` there
+    raised "Cannot run the event loop while another loop is running" (uvicorn starts a loop
+    of its own); it now serves on a background thread and returns once stopped."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ui = DashboardServer(recorded.path, f"127.0.0.1:{port}")
+    answered: list[int] = []
+
+    def visit() -> None:
+        for _ in range(500):  # until the server answers (it is started by the cell below)
+            try:
+                answered.append(_get(f"http://127.0.0.1:{port}/api/runs")[0])
+                break
+            except OSError:
+                time.sleep(0.02)
+        ui.stop()
+
+    async def cell() -> None:  # the code of a cell, run synchronously inside the loop
+        ui.serve_forever()
+
+    visitor = threading.Thread(target=visit)
+    visitor.start()
+    asyncio.run(cell())
+    visitor.join()
+    assert answered == [200]

@@ -3,6 +3,7 @@ thread beside a running coordinator (``rengo coordinator --ui``)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import ssl
@@ -24,6 +25,15 @@ answers 503 at once. Each open page holds an event stream and fetches on a few m
 is dozens of viewers; beside ``rengo coordinator --ui`` it keeps a viewer who opens
 thousands of pages from starving the coordinator's process."""
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]", "::1")
+
+
+def _event_loop_running() -> bool:
+    """Whether this thread is running an asyncio event loop (a Jupyter kernel's cell)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 class DashboardServer:
@@ -174,7 +184,23 @@ class DashboardServer:
         return self.listen.port
 
     def serve_forever(self) -> None:
-        """Serve in this thread until interrupted (Ctrl-C)."""
+        """Serve until interrupted (Ctrl-C, or a notebook's "interrupt the kernel").
+
+        In a thread that runs no asyncio event loop (``rengo ui``) it serves in this
+        thread. Where one runs (a Jupyter cell: the kernel's loop) uvicorn cannot start a
+        loop of its own there ("Cannot run the event loop while another loop is running"),
+        so it serves on a background thread, as :meth:`start` does, and waits for it here;
+        the interrupt stops it and frees the port.
+        """
+        if _event_loop_running():
+            self.start()
+            thread = self._thread
+            try:
+                while thread is not None and thread.is_alive():
+                    thread.join(timeout=0.2)  # short waits: the interrupt is seen at once
+            finally:
+                self.stop()
+            return
         self._server = self._uvicorn()
         self.port = self.listen.port
         self._server.run()
