@@ -39,3 +39,32 @@ def test_a_simulated_tournament_s_repr_is_one_line_per_participant() -> None:
     assert lines[1] == f"  a: model, stake 1000, mean score {mean_a:.4g}"
     assert lines[2].startswith("  b: noise, stake 500, mean score ")
     assert len(lines) == 3
+
+
+def test_a_tracker_s_repr_names_its_method_and_the_rounds_it_valued() -> None:
+    """``tracker`` at the end of a cell showed ``<rengo.valuation.tracker.ContributionTracker
+    at 0x7fee600e77d0>``; it now says what it values and how far it got."""
+    import numpy as np
+
+    from rengo.hfl import FedAvg, LogisticRegressionClient, simulate, softmax_init
+    from rengo.valuation import ContributionTracker
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), rng.integers(0, 2, 40)
+    judge = LogisticRegressionClient(X, y)
+
+    def client(cid: str) -> LogisticRegressionClient:
+        rows = slice(10 * int(cid), 10 * int(cid) + 10)
+        return LogisticRegressionClient(X[rows], y[rows], lr=0.1)
+
+    def accuracy(params: list[np.ndarray]) -> float:
+        return float(judge.evaluate(params, {}).metrics["accuracy"])
+
+    tracker = ContributionTracker(accuracy, "mr", score_name="accuracy")
+    assert (
+        repr(tracker) == "ContributionTracker(method='mr', score_name='accuracy', 0 rounds valued)"
+    )
+    simulate(client, 4, FedAvg(), softmax_init(3, 2), rounds=2, observers=[tracker])
+    assert (
+        repr(tracker) == "ContributionTracker(method='mr', score_name='accuracy', 2 rounds valued)"
+    )

@@ -612,6 +612,22 @@ class ContributionTracker:
             stopped_by=f"{GROUP_LEVEL}: {reason}",
         )
 
+    def __repr__(self) -> str:
+        """One line a notebook can show: the method, what it scores and how many rounds it
+        holds so far (:meth:`report` gives the values), where the default repr named only
+        the object's address."""
+        held = len(self._kept) if self.method == "or" else len(self._rounds)
+        parts = [
+            f"method={self.method!r}",
+            f"score_name={self.score_name!r}",
+            f"{held} round{'' if held == 1 else 's'} {'kept' if self.method == 'or' else 'valued'}",
+        ]
+        if self.entity_of:
+            parts.append(f"entity_of: {len(self.entity_of)} clients")
+        if self.outside_dp:
+            parts.append("outside_dp=True")
+        return f"ContributionTracker({', '.join(parts)})"
+
     # -- results ------------------------------------------------------------------------------
 
     @property
