@@ -206,7 +206,9 @@ def test_tournament_eras_of_different_rounds_get_different_chart_positions(
     """The "CORR per era" chart plotted each era at the number in its name; a CLI season
     whose round files each start at "era1" put every round's first era on x = 1, so round
     2's line folded back over round 1's. Each era now carries its place among every scored
-    round's eras, rounds in order, shared by all participants (one missed round 1)."""
+    round's eras, rounds in order, each round's eras by their numbers (era9 before era10, where
+    the scorer lists era10 first), shared by all participants (one missed round 1 and scored
+    two of round 3's eras)."""
 
     def scored(eras: list[str], corr: float) -> dict[str, object]:
         per_era = [{"era": e, "corr": corr + i / 100, "mmc": 0.0} for i, e in enumerate(eras)]
@@ -226,6 +228,14 @@ def test_tournament_eras_of_different_rounds_get_different_chart_positions(
                     "bob": scored(["era1", "era2", "era3"], 0.3),
                 },
             },
+            {  # as the scorer lists them: by name as text, era10 before era9
+                "round": 3,
+                "paid": False,
+                "scores": {
+                    "ann": scored(["era10", "era11", "era8", "era9"], 0.1),
+                    "bob": scored(["era11", "era9"], 0.1),  # scored two eras only
+                },
+            },
         ],
     }
     with RunStore(tmp_path / "runs.db") as store:
@@ -239,8 +249,13 @@ def test_tournament_eras_of_different_rounds_get_different_chart_positions(
         (2, "era1", 3),
         (2, "era2", 4),
         (2, "era3", 5),
+        (3, "era8", 6),
+        (3, "era9", 7),
+        (3, "era10", 8),
+        (3, "era11", 9),
     ]
-    assert [e["position"] for e in body["eras"]["bob"]] == [3, 4, 5]
+    bob = [(e["era"], e["position"]) for e in body["eras"]["bob"]]
+    assert bob == [("era1", 3), ("era2", 4), ("era3", 5), ("era9", 7), ("era11", 9)]
 
 
 def test_compare_two_runs(client: TestClient, recorded: Recorded) -> None:

@@ -834,3 +834,30 @@ def test_a_runs_reliability_table_shows_as_a_table_not_as_json(page: Any, tmp_pa
         summary = page.locator("#sec-config").inner_text()
         assert "auc" in summary and "income" not in summary and "mean_probability" not in summary
     assert page.errors == []
+
+
+def test_the_tournaments_era_chart_names_each_era_by_its_round(
+    page: Any, recorded: Recorded
+) -> None:
+    """The 'CORR per era' chart plots each era at its place among every round's eras; its
+    data table, screen-reader label and range controls said only that place ("era, rounds
+    in order 8", "All era, rounds in orders"), never which round's era it was."""
+    results = recorded.tournament_sim.results  # type: ignore[attr-defined]
+    last_round = results[-1]
+    last_era = max(
+        (e.era for e in last_round.scores["good"].eras),
+        key=lambda name: int("".join(c for c in name if c.isdigit()) or 0),
+    )
+    with DashboardServer(recorded.path, "127.0.0.1:0") as ui:
+        page.goto(f"{ui.url}#/run/{recorded.tournament}")
+        page.wait_for_function("() => (window.rengo.charts['tournament-eras'] || {}).shown")
+        chart = page.get_by_test_id("chart-tournament-eras")
+        chart.locator("summary").click()  # open the chart's data table and controls
+        table = chart.get_by_test_id("chart-data-tournament-eras").inner_text()
+        assert f"(round {last_round.round} {last_era})" in table, table
+        assert "rounds in order" not in table
+        assert chart.get_by_role("button", name="All eras").count() == 1
+        assert chart.get_by_role("group", name="Eras shown").count() == 1
+        label = chart.locator("[role=img]").get_attribute("aria-label") or ""
+        assert "over eras round 1 " in label and f"to round {last_round.round} {last_era}" in label
+    assert page.errors == []

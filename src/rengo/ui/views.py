@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -472,7 +473,8 @@ def tournament_view(store: RunStore, run_id: str) -> dict[str, Any]:
     """A tournament run's leaderboard (mean combined score, rounds, net payout), each
     participant's score per round and, where the run recorded them, per-era CORR and MMC
     with each era's ``position``: its place among every scored round's eras, rounds in
-    order, the same for every participant (the chart's x).
+    order, each round's eras by their numbers (era9 before era10), the same for every
+    participant (the chart's x); each participant's eras are listed in that order.
     As ``rengo tournament leaderboard``, the means cover every scored round the summary
     holds and the net payout the paid ones; ``unpaid_rounds`` names the rest."""
     from rengo.tracking.tournament_records import SCORE_METHOD
@@ -520,24 +522,32 @@ def tournament_view(store: RunStore, run_id: str) -> dict[str, Any]:
     board.sort(key=_leaderboard_order)
     # Every round names its eras afresh (each round's first era is often "era1"), so a
     # chart needs one x per (round, era) shared by every participant: the rounds in order,
-    # each round's eras in the order it scored them.
+    # each round's eras by name with their numbers compared as numbers (era9 before era10;
+    # the scorer lists them as text, era10 first; dates as ISO text keep their order).
     positions: dict[tuple[int, str], int] = {}
     for r in sorted({r for by_round in details.values() for r in by_round}):
-        for by_round in details.values():
-            for e in by_round.get(r, {}).get("eras", []):
-                positions.setdefault((r, str(e["era"])), len(positions) + 1)
+        named = {
+            str(e["era"])
+            for by_round in details.values()
+            for e in by_round.get(r, {}).get("eras", [])
+        }
+        for era in sorted(named, key=lambda name: (_natural_order(name), name)):
+            positions[(r, era)] = len(positions) + 1
     eras = {
-        who: [
-            {
-                "round": r,
-                "era": e["era"],
-                "position": positions[(r, str(e["era"]))],
-                "corr": finite(e["corr"]),
-                "mmc": finite(e["mmc"]),
-            }
-            for r, s in sorted(by_round.items())
-            for e in s.get("eras", [])
-        ]
+        who: sorted(
+            (
+                {
+                    "round": r,
+                    "era": e["era"],
+                    "position": positions[(r, str(e["era"]))],
+                    "corr": finite(e["corr"]),
+                    "mmc": finite(e["mmc"]),
+                }
+                for r, s in by_round.items()
+                for e in s.get("eras", [])
+            ),
+            key=lambda entry: int(entry["position"]),
+        )
         for who, by_round in sorted(details.items())
     }
     return {
@@ -550,6 +560,13 @@ def tournament_view(store: RunStore, run_id: str) -> dict[str, Any]:
         "eras": eras,
         "unpaid_rounds": sorted(unpaid),
     }
+
+
+def _natural_order(name: str) -> list[tuple[int, int | str]]:
+    """A sort key that compares the digit runs of ``name`` as numbers: era9 < era10."""
+    return [
+        (0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", name) if part
+    ]
 
 
 def _leaderboard_order(entry: dict[str, Any]) -> tuple[float, str]:

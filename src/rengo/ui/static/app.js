@@ -230,7 +230,7 @@
             values: (u, vals) => vals.map((v) => (this.options.yFormat ? this.options.yFormat(v) : fmtTick(v))) },
         ],
         series: [
-          { label: this.options.xLabel || "round" },
+          { label: this.options.xLabel || "round", value: (u, v) => (v === null || v === undefined ? "—" : this.xName(v)) },
           ...series.map((s, i) => ({
             label: s.label,
             stroke: s.color,
@@ -294,7 +294,7 @@
     describe(series, data) {
       const xs = data[0], unit = this.options.xLabel || "round";
       const fmt = (v, k) => (v === null || v === undefined ? "\u2014" : this.options.yFormat ? this.options.yFormat(v) : fmtMetric(v, seriesMetric(this.options, k)));
-      const span = xs.length ? (xs.length === 1 ? `${unit} ${xs[0]}` : `${unit}s ${xs[0]} to ${xs[xs.length - 1]}`) : "no data yet";
+      const span = xs.length ? (xs.length === 1 ? this.xName(xs[0]) : `${unit}s ${this.xName(xs[0], false)} to ${this.xName(xs[xs.length - 1], false)}`) : "no data yet";
       this.container.setAttribute("role", "img");
       this.container.setAttribute("aria-label", `Chart: ${this.options.title || this.id}, ${series.length} series over ${span}; the numbers are in the data table below it`);
       if (!this.options.dataBox) return;
@@ -310,10 +310,17 @@
         { label: "Series", render: (r) => r.label },
         { label: "Points", num: true, render: (r) => String(r.count) },
         { label: "First", num: true, render: (r) => fmt(r.first, r.label) },
-        { label: "Latest", num: true, render: (r) => r.at === null ? "\u2014" : `${fmt(r.latest, r.label)} (${unit} ${r.at})` },
+        { label: "Latest", num: true, render: (r) => r.at === null ? "\u2014" : `${fmt(r.latest, r.label)} (${this.xName(r.at)})` },
         { label: "Lowest", num: true, render: (r) => fmt(r.low, r.label) },
         { label: "Highest", num: true, render: (r) => fmt(r.high, r.label) },
       ], rows, { "data-testid": `chart-data-${this.id}` }, `${this.options.title || this.id}: each series' numbers`));
+    }
+    // An x value as a reader names it: "round 3" by default, or the chart's own name for it
+    // (options.xName: the tournament's eras are "round 2 era1", plotted at their position);
+    // withUnit false leaves the unit out where the sentence already says it ("rounds 1 to 4").
+    xName(x, withUnit = true) {
+      if (this.options.xName) return this.options.xName(x);
+      return withUnit ? `${this.options.xLabel || "round"} ${x}` : String(x);
     }
     resize() {
       if (!this.plot) return;
@@ -835,7 +842,10 @@
       if (Object.keys(t.eras).length) {
         // x: the era's place among every scored round's eras, rounds in order (each round
         // names its eras afresh, so round 2's first era is not round 1's)
-        const eras = this.charts.card("tournament-eras", "CORR per era", { xLabel: "era, rounds in order" });
+        // the card outlives this refresh: its xName reads the latest names
+        this.eraNames = new Map();
+        for (const list of Object.values(t.eras)) for (const e of list) this.eraNames.set(e.position, `round ${e.round} ${e.era}`);
+        const eras = this.charts.card("tournament-eras", "CORR per era", { xLabel: "era", xName: (x) => this.eraNames.get(x) || `era ${x}` });
         used.add("tournament-eras"); grid.append(eras.card);
         requestAnimationFrame(() => eras.chart.update(Object.entries(t.eras).map(([who, list]) => ({ label: who, points: list.map((e) => [e.position, e.corr]) }))));
       }
