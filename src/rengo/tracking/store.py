@@ -93,6 +93,9 @@ _RUN_COLUMNS = (
     "rengo_version, hostname"
 )
 _OWNER_COLUMNS = ", owner_pid, heartbeat_at"
+_CONTRIBUTION_ERRORS_SCHEMA = 3
+"""The schema version from which contribution scores record their standard error and
+interval (an earlier store's read as not recorded: None)."""
 _OWNER_SCHEMA = 4
 """The schema version from which runs record their owner process and heartbeat."""
 _PAUSED_COLUMN = ", paused_s"
@@ -2193,10 +2196,15 @@ class RunStore:
 
     def contributions(self, run_id: str) -> list[ContributionRecord]:
         """A run's contribution scores in the order logged."""
+        errors = (
+            "stderr, ci_low, ci_high, confidence"
+            if self._schema >= _CONTRIBUTION_ERRORS_SCHEMA
+            else "NULL, NULL, NULL, NULL"
+        )
         with self._reading() as conn:
             rows = conn.execute(
-                "SELECT seq, created_at, round, participant, method, value, stderr, ci_low, "
-                "ci_high, confidence FROM contributions WHERE run_id = ? ORDER BY seq",
+                "SELECT seq, created_at, round, participant, method, value, "
+                f"{errors} FROM contributions WHERE run_id = ? ORDER BY seq",
                 (self._resolve(conn, run_id),),
             ).fetchall()
         return [
