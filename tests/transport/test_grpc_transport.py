@@ -34,6 +34,7 @@ from rengo.transport.grpc_wire import (
     HELLO,
     HELLO_LIMIT,
     REJOINING,
+    WIRE_FORMAT,
     hello_payload,
     parse_hello,
     parse_welcome,
@@ -346,18 +347,22 @@ def test_a_party_key_of_another_certificate_is_one_config_error_at_loading(
 @pytest.mark.parametrize(
     ("hello", "named"),
     [
-        (lambda instance, welcomed_before: hello_payload(instance, welcomed_before, "0.0.9"),
-         "runs rengo 0.0.9 and this coordinator rengo"),
+        (lambda instance, welcomed_before: hello_payload(instance, welcomed_before, "0.0.9", 1),
+         "runs rengo 0.0.9 .*\\(wire format 1\\) and this coordinator rengo"),
+        (lambda instance, welcomed_before: hello_payload(instance, welcomed_before, "9.0", 99),
+         "runs rengo 9.0 \\(wire format 99\\) .* upgrade the coordinator to party alice's "
+         "rengo 9.0"),
         (lambda instance, welcomed_before: instance.encode(),  # a release before the tag
-         "runs an earlier rengo build whose hello names no release and this coordinator "
-         f"rengo {__version__}: .* install this build of rengo {__version__} for party alice"),
+         "runs an earlier rengo build whose hello names no release \\(no wire format\\) and "
+         f"this coordinator rengo {__version__} .* install this build of rengo {__version__} "
+         f"\\(wire format {WIRE_FORMAT}\\) for party alice"),
     ],
-    ids=["another-release", "untagged-hello"],
+    ids=["older-format", "newer-format", "untagged-hello"],
 )  # fmt: skip
-def test_a_party_of_another_rengo_release_is_refused_at_hello_naming_both(
+def test_a_party_of_another_wire_format_is_refused_at_hello_naming_both(
     hub: GrpcHub, certs: Path, monkeypatch: pytest.MonkeyPatch, hello: object, named: str
 ) -> None:
-    """Coordinator and parties of different releases met mid-protocol: a party whose roles'
+    """Coordinator and parties whose messages differ met mid-protocol: a party whose roles'
     messages had changed failed the run with a decoding error, or waited for a message that
     never came."""
     import rengo.transport.grpc_party as grpc_party
@@ -368,7 +373,7 @@ def test_a_party_of_another_rengo_release_is_refused_at_hello_naming_both(
     )
     with pytest.raises(ReleaseMismatchError, match=named) as refused:
         conn.run()
-    assert f"rengo {__version__}" in str(refused.value)
+    assert f"rengo {__version__} (wire format {WIRE_FORMAT})" in str(refused.value)
     assert hub.client_ids() == []
 
 
@@ -376,18 +381,23 @@ def test_a_party_of_another_rengo_release_is_refused_at_hello_naming_both(
 @pytest.mark.parametrize(
     ("welcome", "named"),
     [
-        (lambda run_id: welcome_payload(run_id, "0.0.9"), "the coordinator runs rengo 0.0.9"),
+        (lambda run_id: welcome_payload(run_id, "0.0.9", 1),
+         "the coordinator runs rengo 0.0.9 .*\\(wire format 1\\)"),
+        (lambda run_id: run_id.encode() + b" rengo/" + __version__.encode(),
+         f"the coordinator runs rengo {__version__} of a build before wire formats were "
+         "numbered \\(wire format 1\\)"),
         (lambda run_id: run_id.encode(),  # a release whose welcome named none
          "the coordinator runs an earlier rengo build whose welcome names no release"),
     ],
-    ids=["another-release", "untagged-welcome"],
+    ids=["older-format", "same-release-before-formats", "untagged-welcome"],
 )  # fmt: skip
-def test_a_coordinator_of_another_rengo_release_is_refused_by_the_party_at_welcome(
+def test_a_coordinator_of_another_wire_format_is_refused_by_the_party_at_welcome(
     hub: GrpcHub, certs: Path, monkeypatch: pytest.MonkeyPatch, welcome: object, named: str
 ) -> None:
     """A coordinator of an earlier release admitted a party of this one (it reads no
     release in a hello), and the run failed mid-protocol: ``unknown node tag 'bmap'`` after
-    PSI in a vertical run."""
+    PSI in a vertical run. A coordinator built before wire formats, of the same release
+    0.1.0, admitted every party of 0.1.0 whatever its build."""
     import rengo.transport.grpc_hub as grpc_hub
 
     monkeypatch.setattr(grpc_hub, "welcome_payload", welcome)
@@ -396,25 +406,29 @@ def test_a_coordinator_of_another_rengo_release_is_refused_by_the_party_at_welco
     )
     with pytest.raises(ReleaseMismatchError, match=named) as refused:
         conn.run()
-    assert f"party alice rengo {__version__}" in str(refused.value)
+    assert f"party alice rengo {__version__} (wire format {WIRE_FORMAT})" in str(refused.value)
 
 
 @pytest.mark.parametrize("release", ["0.1.0", "2.3.4.dev5+g1a2b3c"])
-def test_a_welcome_gives_back_its_run_id_and_release(release: str) -> None:
+def test_a_welcome_gives_back_its_run_id_release_and_wire_format(release: str) -> None:
     run_id = "20261205-233354-bde225"
-    assert parse_welcome(welcome_payload(run_id, release)) == (run_id, release)
-    assert parse_welcome(run_id.encode()) == (run_id, None)
-    assert parse_welcome(b"") == (None, None)
+    assert parse_welcome(welcome_payload(run_id, release)) == (run_id, release, WIRE_FORMAT)
+    assert parse_welcome(welcome_payload(run_id, release, 7)) == (run_id, release, 7)
+    assert parse_welcome(f"{run_id} rengo/{release}".encode()) == (run_id, release, 1)
+    assert parse_welcome(run_id.encode()) == (run_id, None, None)
+    assert parse_welcome(b"") == (None, None, None)
 
 
 @pytest.mark.parametrize("rejoining", [False, True])
 @pytest.mark.parametrize("release", ["0.1.0", "2.3.4.dev5+g1a2b3c"])
-def test_a_hello_gives_back_its_instance_release_and_rejoining_flag(
+def test_a_hello_gives_back_its_instance_release_wire_format_and_rejoining_flag(
     release: str, rejoining: bool
 ) -> None:
     payload = hello_payload("0123456789abcdef", rejoining, release)
     assert len(payload) <= HELLO_LIMIT
-    assert parse_hello(payload) == (b"0123456789abcdef", rejoining, release)
+    assert parse_hello(payload) == (b"0123456789abcdef", rejoining, release, WIRE_FORMAT)
     assert parse_hello(b"0123456789abcdef" + REJOINING * rejoining) == (
-        b"0123456789abcdef", rejoining, None,
+        b"0123456789abcdef", rejoining, None, None,
     )  # fmt: skip
+    named_release_only = f"0123456789abcdef rengo/{release}".encode() + REJOINING * rejoining
+    assert parse_hello(named_release_only) == (b"0123456789abcdef", rejoining, release, 1)

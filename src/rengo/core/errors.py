@@ -59,9 +59,11 @@ class AuthenticationError(RengoError):
 
 
 class ReleaseMismatchError(AuthenticationError):
-    """A party runs another rengo release than the coordinator: the coordinator refuses it
-    when it says hello, before it takes part (the roles' messages change between releases,
-    so a mixed run would fail mid-protocol, or worse, not fail)."""
+    """A party speaks another wire format than the coordinator (the format of the roles'
+    messages, named with the rengo release in the hello and the welcome): the coordinator
+    refuses it when it says hello, and the party a coordinator's welcome, before it takes
+    part (a mixed run would fail mid-protocol, or worse, not fail). Releases of the same
+    wire format are admitted."""
 
 
 class KeyMismatchError(RengoError, ValueError):

@@ -1130,8 +1130,10 @@ class GrpcHub:
         if not session.registered:
             if env.key != HELLO:
                 raise ProtocolError(f"expected {HELLO!r} first, got {env.key!r}")
-            instance, rejoining, release = parse_hello(bytes(env.payload[:HELLO_LIMIT]))
-            check_release(session.name, release)
+            instance, rejoining, release, wire = parse_hello(bytes(env.payload[:HELLO_LIMIT]))
+            compatible = check_release(session.name, release, wire)
+            if compatible is not None:
+                log.warning("%s", compatible)
             self._refuse_a_stale_process(session.name, rejoining)
             self._register(session, instance)
             return

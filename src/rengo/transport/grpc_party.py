@@ -257,8 +257,8 @@ class PartyConnection:
             :class:`HandshakeError` if TLS cannot be set up between the two (another CA,
             TLS against plain text), naming which side is wrong.
         ReleaseMismatchError
-            (An AuthenticationError.) If the hub refuses this party's rengo release, or this
-            party refuses the hub's (its welcome names another release, or none).
+            (An AuthenticationError.) If the hub refuses this party's wire format, or this
+            party refuses the hub's (its welcome names another format, or none).
         DuplicatePartyError
             If another instance of this party connected and replaced this one.
         StalePartyError
@@ -412,8 +412,10 @@ class PartyConnection:
                         continue
                     assert isinstance(item, Envelope)
                     if item.key == WELCOME:
-                        self.run_id, release = parse_welcome(bytes(item.payload))
-                        check_coordinator_release(self.name, release)
+                        self.run_id, release, wire = parse_welcome(bytes(item.payload))
+                        compatible = check_coordinator_release(self.name, release, wire)
+                        if compatible is not None:
+                            log.warning("%s", compatible)
                         welcomed = True
                         self._on_welcome(outbox)
                     elif item.key == BYE:

@@ -73,93 +73,203 @@ RELEASE_TAG = b" rengo/"
 """Precedes the party's rengo release in its hello (after its instance, before
 :data:`REJOINING`): releases before 0.1.0's tagged hello sent none."""
 
+WIRE_FORMAT = 2
+"""The format of the messages the roles exchange (their keys, payloads and order), named in
+every hello and welcome after the release. Raise it with any change a peer of the previous
+format could not read or would read wrongly (a new message, a new payload type, a client mod
+the coordinator asks for): a coordinator admits a party of another release when both speak
+the same format, and refuses one of another format at hello, naming both. Every build of
+rengo 0.1.0 called itself 0.1.0, so the release alone could not tell two builds apart that
+no longer understood each other (a party built before update compression was admitted, and
+its run failed in round 1 asking for client mod ``decompress_model``). Format 1: builds
+whose hello and welcome name a release but no format (2026-12-05 to 2026-12-07)."""
+
+WIRE_TAG = b" wire/"
+"""Precedes the wire format in a hello and a welcome, after the release. A peer of format 1
+reads it as part of the release, which it then finds differs from its own, and refuses."""
+
+NAMED_RELEASE_FORMAT = 1
+"""The wire format of a hello or welcome that names a release but no format."""
+
 RELEASE_REFUSAL = "must run the same release"
-"""In the hub's refusal of a party of another release (:func:`check_release`), so that the
-party raises :class:`~rengo.core.errors.ReleaseMismatchError`."""
+"""In the hub's refusal of a party of another wire format (:func:`check_release`; and in
+format 1's refusal of every party of another release), so that the party raises
+:class:`~rengo.core.errors.ReleaseMismatchError`."""
+
+SAME_FORMAT = f"{RELEASE_REFUSAL}, or releases of the same wire format"
+"""What a refusal of another wire format says every party and the coordinator must do."""
 
 HELLO_LIMIT = 128
-"""Bytes of a hello the hub reads: an instance (16 hex digits), a release, :data:`REJOINING`."""
+"""Bytes of a hello the hub reads: an instance (16 hex digits), a release, a wire format,
+:data:`REJOINING`."""
 
 
-def hello_payload(instance: str, welcomed_before: bool, release: str = __version__) -> bytes:
-    """A party's hello: its process's ``instance``, its rengo ``release``, and whether a
-    coordinator process already welcomed it (the link came back), so that a vertical run's hub
-    can refuse a process that was in the run with another coordinator process (see
-    :func:`parse_hello`). A hub of an earlier release read the release as part of the
-    instance, which it only compares with the same party's later hellos."""
-    tagged = instance.encode() + RELEASE_TAG + release.encode("ascii", "replace")
+def _tagged(release: str, wire: int) -> bytes:
+    return RELEASE_TAG + release.encode("ascii", "replace") + WIRE_TAG + str(wire).encode()
+
+
+def _release_and_format(tail: bytes, tagged: bool) -> tuple[str | None, int | None]:
+    """The release and wire format after :data:`RELEASE_TAG` (None, None: no tag; a
+    release without :data:`WIRE_TAG` is of :data:`NAMED_RELEASE_FORMAT`)."""
+    if not tagged:
+        return None, None
+    release, tag, wire = tail.rpartition(WIRE_TAG)
+    if not tag or not (wire.isascii() and wire.isdigit()) or len(wire) > 9:
+        return tail.decode("ascii", "replace"), NAMED_RELEASE_FORMAT
+    return release.decode("ascii", "replace"), int(wire)
+
+
+def hello_payload(
+    instance: str, welcomed_before: bool, release: str = __version__, wire: int = WIRE_FORMAT
+) -> bytes:
+    """A party's hello: its process's ``instance``, its rengo ``release`` and ``wire``
+    format, and whether a coordinator process already welcomed it (the link came back), so
+    that a vertical run's hub can refuse a process that was in the run with another
+    coordinator process (see :func:`parse_hello`). A hub of an earlier release read the
+    release as part of the instance, which it only compares with the same party's later
+    hellos."""
+    tagged = instance.encode() + _tagged(release, wire)
     return tagged + (REJOINING if welcomed_before else b"")
 
 
-def parse_hello(payload: bytes) -> tuple[bytes, bool, str | None]:
-    """The party process's instance, whether it says it was welcomed before, and its rengo
-    release (None: a party of a release whose hello named none)."""
+def parse_hello(payload: bytes) -> tuple[bytes, bool, str | None, int | None]:
+    """The party process's instance, whether it says it was welcomed before, its rengo
+    release and its wire format (None, None: a party of a release whose hello named neither;
+    a release without a format: :data:`NAMED_RELEASE_FORMAT`)."""
     rejoining = payload.endswith(REJOINING)
     if rejoining:
         payload = payload[: -len(REJOINING)]
-    instance, tag, release = payload.partition(RELEASE_TAG)
-    return instance, rejoining, release.decode("ascii", "replace") if tag else None
+    instance, tag, tail = payload.partition(RELEASE_TAG)
+    return (instance, rejoining, *_release_and_format(tail, bool(tag)))
 
 
-def check_release(party: str, release: str | None, ours: str = __version__) -> None:
-    """Refuse a party that runs another rengo release than this coordinator.
+def _spoken(release: str | None, wire: int | None, what: str) -> str:
+    if release is None:
+        return f"an earlier rengo build whose {what} names no release (no wire format)"
+    if wire == NAMED_RELEASE_FORMAT:
+        return (
+            f"rengo {release} of a build before wire formats were numbered "
+            f"(wire format {NAMED_RELEASE_FORMAT})"
+        )
+    return f"rengo {release} (wire format {wire})"
+
+
+def check_release(
+    party: str,
+    release: str | None,
+    wire: int | None = None,
+    ours: str = __version__,
+    our_wire: int = WIRE_FORMAT,
+) -> str | None:
+    """Refuse a party that speaks another wire format than this coordinator; say so when it
+    runs another rengo release of the same format.
+
+    Parameters
+    ----------
+    party
+        The party's name.
+    release, wire
+        The release and wire format its hello named (see :func:`parse_hello`).
+    ours, our_wire
+        This coordinator's.
+
+    Returns
+    -------
+    str | None
+        None for the same release; for another release of the same wire format, one line
+        naming both releases, for the log.
 
     Raises
     ------
     ReleaseMismatchError
-        Naming both releases and what to do.
+        Naming both releases and wire formats, and which side to upgrade.
     """
-    if release == ours:
-        return
-    if release is None:  # builds before the tagged hello also called themselves 0.1.0
-        theirs, install = "an earlier rengo build whose hello names no release", "this build of "
+    if wire == our_wire:
+        if release == ours:
+            return None
+        return (
+            f"party {party} runs rengo {release} and this coordinator rengo {ours}: the "
+            f"releases differ but both speak wire format {our_wire}, so they are compatible"
+        )
+    if wire is None:
+        install = f"install this build of rengo {ours} (wire format {our_wire}) for party {party}"
+    elif wire < our_wire:
+        install = f"upgrade party {party} to rengo {ours} (wire format {our_wire})"
     else:
-        theirs, install = f"rengo {release}", ""
+        install = f"upgrade the coordinator to party {party}'s rengo {release} (wire format {wire})"
+    theirs = _spoken(release, wire, "hello")
     raise ReleaseMismatchError(
-        f"party {party} runs {theirs} and this coordinator rengo {ours}: every party and the "
-        f"coordinator {RELEASE_REFUSAL} (the roles' messages change between releases); "
-        f"install {install}rengo {ours} for party {party}, or run the coordinator on its release"
+        f"party {party} runs {theirs} and this coordinator rengo {ours} (wire format "
+        f"{our_wire}): every party and the coordinator {SAME_FORMAT} (the roles' messages "
+        f"changed between them, so the run would fail mid-round); {install}, or run the "
+        "coordinator on the party's release"
     )
 
 
-def welcome_payload(run_id: str, release: str = __version__) -> bytes:
-    """The hub's welcome: the ``run_id`` and the coordinator's rengo ``release``, so that a
-    party can refuse a coordinator of another release as the coordinator refuses it (see
-    :func:`check_coordinator_release`). A party of an earlier release read all of it as the
-    run id, which it only names in messages."""
-    return run_id.encode() + RELEASE_TAG + release.encode("ascii", "replace")
+def welcome_payload(run_id: str, release: str = __version__, wire: int = WIRE_FORMAT) -> bytes:
+    """The hub's welcome: the ``run_id``, the coordinator's rengo ``release`` and ``wire``
+    format, so that a party can refuse a coordinator of another format as the coordinator
+    refuses it (see :func:`check_coordinator_release`). A party of an earlier release read
+    all of it as the run id, which it only names in messages."""
+    return run_id.encode() + _tagged(release, wire)
 
 
-def parse_welcome(payload: bytes) -> tuple[str | None, str | None]:
-    """The run id a welcome names (None: none) and the coordinator's rengo release (None: a
-    coordinator of a release whose welcome named none)."""
-    run_id, tag, release = payload.partition(RELEASE_TAG)
+def parse_welcome(payload: bytes) -> tuple[str | None, str | None, int | None]:
+    """The run id a welcome names (None: none), the coordinator's rengo release and its wire
+    format (None, None: a coordinator of a release whose welcome named neither)."""
+    run_id, tag, tail = payload.partition(RELEASE_TAG)
     named = run_id.decode("utf-8", "replace") or None
-    return named, release.decode("ascii", "replace") if tag else None
+    return (named, *_release_and_format(tail, bool(tag)))
 
 
-def check_coordinator_release(party: str, release: str | None, ours: str = __version__) -> None:
-    """Refuse, at party ``party``, a coordinator that runs another rengo release: a
+def check_coordinator_release(
+    party: str,
+    release: str | None,
+    wire: int | None = None,
+    ours: str = __version__,
+    our_wire: int = WIRE_FORMAT,
+) -> str | None:
+    """Refuse, at party ``party``, a coordinator that speaks another wire format: a
     coordinator of a release before its welcome named one admits a party of this release,
     whose roles' messages it then cannot read mid-run (``unknown node tag``).
 
+    Parameters
+    ----------
+    party
+        This party's name.
+    release, wire
+        The coordinator's release and wire format, from its welcome (see
+        :func:`parse_welcome`).
+    ours, our_wire
+        This party's.
+
+    Returns
+    -------
+    str | None
+        None for the same release; for another release of the same wire format, one line
+        naming both releases, for the log.
+
     Raises
     ------
     ReleaseMismatchError
-        Naming both releases and what to do.
+        Naming both releases and wire formats, and which side to upgrade.
     """
-    if release == ours:
-        return
-    theirs = (
-        f"rengo {release}"
-        if release is not None
-        else "an earlier rengo build whose welcome names no release"
-    )
+    if wire == our_wire:
+        if release == ours:
+            return None
+        return (
+            f"the coordinator runs rengo {release} and party {party} rengo {ours}: the "
+            f"releases differ but both speak wire format {our_wire}, so they are compatible"
+        )
+    if wire is not None and wire > our_wire:
+        upgrade = f"upgrade party {party} to the coordinator's rengo {release} (wire format {wire})"
+    else:
+        upgrade = f"upgrade the coordinator to this party's rengo {ours} (wire format {our_wire})"
     raise ReleaseMismatchError(
-        f"the coordinator runs {theirs} and party {party} rengo {ours}: every party and the "
-        f"coordinator {RELEASE_REFUSAL} (the roles' messages change between releases); "
-        f"upgrade the coordinator to this party's rengo, or run party {party} on the "
-        "coordinator's release"
+        f"the coordinator runs {_spoken(release, wire, 'welcome')} and party {party} rengo "
+        f"{ours} (wire format {our_wire}): every party and the coordinator {SAME_FORMAT} "
+        f"(the roles' messages changed between them, so the run would fail mid-round); "
+        f"{upgrade}, or run party {party} on the coordinator's release"
     )
 
 
