@@ -52,8 +52,24 @@ console = Console()
 
 
 def _version(value: bool) -> None:
+    """Print the release, and what decides whether two installs work together: the wire
+    format a coordinator and its parties must share, the run store schema this install
+    writes (an older install refuses a store of a newer one), and the source commit of a
+    checkout (every build of a release has the same version)."""
     if value:
-        console.print(f"rengo {__version__}")
+        from rengo.tracking.schema import SCHEMA_VERSION
+        from rengo.tracking.source_commit import source_commit
+        from rengo.transport.grpc_wire import WIRE_FORMAT
+
+        console.print(f"rengo {__version__}", highlight=False)
+        console.print(
+            f"wire format {WIRE_FORMAT} (a coordinator and its parties must speak the same)",
+            highlight=False,
+        )
+        console.print(f"run store schema {SCHEMA_VERSION}", highlight=False)
+        commit = source_commit()
+        if commit is not None:
+            console.print(f"source commit {commit}", highlight=False)
         raise typer.Exit()
 
 
