@@ -799,6 +799,26 @@ def submit(
         )
 
 
+SCORE_TO_RECORD = "score_to_record"
+"""State key: the round whose scores the state holds and the run store may not have yet."""
+
+
+def _record_score(
+    store: Path | None, state: dict[str, Any], state_path: Path, tournament: Any, number: int
+) -> None:
+    """Record scored round ``number`` in the tournament's run (one event, and the summary
+    rewritten from the state), unless an earlier, interrupted score already logged it, and
+    clear :data:`SCORE_TO_RECORD` in ``state`` (saved by the caller)."""
+    result = next(r for r in tournament.results() if r.round == number)
+    message = f"scored round {result.round}: {len(result.scores)} participants"
+    with tournament_run(store, state, state_path) as run:
+        assert run.store is not None and run.run_id is not None
+        logged = {e.message for e in run.store.events(run.run_id, "info")}
+        if message not in logged:
+            run.log_event("info", message)
+    state.pop(SCORE_TO_RECORD, None)
+
+
 @tournament_app.command("score")
 @one_at_a_time()
 def score(
@@ -820,15 +840,30 @@ def score(
         form = CsvFormat.checked(delimiter, encoding, decimal)
         with updated_state(state_path) as (state, tournament):
             tournament_store(store, state)
-            _require_open(tournament, round_id, "score")
-            values = _live_targets(targets, form)
-            _require_submissions(tournament, round_id)
-            result = tournament.resolve(values, round_id)
-            state["tournament"] = tournament.to_dict(arrays=True)
-            with tournament_run(store, state, state_path) as run:
-                run.log_event(
-                    "info", f"scored round {result.round}: {len(result.scores)} participants"
+            pending = state.get(SCORE_TO_RECORD)
+            if pending is not None and round_id in (None, int(pending)):
+                # an earlier score saved this round's scores, then stopped before the run
+                # store had them: finish that record instead of scoring again
+                result = next(r for r in tournament.results() if r.round == int(pending))
+                console.print(
+                    f"round {result.round} was scored by an earlier `rengo tournament score` "
+                    "that stopped before the run store recorded it; recording it now",
+                    highlight=False,
                 )
+            else:
+                if pending is not None:
+                    _record_score(store, state, state_path, tournament, int(pending))
+                _require_open(tournament, round_id, "score")
+                values = _live_targets(targets, form)
+                _require_submissions(tournament, round_id)
+                result = tournament.resolve(values, round_id)
+                state["tournament"] = tournament.to_dict(arrays=True)
+                # the state first: a stop before the store has the round leaves it pending
+                # here, and a rerun of score records it (the dashboard never shows a round
+                # scored that the state still holds open)
+                state[SCORE_TO_RECORD] = result.round
+                save_state(state_path, state)
+            _record_score(store, state, state_path, tournament, result.round)
         places = int(state["decimals"])
         due = {p.participant: p.amount_minor for p in result.payouts}
         table = Table(title=f"Round {result.round} scores", title_justify="left")
