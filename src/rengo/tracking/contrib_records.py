@@ -67,7 +67,8 @@ class RunContributions:
 VALUATION_SUMMARY = "contribution_valuation"
 """The run summary's entry that says how each method's recorded values were computed:
 ``{method: {"score": ..., "rounds": [...], "group_level_rounds": [...], "evaluations": ...,
-"permutations": ...}}`` (:func:`record_contributions`; :func:`recorded_valuation` reads it)."""
+"permutations": ..., "approximation": {setting: value}}}`` (:func:`record_contributions`;
+:func:`recorded_valuation` reads it)."""
 
 NOTE_PREFIX = "contribution ("
 """How a warning event about a run's contribution values starts (then the method)."""
@@ -104,6 +105,7 @@ def record_contributions(store: RunStore, run_id: str, report: ContributionRepor
         "group_level_rounds": list(fell_back),
         "evaluations": report.evaluations,
         "permutations": report.permutations,
+        "approximation": dict(report.approximation),
     }
     store.update_summary(run_id, {VALUATION_SUMMARY: valued})
     for r in report.rounds:
@@ -170,7 +172,24 @@ def valuation_text(method: str, valuation: Mapping[str, object]) -> str:
         parts.append(f", {permutations:,} permutations sampled")
     if isinstance(rounds, list) and isinstance(group, list) and group:
         parts.append(f"; group level in {len(group)} of {len(rounds)} rounds")
+    settings = approximation_text(valuation)
+    if settings:
+        parts.append(f"; approximated with {settings}")
     return "".join(parts)
+
+
+def approximation_text(valuation: Mapping[str, object], sep: str = " ") -> str:
+    """The truncation settings a run's values were sampled with, as recorded
+    (``"within_round_eps=0.05 between_round_eps=0.001 tail_probability=0.2"``); empty for
+    an exact method or a run recorded before rengo kept them."""
+    settings = valuation.get("approximation")
+    if not isinstance(settings, dict):
+        return ""
+    return sep.join(
+        f"{name}={value:g}"
+        for name, value in settings.items()
+        if isinstance(name, str) and isinstance(value, int | float)
+    )
 
 
 def group_level_refusal(run_id: str, method: str, valuation: Mapping[str, object]) -> str | None:
@@ -399,6 +418,9 @@ def pay_rewards(
         f"policy={policy} method={_method_label(contributions.method, valuation)} "
         f"budget={format_amount(budget_minor, currency, decimals)}"
     )
+    settings = "" if valuation is None else approximation_text(valuation, ",")
+    if settings:  # how the values were approximated, on every line they pay
+        prefix = f"{prefix} approximation={settings}"
     batches: list[tuple[int | None, list[Payout], Mapping[str, int] | None]] = []
     if per_round:
         if not contributions.per_round:

@@ -516,6 +516,16 @@ def _contributions_table(store: RunStore, run_id: str, limit: int | None) -> Tab
             record.method,
             four_digits(record.value),
         )
+    from rengo.tracking.contrib_records import recorded_valuation, valuation_text
+
+    valued = []  # how each method's values were computed (its truncation settings too)
+    for method in dict.fromkeys(r.method for r in records):
+        valuation = recorded_valuation(store, run_id, method)
+        if valuation is not None:
+            valued.append(f"valued: {escape(valuation_text(method, valuation))}")
+    if valued:
+        table.caption = "\n".join(valued)
+        table.caption_justify = "left"
     return table
 
 

@@ -41,6 +41,7 @@ from rengo.valuation.reconstruction import (
 )
 from rengo.valuation.shapley import (
     CONFIDENCE,
+    DEFAULT_TAIL_PROBABILITY,
     NonFiniteValueError,
     ShapleyResult,
     check_truncation,
@@ -117,6 +118,11 @@ class ContributionReport:
     notes: tuple[str, ...] = ()
     """What a reader of the values must know: the run's strategy rebuilt as FedAvg, clients
     valued as one player for identical updates (each recorded with the run as a warning)."""
+    approximation: dict[str, float] = field(default_factory=dict)
+    """The settings that truncated the sampling, by name: GTG's ``within_round_eps``,
+    ``between_round_eps`` and ``tail_probability``, TMC's ``truncation`` and
+    ``tail_probability`` (empty for an exact method), so whoever pays the values can say how
+    they were approximated."""
 
     @property
     def players(self) -> tuple[str, ...]:
@@ -177,6 +183,7 @@ class ContributionReport:
             "intervals": {p: list(ci) for p, ci in self.intervals().items()},
             "evaluations": self.evaluations,
             "permutations": self.permutations,
+            "approximation": dict(self.approximation),
             "rounds": [
                 {
                     "round": r.round,
@@ -675,7 +682,30 @@ class ContributionTracker:
             stderr={p: float(v) for p, v in zip(names, stderr, strict=True)},
             dof={p: float(v) for p, v in zip(names, dof, strict=True)},
             notes=(*self.caveats, *self.identical, *_without_error(self._rounds)),
+            approximation=self._approximation(),
         )
+
+    def _approximation(self) -> dict[str, float]:
+        """The truncation settings :attr:`method` samples with (empty for an exact one).
+
+        Returns
+        -------
+        dict[str, float]
+            GTG's ``within_round_eps``, ``between_round_eps`` and ``tail_probability``, or
+            TMC's ``truncation`` and ``tail_probability``.
+        """
+        if self.method == "gtg":
+            return {
+                "within_round_eps": float(self.gtg.within_round_eps),
+                "between_round_eps": float(self.gtg.between_round_eps),
+                "tail_probability": float(self.gtg.tail_probability),
+            }
+        if self.method == "tmc":
+            return {
+                "truncation": float(self.tmc_truncation),
+                "tail_probability": float(DEFAULT_TAIL_PROBABILITY),
+            }
+        return {}
 
     # -- pieces -------------------------------------------------------------------------------
 
