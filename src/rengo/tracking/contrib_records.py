@@ -27,7 +27,7 @@ from rengo.rewards import (
     proportional_payouts,
     stake_clipped_payouts,
 )
-from rengo.tracking.location import MEMORY
+from rengo.tracking.location import MEMORY, resolve_store_path
 from rengo.tracking.records import PAYMENT_KINDS, LedgerEntry, LedgerLine
 from rengo.tracking.store import RunStore
 from rengo.valuation import CONFIDENCE, ContributionReport, RoundContribution
@@ -227,6 +227,31 @@ _JOB_METHOD_RECORDS = {"shapley": ("vfl_exact", "vfl_tmc")}
 vertical job's Shapley values say whether they are exact or sampled)."""
 
 
+def missing_values_text(store: RunStore, run_id: str) -> str | None:
+    """Why run ``run_id`` has no contribution values although its job values its
+    participants (a ``[contribution]`` section), and the command that computes them; None
+    where it has values, is not completed, or its job values no one. They are computed in
+    memory while the run trains and recorded once it completed, so a process stopped in
+    between loses them and only a repeat of the run (``rengo run JOB --same-as RUN``)
+    computes them again."""
+    run = store.get_run(run_id)
+    if run.status != "completed" or store.contributions(run_id):
+        return None  # a live run records them once it completed; a stopped one resumes
+    settings = run.config.get("job_settings") if isinstance(run.config, dict) else None
+    if not isinstance(settings, dict) or not settings.get("contribution"):
+        return None
+    job = run.config.get("job_file") if isinstance(run.config, dict) else None
+    command = f"rengo run {job if isinstance(job, str) else 'JOB'} --same-as {run_id}"
+    if str(store.path) != str(resolve_store_path(None)):
+        command = f"{command} --store {store.path}"
+    return (
+        f"run {run_id} is {run.status}, but its job values its participants ([contribution]) "
+        "and its contribution values were never recorded (its process stopped after the "
+        "training, before it stored them); they cannot be computed from the stored rounds: "
+        f"`{command}` repeats the run with the same settings and records them (pay that run)"
+    )
+
+
 def run_contributions(store: RunStore, run_id: str, method: str | None = None) -> RunContributions:
     """Read back a run's contributions by ``method`` (default: the one logged last).
 
@@ -234,6 +259,9 @@ def run_contributions(store: RunStore, run_id: str, method: str | None = None) -
     ``"vfl_exact"`` or ``"vfl_tmc"``."""
     full = store.resolve_run_id(run_id)
     records = store.contributions(full)
+    lost = None if records else missing_values_text(store, full)
+    if lost is not None:
+        raise DataError(lost)
     if not records:
         raise DataError(
             f"run {full} has no contribution scores: a job file's [contribution] section "

@@ -782,6 +782,11 @@ def run_detail(
     header.add_row("kind", run.kind)
     header.add_row("name", run.name or "-")
     header.add_row("status", _status(run.status))
+    from rengo.tracking.contrib_records import missing_values_text
+
+    lost = missing_values_text(store, run.run_id)
+    if lost is not None:  # "completed" alone would say the values were recorded too
+        header.add_row("contribution", f"values missing: {lost}")
     ending = why_it_ended(store, run)
     if ending is not None:
         header.add_row("why", ending)

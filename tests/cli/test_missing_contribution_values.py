@@ -1,0 +1,55 @@
+"""A run whose job values its participants ([contribution]) but whose values were never
+recorded (its process stopped after the training, before it stored them) does not pass for a
+run with values: `rengo runs show` says they are missing and `rengo rewards pay` refuses it,
+each naming the command that computes them (a repeat of the run with --same-as)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from rengo.cli.main import app
+from rengo.tracking import RunStore
+
+runner = CliRunner(env={"COLUMNS": "400"})
+
+
+def _completed_without_values(db: Path, job: Path) -> str:
+    """The store a stop between "completed" and the values' recording leaves: the run and its
+    job settings, no contribution values, no ledger line."""
+    with RunStore(db) as store:
+        run_id = store.start_run(
+            "hfl",
+            {"job_settings": {"contribution": {"method": "gtg"}}, "job_file": str(job)},
+            name="valued",
+        )
+        store.log_round(run_id, 1, {"train_loss": 0.5}, 0.1, 2, 0)
+        store.finish_run(run_id, "completed", {"train_loss": 0.5})
+    return run_id
+
+
+def test_a_completed_run_whose_values_are_missing_is_shown_so_and_never_paid(
+    tmp_path: Path,
+) -> None:
+    db, job = tmp_path / "runs.db", tmp_path / "job.toml"
+    run_id = _completed_without_values(db, job)
+    repeat = f"rengo run {job} --same-as {run_id} --store {db}"
+    paid = runner.invoke(app, ["rewards", "pay", run_id, "--budget", "10", "--store", str(db)])
+    said = " ".join(paid.output.split())
+    assert paid.exit_code != 0 and "never recorded" in said and repeat in said, paid.output
+    with RunStore(db) as store:
+        assert store.ledger(run_id) == []
+    shown = runner.invoke(app, ["runs", "show", run_id, "--store", str(db)])
+    assert shown.exit_code == 0, shown.output
+    card = " ".join(shown.output.replace("│", " ").split())
+    assert "values missing" in card and f"--same-as {run_id}" in card, shown.output
+
+
+def test_a_run_whose_job_values_no_one_is_not_called_missing_values(tmp_path: Path) -> None:
+    db = tmp_path / "runs.db"
+    with RunStore(db) as store:
+        run_id = store.start_run("hfl", {"job_settings": {"contribution": None}}, name="plain")
+        store.finish_run(run_id, "completed", {})
+    shown = runner.invoke(app, ["runs", "show", run_id, "--store", str(db)])
+    assert shown.exit_code == 0 and "values missing" not in shown.output, shown.output
