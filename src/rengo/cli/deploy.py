@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import typer
 from rich.console import Console
@@ -771,8 +771,12 @@ def _party_mod(spec: str) -> Any:
 class PartyReport:
     """A client mod that prints the party's side of each round: what it trained on, its
     loss, its local-DP epsilon so far (DP-SGD) and how long it took (a failure is logged
-    once, with its traceback). It prints one line per fit call: under Ditto and FedRep,
-    which train twice per round, two "trained on" lines per round."""
+    once, with its traceback). It runs outside the mods the round config requests
+    (``outermost``), so under Ditto and FedRep, which train twice per round, it still prints
+    one "trained on" line per round: the update sent to the coordinator, timed with both
+    trainings."""
+
+    outermost: ClassVar[bool] = True
 
     def __init__(self, name: str) -> None:
         self.name = name

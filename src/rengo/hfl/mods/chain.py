@@ -178,6 +178,12 @@ def _name_of(mod: object) -> str | None:
     return name if isinstance(name, str) else None
 
 
+OUTERMOST = "outermost"
+"""A mod whose attribute of this name is True runs outside the mods the round config
+requests (Ditto's, FedRep's, which call ``call_next`` more than once per fit): once per
+fit, seeing the reply the coordinator gets, as a report of the round needs."""
+
+
 class ModChain:
     """Runs a call through the requested and the installed mods, then the client.
 
@@ -221,13 +227,18 @@ class ModChain:
         self, call: ClientCall, installed: list[Mod], owner_name: str | None
     ) -> list[Mod]:
         """The mods ``call``'s round config requests (removing the request from it), except
-        those an installed mod or the stage's owner stands in for, then ``installed``."""
+        those an installed mod or the stage's owner stands in for, then ``installed``; an
+        installed mod whose :data:`OUTERMOST` attribute is True goes before them all."""
         requested: tuple[str, ...] = ()
         if isinstance(call.message, (FitIns, EvaluateIns)) and MODS_KEY in call.message.config:
             requested = requested_mod_names(call.message.config)
             del call.message.config[MODS_KEY]
         skip = self._names | ({owner_name} if owner_name is not None else set())
-        return [self._instance(n) for n in dict.fromkeys(requested) if n not in skip] + installed
+        wanted = [self._instance(n) for n in dict.fromkeys(requested) if n not in skip]
+        # an installed mod that reports the whole call (rengo party's round report) wraps
+        # the requested mods, so it runs once a round even where Ditto or FedRep fit twice
+        outer = [m for m in installed if getattr(m, OUTERMOST, False) is True]
+        return outer + wanted + [m for m in installed if getattr(m, OUTERMOST, False) is not True]
 
     def _instance(self, name: str) -> Mod:
         cls = _BY_NAME.get(name)
