@@ -1,7 +1,8 @@
 """A run whose job values its participants ([contribution]) but whose values were never
 recorded (its process stopped after the training, before it stored them) does not pass for a
 run with values: `rengo runs show` says they are missing and `rengo rewards pay` refuses it,
-each naming the command that computes them (a repeat of the run with --same-as)."""
+each naming the command that computes them (a repeat of the run with --same-as), and so does
+the dashboard's rewards JSON (values_missing)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 
 from rengo.cli.main import app
 from rengo.tracking import RunStore
+from rengo.ui.views import rewards_view
 
 runner = CliRunner(env={"COLUMNS": "400"})
 
@@ -44,6 +46,9 @@ def test_a_completed_run_whose_values_are_missing_is_shown_so_and_never_paid(
     assert shown.exit_code == 0, shown.output
     card = " ".join(shown.output.replace("│", " ").split())
     assert "values missing" in card and f"--same-as {run_id}" in card, shown.output
+    with RunStore(db) as store:  # the dashboard's rewards JSON says so too
+        said = rewards_view(store, run_id)["values_missing"]
+    assert said is not None and "never recorded" in said and repeat in said
 
 
 def test_a_run_whose_job_values_no_one_is_not_called_missing_values(tmp_path: Path) -> None:
@@ -53,3 +58,5 @@ def test_a_run_whose_job_values_no_one_is_not_called_missing_values(tmp_path: Pa
         store.finish_run(run_id, "completed", {})
     shown = runner.invoke(app, ["runs", "show", run_id, "--store", str(db)])
     assert shown.exit_code == 0 and "values missing" not in shown.output, shown.output
+    with RunStore(db) as store:
+        assert rewards_view(store, run_id)["values_missing"] is None

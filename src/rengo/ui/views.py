@@ -414,8 +414,14 @@ def rewards_view(
 ) -> dict[str, Any]:
     """Contribution per participant (by ``method``, default the last logged) and per round,
     and the run's latest :data:`LEDGER_SHOWN` ledger lines (``ledger_total``: how many it
-    has) with each participant's net amount per currency over every line."""
-    from rengo.tracking.contrib_records import ledger_amount, run_contributions
+    has) with each participant's net amount per currency over every line; ``values_missing``
+    says why a completed run whose job values its participants has no values, and the
+    command that records them (None otherwise)."""
+    from rengo.tracking.contrib_records import (
+        ledger_amount,
+        missing_values_text,
+        run_contributions,
+    )
     from rengo.tracking.ledger_totals import add_payouts
 
     full = store.resolve_run_id(run_id)
@@ -440,6 +446,7 @@ def rewards_view(
     return {
         "methods": methods,
         "contributions": contributions,
+        "values_missing": None if records else missing_values_text(store, full),
         "ledger": [
             {
                 "seq": e.seq,
