@@ -510,9 +510,15 @@ class VerticalEstimator:
         _require_training_parties(given, self.label_party_, self.hosts_)
         dataset = as_vertical_dataset(data, label_party or self.label_party_)
         if dataset.label_party != self.label_party_:
+            fix = (
+                f"build it with label_party={self.label_party_!r}"
+                if isinstance(data, VerticalDataset)
+                else "leave label_party out to use it"
+            )
+            named = "the dataset names" if isinstance(data, VerticalDataset) else "scoring names"
             raise ConfigError(
-                f"scoring names {dataset.label_party!r} the label party, but training's "
-                f"label party is {self.label_party_!r}; leave label_party out to use it"
+                f"{named} {dataset.label_party!r} the label party, but training's "
+                f"label party is {self.label_party_!r}; {fix}"
             )
         if not self.use_psi:
             require_identical_ids(dataset)

@@ -9,7 +9,13 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 
 from rengo.core.errors import ConfigError, DataError
-from rengo.vfl import HeteroLogisticRegression, PartyData, PartyTable, VerticalPlan
+from rengo.vfl import (
+    HeteroLogisticRegression,
+    PartyData,
+    PartyTable,
+    VerticalDataset,
+    VerticalPlan,
+)
 from rengo.vfl.early_stopping import validation_mask
 from rengo.vfl.runner import simulate_vertical
 from rengo.vfl.secureboost import HeteroSecureBoost, SecureBoostConfig
@@ -158,13 +164,23 @@ def test_a_class_whose_rows_are_all_held_out_trains_warns_and_keeps_its_column()
     assert proba.shape == (100, 3) and np.isfinite(fitted.validation_losses_).all()
 
 
-def test_a_missing_label_names_the_party_the_count_and_the_first_row_of_its_table() -> None:
+def test_a_missing_label_names_the_lowest_row_of_the_table_by_id_and_row_from_one() -> None:
+    """The row named is the lowest of the label party's table (not the first in PSI's
+    hashed order, where c060 comes before c002 and c007), counted from 1 with its ID, as
+    an empty feature cell of the same row is named."""
     labels = Y[:100].astype(float)
-    labels[[41, 77]] = np.nan
+    labels[[60, 7, 2]] = np.nan
     with pytest.raises(
-        DataError, match=r"card: 2 of the 100 aligned rows have no label .* at row 41 of its table"
+        DataError,
+        match=r"card: 3 of the 100 aligned rows have no label .* first at ID c002, row 3 of its",
     ):
         model().fit(data(), "card", labels)
+    card = X[:100, :5].copy()
+    card[2, 0] = np.nan
+    with pytest.raises(DataError, match=r"card: column 0 .*first at ID c002, row 3\)"):
+        HeteroLogisticRegression(key_bits=512, seed=1, key_seed=1).fit(
+            data(card=card), "card", Y[:100]
+        )
 
 
 @pytest.fixture(scope="module")
@@ -191,3 +207,17 @@ def test_scoring_without_a_training_party_or_with_another_names_them(
 def test_labels_of_another_length_name_the_party_and_both_counts() -> None:
     with pytest.raises(DataError, match=r"card: .*got 97 labels for its 100 rows"):
         model().fit(data(), "card", Y[:97])
+
+
+def test_scoring_a_dataset_built_with_another_label_party_says_how_to_build_it(
+    fitted_on_card_and_bank: HeteroSecureBoost,
+) -> None:
+    """The caller left ``label_party`` out (a dataset carries its own), so the advice is to
+    build the dataset with training's label party."""
+    tables = {"card": PartyTable(IDS, X[:100, :5]), "bank": PartyTable(IDS, X[:100, 5:10])}
+    with pytest.raises(
+        ConfigError, match=r"the dataset names 'bank' .* build it with label_party='card'$"
+    ):
+        fitted_on_card_and_bank.predict_raw(VerticalDataset(tables, "bank"))
+    with pytest.raises(ConfigError, match=r"scoring names 'bank' .* leave label_party out"):
+        fitted_on_card_and_bank.predict_raw(data(), label_party="bank")

@@ -104,14 +104,14 @@ def _train_guest(
 
 def _require_labels_present(party: str, data: AlignedData) -> None:
     """Refuse aligned rows without a label (NaN or infinite), naming how many and the
-    first one's row of the label party's own table (the row its caller can find; the
-    aligned order is PSI's). Text labels are left to the objective's check, which names
-    them.
+    lowest such row of the label party's own table, by its ID and its row counted from 1
+    as for an empty feature cell (the row its caller can find; the aligned order is
+    PSI's). Text labels are left to the objective's check, which names them.
 
     Raises
     ------
     DataError
-        Naming the party, the count and the first row of its table.
+        Naming the party, the count and the first such row of its table.
     """
     try:
         values = np.asarray(data.aligned_labels, dtype=np.float64)
@@ -121,11 +121,12 @@ def _require_labels_present(party: str, data: AlignedData) -> None:
         return
     bad = ~np.isfinite(values)
     if bad.any():
-        rows = np.asarray(data.rows)[bad]
+        first = int(np.asarray(data.rows)[bad].min())  # this error stays with the party
         raise DataError(
             f"{party}: {int(bad.sum())} of the {len(values)} aligned rows have no label "
-            f"(NaN or infinite), the first at row {int(rows[0])} of its table; drop those "
-            "rows or fill their labels before training"
+            f"(NaN or infinite), the first at ID {np.asarray(data.table.ids)[first]!s}, "
+            f"row {first + 1} of its table; drop those rows or fill their labels before "
+            "training"
         )
 
 
