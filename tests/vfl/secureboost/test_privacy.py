@@ -11,8 +11,10 @@ import gmpy2
 import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer
-from transcript_search import decoded_leaves, plain_numbers
+from transcript_search import decoded_leaves, plain_numbers, sent_arrays
 
+from rengo.core.codec import encode
+from rengo.core.envelope import Envelope, envelope_to_bytes
 from rengo.crypto import EncryptedArray, PaillierPrivateKey, UnrandomizedCiphertextError
 from rengo.transport.channel import TranscriptEntry
 from rengo.vfl.secureboost import HeteroSecureBoost, boosting
@@ -113,6 +115,53 @@ def test_no_host_sees_a_label_gradient_or_hessian_in_clear(
                 assert abs(np.corrcoef(v.astype(float), labels)[0, 1]) < 0.999, entry.key
 
 
+def _sent_thresholds(entries: list[TranscriptEntry], thresholds: list[float]) -> list[float]:
+    """The thresholds the entries carry: a float64 encoding anywhere in the payload bytes
+    (an 8-byte pattern turns up in ~400 KB of random ciphertext bytes with odds ~1e-14),
+    or the value at float64 or float32 precision among the decoded plaintext numbers. A
+    4-byte float32 pattern is searched only there: in the raw bytes it turns up in random
+    ciphertext or PSI bytes about once in 1,150 runs of this fixture."""
+    wire = b"".join(e.payload for e in entries)
+    numbers = plain_numbers(entries)
+    with np.errstate(over="ignore"):
+        as_float32 = set(numbers.astype(np.float32).tolist())
+    as_float64 = set(numbers.tolist())
+    return [
+        t
+        for t in thresholds
+        if np.float64(t).tobytes() in wire
+        or float(t) in as_float64
+        or float(np.float32(t)) in as_float32
+    ]
+
+
+def _entry(value: Any) -> TranscriptEntry:
+    """A message from a host to the label party carrying ``value``, as the bus records it."""
+    payload = envelope_to_bytes(Envelope("bank", "card", "leak", encode(value)))
+    return TranscriptEntry("bank", "card", "leak", payload)
+
+
+def test_the_threshold_search_finds_a_sent_threshold_and_not_one_in_random_bytes(
+    guest_keys: dict[str, Any],
+) -> None:
+    """Positive control for the test below: a threshold sent as a float32 or float64 array
+    or number is found; the same float32 bytes inside an opaque random byte string (as in
+    a ciphertext or a blinded PSI value) are not a sent value."""
+    entries = _received_by(guest_keys, {"card"})
+    thresholds = [s.threshold for s in guest_keys["model"].host_models_["bank"].splits]
+    assert _sent_thresholds(entries, thresholds) == []
+    for sent in (
+        {"t": np.array(thresholds, dtype=np.float32)},
+        [np.array(thresholds, dtype=np.float64).reshape(-1, 1)],
+        {"nodes": [float(np.float32(t)) for t in thresholds]},
+    ):
+        assert _sent_thresholds([*entries, _entry(sent)], thresholds) == thresholds
+    noise = np.random.default_rng(0).bytes(64)
+    by_chance = _entry({"blinded": noise + np.float32(thresholds[0]).tobytes() + noise})
+    assert np.float32(thresholds[0]).tobytes() in by_chance.payload  # the old search's match
+    assert _sent_thresholds([*entries, by_chance], thresholds) == []
+
+
 @pytest.mark.parametrize("which", ["guest_keys", "coordinator_keys"])
 def test_the_label_party_sees_no_host_value_or_threshold(
     which: str, request: pytest.FixtureRequest
@@ -127,10 +176,8 @@ def test_the_label_party_sees_no_host_value_or_threshold(
         for value in x[np.isfinite(x)].ravel():
             assert np.float64(value).tobytes() not in wire
             assert float(value) not in numbers or float(value) == int(value)
-        for split in model.host_models_[host].splits:
-            assert np.float64(split.threshold).tobytes() not in wire
-            assert np.float32(split.threshold).tobytes() not in wire
-            assert split.threshold not in numbers
+        thresholds = [split.threshold for split in model.host_models_[host].splits]
+        assert thresholds and _sent_thresholds(entries, thresholds) == []
     for tree in model.guest_model_.trees:
         for node in tree:
             if node.owner in HOSTS:
@@ -191,6 +238,64 @@ def test_the_guest_holds_the_key_and_the_coordinator_decrypts_nothing(
     to_coordinator = [e for e in guest_keys["entries"] if e.receiver == "coordinator"]
     sent = [v for e in to_coordinator for v in decoded_leaves(e)]
     assert sent and not any(isinstance(v, EncryptedArray) for v in sent)
+
+
+def _shape_of(entry: TranscriptEntry) -> tuple[str, list[tuple[str, tuple[int, ...]]]]:
+    """A message as a host sees its form: its key and each decoded leaf's kind and shape
+    (how many ciphertexts an encrypted array holds; a plain array's dtype and shape)."""
+    form: list[tuple[str, tuple[int, ...]]] = []
+    for leaf in decoded_leaves(entry):
+        if isinstance(leaf, EncryptedArray):
+            form.append(("ciphertexts", tuple(leaf.ciphertexts.shape)))
+        elif isinstance(leaf, np.ndarray):
+            form.append((str(leaf.dtype), tuple(leaf.shape)))
+        else:
+            form.append((type(leaf).__name__, ()))
+    return entry.key, form
+
+
+def test_feature_parties_see_the_same_layout_and_ciphertext_counts_whatever_the_class_weights(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same rows trained with mild and with extreme class weights: every layout field
+    the hosts decode, and the form (keys, ciphertext counts, plain shapes) and byte size of
+    every message whose content the weights could shape, are the same: the encrypted
+    gradients each tree sends the host and the host's root histograms (over every row;
+    deeper histograms follow the tree's row partition, which the host sees anyway)."""
+    from rengo.vfl.secureboost import host as host_module
+
+    received: list[tuple[int, int, int, int]] = []
+    original = host_module.GradientLayout.from_wire.__func__  # type: ignore[attr-defined]
+
+    def recording(cls: Any, tree: Any, public: Any) -> Any:
+        layout = original(cls, tree, public)
+        fields = (layout.outputs, layout.width, layout.outputs_per_chunk, layout.precision_bits)
+        received.append(fields)
+        return layout
+
+    monkeypatch.setattr(host_module.GradientLayout, "from_wire", classmethod(recording))
+    x, y = load_breast_cancer(return_X_y=True)
+    ids = np.array([f"c{i:03d}" for i in range(200)])
+    tables = {"card": (ids, x[:200, :10]), "bank": (ids, x[:200, 10:])}
+    layouts, forms, sizes, ciphertexts = {}, {}, {}, {}
+    for weight in (1.25, 40.0):
+        received.clear()
+        fitted = HeteroSecureBoost(
+            key_bits=512, seed=1, key_seed=1, n_trees=3, max_depth=2, class_weight={1: weight}
+        ).fit(tables, "card", y[:200])
+        layouts[weight] = list(received)
+        shaped = [
+            e
+            for e in fitted.transcript_
+            if "bank" in (e.sender, e.receiver) and e.key.endswith(("/gh", "depth=0/hist"))
+        ]
+        forms[weight] = [_shape_of(e) for e in shaped]
+        sizes[weight] = [len(e.payload) for e in shaped]
+        ciphertexts[weight] = sum(a.ciphertexts.size for _, a in sent_arrays(shaped))
+    assert len(layouts[1.25]) == 3 and layouts[1.25] == layouts[40.0]
+    assert len(forms[1.25]) == 6 and forms[1.25] == forms[40.0]
+    assert ciphertexts[1.25] > 0 and ciphertexts[1.25] == ciphertexts[40.0]
+    assert sizes[1.25] == sizes[40.0]
 
 
 def test_feature_parties_cannot_tell_the_minority_share_from_balanced_class_weights(
