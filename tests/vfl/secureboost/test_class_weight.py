@@ -109,3 +109,45 @@ def test_weighted_gradients_sum_exactly_in_the_slots_the_guest_sizes() -> None:
     assert summed(slot_width(rows, gradient_bound(g, h, p_bits))) == truth
     with pytest.raises(OverflowError):  # the unweighted bound: the sums spill past the slots
         summed(slot_width(rows, 1 << p_bits))
+
+
+@pytest.mark.parametrize("class_weight", ["none", "balanced"])
+def test_the_host_s_pool_estimate_is_at_least_what_one_tree_re_randomises(
+    class_weight: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``expected_rerandomisations`` says at most how many ciphertexts a feature party
+    re-randomises per tree of one output: a one-node tree (every candidate of the root,
+    over every row, with missing values in every column: two per value bin, less one) sends no more,
+    weighted (63-bit slots) or not."""
+    from transcript_search import sent_arrays
+
+    from rengo.vfl.secureboost import host as host_module
+
+    estimates: list[int] = []
+    original = host_module.expected_rerandomisations
+
+    def recording(*args: Any) -> int:
+        estimates.append(original(*args))
+        return estimates[-1]
+
+    monkeypatch.setattr(host_module, "expected_rerandomisations", recording)
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(400, 6)), (np.arange(400) % 5 == 0).astype(int)
+    x[::7, 2:] = np.nan  # missing values: every candidate is sent both ways
+    ids = np.array([f"c{i:05d}" for i in range(len(y))])
+    model = HeteroSecureBoost(
+        key_bits=512,
+        seed=1,
+        key_seed=2,
+        use_psi=False,
+        n_trees=3,
+        max_depth=1,
+        class_weight=class_weight,
+    ).fit({"hospital": (ids, x[:, :2]), "lab": (ids, x[:, 2:])}, "hospital", y)
+    histograms = [
+        sum(a.ciphertexts.size for _, a in sent_arrays([e]))
+        for e in model.transcript_
+        if e.sender == "lab" and e.key.endswith("/hist")
+    ]
+    assert len(estimates) == 1 and len(histograms) == 3 and min(histograms) > 0
+    assert max(histograms) <= estimates[0], (histograms, estimates)

@@ -63,7 +63,9 @@ class SecureBoostConfig:
     the starting score, the leaf values, ``min_child_weight`` and the losses are then those
     of the weighted loss. The balanced weights come from the label party's training rows
     and never leave it (the feature parties see encrypted gradients only, packed in the
-    widest slots whatever the weights: about a third more ciphertexts to decrypt).
+    widest slots whatever the weights: more histogram ciphertexts to re-randomise, send
+    and decrypt, about a third more for binary runs and up to twice as many for
+    multiclass).
 
     Raises
     ------

@@ -20,12 +20,13 @@ from rengo.core.roles import COORDINATOR
 from rengo.crypto.encrypted_array import EncryptedArray
 from rengo.crypto.keys import PaillierPublicKey
 from rengo.crypto.obfuscators import ObfuscatorPool
-from rengo.crypto.signed_slots import combine_ciphertexts
+from rengo.crypto.signed_slots import capacity, combine_ciphertexts
+from rengo.data.class_weights import NO_CLASS_WEIGHT
 from rengo.transport.channel import Channel
 from rengo.vfl.checkpoints import EpochCheckpoints, require_same_seed
 from rengo.vfl.secureboost.binning import FeatureBins, fit_bins
 from rengo.vfl.secureboost.config import SecureBoostConfig
-from rengo.vfl.secureboost.encoding import GradientLayout
+from rengo.vfl.secureboost.encoding import MAX_SUM_BITS, GradientLayout
 from rengo.vfl.secureboost.histograms import (
     NodeHistogram,
     candidate_sums,
@@ -168,12 +169,20 @@ def expected_rerandomisations(
     config: SecureBoostConfig, bins: FeatureBins, rows: int, public: PaillierPublicKey
 ) -> int:
     """At most how many ciphertexts a feature party re-randomises for one tree of ``rows``
-    rows (times the trees left, it sizes the pool's fixed-base table): every node of a full
-    tree (``2**max_depth - 1``) sends every candidate split, at most two per value bin but
-    the last of each column (missing values left and right), packed as many per ciphertext
-    as the layout of one output for that many rows allows. Real trees send fewer (empty
+    rows with one output (binary and regression; a multiclass tree sends up to about one
+    ciphertext per chunk of its classes for each of these, and the pool makes the rest as
+    it goes). Times the trees left, it sizes the pool's fixed-base table: every node of a
+    full tree (``2**max_depth - 1``) sends every candidate split, at most two per value bin
+    of each column (missing values left and right) less one (past the last bin only the
+    missing values go right), packed as many per
+    ciphertext as the layout for that many rows allows: slots sized by the rows, or the
+    widest slots (:data:`~rengo.vfl.secureboost.encoding.MAX_SUM_BITS`) that a
+    class-weighted run packs in whatever its rows and weights. Real trees send fewer (empty
     bins, small or pure nodes, early leaves)."""
-    candidates = sum(2 * max(0, bins.value_bins(j) - 1) for j in range(bins.n_features))
+    candidates = sum(max(0, 2 * bins.value_bins(j) - 1) for j in range(bins.n_features))
+    if config.class_weight != NO_CLASS_WEIGHT:
+        per = max(1, capacity(public, MAX_SUM_BITS) // 2)
+        return ((1 << config.max_depth) - 1) * -(-candidates // per)
     try:
         layout = GradientLayout.choose(
             1, 1 << config.precision_bits, rows, config.precision_bits, public
