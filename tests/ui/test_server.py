@@ -7,6 +7,8 @@ import asyncio
 import http.client
 import json
 import logging
+import os
+import signal
 import socket
 import ssl
 import threading
@@ -268,3 +270,158 @@ def test_serve_forever_serves_from_a_thread_that_runs_an_event_loop(
     asyncio.run(cell())
     visitor.join()
     assert answered == [200]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _answer_then(port: int, then: object) -> threading.Thread:
+    """A thread that waits until the dashboard answers, then calls ``then()``."""
+
+    def visit() -> None:
+        for _ in range(1500):
+            try:
+                _get(f"http://127.0.0.1:{port}/api/runs")
+                break
+            except OSError:
+                time.sleep(0.02)
+        then()  # type: ignore[operator]
+
+    visitor = threading.Thread(target=visit, daemon=True)
+    visitor.start()
+    return visitor
+
+
+def _left_serving(port: int) -> tuple[list[str], bool]:
+    """The ``rengo-ui`` threads still alive, and whether the port binds again."""
+    threads = [t.name for t in threading.enumerate() if t.name == "rengo-ui"]
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            sock.bind(("127.0.0.1", port))
+            sock.listen()
+        except OSError:
+            return threads, False
+    return threads, True
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_serve_forever_in_a_cell_raises_the_error_that_ended_its_server(
+    recorded: Recorded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server thread that died after start-up was only printed by threading's hook:
+    ``serve_forever()`` in a cell returned normally. It raises the error, as ``rengo ui``
+    (the server in the calling thread) does."""
+    import uvicorn
+
+    crash = threading.Event()
+    real_tick = uvicorn.Server.on_tick
+
+    async def on_tick(self: uvicorn.Server, counter: int) -> bool:
+        if crash.is_set():
+            raise RuntimeError("server crashed")
+        return await real_tick(self, counter)
+
+    monkeypatch.setattr(uvicorn.Server, "on_tick", on_tick)
+    port = _free_port()
+    ui = DashboardServer(recorded.path, f"127.0.0.1:{port}")
+
+    async def cell() -> None:
+        ui.serve_forever()
+
+    _answer_then(port, crash.set)
+    try:
+        with pytest.raises(RuntimeError, match="server crashed"):
+            asyncio.new_event_loop().run_until_complete(cell())
+    finally:
+        ui.stop()
+    assert _left_serving(port)[0] == []  # its socket is uvicorn's (not closed on a crash)
+
+
+@pytest.mark.skipif(
+    threading.current_thread() is not threading.main_thread(), reason="SIGINT: main thread"
+)
+def test_one_ctrl_c_stops_serve_forever_under_asyncio_run(recorded: Recorded) -> None:
+    """``asyncio.run`` handles SIGINT itself (it cancels the task at its next await, which
+    a blocking wait never reaches): the first Ctrl-C left the dashboard serving. One
+    Ctrl-C now raises KeyboardInterrupt, stops the thread, frees the port, and the loop's
+    own handler is back afterwards."""
+    port = _free_port()
+    ui = DashboardServer(recorded.path, f"127.0.0.1:{port}")
+    ended = threading.Event()
+    still_serving: list[bool] = []
+
+    def ctrl_c_once() -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        if not ended.wait(30):  # not stopped by the Ctrl-C: end it, and the test fails
+            still_serving.append(True)
+            ui.stop()
+
+    handlers: list[object] = []
+
+    async def cell() -> None:
+        try:
+            ui.serve_forever()
+        finally:
+            handlers.append(signal.getsignal(signal.SIGINT))
+
+    before = signal.getsignal(signal.SIGINT)
+    _answer_then(port, ctrl_c_once)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            asyncio.run(cell())
+    finally:
+        ended.set()
+        ui.stop()
+    assert not still_serving  # the Ctrl-C stopped it, not the fallback above
+    assert _left_serving(port) == ([], True)
+    assert handlers and handlers[0] is not signal.default_int_handler  # asyncio.run's, back
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+@pytest.mark.skipif(
+    threading.current_thread() is not threading.main_thread(), reason="SIGINT: main thread"
+)
+def test_an_interrupt_while_serve_forever_starts_leaves_nothing_serving(
+    recorded: Recorded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``start()`` ran before the ``try/finally`` that stops the server: an interrupt while
+    it waited for the port ended the cell but left the ``rengo-ui`` thread serving on the
+    port. Now nothing is left: no thread, and the port binds again."""
+    import uvicorn
+
+    starting = threading.Event()
+    interrupted = threading.Event()
+    real_startup = uvicorn.Server.startup
+
+    async def slow_startup(self: uvicorn.Server, sockets: object = None) -> None:
+        starting.set()
+        while not interrupted.is_set():  # a slow start: it binds once the interrupt came
+            await asyncio.sleep(0.01)
+        await real_startup(self, sockets)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(uvicorn.Server, "startup", slow_startup)
+    port = _free_port()
+    ui = DashboardServer(recorded.path, f"127.0.0.1:{port}")
+
+    def interrupt() -> None:
+        starting.wait(30)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.2)  # let the interrupt land while start() still waits
+        interrupted.set()
+
+    async def cell() -> None:
+        ui.serve_forever()
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            asyncio.new_event_loop().run_until_complete(cell())
+        left = _left_serving(port)
+    finally:
+        interrupted.set()
+        ui.stop()
+    assert left == ([], True)

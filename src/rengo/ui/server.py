@@ -4,11 +4,14 @@ thread beside a running coordinator (``rengo coordinator --ui``)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import ssl
 import threading
 import time
+from collections.abc import Iterator
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -34,6 +37,29 @@ def _event_loop_running() -> bool:
     except RuntimeError:
         return False
     return True
+
+
+@contextlib.contextmanager
+def _ctrl_c_interrupts() -> Iterator[None]:
+    """Make SIGINT raise KeyboardInterrupt for the block, then restore the handler.
+
+    ``asyncio.run`` installs a handler that only cancels its main task; a notebook kernel
+    already raises KeyboardInterrupt. Only the main thread can set a handler (and SIGINT is
+    delivered there only), and a handler set outside Python cannot be put back: both are
+    left as they are.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is None:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class DashboardServer:
@@ -96,6 +122,9 @@ class DashboardServer:
         )
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        self._thread_error: BaseException | None = None
+        self._thread_done = threading.Event()
+        self._stop_asked = False
         self.port: int | None = None
         self._guard: RevokedViewerGuard | None = None
         if tls is not None and tls.revocations is not None:
@@ -162,20 +191,36 @@ class DashboardServer:
         if self._thread is not None:
             return self.url
         self._server = self._uvicorn()
-        self._thread = threading.Thread(target=self._server.run, name="rengo-ui", daemon=True)
+        self._thread_error = None
+        self._thread_done = threading.Event()
+        self._stop_asked = False
+        self._thread = threading.Thread(target=self._serve_thread, name="rengo-ui", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise ConfigError(
-                    f"the dashboard could not listen on {self.listen.host}:{self.listen.port} "
-                    "(port in use, or unreadable certificates?)"
-                )
-            time.sleep(0.02)
+        try:
+            while not self._server.started:
+                if not self._thread.is_alive() or time.monotonic() > deadline:
+                    raise ConfigError(
+                        f"the dashboard could not listen on {self.listen.host}:"
+                        f"{self.listen.port} (port in use, or unreadable certificates?)"
+                    )
+                time.sleep(0.02)
+        except BaseException:  # an interrupt while it starts, too: nothing left serving
+            self.stop()
+            raise
         self.port = self._bound_port()
         log.info("dashboard at %s", self.url)
         return self.url
+
+    def _serve_thread(self) -> None:
+        """The background thread's body: serve, and keep what ended it for the caller."""
+        try:
+            self._server.run()
+        except BaseException as error:  # SystemExit too (uvicorn exits on a failed startup)
+            self._thread_error = error
+            raise
+        finally:
+            self._thread_done.set()
 
     def _bound_port(self) -> int:
         for server in getattr(self._server, "servers", []):
@@ -189,24 +234,50 @@ class DashboardServer:
         In a thread that runs no asyncio event loop (``rengo ui``) it serves in this
         thread. Where one runs (a Jupyter cell: the kernel's loop) uvicorn cannot start a
         loop of its own there ("Cannot run the event loop while another loop is running"),
-        so it serves on a background thread, as :meth:`start` does, and waits for it here;
-        the interrupt stops it and frees the port.
+        so it serves on a background thread, as :meth:`start` does, prints its URL and
+        waits for it here. While it waits (and while it starts), in the main thread, one
+        Ctrl-C raises KeyboardInterrupt even where the loop handles SIGINT itself (under
+        ``asyncio.run`` the first Ctrl-C would only cancel the task at its next ``await``,
+        which a blocking wait never reaches); the loop's handler is put back afterwards.
+        An interrupt at any point stops the server and frees the port.
+
+        Raises
+        ------
+        KeyboardInterrupt
+            Interrupted; the server is stopped first.
+        ConfigError
+            The server did not come up (port in use, unreadable certificates).
+        RuntimeError
+            Inside a running loop: the server stopped on its own, without :meth:`stop`
+            (its own error, when it raised one, is raised instead, as ``rengo ui`` would).
         """
-        if _event_loop_running():
-            self.start()
-            thread = self._thread
-            try:
-                while thread is not None and thread.is_alive():
-                    thread.join(timeout=0.2)  # short waits: the interrupt is seen at once
-            finally:
-                self.stop()
+        if not _event_loop_running():
+            self._server = self._uvicorn()
+            self.port = self.listen.port
+            self._server.run()
             return
-        self._server = self._uvicorn()
-        self.port = self.listen.port
-        self._server.run()
+        with _ctrl_c_interrupts():
+            try:
+                url = self.start()
+                print(f"rengo dashboard at {url} (interrupt to stop it)", flush=True)
+                # Short waits, so the interrupt is seen at once; on an event, not with
+                # thread.join: a join that an interrupt breaks marks the thread as ended
+                # while it still runs (Python 3.11), and stop() would then not wait for it.
+                while not self._thread_done.wait(timeout=0.2):
+                    pass
+            finally:
+                stop_asked = self._stop_asked
+                error = self._thread_error
+                self.stop()
+        if stop_asked:
+            return
+        if error is not None:
+            raise error
+        raise RuntimeError(f"the dashboard at {self.url} stopped on its own, without stop()")
 
     def stop(self) -> None:
         """Stop serving and wait for the thread (idempotent)."""
+        self._stop_asked = True
         self.app.api.state.stopping.set()  # open event streams end: nothing to cancel
         if self._server is not None:
             self._server.should_exit = True
