@@ -46,3 +46,18 @@ def test_a_regression_and_an_unlabelled_table_say_so() -> None:
     assert "no labels" in repr(Dataset(x, None, ("a", "b")))
     fed = FederatedDataset({"a": Dataset(x, None, ("a", "b"))})
     assert "1 client (a)" in repr(fed) and "no classes" in repr(fed) and "no test" in repr(fed)
+
+
+def test_a_federation_with_int_client_keys_one_class_and_categories_shows_them() -> None:
+    """Client keys that are not strings made ``repr`` raise TypeError (a traceback in the
+    cell); one class read "1 classes"; a federation's categories were never mentioned."""
+    import numpy as np
+
+    from rengo.data.categorical import CategoricalEncoding
+
+    table = Dataset(np.zeros((3, 2)), np.zeros(3, dtype=int), ["a", "b"], classes=["only"])
+    text = repr(FederatedDataset({0: table, 1: table}))  # type: ignore[dict-item]
+    assert "2 clients (0, 1)" in text and "1 class," in text and "classes" not in text
+    assert "1 class (only)" in repr(table)
+    encoding = CategoricalEncoding({"b": ("x",)})
+    assert ", categories" in repr(FederatedDataset({"a": table}, categories=encoding))

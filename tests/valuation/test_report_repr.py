@@ -68,3 +68,32 @@ def test_a_tracker_s_repr_names_its_method_and_the_rounds_it_valued() -> None:
     assert (
         repr(tracker) == "ContributionTracker(method='mr', score_name='accuracy', 2 rounds valued)"
     )
+
+
+def test_a_tracker_s_repr_does_not_call_group_level_rounds_valued() -> None:
+    """Rounds that fell back to group level (a coalition scored NaN, secure aggregation)
+    value no player alone: the repr said "2 rounds valued" where the report says "group
+    level in 2 of 2 rounds". For method 'or' nothing is valued before ``report()``."""
+    import numpy as np
+
+    from rengo.hfl import FedAvg, LogisticRegressionClient, simulate, softmax_init
+    from rengo.valuation import ContributionTracker
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), rng.integers(0, 2, 40)
+
+    def client(cid: str) -> LogisticRegressionClient:
+        rows = slice(10 * int(cid), 10 * int(cid) + 10)
+        return LogisticRegressionClient(X[rows], y[rows], lr=0.1)
+
+    def no_score(params: list[np.ndarray]) -> float:
+        return float("nan")  # every coalition unscorable: each round falls back
+
+    tracker = ContributionTracker(no_score, "mr", score_name="accuracy")
+    kept = ContributionTracker(no_score, "or", score_name="accuracy")
+    simulate(client, 4, FedAvg(), softmax_init(3, 2), rounds=2, observers=[tracker, kept])
+    assert tracker.report().method_label.endswith("group level in 2 of 2 rounds")
+    assert repr(tracker) == (
+        "ContributionTracker(method='mr', score_name='accuracy', 2 rounds, group level in 2)"
+    )
+    assert "valued" not in repr(kept) and "2 rounds kept" in repr(kept)

@@ -134,7 +134,7 @@ class Dataset:
         elif self.classes is None:
             parts.append("regression target")
         else:
-            parts.append(f"{self.num_classes} classes ({_few(self.classes)})")
+            parts.append(f"{_count(self.num_classes, 'class', 'classes')} ({_few(self.classes)})")
         parts += [
             label
             for label, present in (
@@ -203,6 +203,11 @@ class Dataset:
     def train_test_split(self, test_size: float = 0.2, seed: Seed = 0) -> tuple[Dataset, Dataset]:
         """See :func:`train_test_split`."""
         return train_test_split(self, test_size, seed)
+
+
+def _count(n: int, one: str, many: str) -> str:
+    """``"1 class"``, ``"3 classes"``."""
+    return f"{n} {one if n == 1 else many}"
 
 
 def _few(names: tuple[str, ...], shown: int = 3) -> str:

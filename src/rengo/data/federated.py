@@ -98,15 +98,19 @@ class FederatedDataset:
         client's arrays and column names: 630,000 characters for 100 clients of digits."""
         sizes = self.sizes()
         ids = self.client_ids
-        shown = ", ".join(ids[:2]) + (f", ..., {ids[-1]}" if len(ids) > 2 else "")
+        shown = ", ".join(map(str, ids[:2])) + (f", ..., {ids[-1]}" if len(ids) > 2 else "")
         parts = [
             f"name={self.name!r}",
             f"{self.num_clients} client{'s' if self.num_clients > 1 else ''} ({shown})",
             f"rows per client {int(sizes.min())}..{int(sizes.max())} (total {int(sizes.sum())})",
             f"{next(iter(self.clients.values())).num_features} features",
-            f"{self.num_classes} classes" if self.num_classes else "no classes",
+            f"{self.num_classes} class{'' if self.num_classes == 1 else 'es'}"
+            if self.num_classes
+            else "no classes",
             "no test" if self.test is None else f"test={len(self.test)} rows",
         ]
+        if self.categories is not None:
+            parts.append("categories")
         if self.client_tests is not None:
             parts.append(f"client tests for {len(self.client_tests)} clients")
         if self.standardization is not None:

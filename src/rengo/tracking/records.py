@@ -10,6 +10,22 @@ from typing import Any
 from rengo.core.client_record import ClientRecord as ClientRecord
 
 
+def _duration(seconds: float) -> str:
+    """``"0.5"``, ``"754.2 (12:34)"``, ``"10817.0 (3:00:17)"``: the seconds in plain digits
+    (never ``1.08e+04``), and in minutes and hours from a minute on."""
+    text = f"{seconds:.1f}"
+    if seconds >= 60:
+        whole = round(seconds)
+        hours, rest = divmod(whole, 3600)
+        clock = (
+            f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+            if hours
+            else f"{rest // 60}:{rest % 60:02d}"
+        )
+        text += f" ({clock})"
+    return text
+
+
 @dataclass(frozen=True)
 class RunInfo:
     """One recorded run: what it was, how it was configured, how it ended."""
@@ -68,10 +84,12 @@ class RunInfo:
             f"name={self.name!r}",
             f"status={self.status!r}",
             f"started_at='{self.started_at.isoformat(sep=' ', timespec='seconds')}'",
-            "not finished" if took is None else f"duration_s={took:.3g}",
+            "not finished" if took is None else f"duration_s={_duration(took)}",
             f"seed={self.seed!r}",
-            f"config={len(self.config)} keys",
-            f"summary={len(self.summary or {})} keys",
+            f"config={len(self.config)} key{'' if len(self.config) == 1 else 's'}",
+            "no summary"
+            if self.summary is None
+            else f"summary={len(self.summary)} key{'' if len(self.summary) == 1 else 's'}",
         ]
         return f"RunInfo({', '.join(parts)})"
 

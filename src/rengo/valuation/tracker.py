@@ -623,12 +623,16 @@ class ContributionTracker:
         """One line a notebook can show: the method, what it scores and how many rounds it
         holds so far (:meth:`report` gives the values), where the default repr named only
         the object's address."""
-        held = len(self._kept) if self.method == "or" else len(self._rounds)
-        parts = [
-            f"method={self.method!r}",
-            f"score_name={self.score_name!r}",
-            f"{held} round{'' if held == 1 else 's'} {'kept' if self.method == 'or' else 'valued'}",
-        ]
+        if self.method == "or":  # rounds are only kept; report() values them
+            held = len(self._kept)
+            rounds = f"{held} round{'' if held == 1 else 's'} kept (report() values them)"
+        else:
+            held = len(self._rounds)
+            grouped = sum(r.stopped_by.startswith(GROUP_LEVEL) for r in self._rounds)
+            rounds = f"{held} round{'' if held == 1 else 's'} valued"
+            if grouped:  # no player was valued alone in these (as report() says)
+                rounds = f"{held} round{'' if held == 1 else 's'}, group level in {grouped}"
+        parts = [f"method={self.method!r}", f"score_name={self.score_name!r}", rounds]
         if self.entity_of:
             parts.append(f"entity_of: {len(self.entity_of)} clients")
         if self.outside_dp:
