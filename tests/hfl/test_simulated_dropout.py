@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from rengo.core.errors import RoundFailure
-from rengo.core.messages import FitIns
+from rengo.core.messages import EvaluateIns, FitIns
 from rengo.core.options import OptionError
 from rengo.hfl import (
     FedAvg,
+    FedAvgFineTune,
     LogisticRegressionClient,
     SimulatedClientLoss,
     SimulatedDropout,
@@ -300,3 +301,157 @@ def test_a_client_lost_from_training_misses_that_rounds_evaluation_whatever_the_
     assert len(evaluated) + len(lost_in_fit) == 4 * 12  # every client, every round: one or other
     assert not lost_in_fit & evaluated
     assert lost_in_evaluation_only == set()
+
+
+class _ConfigLog(LogisticRegressionClient):
+    """Keeps (phase, client, config) of every fit and evaluation it is asked for (serial)."""
+
+    def __init__(self, X, y, cid: str, seen: list) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(X, y, lr=0.1)
+        self._cid, self._seen = cid, seen
+
+    def fit(self, parameters, config):  # type: ignore[no-untyped-def]
+        self._seen.append(("fit", self._cid, dict(config)))
+        return super().fit(parameters, config)
+
+    def evaluate(self, parameters, config):  # type: ignore[no-untyped-def]
+        self._seen.append(("evaluate", self._cid, dict(config)))
+        return super().evaluate(parameters, config)
+
+
+class _OneInstructionForAll(FedAvg):
+    """Hands every client one FitIns and one EvaluateIns, as Flower's FedAvg does."""
+
+    def configure_fit(self, server_round, parameters, client_ids, rng):  # type: ignore[no-untyped-def]
+        ins = FitIns(parameters, dict(self.fit_config(server_round)))
+        return [(cid, ins) for cid in sorted(client_ids)]
+
+    def configure_evaluate(self, server_round, parameters, client_ids, rng):  # type: ignore[no-untyped-def]
+        ins = EvaluateIns(parameters, {})
+        return [(cid, ins) for cid in sorted(client_ids, reverse=True)]
+
+
+def _phases_agree(client_data, strategy, seen: list):  # type: ignore[no-untyped-def]
+    def client_fn(cid: str) -> LogisticRegressionClient:
+        X, y = client_data[str(int(cid) % len(client_data))]
+        return _ConfigLog(X, y, cid, seen)
+
+    history = simulate(
+        client_fn,
+        12,
+        strategy,
+        [np.zeros((4, 3)), np.zeros(3)],
+        4,
+        seed=0,
+        client_mods=[SimulatedDropout(dropout=0.3)],
+    )
+    evaluated = {(c["server_round"], cid) for phase, cid, c in seen if phase == "evaluate"}
+    lost_in_fit = {(r.server_round, c) for r in history.rounds for c in r.fit_failures}
+    assert lost_in_fit, "the test needs losses to check"
+    assert len(evaluated) + len(lost_in_fit) == 4 * 12  # every client, every round: one or other
+    assert not lost_in_fit & evaluated
+    assert not [c for r in history.rounds for c in r.evaluation_failures]
+    return history
+
+
+def test_a_strategy_sharing_one_instruction_still_gives_each_client_its_own_seed(
+    client_data,
+) -> None:
+    """The coordinator wrote each client's seed into the one config dict all its clients
+    shared: every client got the last one's seed (2 distinct values for 12 clients in a
+    round), and 11 client-rounds lost from training still evaluated."""
+    seen: list = []
+    _phases_agree(
+        client_data,
+        _OneInstructionForAll(fraction_fit=1.0, min_fit_clients=1, min_evaluate_clients=1),
+        seen,
+    )
+    for phase, cid, config in seen:
+        assert config["coordinator_seed"] == client_seed(0, config["server_round"], cid), phase
+
+
+def test_a_server_round_in_the_round_config_neither_parts_the_phases_nor_reaches_clients(
+    client_data,
+) -> None:
+    """on_fit_config returning its own "server_round" (a 0-based counter) gave the fit and
+    evaluation draws different rounds: 11 client-rounds lost from training still evaluated.
+    The coordinator's round now replaces it, with a warning naming the key."""
+    seen: list = []
+    strategy = FedAvg(
+        fraction_fit=1.0,
+        min_fit_clients=1,
+        fraction_evaluate=1.0,
+        min_evaluate_clients=1,
+        on_fit_config=lambda server_round: {"server_round": server_round - 1},
+    )
+    with pytest.warns(UserWarning, match=r"set 'server_round', which the coordinator sends"):
+        _phases_agree(client_data, strategy, seen)
+    fit_rounds = sorted({c["server_round"] for phase, _, c in seen if phase == "fit"})
+    assert fit_rounds == [1, 2, 3, 4]
+
+
+def test_a_coordinator_seed_in_the_round_config_is_replaced_with_a_warning(
+    client_data, recwarn
+) -> None:
+    """A round config's "coordinator_seed" was overwritten with no word; the coordinator's
+    value still reaches the clients, and now a warning names the key. A "server_round" equal
+    to the round (Flower's usual on_fit_config) is no conflict and stays silent."""
+    seen: list = []
+
+    def client_fn(cid: str) -> LogisticRegressionClient:
+        X, y = client_data[str(int(cid) % len(client_data))]
+        return _ConfigLog(X, y, cid, seen)
+
+    strategy = FedAvg(
+        fraction_fit=1.0,
+        min_fit_clients=1,
+        fraction_evaluate=1.0,
+        min_evaluate_clients=1,
+        on_fit_config=lambda server_round: {"coordinator_seed": 7, "server_round": server_round},
+    )
+    simulate(client_fn, 3, strategy, [np.zeros((4, 3)), np.zeros(3)], 2, seed=0)
+    messages = [str(w.message) for w in recwarn if issubclass(w.category, UserWarning)]
+    assert any("set 'coordinator_seed'" in m for m in messages), messages
+    assert not any("set 'server_round'" in m for m in messages), messages
+    for phase, cid, config in seen:
+        assert config["coordinator_seed"] == client_seed(0, config["server_round"], cid), phase
+
+
+@pytest.mark.parametrize("evaluate", [False, True])
+def test_fine_tuning_before_an_evaluation_is_dropped_only_as_the_evaluation_is(
+    client_data, evaluate
+) -> None:
+    """Under FedAvgFineTune the fine-tuning fit inside each evaluation went through the mod as
+    a training fit: with evaluate=False the clients lost from training were lost from
+    evaluation too (10 of 12 evaluated in round 1), and no evaluation failure was recorded."""
+    seen: list = []
+
+    def client_fn(cid: str) -> LogisticRegressionClient:
+        X, y = client_data[str(int(cid) % len(client_data))]
+        return _ConfigLog(X, y, cid, seen)
+
+    strategy = FedAvgFineTune(
+        fraction_fit=1.0,
+        min_fit_clients=1,
+        fraction_evaluate=1.0,
+        min_evaluate_clients=1,
+        finetune_epochs=1,
+    )
+    history = simulate(
+        client_fn,
+        12,
+        strategy,
+        [np.zeros((4, 3)), np.zeros(3)],
+        4,
+        seed=0,
+        client_mods=[SimulatedDropout(dropout=0.3, evaluate=evaluate)],
+    )
+    evaluated = {(c["server_round"], cid) for phase, cid, c in seen if phase == "evaluate"}
+    lost_in_fit = {(r.server_round, c) for r in history.rounds for c in r.fit_failures}
+    assert lost_in_fit, "the test needs losses to check"
+    assert not [c for r in history.rounds for c in r.evaluation_failures]
+    if evaluate:  # the same draw: lost from training, lost from evaluation, and no other
+        assert len(evaluated) + len(lost_in_fit) == 4 * 12
+        assert not lost_in_fit & evaluated
+    else:  # no one is lost from evaluation
+        assert len(evaluated) == 4 * 12

@@ -18,19 +18,28 @@ of the run (:attr:`Coordinator.excluded`).
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import time
+import warnings
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
 from rengo.core.client_record import ClientRecord
 from rengo.core.codec import decode, decode_owned, encode
 from rengo.core.errors import CodecError, ConfigError, DataError, RoundFailure, StopTraining
-from rengo.core.messages import Config, EvaluateResult, FitResult, Metrics
+from rengo.core.messages import (
+    Config,
+    EvaluateIns,
+    EvaluateResult,
+    FitIns,
+    FitResult,
+    Metrics,
+)
 from rengo.core.parameters import Parameters, copy_parameters, num_values
 from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.client import EVALUATE, client_seed
@@ -762,7 +771,11 @@ class Coordinator:
         state_before = self.strategy.state_dict()
         states_before = self._client_states()
         mods = self._client_mods()
-        instructions = self.strategy.configure_fit(server_round, old, available, rng)
+        # each client its own instruction and config: a strategy may hand every client one
+        # FitIns (as Flower's FedAvg does), and a per-client seed must not land in a shared dict
+        instructions = _own_instructions(
+            self.strategy.configure_fit(server_round, old, available, rng)
+        )
         for cid, ins in instructions:
             _set_seeds(ins.config, client_seed(self.seed, server_round, cid), server_round)
             _request_mods(ins.config, mods)
@@ -1160,8 +1173,8 @@ class Coordinator:
         records: _ClientRecords,
         release: Callable[[], None] | None,
     ) -> dict[str, float]:
-        instructions = self.strategy.configure_evaluate(
-            server_round, self.parameters, available, rng
+        instructions = _own_instructions(
+            self.strategy.configure_evaluate(server_round, self.parameters, available, rng)
         )
         if not instructions:
             return {}
@@ -1507,14 +1520,50 @@ def _likely_cause(weights: dict[str, tuple[float, float]]) -> str:
     )
 
 
+_Ins = TypeVar("_Ins", FitIns, EvaluateIns)
+
+
+def _own_instructions(instructions: Sequence[tuple[str, _Ins]]) -> list[tuple[str, _Ins]]:
+    """Each client's instruction as a copy with a config of its own (the model arrays stay
+    shared), so the per-client keys the coordinator writes reach that client only."""
+    own: list[tuple[str, _Ins]] = []
+    for cid, ins in instructions:
+        copied = copy.copy(ins)
+        copied.config = dict(ins.config)
+        own.append((cid, copied))
+    return own
+
+
+_REPLACED = (
+    "a strategy's round config (on_fit_config or on_evaluate_config) set {key!r}, which the "
+    "coordinator sends to every client as {what}: the coordinator's value replaced the "
+    "strategy's. Send your own value under another key"
+)
+"""Warned when a round config holds a reserved key with another value than the
+coordinator's (once per key, as Python shows a repeated warning)."""
+
+
 def _set_seeds(config: Config, own_seed: int, server_round: int) -> None:
-    """The seeds and round number a client's instruction carries: ``"seed"`` and
-    ``"server_round"`` unless the strategy's config gave them, and the coordinator's own seed
-    under :data:`COORDINATOR_SEED_KEY` always (a user's seed must not part the fit and
-    evaluation draws of :class:`rengo.hfl.SimulatedDropout`)."""
+    """The seeds and round number a client's instruction carries: the training ``"seed"``
+    unless the strategy's config gave one, and, always, the coordinator's round under
+    ``"server_round"`` and its own client seed under :data:`COORDINATOR_SEED_KEY`. Those two
+    keys are the coordinator's: a strategy value must not part the fit and evaluation draws of
+    :class:`rengo.hfl.SimulatedDropout`, which mixes both, nor make ``"server_round"`` mean
+    another round on a client than in the run's record. A different value there is replaced,
+    with a warning (:data:`_REPLACED`)."""
     config.setdefault("seed", own_seed)
-    config.setdefault("server_round", server_round)
-    config[COORDINATOR_SEED_KEY] = own_seed
+    reserved = (
+        ("server_round", server_round, "the round number"),
+        (COORDINATOR_SEED_KEY, own_seed, "its own client seed"),
+    )
+    for key, value, what in reserved:
+        if key in config and not _same_int(config[key], value):
+            warnings.warn(_REPLACED.format(key=key, what=what), UserWarning, stacklevel=4)
+        config[key] = value
+
+
+def _same_int(held: Any, value: int) -> bool:
+    return not isinstance(held, bool) and isinstance(held, (int, np.integer)) and held == value
 
 
 def _request_mods(config: Config, mods: tuple[str, ...]) -> None:

@@ -16,6 +16,7 @@ from rengo.hfl.mods.attacks import (
     register_attack,
 )
 from rengo.hfl.mods.chain import (
+    COORDINATOR_SEED_KEY,
     EVALUATE,
     FIT,
     MODS_KEY,
@@ -41,6 +42,7 @@ from rengo.hfl.mods.scaffold import CONTROL_KEY, ScaffoldCorrection, ScaffoldMod
 
 __all__ = [
     "CONTROL_KEY",
+    "COORDINATOR_SEED_KEY",
     "DP_CLIP_KEY",
     "EVALUATE",
     "FIT",

@@ -38,10 +38,18 @@ MODS_KEY = "client_mods"
 the client handler removes it before the mods and the client see the config."""
 COORDINATOR_SEED_KEY = "coordinator_seed"
 """Round-config key the coordinator sets on every fit and evaluation instruction to its own
-client seed (:func:`rengo.hfl.client_seed` of the run seed, the round and the client),
-overwriting any value a strategy's config put there. ``"seed"`` is the client's training seed,
-which an ``on_fit_config`` may replace; mods that must draw the same in both phases of a round
+client seed (:func:`rengo.hfl.client_seed` of the run seed, the round and the client), in
+each client's own copy of the config. A different value a strategy's config put there is
+replaced, with a warning (as is a ``"server_round"`` other than the round, which the
+coordinator also sets). ``"seed"`` is the client's training seed, which an ``on_fit_config``
+may replace; mods that must draw the same in both phases of a round
 (:class:`rengo.hfl.SimulatedDropout`) draw from this key instead."""
+
+EVALUATION_FIT_KEY = "evaluation_fit"
+"""Config key a mod sets (to True) on a fit it runs inside an evaluation, such as
+:class:`rengo.hfl.mods.FineTuneMod`'s fine-tuning: mods that treat the two phases apart
+(:class:`rengo.hfl.SimulatedDropout` with ``evaluate=False``) take that fit as part of the
+evaluation. The client sees it in its fit config."""
 
 
 @dataclass

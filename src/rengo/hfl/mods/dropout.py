@@ -21,10 +21,11 @@ Each sampled client's fate in a round is one uniform draw ``u``: it drops out wh
 ``u < dropout``, straggles when ``dropout <= u < dropout + stragglers``. So a client that
 dropped out of a round's training also misses that round's evaluation (the same draw), and
 the expected share of sampled clients lost per round is ``dropout + stragglers``. The draw
-uses the coordinator's own client seed (``config["coordinator_seed"]``, which the coordinator
-sets on both phases and no round config can replace), not the training ``"seed"`` a user's
-``on_fit_config`` may return, and mixes it with the round and the client id again: such a
-seed neither parts a round's fit and evaluation draws nor makes clients drop together.
+uses the coordinator's own client seed (``config["coordinator_seed"]``), not the training
+``"seed"`` a user's ``on_fit_config`` may return, and mixes it with the round
+(``config["server_round"]``) and the client id again: the coordinator sets both keys on both
+phases, in each client's own config, replacing (with a warning) a round config's other value,
+so no round config parts a round's fit and evaluation draws or makes clients drop together.
 
 Under SecAgg+ the mod sees a client's fit only in the masked-input stage: every simulated
 loss happens after the client advertised its keys and delivered its shares and before it
@@ -42,7 +43,14 @@ import numpy as np
 
 from rengo.core.errors import ProtocolError, RengoError
 from rengo.core.options import OptionError, check_options, option
-from rengo.hfl.mods.chain import COORDINATOR_SEED_KEY, EVALUATE, FIT, CallNext, ClientCall
+from rengo.hfl.mods.chain import (
+    COORDINATOR_SEED_KEY,
+    EVALUATE,
+    EVALUATION_FIT_KEY,
+    FIT,
+    CallNext,
+    ClientCall,
+)
 
 _STREAM = 0x64726F70  # "drop": keeps these draws apart from the client's own training seed
 
@@ -68,7 +76,8 @@ class SimulatedDropout:
         Probability that a sampled client is too slow and misses the round's deadline.
     evaluate
         Whether a client lost from a round also misses that round's evaluation (it is the
-        same device, offline or slow); False drops fit requests only.
+        same device, offline or slow); False drops training fits only (not a fit made inside
+        an evaluation, such as :class:`rengo.hfl.mods.FineTuneMod`'s fine-tuning).
 
     Raises
     ------
@@ -130,7 +139,11 @@ class SimulatedDropout:
     def __call__(self, call: ClientCall, call_next: CallNext) -> Any:
         """Raise :class:`SimulatedClientLoss` before the client trains (or evaluates) when
         the round's draw takes it out; otherwise pass the call on."""
-        if call.key == FIT or (call.key == EVALUATE and self.evaluate):
+        # a fit run inside an evaluation (FineTuneMod's fine-tuning) belongs to the evaluation
+        evaluating = call.key == EVALUATE or (
+            call.key == FIT and call.config.get(EVALUATION_FIT_KEY) is True
+        )
+        if (call.key == FIT and not evaluating) or (evaluating and self.evaluate):
             # the coordinator's seed, the same in both phases; "seed" (which a user's
             # on_fit_config may replace in the fit only) where a caller sent no such key
             key = COORDINATOR_SEED_KEY if COORDINATOR_SEED_KEY in call.config else "seed"

@@ -17,7 +17,15 @@ from typing import Any, ClassVar
 from rengo.core.errors import ProtocolError
 from rengo.core.messages import EvaluateIns, FitIns, FitResult
 from rengo.hfl.local_training import LocalTraining
-from rengo.hfl.mods.chain import EVALUATE, FIT, CallNext, ClientCall, ClientMod, register_mod
+from rengo.hfl.mods.chain import (
+    EVALUATE,
+    EVALUATION_FIT_KEY,
+    FIT,
+    CallNext,
+    ClientCall,
+    ClientMod,
+    register_mod,
+)
 
 EPOCHS_KEY = "finetune_epochs"
 LR_KEY = "finetune_lr"
@@ -29,7 +37,9 @@ class FineTuneMod(ClientMod):
     """Fine-tunes the received model on the client's data before evaluating it.
 
     Reads ``finetune_epochs`` (and optionally ``finetune_lr`` and ``finetune_seed``) from
-    the evaluation config (sent by :class:`~rengo.hfl.FedAvgFineTune`).
+    the evaluation config (sent by :class:`~rengo.hfl.FedAvgFineTune`). The fine-tuning fit
+    carries ``config["evaluation_fit"] = True`` (:data:`~rengo.hfl.mods.chain.EVALUATION_FIT_KEY`),
+    so mods inside this one take it as part of the evaluation.
     """
 
     name: ClassVar[str] = "finetune"
@@ -44,7 +54,9 @@ class FineTuneMod(ClientMod):
             raise ProtocolError(f"config[{EPOCHS_KEY!r}] must be an integer >= 0, got {epochs!r}")
         if epochs == 0:
             return call_next(call)
-        settings: dict[str, Any] = {"local_epochs": epochs}
+        # marked as part of the evaluation: SimulatedDropout(evaluate=False) must not take a
+        # client out of its evaluation by dropping this fit
+        settings: dict[str, Any] = {"local_epochs": epochs, EVALUATION_FIT_KEY: True}
         if LR_KEY in config:
             settings["lr"] = config[LR_KEY]
         if SEED_KEY in config:
