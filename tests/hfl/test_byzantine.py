@@ -167,6 +167,17 @@ def test_gaussian_attack_is_reproducible_from_the_round_seed() -> None:
     assert a.tobytes() == b.tobytes() and a.std() == pytest.approx(2.0, rel=0.1)
 
 
+def test_gaussian_attackers_send_different_noise_whatever_seed_the_round_config_gives() -> None:
+    """The attack drew from config["seed"]: where on_fit_config gave every client one seed,
+    every attacker sent the same noise. It draws from the coordinator's per-client seed."""
+    client = with_mods(Fixed(), [GaussianAttack(stddev=2.0)])
+    sent = {
+        client.fit([np.zeros(100)], {"seed": 1234, "coordinator_seed": own}).parameters[0].tobytes()
+        for own in (11, 12, 13)
+    }
+    assert len(sent) == 3
+
+
 def test_backdoor_stamps_a_trigger_on_part_of_each_batch(client_data) -> None:
     attack = BackdoorAttack(target_label=2, trigger_size=2, trigger_value=9.0, fraction=0.5)
     X, y = client_data["0"]

@@ -32,7 +32,7 @@ from rengo.core.errors import ConfigError
 from rengo.core.messages import FitResult
 from rengo.core.options import OptionError, check_options, option
 from rengo.core.parameters import Parameters
-from rengo.hfl.mods.chain import FIT, CallNext, ClientCall, Mod
+from rengo.hfl.mods.chain import FIT, CallNext, ClientCall, Mod, per_client_seed
 
 AttackT = TypeVar("AttackT", bound=type)
 _ATTACKS: dict[str, type] = {}
@@ -202,7 +202,8 @@ class SignFlipAttack(_UpdateAttack):
 @dataclass(frozen=True)
 class GaussianAttack(_UpdateAttack):
     """Sends a random update ``N(0, stddev^2)`` per coordinate instead of its own, seeded by the
-    round's client seed (reproducible)."""
+    coordinator's per-client seed (reproducible; attackers send different noise even where an
+    ``on_fit_config`` gives every client one ``"seed"``)."""
 
     stddev: float = option(1.0, "Standard deviation of the random update.")
     name: ClassVar[str] = "gaussian"
@@ -214,7 +215,7 @@ class GaussianAttack(_UpdateAttack):
 
     def poison(self, deltas: list[np.ndarray], call: ClientCall) -> list[np.ndarray]:
         """Fresh Gaussian arrays shaped like the update."""
-        seed = call.config.get("seed", 0)
+        seed = per_client_seed(call.config)  # the coordinator's: attackers' noise differs
         rng = np.random.default_rng([int(seed) if isinstance(seed, (int, float)) else 0, 0xBAD])
         return [rng.normal(0.0, self.stddev, size=d.shape) for d in deltas]
 

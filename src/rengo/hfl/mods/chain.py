@@ -52,6 +52,17 @@ EVALUATION_FIT_KEY = "evaluation_fit"
 evaluation. The client sees it in its fit config."""
 
 
+def per_client_seed(config: Config) -> Any:
+    """The round's per-client seed a mod draws from: the coordinator's
+    (:data:`COORDINATOR_SEED_KEY`), which no round config can replace, else the training
+    ``"seed"`` (a caller with no coordinator, such as a test calling a client directly), else
+    None. A user's ``on_fit_config`` may give every client one ``"seed"``; drawing from it
+    would give every client the same randomness."""
+    if COORDINATOR_SEED_KEY in config:
+        return config[COORDINATOR_SEED_KEY]
+    return config.get("seed")
+
+
 @dataclass
 class ClientCall:
     """One message on its way to a client, as the mods see it.

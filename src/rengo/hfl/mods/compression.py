@@ -7,8 +7,10 @@ Requested by :class:`~rengo.hfl.CompressedUpdates` (the settings travel in the r
 (a DP-clipped update, SCAFFOLD's control-variate change). Top-k's error-feedback residual is
 client state (``call.state``), kept between rounds by whatever runs the client - a
 simulation executor for a client rebuilt every round, a deployed party in its process - as
-SCAFFOLD's control variate is; int8's stochastic rounding draws from the round config's
-per-client seed, so a run is reproducible from its seed, simulated or deployed.
+SCAFFOLD's control variate is; int8's stochastic rounding draws from the coordinator's
+per-client seed (``config["coordinator_seed"]``, not a ``"seed"`` an ``on_fit_config`` may
+give every client alike), so a run is reproducible from its seed, simulated or deployed, and
+clients' rounding errors are independent.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from rengo.hfl.mods.chain import (
     ClientCall,
     ClientMod,
     mods_config_value,
+    per_client_seed,
     register_mod,
     requested_mod_names,
 )
@@ -67,7 +70,8 @@ class CompressUpdateMod(ClientMod):
         if call.key != FIT:
             return call_next(call)
         settings = compression_from_config(call.config)
-        seed = call.config.get("seed")
+        # the coordinator's seed: a user's one "seed" for all would round every client alike
+        seed = per_client_seed(call.config)
         for key in [k for k in call.config if k.startswith(CONFIG_PREFIX)]:
             del call.config[key]  # the client and inner mods see the config they know
         reply = call_next(call)
