@@ -3,6 +3,8 @@ proximal term as the FedProx client mod makes the numpy and torch clients apply 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -15,6 +17,8 @@ from rengo.hfl import (
     softmax_loss_grad,
     with_mods,
 )
+from rengo.hfl.mods import LocalLayersMod
+from rengo.hfl.mods.local_layers import STATE_KEY
 
 
 def _aggregate(strategy: FedAvg, model: list[np.ndarray], results: list[FitResult]) -> list:
@@ -187,3 +191,30 @@ def test_fedprox_says_that_one_local_step_gives_fedavgs_update(local_problem) ->
     free = client.fit(g0, {"proximal_mu": 0.0, "seed": 1}).parameters
     for a, b in zip(held, free, strict=True):
         assert a.tobytes() == b.tobytes()
+
+
+def test_fedprox_does_not_say_the_term_was_zero_where_the_one_step_started_off_the_global_model(
+    local_problem,
+) -> None:
+    """With a LocalLayersMod inside FedProxMod, round 2's one step starts at the client's kept
+    bias, not at the global model: mu (w - w_global) is not 0 there, and mu changes the personal
+    bias (mu=10 against mu=0: [4.02 4.20 5.04] against [-0.97 -0.79 0.03]). The mod still said
+    the step was taken at the global model, where the term is 0."""
+    X, y, g0 = local_problem
+    round_2 = [g0[0] + 0.1, g0[1] + 5.0]
+
+    def second_round(mu: float) -> tuple[np.ndarray, list[str]]:
+        client = LogisticRegressionClient(X, y, batch_size=None)
+        held = with_mods(client, [FedProxMod(), LocalLayersMod([1])])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            held.fit(g0, {"proximal_mu": mu, "seed": 1})  # the client keeps its own bias
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            held.fit(round_2, {"proximal_mu": mu, "seed": 1})
+        said = [str(w.message) for w in caught if "FedProx: the client took one" in str(w.message)]
+        return np.asarray(client.state[STATE_KEY][0]), said
+
+    pulled, said = second_round(10.0)
+    assert said == []
+    assert not np.allclose(pulled, second_round(0.0)[0])  # the term acted

@@ -27,13 +27,30 @@ NOT_APPLIED = (
 )
 """Warned when a fit under ``proximal_mu > 0`` reported no local steps."""
 ONE_STEP = (
-    "FedProx: the client took one local step, taken at the global model itself, where the "
-    "proximal term's gradient mu (w - w_global) is 0: its update equals FedAvg's. FedProx "
-    "differs from FedAvg only over several local steps (more local_epochs, or a smaller "
-    "batch_size)"
+    "FedProx: the client took one local step, and it started at the global model itself, "
+    "where the proximal term's gradient mu (w - w_global) is 0: its update equals FedAvg's. "
+    "FedProx differs from FedAvg only over several local steps (more local_epochs, or a "
+    "smaller batch_size)"
 )
 """Warned (once per process, as Python shows a repeated warning) when a fit under
-``proximal_mu > 0`` reported exactly one local step."""
+``proximal_mu > 0`` reported exactly one local step and every array that step trained was
+at the global model (so the term was 0). Not warned where the step started elsewhere (a
+:class:`~rengo.hfl.mods.LocalLayersMod` inside this mod starts the personal arrays from the
+client's own): there the term acted."""
+
+
+class _WatchedTerm:
+    """FedProx's :class:`ProximalTerm`, noting whether it ever met a parameter away from the
+    global model (where its gradient is not 0)."""
+
+    def __init__(self, term: ProximalTerm) -> None:
+        self.term = term
+        self.acted = False
+
+    def __call__(self, index: int, parameter: np.ndarray, gradient: np.ndarray) -> np.ndarray:
+        if not self.acted and not np.array_equal(parameter, self.term.anchor[index]):
+            self.acted = True
+        return self.term(index, parameter, gradient)
 
 
 @register_mod
@@ -44,8 +61,10 @@ class FedProxMod(ClientMod):
     (it reports no steps) still receives ``proximal_mu`` in its config and may apply the term
     itself, as clients did before mods existed (and Flower's do); the mod warns
     (:data:`NOT_APPLIED`), since it cannot tell such a client from one that trains without the
-    term. A client that took one step gets FedAvg's update exactly (the term is 0 at the
-    global model, where that step starts): the mod says so too (:data:`ONE_STEP`).
+    term. A client that took one step starting at the global model gets FedAvg's update
+    exactly (the term is 0 there): the mod says so too (:data:`ONE_STEP`), and only then (a
+    step that started at other values, such as personal arrays a
+    :class:`~rengo.hfl.mods.LocalLayersMod` restored, felt the term).
     """
 
     name: ClassVar[str] = "fedprox"
@@ -53,17 +72,19 @@ class FedProxMod(ClientMod):
     def __call__(self, call: ClientCall, call_next: CallNext) -> Any:
         """Install ``mu (w - w_global)`` for a fit call, then run the client; warn when the
         client took no step through the seam, so the term may never have been applied, or one
-        step only, at which the term is 0."""
+        step only, which started at the global model, where the term is 0."""
         if call.key != FIT:
             return call_next(call)
         mu = proximal_mu(call)
+        term = None
         if mu > 0:
             anchor = [np.array(p, dtype=np.float64) for p in call.parameters]
-            call.local_training.corrections.append(ProximalTerm(mu, anchor))
+            term = _WatchedTerm(ProximalTerm(mu, anchor))
+            call.local_training.corrections.append(term)
         reply = call_next(call)
-        if mu > 0 and call.local_training.steps == 0:
+        if term is not None and call.local_training.steps == 0:
             warnings.warn(NOT_APPLIED, UserWarning, stacklevel=2)
-        elif mu > 0 and call.local_training.steps == 1:
+        elif term is not None and call.local_training.steps == 1 and not term.acted:
             warnings.warn(ONE_STEP, UserWarning, stacklevel=2)
         return reply
 
