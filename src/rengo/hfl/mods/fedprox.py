@@ -10,6 +10,7 @@ proximal term as a gradient correction for the call, so every local step adds
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -40,12 +41,21 @@ client's own): there the term acted."""
 
 
 class _WatchedTerm:
-    """FedProx's :class:`ProximalTerm`, noting whether it ever met a parameter away from the
-    global model (where its gradient is not 0)."""
+    """FedProx's :class:`ProximalTerm` (its ``mu`` and ``anchor`` readable as the term's),
+    noting whether it ever met a parameter away from the global model (where its gradient is
+    not 0)."""
 
     def __init__(self, term: ProximalTerm) -> None:
         self.term = term
         self.acted = False
+
+    @property
+    def mu(self) -> float:
+        return self.term.mu
+
+    @property
+    def anchor(self) -> Sequence[np.ndarray]:
+        return self.term.anchor
 
     def __call__(self, index: int, parameter: np.ndarray, gradient: np.ndarray) -> np.ndarray:
         if not self.acted and not np.array_equal(parameter, self.term.anchor[index]):
