@@ -425,3 +425,68 @@ def test_an_interrupt_while_serve_forever_starts_leaves_nothing_serving(
         interrupted.set()
         ui.stop()
     assert left == ([], True)
+
+
+@pytest.mark.skipif(
+    threading.current_thread() is not threading.main_thread(), reason="SIGINT: main thread"
+)
+def test_a_second_ctrl_c_while_it_stops_leaves_it_able_to_serve_again(
+    recorded: Recorded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two quick Ctrl-Cs (a double tap, Jupyter's "I, I"): the second broke stop()'s
+    thread.join, which left the thread recorded as running, so every later start() or
+    serve_forever() returned at once with nothing listening (connection refused)."""
+    import uvicorn
+
+    stopping = threading.Event()
+    release = threading.Event()
+    real_shutdown = uvicorn.Server.shutdown
+
+    async def slow_shutdown(self: uvicorn.Server, sockets: object = None) -> None:
+        stopping.set()
+        while not release.is_set():  # a slow stop: the second Ctrl-C lands while it waits
+            await asyncio.sleep(0.01)
+        await real_shutdown(self, sockets)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(uvicorn.Server, "shutdown", slow_shutdown)
+    port = _free_port()
+    ui = DashboardServer(recorded.path, f"127.0.0.1:{port}")
+
+    def twice() -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # the first: stop serving
+        stopping.wait(30)
+        time.sleep(0.2)  # stop() now waits for the server thread
+        os.kill(os.getpid(), signal.SIGINT)  # the second tap
+        time.sleep(0.2)
+        release.set()
+
+    async def cell() -> None:
+        ui.serve_forever()
+
+    _answer_then(port, twice)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            asyncio.new_event_loop().run_until_complete(cell())
+        release.set()
+        ui.start()  # the cell run again
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=10) as answer:
+            assert answer.status == 200, answer.read()
+    finally:
+        release.set()
+        ui.stop()
+    assert _left_serving(port) == ([], True)
+
+
+def test_an_ignored_sigint_stays_ignored_while_serve_forever_waits() -> None:
+    """A script run with SIGINT ignored on purpose (nohup, a shell's &) had it switched back
+    on while the dashboard served, so a SIGINT meant to do nothing stopped it."""
+    from rengo.ui.server import _ctrl_c_interrupts
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers are set from the main thread only")
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with _ctrl_c_interrupts():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)

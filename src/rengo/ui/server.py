@@ -52,7 +52,7 @@ def _ctrl_c_interrupts() -> Iterator[None]:
         yield
         return
     previous = signal.getsignal(signal.SIGINT)
-    if previous is None:
+    if previous is None or previous is signal.SIG_IGN:  # ignored on purpose (nohup, &): kept
         yield
         return
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -124,6 +124,7 @@ class DashboardServer:
         self._thread: threading.Thread | None = None
         self._thread_error: BaseException | None = None
         self._thread_done = threading.Event()
+        self._thread_done.set()  # no server thread runs yet
         self._stop_asked = False
         self.port: int | None = None
         self._guard: RevokedViewerGuard | None = None
@@ -190,6 +191,9 @@ class DashboardServer:
         """
         if self._thread is not None:
             return self.url
+        # a server whose stop() was interrupted may still be shutting down: let it free the
+        # port first
+        self._thread_done.wait(timeout=10)
         self._server = self._uvicorn()
         self._thread_error = None
         self._thread_done = threading.Event()
@@ -281,11 +285,17 @@ class DashboardServer:
         self.app.api.state.stopping.set()  # open event streams end: nothing to cancel
         if self._server is not None:
             self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-        if self._guard is not None:
-            self._guard.stop()
+        # Forget the thread before waiting for it, and wait on the event, not with
+        # thread.join: a second Ctrl-C (a double tap, Jupyter's "I, I") that breaks the wait
+        # must not leave a thread that start() takes for a server still running (it then
+        # returned at once, with nothing listening), nor the guard running.
+        thread, self._thread = self._thread, None
+        try:
+            if thread is not None and self._thread_done.wait(timeout=10):
+                thread.join(timeout=1)  # it has served its last: only its return is left
+        finally:
+            if self._guard is not None:
+                self._guard.stop()
 
     def __enter__(self) -> DashboardServer:
         self.start()
