@@ -81,3 +81,19 @@ def test_showing_a_run_of_a_store_before_contribution_errors_names_its_scores_an
     assert result.exit_code == 0, result.output
     assert "hospital-a" in result.output and "hospital-b" in result.output
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_showing_a_runs_parties_of_an_older_store_leaves_its_schema_and_bytes(
+    tmp_path: Path, version: int
+) -> None:
+    """``rengo runs parties RUN`` with no --admit/--remove only shows: it used to open the
+    store for writing and migrate it to the newest schema, which the older release refuses."""
+    path = tmp_path / "runs.db"
+    _store_of_schema(path, version)
+    before = path.read_bytes()
+    result = runner.invoke(app, ["runs", "parties", RUN_ID, "--store", str(path)])
+    assert result.exit_code == 0, result.output
+    assert RUN_ID in result.output
+    assert _schema(path) == version
+    assert path.read_bytes() == before

@@ -39,8 +39,11 @@ def parties(
     from rengo.tracking import recorded_party_requests
     from rengo.tracking.party_changes import PARTIES
 
-    with friendly_errors(), open_existing_store(store) as s:
-        if admit is None and remove is None:
+    showing = admit is None and remove is None
+    # Only showing reads the store as it is: an earlier schema is left unmigrated, so the
+    # release that still writes it (a coordinator not upgraded yet) can go on using it.
+    with friendly_errors(), open_existing_store(store, read_only=showing) as s:
+        if showing:
             info = s.get_run(run_id)
             members = info.config.get(PARTIES)
             named = ", ".join(map(str, members)) if isinstance(members, list) else "any name"
