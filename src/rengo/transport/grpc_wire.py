@@ -104,19 +104,35 @@ HELLO_LIMIT = 128
 :data:`REJOINING`."""
 
 
+RELEASE_LIMIT = 64
+"""Characters of a release a hello or welcome names: with an instance (16 hex digits), the
+tags, a wire format of up to 9 digits and :data:`REJOINING`, a hello stays within
+:data:`HELLO_LIMIT`, so that the hub's cut never falls on the format."""
+
+
+def _bounded(release: str) -> str:
+    """``release`` as a hello or welcome names it: printable ASCII, spaces and control
+    characters (a newline, a terminal escape) made ``_``, at most :data:`RELEASE_LIMIT`
+    characters, so that a peer's release can neither forge a line of the other side's log
+    nor push the wire format past :data:`HELLO_LIMIT`."""
+    kept = "".join(ch if ch.isascii() and ch.isprintable() and ch != " " else "_" for ch in release)
+    return kept[:RELEASE_LIMIT]
+
+
 def _tagged(release: str, wire: int) -> bytes:
-    return RELEASE_TAG + release.encode("ascii", "replace") + WIRE_TAG + str(wire).encode()
+    return RELEASE_TAG + _bounded(release).encode("ascii") + WIRE_TAG + str(wire).encode()
 
 
 def _release_and_format(tail: bytes, tagged: bool) -> tuple[str | None, int | None]:
     """The release and wire format after :data:`RELEASE_TAG` (None, None: no tag; a
-    release without :data:`WIRE_TAG` is of :data:`NAMED_RELEASE_FORMAT`)."""
+    release without :data:`WIRE_TAG` is of :data:`NAMED_RELEASE_FORMAT`). The release is
+    bounded as :func:`_bounded` bounds it, whatever the peer sent."""
     if not tagged:
         return None, None
     release, tag, wire = tail.rpartition(WIRE_TAG)
     if not tag or not (wire.isascii() and wire.isdigit()) or len(wire) > 9:
-        return tail.decode("ascii", "replace"), NAMED_RELEASE_FORMAT
-    return release.decode("ascii", "replace"), int(wire)
+        return _bounded(tail.decode("ascii", "replace")), NAMED_RELEASE_FORMAT
+    return _bounded(release.decode("ascii", "replace")), int(wire)
 
 
 def hello_payload(
@@ -154,6 +170,13 @@ def _spoken(release: str | None, wire: int | None, what: str) -> str:
     return f"rengo {release} (wire format {wire})"
 
 
+def _build_of(wire: int | None) -> str:
+    """The other side's build, named by its wire format (its release may be this one's)."""
+    if wire is None:
+        return "a build whose hello and welcome name no release, as the other side's"
+    return f"a build of wire format {wire}, as the other side's"
+
+
 def check_release(
     party: str,
     release: str | None,
@@ -185,7 +208,7 @@ def check_release(
         Naming both releases and wire formats, and which side to upgrade.
     """
     if wire == our_wire:
-        if release == ours:
+        if release == _bounded(ours):
             return None
         return (
             f"party {party} runs rengo {release} and this coordinator rengo {ours}: the "
@@ -202,7 +225,7 @@ def check_release(
         f"party {party} runs {theirs} and this coordinator rengo {ours} (wire format "
         f"{our_wire}): every party and the coordinator {SAME_FORMAT} (the roles' messages "
         f"changed between them, so the run would fail mid-round); {install}, or run the "
-        "coordinator on the party's release"
+        f"coordinator on {_build_of(wire)}"
     )
 
 
@@ -255,7 +278,7 @@ def check_coordinator_release(
         Naming both releases and wire formats, and which side to upgrade.
     """
     if wire == our_wire:
-        if release == ours:
+        if release == _bounded(ours):
             return None
         return (
             f"the coordinator runs rengo {release} and party {party} rengo {ours}: the "
@@ -269,7 +292,7 @@ def check_coordinator_release(
         f"the coordinator runs {_spoken(release, wire, 'welcome')} and party {party} rengo "
         f"{ours} (wire format {our_wire}): every party and the coordinator {SAME_FORMAT} "
         f"(the roles' messages changed between them, so the run would fail mid-round); "
-        f"{upgrade}, or run party {party} on the coordinator's release"
+        f"{upgrade}, or run party {party} on {_build_of(wire)}"
     )
 
 

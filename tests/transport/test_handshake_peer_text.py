@@ -1,0 +1,69 @@
+"""What a peer names in its hello or welcome (its rengo release) is bounded before the other
+side logs it or reads the wire format after it: a release with a newline or a terminal
+escape could forge whole lines of the coordinator's log (a party holding a valid
+certificate, on every connection), and a release over 88 characters pushed the wire format
+and the rejoining flag past the 128 bytes the hub reads, so that a party of the same format
+was refused as a build before wire formats were numbered. The refusal of a build of the
+same release names the wire format to run, not that release."""
+
+from __future__ import annotations
+
+import pytest
+
+from rengo.core.errors import ReleaseMismatchError
+from rengo.transport.grpc_wire import (
+    HELLO_LIMIT,
+    check_coordinator_release,
+    check_release,
+    hello_payload,
+    parse_hello,
+    parse_welcome,
+)
+
+INSTANCE = "0123456789abcdef"
+FORGED = (
+    "0.1.1\n2026-12-07 21:00:00 ERROR rengo.transport: party bob sent a poisoned update\x1b[2K\r"
+)
+
+
+def test_a_party_release_with_control_characters_cannot_forge_a_coordinator_log_line() -> None:
+    payload = INSTANCE.encode() + b" rengo/" + FORGED.encode() + b" wire/2"
+    _, _, release, wire = parse_hello(payload[:HELLO_LIMIT])
+    assert wire == 2
+    logged = check_release("alice", release, wire, ours="0.1.0", our_wire=2)
+    assert logged is not None and "compatible" in logged
+    assert not any(ch in logged for ch in "\n\r\x1b")
+    assert logged.isprintable()
+
+
+def test_a_coordinator_release_with_control_characters_is_made_printable_at_the_party() -> None:
+    payload = b"RUN-1 rengo/" + FORGED.encode() + b" wire/2"
+    run_id, release, wire = parse_welcome(payload)
+    assert (run_id, wire) == ("RUN-1", 2)
+    logged = check_coordinator_release("alice", release, wire, ours="0.1.0", our_wire=2)
+    assert logged is not None and logged.isprintable()
+
+
+@pytest.mark.parametrize("wire", [2, 12, 999_999_999])
+@pytest.mark.parametrize("length", [88, 89, 98, 200])
+def test_a_long_release_never_cuts_the_wire_format_or_the_rejoining_flag(
+    length: int, wire: int
+) -> None:
+    release = "0.1.0+" + "x" * (length - 6)
+    payload = hello_payload(INSTANCE, True, release=release, wire=wire)
+    assert len(payload) <= HELLO_LIMIT
+    instance, rejoining, named, spoken = parse_hello(payload[:HELLO_LIMIT])
+    assert (instance, rejoining, spoken) == (INSTANCE.encode(), True, wire)
+    assert named is not None and release.startswith(named)
+    assert check_release("alice", named, spoken, ours=release, our_wire=wire) is None
+
+
+def test_the_refusal_of_a_build_of_the_same_release_names_the_wire_format_to_run() -> None:
+    with pytest.raises(ReleaseMismatchError) as at_hub:
+        check_release("alice", "0.1.0", 1, ours="0.1.0", our_wire=2)
+    assert "party's release" not in str(at_hub.value)
+    assert "run the coordinator on a build of wire format 1" in str(at_hub.value)
+    with pytest.raises(ReleaseMismatchError) as at_party:
+        check_coordinator_release("alice", "0.1.0", 1, ours="0.1.0", our_wire=2)
+    assert "coordinator's release" not in str(at_party.value)
+    assert "run party alice on a build of wire format 1" in str(at_party.value)
