@@ -5,6 +5,7 @@ schema, looked the same."""
 
 from __future__ import annotations
 
+import pytest
 from typer.testing import CliRunner
 
 from rengo import __version__
@@ -30,3 +31,30 @@ def test_version_names_the_release_wire_format_and_run_store_schema() -> None:
         f"wire format {_wire_format()} (a coordinator and its parties must speak the same)"
     ]
     assert f"run store schema {SCHEMA_VERSION}" in lines
+
+
+def test_version_of_an_install_without_a_source_commit_leaves_the_commit_line_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An installed wheel, or a copy with no git, knows no source commit: --version still
+    names the release, wire format and schema, and prints no commit line."""
+    import rengo.tracking.source_commit as source_commit_module
+
+    monkeypatch.setattr(source_commit_module, "source_commit", lambda: None)
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == f"rengo {__version__}"
+    assert f"run store schema {SCHEMA_VERSION}" in lines
+    assert not any(line.startswith("source commit") for line in lines), lines
+
+
+def test_version_names_the_source_commit_when_one_is_known(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import rengo.tracking.source_commit as source_commit_module
+
+    monkeypatch.setattr(source_commit_module, "source_commit", lambda: "0123abcd")
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0, result.output
+    assert "source commit 0123abcd" in result.output.splitlines()

@@ -103,3 +103,37 @@ def test_a_party_of_another_release_of_the_same_wire_format_joins_and_the_log_na
         and "so they are compatible" in line
         for line in caplog.messages
     ), caplog.messages
+
+
+@pytest.mark.timeout(30)
+def test_a_party_joins_a_coordinator_of_another_release_of_the_same_wire_format_and_logs_both(
+    hub: GrpcHub, certs: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The party's side of an upgrade one machine at a time: a coordinator upgraded first
+    (or last) to a release of the same wire format is joined, not refused, and the party's
+    log names both releases as compatible."""
+    import rengo.transport.grpc_hub as grpc_hub
+    from rengo.transport.grpc_wire import welcome_payload
+
+    monkeypatch.setattr(
+        grpc_hub, "welcome_payload", lambda run_id: welcome_payload(run_id, "0.1.1")
+    )
+    with caplog.at_level("WARNING", logger="rengo.transport"):
+        conn = PartyConnection(
+            hub.address,
+            "alice",
+            PartyCredentials.from_directory(certs, "alice"),
+            handler=doubling,
+            heartbeat_interval=0.5,
+            backoff=FAST,
+        ).start()
+        try:
+            conn.wait_connected(10)
+            assert hub.client_ids() == ["alice"]
+        finally:
+            conn.close()
+    assert any(
+        f"the coordinator runs rengo 0.1.1 and party alice rengo {__version__}" in line
+        and "so they are compatible" in line
+        for line in caplog.messages
+    ), caplog.messages
