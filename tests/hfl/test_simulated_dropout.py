@@ -455,3 +455,35 @@ def test_fine_tuning_before_an_evaluation_is_dropped_only_as_the_evaluation_is(
         assert not lost_in_fit & evaluated
     else:  # no one is lost from evaluation
         assert len(evaluated) == 4 * 12
+
+
+def test_a_round_config_cannot_mark_training_fits_as_evaluation(client_data) -> None:
+    """An on_fit_config returning {"evaluation_fit": True} made SimulatedDropout(evaluate=False)
+    take every training fit as part of the evaluation: 0 of 48 training fits lost (11 without
+    the key), with no word. The key is the mods' own: the coordinator removes it from training
+    fits, with a warning, and the clients are lost from training as without it."""
+    seen: list = []
+
+    def client_fn(cid: str) -> LogisticRegressionClient:
+        X, y = client_data[str(int(cid) % len(client_data))]
+        return _ConfigLog(X, y, cid, seen)
+
+    def lost(on_fit_config):  # type: ignore[no-untyped-def]
+        strategy = FedAvg(fraction_fit=1.0, min_fit_clients=1, on_fit_config=on_fit_config)
+        history = simulate(
+            client_fn,
+            12,
+            strategy,
+            [np.zeros((4, 3)), np.zeros(3)],
+            4,
+            seed=0,
+            client_mods=[SimulatedDropout(dropout=0.3, evaluate=False)],
+        )
+        return {(r.server_round, c) for r in history.rounds for c in r.fit_failures}
+
+    without_key = lost(lambda server_round: {})
+    assert without_key, "the test needs losses to check"
+    with pytest.warns(UserWarning, match=r"set 'evaluation_fit'.*removed it"):
+        with_key = lost(lambda server_round: {"evaluation_fit": True})
+    assert with_key == without_key
+    assert not [c for phase, _, c in seen if phase == "fit" and "evaluation_fit" in c]

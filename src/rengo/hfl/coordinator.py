@@ -46,7 +46,12 @@ from rengo.hfl.client import EVALUATE, client_seed
 from rengo.hfl.coalition_aggregation import CoalitionAggregation, offers_coalition_aggregation
 from rengo.hfl.evaluation_checks import screen_evaluations
 from rengo.hfl.failure_log import ClientFailureLog, failures_summary, is_simulated_loss
-from rengo.hfl.mods.chain import COORDINATOR_SEED_KEY, MODS_KEY, mods_config_value
+from rengo.hfl.mods.chain import (
+    COORDINATOR_SEED_KEY,
+    EVALUATION_FIT_KEY,
+    MODS_KEY,
+    mods_config_value,
+)
 from rengo.hfl.privacy_fit import check_checkpoint_interval, checks_under_dp
 from rengo.hfl.result_checks import ResultChecks, screen_metrics
 from rengo.hfl.strategy.aggregate_call import aggregate_with_rng, warn_if_old_aggregate_fit
@@ -778,6 +783,7 @@ class Coordinator:
         )
         for cid, ins in instructions:
             _set_seeds(ins.config, client_seed(self.seed, server_round, cid), server_round)
+            _unmark_evaluation_fit(ins.config)
             _request_mods(ins.config, mods)
         fit_round = FitRound(
             server_round,
@@ -1560,6 +1566,26 @@ def _set_seeds(config: Config, own_seed: int, server_round: int) -> None:
         if key in config and not _same_int(config[key], value):
             warnings.warn(_REPLACED.format(key=key, what=what), UserWarning, stacklevel=4)
         config[key] = value
+
+
+_NOT_AN_EVALUATION = (
+    f"a strategy's round config (on_fit_config) set {EVALUATION_FIT_KEY!r}, which marks a fit "
+    "a mod runs inside an evaluation (FineTuneMod's fine-tuning), so that SimulatedDropout "
+    "takes it as part of the evaluation: the coordinator removed it from this training fit. "
+    "Send your own value under another key"
+)
+"""Warned when a training fit's round config holds :data:`EVALUATION_FIT_KEY` (once, as Python
+shows a repeated warning)."""
+
+
+def _unmark_evaluation_fit(config: Config) -> None:
+    """A training fit is no evaluation: the coordinator removes :data:`EVALUATION_FIT_KEY`
+    from its config, with a warning (:data:`_NOT_AN_EVALUATION`), since a round config that
+    set it would make :class:`rengo.hfl.SimulatedDropout` (``evaluate=False``) lose no client
+    from training. Only a mod that runs a fit inside an evaluation sets it, client-side."""
+    if EVALUATION_FIT_KEY in config:
+        del config[EVALUATION_FIT_KEY]
+        warnings.warn(_NOT_AN_EVALUATION, UserWarning, stacklevel=4)
 
 
 def _same_int(held: Any, value: int) -> bool:

@@ -49,7 +49,9 @@ EVALUATION_FIT_KEY = "evaluation_fit"
 """Config key a mod sets (to True) on a fit it runs inside an evaluation, such as
 :class:`rengo.hfl.mods.FineTuneMod`'s fine-tuning: mods that treat the two phases apart
 (:class:`rengo.hfl.SimulatedDropout` with ``evaluate=False``) take that fit as part of the
-evaluation. The client sees it in its fit config."""
+evaluation. The client sees it in its fit config. The key is the mods' own: the coordinator
+removes it, with a warning, from the config of every training fit (a round config that set it
+would stop :class:`rengo.hfl.SimulatedDropout` losing clients from training)."""
 
 
 def per_client_seed(config: Config) -> Any:
