@@ -14,6 +14,7 @@ from rengo.hfl import (
     FedProx,
     FedProxMod,
     LogisticRegressionClient,
+    ProximalTerm,
     softmax_loss_grad,
     with_mods,
 )
@@ -218,3 +219,48 @@ def test_fedprox_does_not_say_the_term_was_zero_where_the_one_step_started_off_t
     pulled, said = second_round(10.0)
     assert said == []
     assert not np.allclose(pulled, second_round(0.0)[0])  # the term acted
+
+
+def test_the_term_fedprox_installs_is_a_proximal_term(local_problem) -> None:
+    """FedProxMod installed a private watcher in place of the public ProximalTerm: a mod that
+    looks for one in local_training.corrections (to not apply FedProx twice) saw none."""
+    X, y, g0 = local_problem
+    installed: list = []
+
+    def probe(call, call_next):  # type: ignore[no-untyped-def]
+        installed.extend(call.local_training.corrections)
+        return call_next(call)
+
+    client = with_mods(LogisticRegressionClient(X, y, batch_size=8), [FedProxMod(), probe])
+    client.fit(g0, {"proximal_mu": 0.5, "seed": 1})
+    terms = [c for c in installed if isinstance(c, ProximalTerm)]
+    assert len(terms) == 1
+    assert terms[0].mu == 0.5
+    assert all(np.array_equal(a, b) for a, b in zip(terms[0].anchor, g0, strict=True))
+
+
+def test_fedprox_says_one_step_gives_fedavgs_update_for_a_float64_model_on_a_float32_client() -> (
+    None
+):
+    """The watch compared the float32 parameters a torch client trains with the float64 global
+    model exactly: a global whose values float32 cannot hold never matched, so the one step
+    from the global model (the update within 1.5e-8 of mu=0's) passed as a step the term acted
+    on, and the warning was not given."""
+    torch = pytest.importorskip("torch")
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from rengo.hfl import TorchClient
+
+    generator = torch.Generator().manual_seed(0)
+    X = torch.randn(16, 4, generator=generator)
+    y = torch.randint(0, 3, (16,), generator=generator)
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3)
+    client = with_mods(
+        TorchClient(model, DataLoader(TensorDataset(X, y), batch_size=16)), [FedProxMod()]
+    )
+    # float64 values a float32 client holds only rounded
+    g64 = [p.detach().numpy().astype(np.float64) + 1e-3 / 3 for p in model.parameters()]
+    assert any(not np.array_equal(p.astype(np.float32), p) for p in g64)
+    with pytest.warns(UserWarning, match=r"FedProx: the client took one local step"):
+        client.fit(g64, {"proximal_mu": 10.0, "seed": 1, "local_epochs": 1})

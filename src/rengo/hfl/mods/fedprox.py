@@ -10,7 +10,7 @@ proximal term as a gradient correction for the call, so every local step adds
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -35,32 +35,34 @@ ONE_STEP = (
 )
 """Warned (once per process, as Python shows a repeated warning) when a fit under
 ``proximal_mu > 0`` reported exactly one local step and every array that step trained was
-at the global model (so the term was 0). Not warned where the step started elsewhere (a
+at the global model, compared in the client's dtype (so the term was 0, up to the rounding of
+a float64 global model to a float32 client's). Not warned where the step started elsewhere (a
 :class:`~rengo.hfl.mods.LocalLayersMod` inside this mod starts the personal arrays from the
 client's own): there the term acted."""
 
 
-class _WatchedTerm:
-    """FedProx's :class:`ProximalTerm` (its ``mu`` and ``anchor`` readable as the term's),
-    noting whether it ever met a parameter away from the global model (where its gradient is
-    not 0)."""
+@dataclass(frozen=True)
+class _WatchedTerm(ProximalTerm):
+    """FedProx's :class:`ProximalTerm` (a ProximalTerm to code that reads the installed
+    corrections), noting whether it ever met a parameter away from the global model (where
+    its gradient is not 0). The parameter is compared in its own dtype: a float32 client holds
+    a float64 global model rounded, and that is still the global model."""
 
-    def __init__(self, term: ProximalTerm) -> None:
-        self.term = term
-        self.acted = False
-
-    @property
-    def mu(self) -> float:
-        return self.term.mu
+    away: list[bool] = field(default_factory=lambda: [False], repr=False, compare=False)
 
     @property
-    def anchor(self) -> Sequence[np.ndarray]:
-        return self.term.anchor
+    def acted(self) -> bool:
+        """Whether a parameter the term corrected differed from the global model."""
+        return self.away[0]
 
     def __call__(self, index: int, parameter: np.ndarray, gradient: np.ndarray) -> np.ndarray:
-        if not self.acted and not np.array_equal(parameter, self.term.anchor[index]):
-            self.acted = True
-        return self.term(index, parameter, gradient)
+        if not self.away[0]:
+            anchor = np.asarray(self.anchor[index])
+            parameter = np.asarray(parameter)
+            if anchor.dtype != parameter.dtype and np.issubdtype(parameter.dtype, np.inexact):
+                anchor = anchor.astype(parameter.dtype)
+            self.away[0] = not np.array_equal(parameter, anchor)
+        return super().__call__(index, parameter, gradient)
 
 
 @register_mod
@@ -89,7 +91,7 @@ class FedProxMod(ClientMod):
         term = None
         if mu > 0:
             anchor = [np.array(p, dtype=np.float64) for p in call.parameters]
-            term = _WatchedTerm(ProximalTerm(mu, anchor))
+            term = _WatchedTerm(mu, anchor)
             call.local_training.corrections.append(term)
         reply = call_next(call)
         if term is not None and call.local_training.steps == 0:
