@@ -1546,7 +1546,8 @@ _REPLACED = (
     "strategy's. Send your own value under another key"
 )
 """Warned when a round config holds a reserved key with another value than the
-coordinator's (once per key, as Python shows a repeated warning)."""
+coordinator's (once per key, as Python shows a repeated warning); the same value given as a
+str or float (``"3"``, ``3.0``) is no conflict."""
 
 
 def _set_seeds(config: Config, own_seed: int, server_round: int) -> None:
@@ -1589,7 +1590,21 @@ def _unmark_evaluation_fit(config: Config) -> None:
 
 
 def _same_int(held: Any, value: int) -> bool:
-    return not isinstance(held, bool) and isinstance(held, (int, np.integer)) and held == value
+    """Whether a round config's ``held`` is ``value`` by value: an int, a whole float or a
+    string that parses as one (Flower's ``Scalar`` allows all three; ``"3"`` and ``3.0`` are
+    round 3). The client gets the coordinator's int either way, with no warning then."""
+    if isinstance(held, bool):
+        return False
+    if isinstance(held, (int, np.integer)):
+        return int(held) == value
+    if isinstance(held, str):
+        try:
+            held = float(held.strip())
+        except ValueError:
+            return False
+    if isinstance(held, (float, np.floating)):
+        return bool(np.isfinite(held)) and float(held).is_integer() and int(held) == value
+    return False
 
 
 def _request_mods(config: Config, mods: tuple[str, ...]) -> None:
