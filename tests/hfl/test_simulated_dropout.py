@@ -514,3 +514,28 @@ def test_a_server_round_equal_to_the_round_as_str_or_float_is_no_conflict(
     assert not any("set 'server_round'" in m for m in messages), messages
     rounds = sorted({(type(c["server_round"]), c["server_round"]) for _, _, c in seen})
     assert rounds == [(int, 1), (int, 2)]
+
+
+def test_the_key_marking_the_fine_tuning_fit_is_exported_with_the_mods(client_data) -> None:
+    """Docstrings told users to rely on EVALUATION_FIT_KEY, but rengo.hfl.mods did not export
+    it (it did export COORDINATOR_SEED_KEY). Under FedAvgFineTune the fine-tuning fits carry
+    it as True, and the training fits do not."""
+    from rengo.hfl.mods import EVALUATION_FIT_KEY
+
+    seen: list = []
+
+    def client_fn(cid: str) -> LogisticRegressionClient:
+        X, y = client_data[str(int(cid) % len(client_data))]
+        return _ConfigLog(X, y, cid, seen)
+
+    strategy = FedAvgFineTune(
+        fraction_fit=1.0,
+        min_fit_clients=1,
+        fraction_evaluate=1.0,
+        min_evaluate_clients=1,
+        finetune_epochs=1,
+    )
+    simulate(client_fn, 3, strategy, [np.zeros((4, 3)), np.zeros(3)], 2, seed=0)
+    marks = [c.get(EVALUATION_FIT_KEY) for phase, _, c in seen if phase == "fit"]
+    # 3 clients x 2 rounds: a training fit, then a fine-tuning fit before the evaluation
+    assert (marks.count(True), marks.count(None), len(marks)) == (6, 6, 12)

@@ -18,6 +18,7 @@ from rengo.hfl.mods.attacks import (
 from rengo.hfl.mods.chain import (
     COORDINATOR_SEED_KEY,
     EVALUATE,
+    EVALUATION_FIT_KEY,
     FIT,
     MODS_KEY,
     CallNext,
@@ -45,6 +46,7 @@ __all__ = [
     "COORDINATOR_SEED_KEY",
     "DP_CLIP_KEY",
     "EVALUATE",
+    "EVALUATION_FIT_KEY",
     "FIT",
     "MODS_KEY",
     "BackdoorAttack",
