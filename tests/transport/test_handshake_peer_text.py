@@ -67,3 +67,16 @@ def test_the_refusal_of_a_build_of_the_same_release_names_the_wire_format_to_run
         check_coordinator_release("alice", "0.1.0", 1, ours="0.1.0", our_wire=2)
     assert "coordinator's release" not in str(at_party.value)
     assert "run party alice on a build of wire format 1" in str(at_party.value)
+
+
+def test_a_coordinator_run_id_with_control_characters_cannot_forge_a_party_log_line() -> None:
+    """The welcome's run id reached the party's log context as sent (``run_id=`` on every
+    later line of its text log): a coordinator could forge whole lines of every party's log."""
+    forged = "20261207-101500-a1b2c3\n2026-12-07T21:00:00 ERROR rengo.transport FORGED\x1b[2K"
+    run_id, release, wire = parse_welcome(forged.encode() + b" rengo/0.1.0 wire/2")
+    assert run_id is not None and run_id.isprintable() and "\x1b" not in run_id
+    assert run_id.startswith("20261207-101500-a1b2c3 2026-12-07T21:00:00 ERROR")
+    assert (release, wire) == ("0.1.0", 2)
+    assert parse_welcome(b"RUN-1 rengo/0.1.0 wire/2")[0] == "RUN-1"  # an ordinary one kept
+    long_id, _, _ = parse_welcome(b"r" * 5000 + b" rengo/0.1.0 wire/2")
+    assert long_id is not None and len(long_id) == 128

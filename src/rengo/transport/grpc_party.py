@@ -93,6 +93,7 @@ from rengo.transport.grpc_wire import (
     hello_payload,
     parse_rpc_key,
     parse_welcome,
+    party_text,
     rpc_key,
 )
 from rengo.transport.pool import Handler
@@ -102,6 +103,8 @@ from rengo.transport.tls_probe import diagnose_handshake
 log = logging.getLogger("rengo.transport")
 
 _REFUSED = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+FAREWELL_LIMIT = 2000
+"""Characters of the coordinator's goodbye a party keeps and logs."""
 _FAILED = re.compile(r"(run \S+|the run) failed\b")
 """A goodbye saying the run failed (see :meth:`GrpcHub.close`'s ``outcome``)."""
 _NOTICES_KEPT = 100
@@ -419,8 +422,9 @@ class PartyConnection:
                         welcomed = True
                         self._on_welcome(outbox)
                     elif item.key == BYE:
+                        # the coordinator's own words, logged here: one printable line
                         self.farewell = (
-                            bytes(item.payload).decode("utf-8", "replace") or "the run finished"
+                            party_text(bytes(item.payload), FAREWELL_LIMIT) or "the run finished"
                         )
                         self._ended.set()
                         log.info("party %s: %s", self.name, self.farewell)

@@ -110,6 +110,10 @@ tags, a wire format of up to 9 digits and :data:`REJOINING`, a hello stays withi
 :data:`HELLO_LIMIT`, so that the hub's cut never falls on the format."""
 
 
+RUN_ID_LIMIT = 128
+"""Characters of the run id a welcome names that a party keeps (rengo's own are 22)."""
+
+
 def _bounded(release: str) -> str:
     """``release`` as a hello or welcome names it: printable ASCII, spaces and control
     characters (a newline, a terminal escape) made ``_``, at most :data:`RELEASE_LIMIT`
@@ -239,9 +243,11 @@ def welcome_payload(run_id: str, release: str = __version__, wire: int = WIRE_FO
 
 def parse_welcome(payload: bytes) -> tuple[str | None, str | None, int | None]:
     """The run id a welcome names (None: none), the coordinator's rengo release and its wire
-    format (None, None: a coordinator of a release whose welcome named neither)."""
+    format (None, None: a coordinator of a release whose welcome named neither). The run id
+    goes into every later line of the party's log (its context), so it is read as
+    :func:`party_text`: one line of printable characters, at most :data:`RUN_ID_LIMIT`."""
     run_id, tag, tail = payload.partition(RELEASE_TAG)
-    named = run_id.decode("utf-8", "replace") or None
+    named = party_text(run_id, RUN_ID_LIMIT) or None
     return (named, *_release_and_format(tail, bool(tag)))
 
 
