@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from child_env import child_env
 
 from rengo.tracking import RunStore
 
@@ -57,6 +58,7 @@ def start_run_command(tmp_path: Path, job_text: str = JOB) -> tuple[subprocess.P
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        env=child_env(),
     )
     try:
         deadline = time.monotonic() + 120

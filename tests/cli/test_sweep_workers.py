@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from child_env import child_env
 from typer.testing import CliRunner
 
 from rengo.cli.main import app
@@ -245,9 +246,7 @@ def _children(pid: int) -> list[int]:
 
 
 def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["COLUMNS"] = "250"
-    return env
+    return child_env(COLUMNS="250")
 
 
 def test_a_process_orphaned_before_it_watches_its_parent_stops_at_once() -> None:

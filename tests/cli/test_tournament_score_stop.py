@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from child_env import child_env
+
 from rengo.cli.tournament_state import load_state
 from rengo.tournament import Tournament
 from rengo.tracking import RunStore
@@ -45,7 +47,11 @@ def test_a_score_killed_after_saving_the_state_is_finished_by_its_rerun_without_
     holder = sqlite3.connect(db, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     proc = subprocess.Popen(
-        [*command, *state], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        [*command, *state],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=child_env(),  # the rengo under test, whatever $PYTHONPATH this pytest had
     )
     try:
         while 1 not in _state_scored(state_path) and proc.poll() is None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from child_env import child_env
 from child_processes import Processes
 
 from rengo.core.errors import ConfigError
@@ -376,7 +377,7 @@ def test_a_running_run_admits_and_removes_parties_without_a_restart(
     asked = subprocess.run(
         [sys.executable, "-m", "rengo", "runs", "parties", run_id, "--admit", "p3",
          "--remove", "p2", "--store", str(store_path)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=120, env=child_env(),
     )  # fmt: skip
     assert asked.returncode == 0, asked.stderr
     assert f"asked the coordinator of run {run_id} to admit p3; remove p2" in " ".join(

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from child_env import child_env
 
 from rengo.tracking import RunStore
 
@@ -122,7 +123,7 @@ def test_an_auditors_read_only_copy_is_read_and_never_written(
             capture_output=True,
             text=True,
             cwd=path.parent,
-            env={**os.environ, "COLUMNS": "200"},
+            env=child_env(COLUMNS="200"),
         )
         assert done.returncode == 0, (command, done.stdout, done.stderr)
         assert run_id in done.stdout, done.stdout
