@@ -4,6 +4,7 @@ the record once: the run store's events name the scored round exactly once."""
 
 from __future__ import annotations
 
+import csv
 import sqlite3
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from child_env import child_env
 
-from rengo.cli.tournament_state import load_state
+from rengo.cli.tournament_state import load_state, save_state
 from rengo.tournament import Tournament
 from rengo.tracking import RunStore
 from tests.cli.tournament_steps import app as tournament_cli
@@ -32,9 +33,10 @@ def _store_scored(db: Path) -> tuple[list[int], list[str]]:
         return list(store.get_run(run.run_id).summary.get("open_rounds", [])), events
 
 
-def test_a_score_killed_after_saving_the_state_is_finished_by_its_rerun_without_a_second_event(
-    tmp_path: Path,
-) -> None:
+def _score_killed_after_saving_the_state(tmp_path: Path) -> tuple[list[str], str]:
+    """Open round 1, submit two participants and run `rengo tournament score` in a child
+    killed once it has saved the state (the run store locked meanwhile): its ``--state``
+    option and its output."""
     state, ids = open_round(tmp_path)
     for name, shift in (("a", 0.0), ("b", 0.5)):
         values = [(k * 0.37 + shift) % 1 for k in range(len(ids))]
@@ -64,9 +66,18 @@ def test_a_score_killed_after_saving_the_state_is_finished_by_its_rerun_without_
             proc.communicate()
         holder.execute("ROLLBACK")
         holder.close()
+    return state, out
+
+
+def test_a_score_killed_after_saving_the_state_is_finished_by_its_rerun_without_a_second_event(
+    tmp_path: Path,
+) -> None:
+    state, out = _score_killed_after_saving_the_state(tmp_path)
+    db = tmp_path / "runs.db"
+    targets = tmp_path / "t-round1-targets.csv"
     # the score got as far as saving the state (the old order wrote the store first and
     # waited on it, its state still open: the kill then came after it gave up)
-    assert 1 in _state_scored(state_path), out
+    assert 1 in _state_scored(tmp_path / "t.json"), out
     open_rounds, events = _store_scored(db)
     assert open_rounds == [1] and events == []  # the store claims nothing yet
     again_args = ["tournament", "score", "--targets", str(targets), *state]
@@ -78,3 +89,86 @@ def test_a_score_killed_after_saving_the_state_is_finished_by_its_rerun_without_
     again = runner.invoke(tournament_cli, again_args)
     assert again.exit_code == 2 and "already scored" in again.output
     assert _store_scored(db)[1] == ["scored round 1: 2 participants"]
+
+
+def _pending(state_path: Path) -> object:
+    return load_state(state_path).get("score_to_record")
+
+
+def test_pay_after_a_score_killed_after_saving_the_state_finishes_its_record_first(
+    tmp_path: Path,
+) -> None:
+    state, out = _score_killed_after_saving_the_state(tmp_path)
+    db = tmp_path / "runs.db"
+    assert 1 in _state_scored(tmp_path / "t.json") and _store_scored(db)[1] == [], out
+    paid = runner.invoke(tournament_cli, ["tournament", "pay", *state])
+    assert paid.exit_code == 0, paid.output
+    assert _store_scored(db) == ([], ["scored round 1: 2 participants"])
+    assert _pending(tmp_path / "t.json") is None
+
+
+def test_a_score_rerun_with_a_new_round_open_records_the_pending_one_and_scores_the_new(
+    tmp_path: Path,
+) -> None:
+    state, out = _score_killed_after_saving_the_state(tmp_path)
+    db = tmp_path / "runs.db"
+    assert _pending(tmp_path / "t.json") == 1, out
+    opened = runner.invoke(
+        tournament_cli,
+        ["tournament", "open", "--dataset", "breast_cancer", "--eras", "2", *state],
+    )
+    assert opened.exit_code == 0, opened.output
+    assert _store_scored(db) == ([2], ["scored round 1: 2 participants"])  # open finished it
+    with (tmp_path / "t-round2-live.csv").open(newline="", encoding="utf-8") as f:
+        ids = [r["id"] for r in csv.DictReader(f)]
+    for name, shift in (("a", 0.1), ("b", 0.6)):
+        values = [(k * 0.41 + shift) % 1 for k in range(len(ids))]
+        assert submit_predictions(tmp_path, state, name, ids, values, "10.00").exit_code == 0
+    targets = tmp_path / "t-round2-targets.csv"
+    scored = runner.invoke(
+        tournament_cli, ["tournament", "score", "--targets", str(targets), *state]
+    )
+    assert scored.exit_code == 0, scored.output
+    assert "Round 2 scores" in scored.output
+    assert _store_scored(db) == (
+        [],
+        ["scored round 1: 2 participants", "scored round 2: 2 participants"],
+    )
+
+
+def test_a_score_rerun_without_round_scores_the_open_round_after_finishing_a_pending_record(
+    tmp_path: Path,
+) -> None:
+    state, out = _score_killed_after_saving_the_state(tmp_path)
+    assert _pending(tmp_path / "t.json") == 1, out
+    path, db = tmp_path / "t.json", tmp_path / "runs.db"
+    # round 2 opened while the store could not be written (as the pending mark stays): the
+    # state is edited as open would leave it, so only score meets the mark
+    opened = runner.invoke(
+        tournament_cli,
+        ["tournament", "open", "--dataset", "breast_cancer", "--eras", "2", *state],
+    )
+    assert opened.exit_code == 0, opened.output
+    kept = load_state(path)
+    kept["score_to_record"] = 1
+    save_state(path, kept)
+    edit = sqlite3.connect(db)  # the "scored round 1" event that open wrote is undone
+    with edit:
+        edit.execute("DELETE FROM events WHERE message LIKE 'scored%'")
+    edit.close()
+    with (tmp_path / "t-round2-live.csv").open(newline="", encoding="utf-8") as f:
+        ids = [r["id"] for r in csv.DictReader(f)]
+    for name, shift in (("a", 0.1), ("b", 0.6)):
+        values = [(k * 0.41 + shift) % 1 for k in range(len(ids))]
+        assert submit_predictions(tmp_path, state, name, ids, values, "10.00").exit_code == 0
+    targets = tmp_path / "t-round2-targets.csv"
+    scored = runner.invoke(
+        tournament_cli, ["tournament", "score", "--targets", str(targets), *state]
+    )
+    assert scored.exit_code == 0, scored.output
+    assert "recorded round 1" in scored.output and "Round 2 scores" in scored.output
+    assert _store_scored(db)[1] == [
+        "scored round 1: 2 participants",
+        "scored round 2: 2 participants",
+    ]
+    assert _pending(path) is None

@@ -165,6 +165,9 @@ def tournament_run(store: Path | None, state: dict[str, Any], state_path: Path) 
             reopen_completed=True,
         ) as run:
             state["run_id"] = run.run_id
+            # a score stopped after saving the state, before the store had the round: every
+            # command that records here finishes that record first (the caller saves state)
+            _finish_pending_score(run, state)
             yield run
             run.summary.update(_summary(state))
 
@@ -803,20 +806,29 @@ SCORE_TO_RECORD = "score_to_record"
 """State key: the round whose scores the state holds and the run store may not have yet."""
 
 
-def _record_score(
-    store: Path | None, state: dict[str, Any], state_path: Path, tournament: Any, number: int
-) -> None:
+def _finish_pending_score(run: Any, state: dict[str, Any]) -> None:
+    """Log the "scored" event of the round :data:`SCORE_TO_RECORD` names in ``state`` (unless
+    an earlier, interrupted command already logged it) and clear the mark (``state`` is
+    saved by the caller); nothing when no round is pending."""
+    pending = state.get(SCORE_TO_RECORD)
+    if pending is None:
+        return
+    assert run.store is not None and run.run_id is not None
+    result = next(r for r in _tournament(state).results() if r.round == int(pending))
+    message = f"scored round {result.round}: {len(result.scores)} participants"
+    logged = {e.message for e in run.store.events(run.run_id, "info")}
+    if message not in logged:
+        run.log_event("info", message)
+    state.pop(SCORE_TO_RECORD, None)
+
+
+def _record_score(store: Path | None, state: dict[str, Any], state_path: Path, number: int) -> None:
     """Record scored round ``number`` in the tournament's run (one event, and the summary
     rewritten from the state), unless an earlier, interrupted score already logged it, and
     clear :data:`SCORE_TO_RECORD` in ``state`` (saved by the caller)."""
-    result = next(r for r in tournament.results() if r.round == number)
-    message = f"scored round {result.round}: {len(result.scores)} participants"
-    with tournament_run(store, state, state_path) as run:
-        assert run.store is not None and run.run_id is not None
-        logged = {e.message for e in run.store.events(run.run_id, "info")}
-        if message not in logged:
-            run.log_event("info", message)
-    state.pop(SCORE_TO_RECORD, None)
+    state[SCORE_TO_RECORD] = number
+    with tournament_run(store, state, state_path):
+        pass  # tournament_run finishes the pending record
 
 
 @tournament_app.command("score")
@@ -840,11 +852,16 @@ def score(
         form = CsvFormat.checked(delimiter, encoding, decimal)
         with updated_state(state_path) as (state, tournament):
             tournament_store(store, state)
-            pending = state.get(SCORE_TO_RECORD)
-            if pending is not None and round_id in (None, int(pending)):
+            mark = state.get(SCORE_TO_RECORD)
+            pending = None if mark is None else int(mark)
+            finish_only = pending is not None and (
+                round_id == pending or (round_id is None and not tournament.open_round_ids())
+            )
+            if finish_only:
                 # an earlier score saved this round's scores, then stopped before the run
-                # store had them: finish that record instead of scoring again
-                result = next(r for r in tournament.results() if r.round == int(pending))
+                # store had them: finish that record instead of scoring again (with a round
+                # open and no --round, it is finished below and that round is scored)
+                result = next(r for r in tournament.results() if r.round == pending)
                 console.print(
                     f"round {result.round} was scored by an earlier `rengo tournament score` "
                     "that stopped before the run store recorded it; recording it now",
@@ -852,7 +869,12 @@ def score(
                 )
             else:
                 if pending is not None:
-                    _record_score(store, state, state_path, tournament, int(pending))
+                    _record_score(store, state, state_path, pending)
+                    console.print(
+                        f"recorded round {pending}, which an earlier `rengo tournament score` "
+                        "saved and stopped before the run store had it",
+                        highlight=False,
+                    )
                 _require_open(tournament, round_id, "score")
                 values = _live_targets(targets, form)
                 _require_submissions(tournament, round_id)
@@ -863,7 +885,7 @@ def score(
                 # scored that the state still holds open)
                 state[SCORE_TO_RECORD] = result.round
                 save_state(state_path, state)
-            _record_score(store, state, state_path, tournament, result.round)
+            _record_score(store, state, state_path, result.round)
         places = int(state["decimals"])
         due = {p.participant: p.amount_minor for p in result.payouts}
         table = Table(title=f"Round {result.round} scores", title_justify="left")
