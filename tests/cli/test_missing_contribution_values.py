@@ -12,7 +12,9 @@ from typer.testing import CliRunner
 
 from rengo.cli.main import app
 from rengo.tracking import RunStore
+from rengo.tracking.contrib_records import record_contributions
 from rengo.ui.views import rewards_view
+from rengo.valuation import ContributionReport
 
 runner = CliRunner(env={"COLUMNS": "400"})
 
@@ -60,3 +62,23 @@ def test_a_run_whose_job_values_no_one_is_not_called_missing_values(tmp_path: Pa
     assert shown.exit_code == 0 and "values missing" not in shown.output, shown.output
     with RunStore(db) as store:
         assert rewards_view(store, run_id)["values_missing"] is None
+
+
+def test_a_run_whose_recorded_valuation_valued_no_round_is_not_called_missing_values(
+    tmp_path: Path,
+) -> None:
+    db, job = tmp_path / "runs.db", tmp_path / "job.toml"
+    run_id = _completed_without_values(db, job)
+    with RunStore(db) as store:  # recorded, with no round valued: no value rows
+        report = ContributionReport(
+            method="gtg", values={}, rounds=(), evaluations=0, permutations=0
+        )
+        record_contributions(store, run_id, report)
+        assert store.contributions(run_id) == []
+        assert rewards_view(store, run_id)["values_missing"] is None
+    shown = runner.invoke(app, ["runs", "show", run_id, "--store", str(db)])
+    assert shown.exit_code == 0 and "values missing" not in shown.output, shown.output
+    paid = runner.invoke(app, ["rewards", "pay", run_id, "--budget", "10", "--store", str(db)])
+    said = " ".join(paid.output.split())
+    assert paid.exit_code != 0 and "never recorded" not in said, paid.output
+    assert "valued no round" in said, paid.output

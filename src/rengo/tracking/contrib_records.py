@@ -237,6 +237,8 @@ def missing_values_text(store: RunStore, run_id: str) -> str | None:
     run = store.get_run(run_id)
     if run.status != "completed" or store.contributions(run_id):
         return None  # a live run records them once it completed; a stopped one resumes
+    if VALUATION_SUMMARY in (run.summary or {}):
+        return None  # recorded (by record_contributions, as the values), valuing no round
     settings = run.config.get("job_settings") if isinstance(run.config, dict) else None
     if not isinstance(settings, dict) or not settings.get("contribution"):
         return None
@@ -262,6 +264,11 @@ def run_contributions(store: RunStore, run_id: str, method: str | None = None) -
     lost = None if records else missing_values_text(store, full)
     if lost is not None:
         raise DataError(lost)
+    if not records and VALUATION_SUMMARY in (store.get_run(full).summary or {}):
+        raise DataError(
+            f"run {full} has no contribution scores: its recorded valuation valued no round "
+            "(none of its rounds could be valued), so there is nothing to read or pay"
+        )
     if not records:
         raise DataError(
             f"run {full} has no contribution scores: a job file's [contribution] section "
