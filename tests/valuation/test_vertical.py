@@ -230,3 +230,21 @@ def test_a_metric_that_does_not_fit_the_predictions_is_refused(
             lambda: HeteroSecureBoost(objective="regression", key_bits=512),
             metric="auc",
         )
+
+
+def test_a_truncated_vertical_tmc_report_records_its_truncation_and_an_exact_one_none(
+    data: tuple[VerticalDataset, VerticalDataset], exact: VerticalContribution
+) -> None:
+    train, validation = data
+    forced = vertical_party_contribution(
+        train,
+        validation,
+        make_model=_model,
+        seed=3,
+        exact_max_parties=1,
+        truncation=0.05,
+        exact_when_cheaper=False,
+    )
+    assert forced.method == "vfl_tmc" and forced.permutations > 0
+    assert forced.report().approximation == {"truncation": 0.05}
+    assert exact.report().approximation == {}

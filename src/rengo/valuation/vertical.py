@@ -63,6 +63,9 @@ class VerticalContribution:
     seconds: float
     stderr: dict[str, float] = field(default_factory=dict)
     dof: dict[str, float] = field(default_factory=dict)
+    truncation_settings: dict[str, float] = field(default_factory=dict)
+    """The truncation the sampled (``vfl_tmc``) values were computed with (empty when every
+    coalition was retrained): recorded as the report's ``approximation``."""
 
     def ranking(self) -> list[tuple[str, float]]:
         """Feature parties from most to least valuable (ties by name)."""
@@ -80,6 +83,7 @@ class VerticalContribution:
             score_name=f"validation {self.metric}",
             stderr=dict(sorted(self.stderr.items())),
             dof=dict(sorted(self.dof.items())),
+            approximation=dict(self.truncation_settings),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -195,4 +199,5 @@ def vertical_party_contribution(
         time.perf_counter() - started,
         {p: float(v) for p, v in zip(result.players, result.stderr, strict=True)},
         {p: float(v) for p, v in zip(result.players, result.dof, strict=True)},
+        {"truncation": float(truncation)} if result.permutations else {},
     )
