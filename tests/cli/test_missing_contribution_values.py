@@ -82,3 +82,20 @@ def test_a_run_whose_recorded_valuation_valued_no_round_is_not_called_missing_va
     said = " ".join(paid.output.split())
     assert paid.exit_code != 0 and "never recorded" not in said, paid.output
     assert "valued no round" in said, paid.output
+
+
+def test_a_deployed_run_whose_values_are_missing_is_not_told_to_repeat_as_a_simulation(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "runs.db"
+    with RunStore(db) as store:
+        run_id = store.start_run(
+            "hfl-deployed",
+            {"job_settings": {"contribution": {"method": "gtg"}}, "job_file": "job.toml"},
+            name="deployed",
+        )
+        store.log_round(run_id, 1, {"train_loss": 0.5}, 0.1, 2, 0)
+        store.finish_run(run_id, "completed", {"train_loss": 0.5})
+        said = rewards_view(store, run_id)["values_missing"]
+    assert said is not None and "never recorded" in said
+    assert "rengo coordinator" in said and f"rengo run job.toml --same-as {run_id}" not in said

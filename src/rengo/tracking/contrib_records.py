@@ -246,10 +246,18 @@ def missing_values_text(store: RunStore, run_id: str) -> str | None:
     command = f"rengo run {job if isinstance(job, str) else 'JOB'} --same-as {run_id}"
     if str(store.path) != str(resolve_store_path(None)):
         command = f"{command} --store {store.path}"
-    return (
+    lost = (
         f"run {run_id} is {run.status}, but its job values its participants ([contribution]) "
         "and its contribution values were never recorded (its process stopped after the "
         "training, before it stored them); they cannot be computed from the stored rounds: "
+    )
+    if run.kind.endswith("-deployed"):  # its coordinator and parties, not a simulation
+        return lost + (
+            "only a new deployed run computes values (`rengo coordinator` with the same job, "
+            "and its parties), and they are that new run's; `rengo run --same-as` would "
+            "repeat it as a local simulation, not this run"
+        )
+    return lost + (
         f"`{command}` repeats the run with the same settings and records them (pay that run)"
     )
 
