@@ -319,6 +319,16 @@ class _ConfigLog(LogisticRegressionClient):
         return super().evaluate(parameters, config)
 
 
+def _logging_clients(client_data, seen: list):  # type: ignore[no-untyped-def]
+    """A client_fn whose clients keep every fit and evaluation config in ``seen``."""
+
+    def client_fn(cid: str) -> LogisticRegressionClient:
+        X, y = client_data[str(int(cid) % len(client_data))]
+        return _ConfigLog(X, y, cid, seen)
+
+    return client_fn
+
+
 class _OneInstructionForAll(FedAvg):
     """Hands every client one FitIns and one EvaluateIns, as Flower's FedAvg does."""
 
@@ -332,9 +342,7 @@ class _OneInstructionForAll(FedAvg):
 
 
 def _phases_agree(client_data, strategy, seen: list):  # type: ignore[no-untyped-def]
-    def client_fn(cid: str) -> LogisticRegressionClient:
-        X, y = client_data[str(int(cid) % len(client_data))]
-        return _ConfigLog(X, y, cid, seen)
+    client_fn = _logging_clients(client_data, seen)
 
     history = simulate(
         client_fn,
@@ -398,9 +406,7 @@ def test_a_coordinator_seed_in_the_round_config_is_replaced_with_a_warning(
     to the round (Flower's usual on_fit_config) is no conflict and stays silent."""
     seen: list = []
 
-    def client_fn(cid: str) -> LogisticRegressionClient:
-        X, y = client_data[str(int(cid) % len(client_data))]
-        return _ConfigLog(X, y, cid, seen)
+    client_fn = _logging_clients(client_data, seen)
 
     strategy = FedAvg(
         fraction_fit=1.0,
@@ -426,9 +432,7 @@ def test_fine_tuning_before_an_evaluation_is_dropped_only_as_the_evaluation_is(
     evaluation too (10 of 12 evaluated in round 1), and no evaluation failure was recorded."""
     seen: list = []
 
-    def client_fn(cid: str) -> LogisticRegressionClient:
-        X, y = client_data[str(int(cid) % len(client_data))]
-        return _ConfigLog(X, y, cid, seen)
+    client_fn = _logging_clients(client_data, seen)
 
     strategy = FedAvgFineTune(
         fraction_fit=1.0,
@@ -464,9 +468,7 @@ def test_a_round_config_cannot_mark_training_fits_as_evaluation(client_data) -> 
     fits, with a warning, and the clients are lost from training as without it."""
     seen: list = []
 
-    def client_fn(cid: str) -> LogisticRegressionClient:
-        X, y = client_data[str(int(cid) % len(client_data))]
-        return _ConfigLog(X, y, cid, seen)
+    client_fn = _logging_clients(client_data, seen)
 
     def lost(on_fit_config):  # type: ignore[no-untyped-def]
         strategy = FedAvg(fraction_fit=1.0, min_fit_clients=1, on_fit_config=on_fit_config)
@@ -499,9 +501,7 @@ def test_a_server_round_equal_to_the_round_as_str_or_float_is_no_conflict(
     no warning, and clients get the round as the coordinator's int."""
     seen: list = []
 
-    def client_fn(cid: str) -> LogisticRegressionClient:
-        X, y = client_data[str(int(cid) % len(client_data))]
-        return _ConfigLog(X, y, cid, seen)
+    client_fn = _logging_clients(client_data, seen)
 
     strategy = FedAvg(
         fraction_fit=1.0,
@@ -524,9 +524,7 @@ def test_the_key_marking_the_fine_tuning_fit_is_exported_with_the_mods(client_da
 
     seen: list = []
 
-    def client_fn(cid: str) -> LogisticRegressionClient:
-        X, y = client_data[str(int(cid) % len(client_data))]
-        return _ConfigLog(X, y, cid, seen)
+    client_fn = _logging_clients(client_data, seen)
 
     strategy = FedAvgFineTune(
         fraction_fit=1.0,
