@@ -99,3 +99,22 @@ def test_a_deployed_run_whose_values_are_missing_is_not_told_to_repeat_as_a_simu
         said = rewards_view(store, run_id)["values_missing"]
     assert said is not None and "never recorded" in said
     assert "rengo coordinator" in said and f"rengo run job.toml --same-as {run_id}" not in said
+
+
+def test_a_recording_stopped_after_its_summary_and_before_its_values_is_missing_values(
+    tmp_path: Path,
+) -> None:
+    """The valuation's summary entry is written before its value rows: a stop in between left
+    an entry naming valued rounds and no rows, which was taken for a valuation that valued
+    no round ("nothing to read or pay"), with no word of the command that records them."""
+    db, job = tmp_path / "runs.db", tmp_path / "job.toml"
+    run_id = _completed_without_values(db, job)
+    with RunStore(db) as store:  # what record_contributions writes first
+        store.update_summary(
+            run_id, {"contribution_valuation": {"gtg": {"score": "accuracy", "rounds": [1]}}}
+        )
+        said = rewards_view(store, run_id)["values_missing"]
+    assert said is not None and "never recorded" in said
+    paid = runner.invoke(app, ["rewards", "pay", run_id, "--budget", "10", "--store", str(db)])
+    told = " ".join(paid.output.split())
+    assert paid.exit_code != 0 and "never recorded" in told and "--same-as" in told, paid.output

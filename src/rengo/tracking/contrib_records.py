@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
 from rengo.core.errors import ConfigError, DataError
 from rengo.rewards import (
@@ -227,6 +228,16 @@ _JOB_METHOD_RECORDS = {"shapley": ("vfl_exact", "vfl_tmc")}
 vertical job's Shapley values say whether they are exact or sampled)."""
 
 
+def _valued_no_round(summary: Mapping[str, Any] | None) -> bool:
+    """Whether a run's summary says its valuation was recorded and valued no round. The
+    summary entry is written before the values (each round's rows), so an entry naming
+    rounds with no rows beside it is a recording stopped midway, not an empty valuation."""
+    valued = (summary or {}).get(VALUATION_SUMMARY)
+    if not isinstance(valued, dict) or not valued:
+        return False
+    return all(isinstance(v, dict) and not v.get("rounds") for v in valued.values())
+
+
 def missing_values_text(store: RunStore, run_id: str) -> str | None:
     """Why run ``run_id`` has no contribution values although its job values its
     participants (a ``[contribution]`` section), and the command that computes them; None
@@ -237,7 +248,7 @@ def missing_values_text(store: RunStore, run_id: str) -> str | None:
     run = store.get_run(run_id)
     if run.status != "completed" or store.contributions(run_id):
         return None  # a live run records them once it completed; a stopped one resumes
-    if VALUATION_SUMMARY in (run.summary or {}):
+    if _valued_no_round(run.summary):
         return None  # recorded (by record_contributions, as the values), valuing no round
     settings = run.config.get("job_settings") if isinstance(run.config, dict) else None
     if not isinstance(settings, dict) or not settings.get("contribution"):
@@ -272,7 +283,7 @@ def run_contributions(store: RunStore, run_id: str, method: str | None = None) -
     lost = None if records else missing_values_text(store, full)
     if lost is not None:
         raise DataError(lost)
-    if not records and VALUATION_SUMMARY in (store.get_run(full).summary or {}):
+    if not records and _valued_no_round(store.get_run(full).summary):
         raise DataError(
             f"run {full} has no contribution scores: its recorded valuation valued no round "
             "(none of its rounds could be valued), so there is nothing to read or pay"
