@@ -248,3 +248,9 @@ def test_a_truncated_vertical_tmc_report_records_its_truncation_and_an_exact_one
     assert forced.method == "vfl_tmc" and forced.permutations > 0
     assert forced.report().approximation == {"truncation": 0.05}
     assert exact.report().approximation == {}
+    # by default, sampling that had evaluated every coalition turns exact: nothing truncated
+    turned = vertical_party_contribution(
+        train, validation, make_model=_model, seed=3, exact_max_parties=1, truncation=0.05
+    )
+    assert turned.permutations > 0 and turned.approximation.startswith("exact: sampling")
+    assert turned.report().approximation == {}

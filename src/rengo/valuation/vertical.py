@@ -199,5 +199,6 @@ def vertical_party_contribution(
         time.perf_counter() - started,
         {p: float(v) for p, v in zip(result.players, result.stderr, strict=True)},
         {p: float(v) for p, v in zip(result.players, result.dof, strict=True)},
-        {"truncation": float(truncation)} if result.permutations else {},
+        # sampling that turned exact (it had evaluated every coalition) truncated nothing
+        {"truncation": float(truncation)} if result.permutations and not result.is_exact else {},
     )
