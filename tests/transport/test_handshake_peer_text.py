@@ -80,3 +80,22 @@ def test_a_coordinator_run_id_with_control_characters_cannot_forge_a_party_log_l
     assert parse_welcome(b"RUN-1 rengo/0.1.0 wire/2")[0] == "RUN-1"  # an ordinary one kept
     long_id, _, _ = parse_welcome(b"r" * 5000 + b" rengo/0.1.0 wire/2")
     assert long_id is not None and len(long_id) == 128
+
+
+def test_a_refusal_offers_one_way_out_on_each_machine_whichever_side_is_newer() -> None:
+    """A peer of a newer wire format was told to upgrade one machine "or run" that same
+    machine on the other format: the second way out named the side already named."""
+    with pytest.raises(ReleaseMismatchError) as at_hub:
+        check_release("alice", "9.0", 3, ours="0.1.0", our_wire=2)
+    said = str(at_hub.value)
+    assert "upgrade the coordinator to party alice's rengo 9.0 (wire format 3)" in said
+    assert "or run party alice on a build of wire format 2" in said
+    with pytest.raises(ReleaseMismatchError) as at_party:
+        check_coordinator_release("alice", "9.0", 3, ours="0.1.0", our_wire=2)
+    said = str(at_party.value)
+    assert "upgrade party alice to the coordinator's rengo 9.0 (wire format 3)" in said
+    assert "or run the coordinator on a build of wire format 2" in said
+    with pytest.raises(ReleaseMismatchError) as older:  # the older party: as before
+        check_release("alice", "0.0.9", 1, ours="0.1.0", our_wire=2)
+    assert "upgrade party alice to rengo 0.1.0" in str(older.value)
+    assert "or run the coordinator on a build of wire format 1" in str(older.value)

@@ -218,18 +218,22 @@ def check_release(
             f"party {party} runs rengo {release} and this coordinator rengo {ours}: the "
             f"releases differ but both speak wire format {our_wire}, so they are compatible"
         )
+    # two ways out, one on each machine: upgrade the older side, or run the newer side on
+    # a build of the older one's format
     if wire is None:
         install = f"install this build of rengo {ours} (wire format {our_wire}) for party {party}"
+        other = f"run the coordinator on {_build_of(wire)}"
     elif wire < our_wire:
         install = f"upgrade party {party} to rengo {ours} (wire format {our_wire})"
+        other = f"run the coordinator on {_build_of(wire)}"
     else:
         install = f"upgrade the coordinator to party {party}'s rengo {release} (wire format {wire})"
+        other = f"run party {party} on a build of wire format {our_wire}, as the coordinator's"
     theirs = _spoken(release, wire, "hello")
     raise ReleaseMismatchError(
         f"party {party} runs {theirs} and this coordinator rengo {ours} (wire format "
         f"{our_wire}): every party and the coordinator {SAME_FORMAT} (the roles' messages "
-        f"changed between them, so the run would fail mid-round); {install}, or run the "
-        f"coordinator on {_build_of(wire)}"
+        f"changed between them, so the run would fail mid-round); {install}, or {other}"
     )
 
 
@@ -292,13 +296,15 @@ def check_coordinator_release(
         )
     if wire is not None and wire > our_wire:
         upgrade = f"upgrade party {party} to the coordinator's rengo {release} (wire format {wire})"
+        other = f"run the coordinator on a build of wire format {our_wire}, as this party's"
     else:
         upgrade = f"upgrade the coordinator to this party's rengo {ours} (wire format {our_wire})"
+        other = f"run party {party} on {_build_of(wire)}"
     raise ReleaseMismatchError(
         f"the coordinator runs {_spoken(release, wire, 'welcome')} and party {party} rengo "
         f"{ours} (wire format {our_wire}): every party and the coordinator {SAME_FORMAT} "
         f"(the roles' messages changed between them, so the run would fail mid-round); "
-        f"{upgrade}, or run party {party} on {_build_of(wire)}"
+        f"{upgrade}, or {other}"
     )
 
 
