@@ -181,6 +181,23 @@ def _build_of(wire: int | None) -> str:
     return f"a build of wire format {wire}, as the other side's"
 
 
+_WHY_REFUSED = (
+    f"every party and the coordinator {SAME_FORMAT} (the roles' messages changed between "
+    "them, so the run would fail mid-round)"
+)
+"""Why a refusal of another wire format refuses, the same on either side."""
+
+
+def _compatible(both: str, release: str | None, ours: str, our_wire: int) -> str | None:
+    """For a peer of this side's wire format: None where it runs this release, else the log
+    line saying ``both`` (who runs which release) differ but are compatible."""
+    if release == _bounded(ours):
+        return None
+    return (
+        f"{both}: the releases differ but both speak wire format {our_wire}, so they are compatible"
+    )
+
+
 def check_release(
     party: str,
     release: str | None,
@@ -212,12 +229,8 @@ def check_release(
         Naming both releases and wire formats, and which side to upgrade.
     """
     if wire == our_wire:
-        if release == _bounded(ours):
-            return None
-        return (
-            f"party {party} runs rengo {release} and this coordinator rengo {ours}: the "
-            f"releases differ but both speak wire format {our_wire}, so they are compatible"
-        )
+        both = f"party {party} runs rengo {release} and this coordinator rengo {ours}"
+        return _compatible(both, release, ours, our_wire)
     # two ways out, one on each machine: upgrade the older side, or run the newer side on
     # a build of the older one's format
     if wire is None:
@@ -232,8 +245,7 @@ def check_release(
     theirs = _spoken(release, wire, "hello")
     raise ReleaseMismatchError(
         f"party {party} runs {theirs} and this coordinator rengo {ours} (wire format "
-        f"{our_wire}): every party and the coordinator {SAME_FORMAT} (the roles' messages "
-        f"changed between them, so the run would fail mid-round); {install}, or {other}"
+        f"{our_wire}): {_WHY_REFUSED}; {install}, or {other}"
     )
 
 
@@ -288,12 +300,8 @@ def check_coordinator_release(
         Naming both releases and wire formats, and which side to upgrade.
     """
     if wire == our_wire:
-        if release == _bounded(ours):
-            return None
-        return (
-            f"the coordinator runs rengo {release} and party {party} rengo {ours}: the "
-            f"releases differ but both speak wire format {our_wire}, so they are compatible"
-        )
+        both = f"the coordinator runs rengo {release} and party {party} rengo {ours}"
+        return _compatible(both, release, ours, our_wire)
     if wire is not None and wire > our_wire:
         upgrade = f"upgrade party {party} to the coordinator's rengo {release} (wire format {wire})"
         other = f"run the coordinator on a build of wire format {our_wire}, as this party's"
@@ -302,9 +310,7 @@ def check_coordinator_release(
         other = f"run party {party} on {_build_of(wire)}"
     raise ReleaseMismatchError(
         f"the coordinator runs {_spoken(release, wire, 'welcome')} and party {party} rengo "
-        f"{ours} (wire format {our_wire}): every party and the coordinator {SAME_FORMAT} "
-        f"(the roles' messages changed between them, so the run would fail mid-round); "
-        f"{upgrade}, or {other}"
+        f"{ours} (wire format {our_wire}): {_WHY_REFUSED}; {upgrade}, or {other}"
     )
 
 
