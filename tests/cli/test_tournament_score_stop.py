@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from child_env import child_env
+from click.testing import Result
 
 from rengo.cli.tournament_state import load_state, save_state
 from rengo.tournament import Tournament
@@ -107,6 +108,17 @@ def test_pay_after_a_score_killed_after_saving_the_state_finishes_its_record_fir
     assert _pending(tmp_path / "t.json") is None
 
 
+def _submit_and_score_round_2(tmp_path: Path, state: list[str]) -> Result:
+    """Two participants submit to open round 2, then `score` runs with no --round."""
+    with (tmp_path / "t-round2-live.csv").open(newline="", encoding="utf-8") as f:
+        ids = [r["id"] for r in csv.DictReader(f)]
+    for name, shift in (("a", 0.1), ("b", 0.6)):
+        values = [(k * 0.41 + shift) % 1 for k in range(len(ids))]
+        assert submit_predictions(tmp_path, state, name, ids, values, "10.00").exit_code == 0
+    targets = tmp_path / "t-round2-targets.csv"
+    return runner.invoke(tournament_cli, ["tournament", "score", "--targets", str(targets), *state])
+
+
 def test_a_score_rerun_with_a_new_round_open_records_the_pending_one_and_scores_the_new(
     tmp_path: Path,
 ) -> None:
@@ -119,15 +131,7 @@ def test_a_score_rerun_with_a_new_round_open_records_the_pending_one_and_scores_
     )
     assert opened.exit_code == 0, opened.output
     assert _store_scored(db) == ([2], ["scored round 1: 2 participants"])  # open finished it
-    with (tmp_path / "t-round2-live.csv").open(newline="", encoding="utf-8") as f:
-        ids = [r["id"] for r in csv.DictReader(f)]
-    for name, shift in (("a", 0.1), ("b", 0.6)):
-        values = [(k * 0.41 + shift) % 1 for k in range(len(ids))]
-        assert submit_predictions(tmp_path, state, name, ids, values, "10.00").exit_code == 0
-    targets = tmp_path / "t-round2-targets.csv"
-    scored = runner.invoke(
-        tournament_cli, ["tournament", "score", "--targets", str(targets), *state]
-    )
+    scored = _submit_and_score_round_2(tmp_path, state)
     assert scored.exit_code == 0, scored.output
     assert "Round 2 scores" in scored.output
     assert _store_scored(db) == (
@@ -156,15 +160,7 @@ def test_a_score_rerun_without_round_scores_the_open_round_after_finishing_a_pen
     with edit:
         edit.execute("DELETE FROM events WHERE message LIKE 'scored%'")
     edit.close()
-    with (tmp_path / "t-round2-live.csv").open(newline="", encoding="utf-8") as f:
-        ids = [r["id"] for r in csv.DictReader(f)]
-    for name, shift in (("a", 0.1), ("b", 0.6)):
-        values = [(k * 0.41 + shift) % 1 for k in range(len(ids))]
-        assert submit_predictions(tmp_path, state, name, ids, values, "10.00").exit_code == 0
-    targets = tmp_path / "t-round2-targets.csv"
-    scored = runner.invoke(
-        tournament_cli, ["tournament", "score", "--targets", str(targets), *state]
-    )
+    scored = _submit_and_score_round_2(tmp_path, state)
     assert scored.exit_code == 0, scored.output
     assert "recorded round 1" in scored.output and "Round 2 scores" in scored.output
     assert _store_scored(db)[1] == [
