@@ -70,19 +70,8 @@ def test_a_party_of_the_same_release_built_before_wire_formats_is_refused_at_hel
     assert hub.client_ids() == []
 
 
-@pytest.mark.timeout(30)
-def test_a_party_of_another_release_of_the_same_wire_format_joins_and_the_log_names_both(
-    hub: GrpcHub, certs: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    """A party upgraded before its coordinator (or after) to a release that speaks the
-    same messages takes part: a mixed consortium can upgrade one machine at a time."""
-    import rengo.transport.grpc_party as grpc_party
-
-    monkeypatch.setattr(
-        grpc_party,
-        "hello_payload",
-        lambda instance, welcomed_before: hello_payload(instance, welcomed_before, "0.1.1"),
-    )
+def _alice_joins(hub: GrpcHub, certs: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Party alice connects, is admitted, and leaves; the transport's warnings are caught."""
     with caplog.at_level("WARNING", logger="rengo.transport"):
         conn = PartyConnection(
             hub.address,
@@ -97,6 +86,22 @@ def test_a_party_of_another_release_of_the_same_wire_format_joins_and_the_log_na
             assert hub.client_ids() == ["alice"]
         finally:
             conn.close()
+
+
+@pytest.mark.timeout(30)
+def test_a_party_of_another_release_of_the_same_wire_format_joins_and_the_log_names_both(
+    hub: GrpcHub, certs: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A party upgraded before its coordinator (or after) to a release that speaks the
+    same messages takes part: a mixed consortium can upgrade one machine at a time."""
+    import rengo.transport.grpc_party as grpc_party
+
+    monkeypatch.setattr(
+        grpc_party,
+        "hello_payload",
+        lambda instance, welcomed_before: hello_payload(instance, welcomed_before, "0.1.1"),
+    )
+    _alice_joins(hub, certs, caplog)
     assert any(
         f"party alice runs rengo 0.1.1 and this coordinator rengo {__version__}" in line
         and "both speak wire format" in line
@@ -118,20 +123,7 @@ def test_a_party_joins_a_coordinator_of_another_release_of_the_same_wire_format_
     monkeypatch.setattr(
         grpc_hub, "welcome_payload", lambda run_id: welcome_payload(run_id, "0.1.1")
     )
-    with caplog.at_level("WARNING", logger="rengo.transport"):
-        conn = PartyConnection(
-            hub.address,
-            "alice",
-            PartyCredentials.from_directory(certs, "alice"),
-            handler=doubling,
-            heartbeat_interval=0.5,
-            backoff=FAST,
-        ).start()
-        try:
-            conn.wait_connected(10)
-            assert hub.client_ids() == ["alice"]
-        finally:
-            conn.close()
+    _alice_joins(hub, certs, caplog)
     assert any(
         f"the coordinator runs rengo 0.1.1 and party alice rengo {__version__}" in line
         and "so they are compatible" in line
