@@ -126,11 +126,23 @@ def one_at_a_time(create: bool = False) -> Callable[[Callable[P, None]], Callabl
                 )
                 kwargs["state_path"] = path
                 with state_lock(path, create):
+                    _refuse_restored_out_of_step(path, store)
                     command(*args, **kwargs)
 
         return locked
 
     return decorate
+
+
+def _refuse_restored_out_of_step(path: Path, store: object) -> None:
+    """Refuse (before anything changes) a tournament whose state file and run store were
+    restored from backups of different times (:mod:`rengo.cli.tournament_restore`)."""
+    from rengo.cli.tournament_restore import refuse_out_of_step
+
+    if path.exists():
+        state = load_state(path)
+        given = None if store is None else Path(str(store))
+        refuse_out_of_step(state, path, tournament_store(given, state))
 
 
 @contextmanager
@@ -1187,6 +1199,7 @@ def leaderboard(state_path: StateOption = None, store: StoreOption = None) -> No
         path = state_file(state_path, store)
         with state_lock(path):  # a writer removes the array files its new state no longer names
             state = load_state(path)
+            _refuse_restored_out_of_step(path, store)
         tournament_store(store, state)
         tournament = _tournament(state)
         paid = {int(r) for r in state["paid_rounds"]}
