@@ -1,5 +1,6 @@
-"""``rengo runs list | show | plot | delete``: look at (and tidy) what the run store recorded
-(``mirror``, ``export``, ``metrics``, ``job`` and ``compare`` are in their own modules)."""
+"""``rengo runs list | show | plot | delete | compact | backup``: look at (and tidy, and back
+up) what the run store recorded (``mirror``, ``export``, ``metrics``, ``job`` and ``compare``
+are in their own modules)."""
 
 from __future__ import annotations
 
@@ -367,6 +368,50 @@ def compact(store: StoreOption = None) -> None:
                 "compact once they end"
             )
         console.print(_compacted(*s.compact()))
+
+
+@runs_app.command("backup")
+def backup(
+    destination: Annotated[
+        Path, typer.Argument(help="The new backup file (its folder must exist; never replaced).")
+    ],
+    store: StoreOption = None,
+) -> None:
+    """Copy the run store into one new file, safely while runs are writing to it.
+
+    SQLite's online backup copies one consistent moment of the store (its file and its
+    write-ahead log together), which cp, tar or rsync of a store being written do not. To
+    restore: stop every process using the store, remove runs.db-wal and runs.db-shm, and
+    copy the backup to runs.db.
+    """
+    from datetime import datetime, timezone
+
+    from rengo.tracking import RunStore
+
+    with friendly_errors():
+        with open_existing_store(store, read_only=True) as s:
+            source = s.path
+            s.backup(destination)
+        taken = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with RunStore(destination, read_only=True) as copy:
+            runs = copy.list_runs(limit=None)
+        running = [r.run_id for r in runs if r.status == "running"]
+        size = destination.stat().st_size / 2**20
+        console.print(
+            f"backed up {source} to {destination} ({size:.1f} MiB, {len(runs)} runs) at {taken}",
+            highlight=False,
+        )
+        if running:
+            console.print(
+                f"runs {', '.join(running)} were running: the backup holds them up to that "
+                "moment, and restored they read interrupted (resume them with --resume)",
+                highlight=False,
+            )
+        console.print(
+            f"to restore: stop every process using {source}, remove {source.name}-wal and "
+            f"{source.name}-shm beside it, then copy {destination} to {source}",
+            highlight=False,
+        )
 
 
 def _compact_unless_running(store: RunStore) -> None:

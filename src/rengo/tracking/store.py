@@ -1466,6 +1466,74 @@ class RunStore:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return before, self._size()
 
+    def backup(self, destination: str | os.PathLike[str]) -> Path:
+        """Copy the store, as it is at one moment, into one new file, while runs write it.
+
+        ``cp runs.db`` of a store a run is writing copies its file without the write-ahead
+        log that holds its latest rounds, and ``cp runs.db runs.db-wal`` copies the two at
+        different moments; this uses SQLite's online backup API, which copies one
+        consistent snapshot (readers never wait for a writer, and a writer goes on
+        meanwhile). The copy is a single file (no ``-wal`` beside it; its journal is
+        SQLite's rollback journal until rengo opens it), owner-only (mode 0600), checked with
+        SQLite's ``quick_check`` and moved into place only once complete: a backup stopped
+        partway leaves no file at ``destination``. Restore it by stopping every process
+        that has the store open, removing the store's ``runs.db-wal`` and ``runs.db-shm``,
+        and copying the backup to the store's path.
+
+        Parameters
+        ----------
+        destination:
+            The new file's path; its folder must exist and the file must not.
+
+        Returns
+        -------
+        Path
+            ``destination``.
+
+        Raises
+        ------
+        ConfigError
+            If ``destination`` exists, is the store itself, or its folder does not exist
+            (nothing is written), or the store is in memory.
+        StoreCorruptError
+            If the copy fails SQLite's check (the store itself is damaged); no file is left.
+        StoreUnwritableError
+            If the destination's disk is full or read-only; no file is left.
+        """
+        target = Path(destination)
+        if str(self.path) == MEMORY:
+            raise ConfigError("an in-memory run store has no file to back up")
+        if target.exists() or target.is_symlink():
+            raise ConfigError(
+                f"{target} already exists; back up to a new file (a backup never replaces one)"
+            )
+        if not target.parent.is_dir():
+            raise ConfigError(f"the folder {target.parent} does not exist; create it first")
+        building = target.with_name(f".{target.name}.{secrets.token_hex(4)}.partial")
+        os.close(os.open(building, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        try:
+            with self._lock, self._damage_reported():
+                conn = self._connection()
+                if self._held:
+                    raise RuntimeError("a run store cannot be backed up inside its snapshot()")
+                copy = sqlite3.connect(building)
+                try:
+                    conn.backup(copy)  # one step: one snapshot of the source
+                    copy.execute("PRAGMA journal_mode=DELETE")
+                    checked = copy.execute("PRAGMA quick_check").fetchone()[0]
+                finally:
+                    copy.close()
+            if checked != "ok":
+                raise corrupt_store_error(self.path, f"its backup's check says {checked}")
+            with open(building, "rb+") as written:
+                os.fsync(written.fileno())
+            if target.exists():
+                raise ConfigError(f"{target} appeared while the backup was written; kept it")
+            os.replace(building, target)
+        finally:
+            building.unlink(missing_ok=True)
+        return target
+
     def _size(self) -> int:
         """Bytes the store takes on disk: its file and write-ahead log (0 in memory)."""
         if str(self.path) == MEMORY:
