@@ -173,3 +173,31 @@ def test_a_tournament_whose_store_is_missing_names_the_store_and_the_restore(
     assert refused.exit_code == 2, said
     assert "which is missing: restore the store" in said, said
     assert not (tmp_path / "runs.db").exists()
+
+
+def test_a_tournament_restored_into_another_folder_goes_on_from_its_store_there(
+    tmp_path: Path,
+) -> None:
+    """The state remembers its store's absolute path: restored into another folder (a new
+    machine), every command refused `--store NEW` ("recorded in the run store OLD, not NEW")
+    and without it looked for the store where it no longer was."""
+    old = tmp_path / "old"
+    old.mkdir()
+    _play_round(old, 1, "100.00")
+    new = tmp_path / "new"
+    shutil.copytree(old, new)
+    shutil.rmtree(old)
+    state = ["--state", str(new / "t.json")]
+    lost = runner.invoke(app, ["tournament", "leaderboard", *state])
+    said = " ".join(lost.output.split())
+    assert lost.exit_code == 2 and "which is missing" in said and "pass --store" in said, said
+    opened = runner.invoke(
+        app,
+        ["tournament", "open", "--dataset", "breast_cancer", "--eras", "2",
+         "--store", str(new / "runs.db"), *state],
+    )  # fmt: skip
+    assert opened.exit_code == 0, opened.output
+    assert json.loads((new / "t.json").read_text())["store"] == str((new / "runs.db").resolve())
+    board = runner.invoke(app, ["tournament", "leaderboard", *state])
+    assert board.exit_code == 0 and "alice" in board.output, board.output
+    assert not old.exists()

@@ -186,7 +186,10 @@ def tournament_run(store: Path | None, state: dict[str, Any], state_path: Path) 
 
 def tournament_store(store: Path | None, state: dict[str, Any]) -> Path:
     """The run store of this tournament: the one its state remembers, else ``--store`` (or
-    the default); a different ``--store`` is refused before anything changes."""
+    the default); a different ``--store`` is refused before anything changes, unless the
+    remembered store no longer exists and ``--store`` does: the state and its store were
+    moved or restored into another folder or machine (the command that records saves the
+    new path; :func:`_refuse_restored_out_of_step` checks it holds the tournament's run)."""
     from rengo.tracking import resolve_store_path
 
     path = resolve_store_path(store).resolve()
@@ -194,6 +197,8 @@ def tournament_store(store: Path | None, state: dict[str, Any]) -> Path:
     if kept is None:
         return path
     if store is not None and Path(kept) != path:
+        if not Path(kept).exists() and path.exists():
+            return path
         raise ConfigError(
             f"this tournament is recorded in the run store {kept}, not {path}; drop --store "
             "(its state remembers the store) or pass that one"

@@ -68,8 +68,9 @@ def refuse_out_of_step(state: dict[str, Any], state_path: Path, store_path: Path
         raise ConfigError(
             f"the tournament state {state_path} is recorded in the run store {store_path} "
             f"(run {run_id}), which is missing: restore the store from the backup taken with "
-            "this state (with its runs.db-wal, if the backup has one), or pass --store where "
-            "it is now; nothing was written"
+            "this state (with its runs.db-wal, if the backup has one), or, if it was moved "
+            "or restored into another folder, pass --store with its path now (the state then "
+            "remembers it); nothing was written"
         )
     with RunStore(store_path) as store:
         try:
