@@ -409,7 +409,9 @@ def backup(
             )
         console.print(
             f"to restore: stop every process using {source}, remove {source.name}-wal and "
-            f"{source.name}-shm beside it, then copy {destination} to {source}",
+            f"{source.name}-shm beside it, then copy {destination} to {source}; keep "
+            f"{source.name}.payments, if there is one (it stops a restored store paying again "
+            "what was paid after the backup)",
             highlight=False,
         )
 

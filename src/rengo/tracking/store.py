@@ -606,6 +606,12 @@ LATEST = "latest"
 """The run id read methods (and every ``rengo runs`` command) take for the run started last."""
 
 
+PAYMENTS_SUFFIX = ".payments"
+"""Beside a run store ``runs.db``, ``runs.db.payments`` witnesses each payment (run, round,
+time; one JSON line each, owner only) after the ledger has it, so a store restored from an
+older backup refuses to pay those rounds again (:meth:`RunStore.append_ledger_lines`)."""
+
+
 class RunStore:
     """Records runs in an embedded SQLite database (default ``./rengo-runs/runs.db``).
 
@@ -1478,7 +1484,8 @@ class RunStore:
         SQLite's ``quick_check`` and moved into place only once complete: a backup stopped
         partway leaves no file at ``destination``. Restore it by stopping every process
         that has the store open, removing the store's ``runs.db-wal`` and ``runs.db-shm``,
-        and copying the backup to the store's path.
+        and copying the backup to the store's path; keep ``runs.db.payments`` beside it, which
+        stops the restored store paying again what was paid after the backup.
 
         Parameters
         ----------
@@ -2139,15 +2146,20 @@ class RunStore:
         Raises
         ------
         ConfigError
-            The run is already paid in a round of ``lines`` (see ``once``).
+            The run is already paid in a round of ``lines`` (see ``once``), or (``once``
+            given) ``runs.db.payments`` beside the store witnessed such a payment that the
+            ledger no longer holds: the store was restored from a backup taken before it
+            (:data:`PAYMENTS_SUFFIX`).
         DataError
             An amount that is not exact (a float) or not a number, an empty participant,
             kind or currency, decimals outside 0..18, or an unknown run; nothing is written.
         """
+        rounds = {line.round for line in lines}
         with self._transaction() as conn:
             self._require_run(conn, run_id)
             if once:
-                self._refuse_paid_rounds(conn, run_id, {line.round for line in lines}, once)
+                self._refuse_paid_rounds(conn, run_id, rounds, once)
+                self._refuse_paid_before_restore(run_id, rounds)
             created = _timestamp(_now())
             numbers: list[int] = []
             for line in lines:  # each checked inside the transaction: a bad one undoes all
@@ -2168,7 +2180,79 @@ class RunStore:
                     row,
                 )
                 numbers.append(int(cursor.lastrowid or 0))
-            return numbers
+        if once:
+            self._witness_payment(run_id, rounds, created)
+        return numbers
+
+    def _payments_file(self) -> Path | None:
+        """The file beside the store that witnesses every payment (run and round) after it
+        is committed: ``runs.db.payments``; None for a store in memory."""
+        if str(self.path) == MEMORY:
+            return None
+        return self.path.with_name(self.path.name + PAYMENTS_SUFFIX)
+
+    def _witness_payment(self, run_id: str, rounds: set[int | None], created: str) -> None:
+        """Append the paid rounds to :meth:`_payments_file` (owner only), so a store restored
+        from an older backup under it cannot pay them again unnoticed."""
+        witness = self._payments_file()
+        if witness is None:
+            return
+        text = "".join(
+            json.dumps({"run_id": run_id, "round": r, "paid_at": created}) + "\n"
+            for r in sorted(rounds, key=lambda r: -1 if r is None else r)
+        )
+        try:  # the payment is committed: a witness that cannot be written only warns
+            handle = os.open(witness, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                os.write(handle, text.encode("utf-8"))
+                os.fsync(handle)
+            finally:
+                os.close(handle)
+        except OSError as e:
+            log.warning(
+                "run %s is paid, but %s could not record it (%s): a store restored from an "
+                "older backup would not know of this payment",
+                run_id,
+                witness,
+                e.strerror or e,
+            )
+
+    def _refuse_paid_before_restore(self, run_id: str, rounds: set[int | None]) -> None:
+        """A ConfigError when :meth:`_payments_file` witnessed a payment of ``run_id`` in one
+        of ``rounds`` (None: the whole run) that the ledger, checked just before, no longer
+        holds: the store was restored from a backup taken before that payment."""
+        witness = self._payments_file()
+        if witness is None or not witness.exists():
+            return
+        try:
+            witnessed = witness.read_text(encoding="utf-8", errors="replace")
+        except OSError as e:
+            raise ConfigError(
+                f"cannot read {witness} ({e.strerror or e}), which records what this store "
+                "paid: let this user read it; nothing was written"
+            ) from e
+        seen: dict[int | None, str] = {}
+        for text in witnessed.splitlines():
+            try:
+                entry = json.loads(text)
+            except ValueError:
+                continue  # a line cut short by a crash: what it held was not committed
+            if isinstance(entry, dict) and entry.get("run_id") == run_id:
+                seen.setdefault(entry.get("round"), str(entry.get("paid_at")))
+        clash = {r: at for r, at in seen.items() if None in rounds or r is None or r in rounds}
+        if not clash:
+            return
+        which = ", ".join(
+            ("the whole run" if r is None else f"round {r}") + f" at {at}"
+            for r, at in sorted(clash.items(), key=lambda kv: -1 if kv[0] is None else kv[0])
+        )
+        raise ConfigError(
+            f"run {run_id} was paid before ({which}, recorded in {witness}), but this store's "
+            "ledger holds no line of that payment: the store was restored from a backup taken "
+            "before it, and paying again would pay twice; restore a backup taken after the "
+            f"payment, or, if it was truly never paid out, remove its lines from {witness}; "
+            "nothing was written"
+        )
 
     def _refuse_paid_rounds(
         self,

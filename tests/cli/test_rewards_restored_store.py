@@ -1,0 +1,73 @@
+"""A run store restored from a backup taken before a payment must not pay that run again:
+``runs.db.payments`` beside the store witnesses every payment after the ledger has it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import typer
+from typer.testing import CliRunner
+
+from rengo.cli.rewards import rewards_app
+from rengo.tracking import RunStore
+
+runner = CliRunner(env={"COLUMNS": "200"})
+app = typer.Typer()
+app.add_typer(rewards_app, name="rewards")
+
+
+def _valued_run(path: Path) -> str:
+    with RunStore(path) as store:
+        run = store.start_run("hfl", {}, name="fed")
+        for who, value in {"alice": 0.12, "bob": 0.06}.items():
+            store.log_contribution(run, 1, who, "gtg", value)
+            store.log_contribution(run, None, who, "gtg", value)
+        store.finish_run(run, "completed")
+    return run
+
+
+def _restore(backup: Path, store: Path) -> None:
+    for name in (store.name, f"{store.name}-wal", f"{store.name}-shm"):
+        (store.parent / name).unlink(missing_ok=True)
+    shutil.copy2(backup, store)
+
+
+def test_a_store_restored_from_before_a_payment_refuses_to_pay_that_run_again(
+    tmp_path: Path,
+) -> None:
+    """Backed up, paid, restored from the backup: `rengo rewards pay` paid the run a second
+    time (exit 0, 'paid 100.00 of 100.00 credits'), the first payment's record gone."""
+    store = tmp_path / "runs.db"
+    run = _valued_run(store)
+    shutil.copy2(store, tmp_path / "before.db")  # closed: the whole store is in runs.db
+    pay = ["rewards", "pay", run, "--budget", "100.00", "--store", str(store)]
+    paid = runner.invoke(app, pay)
+    assert paid.exit_code == 0, paid.output
+    _restore(tmp_path / "before.db", store)
+    again = runner.invoke(app, pay)
+    said = " ".join(again.output.split())
+    assert again.exit_code == 2, said
+    assert f"run {run} was paid before" in said and "paying again would pay twice" in said
+    with RunStore(store) as s:
+        assert s.ledger(run) == []
+
+
+def test_a_payment_the_witness_records_is_refused_only_where_the_ledger_lacks_it(
+    tmp_path: Path,
+) -> None:
+    """Another run of the restored store, never paid, is paid as before; the witness file
+    is readable by its owner only."""
+    store = tmp_path / "runs.db"
+    paid_run = _valued_run(store)
+    other = _valued_run(store)
+    with RunStore(store) as s:
+        s.backup(tmp_path / "before.db")
+    pay = ["rewards", "pay", "--budget", "100.00", "--store", str(store)]
+    assert runner.invoke(app, [*pay[:2], paid_run, *pay[2:]]).exit_code == 0
+    _restore(tmp_path / "before.db", store)
+    fresh = runner.invoke(app, [*pay[:2], other, *pay[2:]])
+    assert fresh.exit_code == 0, fresh.output
+    witness = tmp_path / "runs.db.payments"
+    assert oct(witness.stat().st_mode & 0o777) == "0o600"
+    assert paid_run in witness.read_text() and other in witness.read_text()
