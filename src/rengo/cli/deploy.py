@@ -400,6 +400,14 @@ def coordinator(
                 "parties are real ones (that drop out by themselves): remove the section to "
                 "serve this job, or simulate it with `rengo run`"
             )
+        if spec.job.on_short_round != "fail":  # it would be ignored: say what happens instead
+            raise ConfigError(
+                f"{job}: job.on_short_round = {spec.job.on_short_round!r} applies to simulations "
+                "(`rengo run`); a deployed coordinator never skips a round: with --rejoin-wait "
+                "a round short of parties waits that long for those that lost their link and "
+                "runs again (at most 3 times), else the run fails (`--resume` continues it "
+                "from its last round). Remove the key to serve this job"
+            )
         deploy = spec.deploy
         built: HflJob | ServedJob
         recorded = _resumed_parties(store, resume, parties)

@@ -136,6 +136,8 @@ def run_job(
             workers=spec.job.workers,
             executor_options=spec.executor_options.get(spec.job.executor),
             round_timeout=spec.job.round_timeout,
+            on_short_round=spec.job.on_short_round,
+            max_skipped_rounds=spec.job.max_skipped_rounds,
             store=store,
             run_name=run_name or spec.job.name,
             run_config=job.run_config(

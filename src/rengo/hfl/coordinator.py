@@ -41,6 +41,7 @@ from rengo.core.messages import (
     Metrics,
 )
 from rengo.core.parameters import Parameters, copy_parameters, num_values
+from rengo.core.skipped_round import ROUND_SKIPPED, SKIP_CHOICES
 from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.client import EVALUATE, client_seed
 from rengo.hfl.coalition_aggregation import CoalitionAggregation, offers_coalition_aggregation
@@ -74,6 +75,8 @@ from rengo.transport.pool import ClientPool, EncodeOnDemand, KeepsClientStates
 CHECKPOINT_FORMAT = 2
 """Version of :meth:`Coordinator.checkpoint_blob`'s layout (1: before it carried one)."""
 _AGGREGATION_STREAM = 0xA66
+SKIP_LISTED = 20
+"""Sampled clients a skipped round's warning names one by one (its client records hold all)."""
 
 log = logging.getLogger("rengo.hfl")
 
@@ -294,6 +297,11 @@ class RoundRecord:
         Metric name -> value: training, centralised and federated evaluation metrics.
     duration_s
         The round's wall time in seconds.
+    skipped
+        Why the round was skipped (``on_short_round="skip"``: too few of ``clients``
+        reported, or too few were available; ``failures`` says who dropped and why), or None
+        for a round that ran. A skipped round kept the model of the round before; its
+        ``metrics`` hold only :data:`~rengo.core.skipped_round.ROUND_SKIPPED` = 1.
     """
 
     server_round: int
@@ -301,6 +309,7 @@ class RoundRecord:
     failures: dict[str, str]
     metrics: dict[str, float]
     duration_s: float
+    skipped: str | None = None
 
     @property
     def fit_failures(self) -> dict[str, str]:
@@ -432,6 +441,12 @@ def round_summary(record: RoundRecord, rounds: int, clients: str = "clients") ->
     (``clients``: what the participants are called, e.g. ``"parties"`` deployed)."""
     fit_failed, eval_failed = record.fit_failures, record.evaluation_failures
     reported = len(record.clients) - len(fit_failed)
+    if record.skipped is not None:
+        kept = "initial model" if record.server_round == 1 else "model before"
+        return (
+            f"round {record.server_round}/{rounds}: skipped, {reported} of "
+            f"{len(record.clients)} {clients} reported (the {kept} kept): {record.skipped}"
+        )
     shown = [
         f"{key} {record.metrics[key]:.4f}" for key in HEADLINE_METRICS if key in record.metrics
     ]
@@ -519,6 +534,20 @@ class Coordinator:
     slow_rounds
         Rounds a slow client sits out before it is sampled again (one more miss then marks
         it slow again at once).
+    on_short_round
+        What a round short of clients (:class:`RoundShortOfClients`: fewer than
+        ``min_fit_clients`` reported, fewer than ``min_available_clients`` were available,
+        or secure aggregation lost too many before unmasking) does once ``retry_round``
+        declined: ``"fail"`` (the default) ends the run with it; ``"skip"`` keeps the model
+        of the round before and the strategy's state before the round (nothing of it was
+        aggregated: a DP accountant composes nothing for it), records the round as skipped
+        (:attr:`RoundRecord.skipped`, a warning event, the metric ``round_skipped`` = 1),
+        checkpoints it and goes on. Observers never see a skipped round's end (early
+        stopping does not count it), and clients keep what they did (their own state).
+    max_skipped_rounds
+        Under ``"skip"``, the most rounds in a row a run may skip: one more short round
+        then fails the run (:class:`RoundShortOfClients`), so a federation that cannot fill
+        a round does not spin through its rounds unnoticed. 0 makes ``"skip"`` ``"fail"``.
     """
 
     strategy: Strategy
@@ -536,6 +565,8 @@ class Coordinator:
     checks: ResultChecks | None = None
     slow_after: int = 0
     slow_rounds: int = 5
+    on_short_round: str = "fail"
+    max_skipped_rounds: int = 10
     _rng: np.random.Generator = field(init=False, repr=False)
     _misses: dict[str, int] = field(init=False, repr=False, default_factory=dict)
     _missed_round: dict[str, int] = field(init=False, repr=False, default_factory=dict)
@@ -549,6 +580,21 @@ class Coordinator:
         self.parameters = copy_parameters(self.parameters)
         self._failure_log = ClientFailureLog(self._record_first_failure)
         self._shortfall_may_retry = False  # a round's retry hook decides whether it failed
+        if self.on_short_round not in SKIP_CHOICES:
+            raise ConfigError(
+                f"on_short_round must be one of {', '.join(SKIP_CHOICES)}, got "
+                f"{self.on_short_round!r}"
+            )
+        if (
+            isinstance(self.max_skipped_rounds, bool)
+            or not isinstance(self.max_skipped_rounds, int)
+            or self.max_skipped_rounds < 0
+        ):
+            raise ConfigError(
+                f"max_skipped_rounds must be an integer >= 0, got {self.max_skipped_rounds!r}"
+            )
+        self._skipped_in_row = 0  # rounds skipped since the last one that ran
+        self._sampled: list[str] = []  # the clients sent fit instructions this attempt
         self._rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x5EED]))
         if self.workflow is None:
             self.workflow = SingleExchange()
@@ -583,7 +629,8 @@ class Coordinator:
         retry_round
             Called when a round fails short of clients (:class:`RoundShortOfClients`):
             True runs the round again from the strategy's state before it (a deployment
-            whose parties lost their link and came back); default: the failure ends the run.
+            whose parties lost their link and came back); default (or False): the failure
+            ends the run, or under ``on_short_round="skip"`` the round is skipped.
         keep_rounds
             Hold at most this many of the latest rounds in the returned history (the run
             store keeps every one; :attr:`History.earlier_rounds` counts the others), so a
@@ -599,8 +646,9 @@ class Coordinator:
         ConfigError
             If ``keep_rounds`` is below 1, or given without a run store to keep the rounds.
         RoundFailure
-            If a round fails; every completed round before it is already recorded and
-            checkpointed.
+            If a round fails (under ``on_short_round="skip"``: a failure other than a
+            shortfall, or one shortfall more than ``max_skipped_rounds`` in a row); every
+            completed or skipped round before it is already recorded and checkpointed.
 
         A strategy that raises :class:`~rengo.core.errors.StopTraining` before a round (a spent
         privacy budget) ends the run there: the reason is logged, recorded as an event and
@@ -696,21 +744,76 @@ class Coordinator:
     def _run_round_retrying(self, server_round: int, retry: RetryRoundFn | None) -> RoundRecord:
         """:meth:`run_round`, run again from the strategy's state before it while ``retry``
         says so after it fell short of clients. A shortfall is logged and recorded as the
-        round's failure only once ``retry`` declined: a round that runs again did not fail."""
+        round's failure only once ``retry`` declined: a round that runs again did not fail.
+        Under ``on_short_round="skip"`` a shortfall ``retry`` declined skips the round
+        (:meth:`_skip`) instead of failing it."""
+        skip = self.on_short_round == "skip"
         while True:
-            state = self.strategy.state_dict() if retry is not None else None
-            self._shortfall_may_retry = retry is not None
+            start = time.perf_counter()
+            keep = retry is not None or skip
+            state = self.strategy.state_dict() if keep else None
+            self._shortfall_may_retry = keep
             try:
-                return self.run_round(server_round)
+                record = self.run_round(server_round)
             except RoundShortOfClients as exc:
-                if retry is None or not retry(server_round, exc):
+                if retry is not None and retry(server_round, exc):
+                    assert state is not None
+                    self.strategy.load_state_dict(state)
+                    continue
+                if not skip:
                     if retry is not None:
                         self._announce_failure(server_round, str(exc))
                     raise
                 assert state is not None
-                self.strategy.load_state_dict(state)
+                self.strategy.load_state_dict(state)  # nothing of the round was aggregated
+                return self._skip(server_round, exc, time.perf_counter() - start)
             finally:
                 self._shortfall_may_retry = False
+            self._skipped_in_row = 0
+            return record
+
+    def _skip(self, server_round: int, short: RoundShortOfClients, duration: float) -> RoundRecord:
+        """Skip ``server_round``, which fell ``short`` of clients: the model and the
+        strategy's state stay those of the round before, the round is recorded as skipped
+        (who was sampled, who dropped and why, what it needed: a warning event and the round
+        record with :data:`ROUND_SKIPPED` = 1) and checkpointed with the count of rounds
+        skipped in a row, so a resumed run skips and fails where an uninterrupted one does.
+        One skip more than ``max_skipped_rounds`` in a row fails the run instead."""
+        reason = str(short).removeprefix(f"round {server_round} failed: ")
+        in_row = self._skipped_in_row + 1
+        if in_row > self.max_skipped_rounds:
+            text = (
+                f"round {server_round} failed: {reason}; on_short_round='skip' skipped "
+                f"{self._skipped_in_row} round(s) in a row before it and max_skipped_rounds="
+                f"{self.max_skipped_rounds}, so the run ends: too few clients report to fill a "
+                "round (lower min_fit_clients, sample more clients, or raise "
+                "max_skipped_rounds)"
+            )
+            self._announce_failure(server_round, text)
+            raise RoundShortOfClients(text, short.failures) from short
+        self._skipped_in_row = in_row
+        kept = (
+            "the initial model" if server_round == 1 else f"the model of round {server_round - 1}"
+        )
+        self._warn(
+            f"round {server_round} skipped: {reason}; sampled {len(self._sampled)} "
+            f"({', '.join(self._sampled[:SKIP_LISTED])}"
+            f"{', ...' if len(self._sampled) > SKIP_LISTED else ''}); {kept} is kept "
+            f"(on_short_round='skip', {in_row} round(s) in a row of at most "
+            f"{self.max_skipped_rounds})",
+            server_round,
+        )
+        record = RoundRecord(
+            server_round,
+            list(self._sampled),
+            dict(short.failures),
+            {ROUND_SKIPPED: 1.0},
+            duration,
+            skipped=reason,
+        )
+        self._record_round(record)
+        self._checkpoint_round(server_round)
+        return record
 
     def run_round(self, server_round: int) -> RoundRecord:
         """Run one round: sample, fit (through the workflow), aggregate, evaluate, record.
@@ -759,6 +862,7 @@ class Coordinator:
         ended: list[RoundObserver],
     ) -> RoundRecord | None:
         rng = self._round_rng(server_round)
+        self._sampled = []
         available = self._not_sitting_out(server_round, self.pool.client_ids())
         if len(available) < self.strategy.min_available_clients:
             if self._budgets_ran_out:  # the round before lost clients to their budgets
@@ -785,6 +889,7 @@ class Coordinator:
             _set_seeds(ins.config, client_seed(self.seed, server_round, cid), server_round)
             _unmark_evaluation_fit(ins.config)
             _request_mods(ins.config, mods)
+        self._sampled = [cid for cid, _ in instructions]
         fit_round = FitRound(
             server_round,
             old,
@@ -1316,6 +1421,7 @@ class Coordinator:
             "strategy": state,
             "strategy_name": self.strategy.name,
             "excluded": dict(self._excluded),
+            "skipped_in_row": self._skipped_in_row,
             "observers": {
                 key: observer.observer_state()  # type: ignore[attr-defined]
                 for key, observer in self._stateful_observers().items()
@@ -1353,6 +1459,7 @@ class Coordinator:
         (checkpoints written before exclusions were kept have none).
 
         A checkpoint holds the model, the strategy's server state, the exclusions, the
+        count of rounds skipped in a row (``on_short_round="skip"``), the
         state of observers that keep one (:class:`StatefulObserver`: a contribution tracker
         resumes with every round valued so far) and, from a simulation, what its clients keep
         between rounds (SCAFFOLD's control variates, personal layers, Ditto's personal
@@ -1395,6 +1502,9 @@ class Coordinator:
         observed = state.get("observers", {})
         if not isinstance(observed, dict):
             raise DataError("checkpoint's observer states are not a map")
+        skipped_in_row = state.get("skipped_in_row", 0)
+        if isinstance(skipped_in_row, bool) or not isinstance(skipped_in_row, int):
+            raise DataError("checkpoint's count of rounds skipped in a row is not an integer")
         kept = state.get("client_states")
         if kept is not None and not (
             isinstance(kept, dict)
@@ -1405,6 +1515,7 @@ class Coordinator:
         self.strategy.load_state_dict(state["strategy"])
         self.start_round = int(state["round"]) + 1
         self._excluded = dict(excluded)
+        self._skipped_in_row = max(0, skipped_in_row)
         for key, observer in self._stateful_observers().items():
             if key in observed:
                 observer.load_observer_state(observed[key])  # type: ignore[attr-defined]

@@ -102,6 +102,10 @@ class RoundProgressBar:
             shown = {k: v for k, v in record.metrics.items() if k in PROGRESS_METRICS}
             text = "  ".join(f"{k}={v:.4f}" for k, v in shown.items())
             fit_failed, eval_failed = record.fit_failures, record.evaluation_failures
+            if getattr(record, "skipped", None) is not None:  # no metric: the model is kept
+                reported = len(record.clients) - len(fit_failed)
+                text = f"[yellow]skipped: {reported} of {len(record.clients)} reported"
+                fit_failed = {}
             if fit_failed:
                 text += f"  [yellow]{len(fit_failed)} dropped"
             if eval_failed:

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from rengo.core.errors import ConfigError
 from rengo.core.parameters import Parameters
+from rengo.core.skipped_round import SKIP_CHOICES
 from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.client import ClientFn, client_handler
 from rengo.hfl.compressed_exchange import compression_settings, keeps_residuals
@@ -141,6 +142,8 @@ def simulate(
     device: str | None = None,
     resume: str | None = None,
     executor_options: Mapping[str, Any] | None = None,
+    on_short_round: str = "fail",
+    max_skipped_rounds: int = 10,
 ) -> History:
     """Simulate ``rounds`` rounds of horizontal FL on this machine.
 
@@ -223,6 +226,17 @@ def simulate(
         ``num_gpus_per_client``, ``memory_per_client`` (bytes) and ``init_options`` (for
         the local Ray it starts); see :class:`~rengo.transport.ray_pool.RayPool`. Not
         recorded with the run: a resume may change them.
+    on_short_round, max_skipped_rounds
+        What a round does when too few sampled clients report (fewer than the strategy's
+        ``min_fit_clients``; secure aggregation: too few left to unmask): ``"fail"`` (the
+        default) fails the run; ``"skip"`` keeps the model of the round before, records the
+        round as skipped (who was sampled, who dropped and why, what it needed) and goes on,
+        failing the run only when one more round than ``max_skipped_rounds`` in a row falls
+        short. A skipped round aggregates and releases nothing (a central-DP accountant
+        composes nothing for it), no observer sees its end (early stopping does not count
+        it, a contribution tracker values nothing of it), and it is checkpointed, so a
+        resumed run skips the same rounds (see :class:`~rengo.hfl.Coordinator`). Recorded
+        with the run when ``"skip"``.
 
     Returns
     -------
@@ -241,7 +255,8 @@ def simulate(
         an interrupted horizontal simulation, or with other settings (the run stays
         interrupted).
     RoundFailure
-        If a round gets too few valid results (the run is recorded as failed).
+        If a round gets too few valid results (the run is recorded as failed; under
+        ``on_short_round="skip"`` only past ``max_skipped_rounds`` skipped in a row).
     """
     if rounds < 1:
         raise ConfigError(f"rounds must be >= 1, got {rounds}")
@@ -264,6 +279,7 @@ def simulate(
             stacklevel=2,
         )
     _check_enough_clients(strategy, len(ids))
+    short_rounds = _short_round_settings(on_short_round, max_skipped_rounds)
     check_privacy_fits(strategy, workflow, initial_parameters)  # before a run is recorded
     check_observers_fit(strategy, workflow, observers)
     options = dict(executor_options or {})
@@ -279,6 +295,7 @@ def simulate(
         "seed": seed,
         **(run_config or {}),
         **compression_settings(workflow),
+        **short_rounds,
         **privacy_settings(strategy, workflow),  # last: what ran, whatever a caller named
     }
     try:
@@ -300,6 +317,8 @@ def simulate(
                 workflow=workflow,
                 checks=checks,
                 checkpoints=checkpoints or CheckpointRetention(),
+                on_short_round=on_short_round,
+                max_skipped_rounds=max_skipped_rounds,
             )
             traffic = RunTraffic.resumed(store, run.run_id, resume)  # the totals go on
             done = 0
@@ -343,6 +362,25 @@ def _start_executor(pool: ClientPool, executor: str, bar: RoundProgressBar) -> N
         start()
     finally:
         bar.note("")
+
+
+def _short_round_settings(on_short_round: str, max_skipped_rounds: int) -> dict[str, Any]:
+    """What the run's record says about short rounds: nothing under ``"fail"`` (so runs
+    recorded before the option resume), both settings under ``"skip"``; refused with a
+    ConfigError before a run is recorded when either is not a value the coordinator takes."""
+    if on_short_round not in SKIP_CHOICES:
+        raise ConfigError(
+            f"on_short_round must be one of {', '.join(SKIP_CHOICES)}, got {on_short_round!r}"
+        )
+    if (
+        isinstance(max_skipped_rounds, bool)
+        or not isinstance(max_skipped_rounds, int)
+        or max_skipped_rounds < 0
+    ):
+        raise ConfigError(f"max_skipped_rounds must be an integer >= 0, got {max_skipped_rounds!r}")
+    if on_short_round == "fail":
+        return {}
+    return {"on_short_round": on_short_round, "max_skipped_rounds": max_skipped_rounds}
 
 
 def _check_enough_clients(strategy: Strategy, num_clients: int) -> None:

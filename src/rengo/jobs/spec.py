@@ -1,6 +1,7 @@
 """Job files: a TOML description of a federated run, validated with errors that name the fix.
 
-[job]       name, kind ("hfl"), seed, rounds, executor, workers, round_timeout
+[job]       name, kind ("hfl"), seed, rounds, executor, workers, round_timeout,
+            on_short_round (fail | skip), max_skipped_rounds: what a round short of clients does
 [data]      dataset (digits | breast_cancer | wine | iris | diabetes | csv | parquet | idx),
             path, label, id_column, task (auto | classification | regression), test_size,
             standardize, images, labels (idx files),
@@ -138,6 +139,17 @@ class JobSection:
     workers: int | None = option(None, "Worker processes of the executor.", ge=1, le=4096)
     round_timeout: float | None = option(
         None, "Seconds a client may take per exchange.", gt=0, le=WEEK_S
+    )
+    on_short_round: Literal["fail", "skip"] = option(
+        "fail",
+        "A round fewer than strategy.min_fit_clients report in: fail the run, or skip it "
+        "(keep the model, record the round as skipped, go on; simulations only).",
+    )
+    max_skipped_rounds: int = option(
+        10,
+        "With on_short_round = 'skip': the most rounds in a row skipped; one more fails the run.",
+        ge=0,
+        le=MAX_ROUNDS,
     )
 
 

@@ -30,6 +30,7 @@ from rengo.rewards import (
 )
 from rengo.tracking.location import MEMORY, resolve_store_path
 from rengo.tracking.records import PAYMENT_KINDS, LedgerEntry, LedgerLine
+from rengo.tracking.skipped_rounds import skipped_rounds
 from rengo.tracking.store import RunStore
 from rengo.valuation import CONFIDENCE, ContributionReport, RoundContribution
 
@@ -78,8 +79,15 @@ NOTE_PREFIX = "contribution ("
 def contribution_notes(store: RunStore, run_id: str) -> list[str]:
     """What :func:`record_contributions` recorded about a run's values (warning events:
     FedAvg rebuilt for the strategy, identical updates valued as one player, rounds valued
-    at group level), oldest first, for whoever reads or pays them later."""
-    return [e.message for e in store.events(run_id, "warning") if e.message.startswith(NOTE_PREFIX)]
+    at group level), oldest first, for whoever reads or pays them later; then one line per
+    round the run skipped (``on_short_round = "skip"``): such a round has no contribution,
+    and nothing is paid for it."""
+    notes = [
+        e.message for e in store.events(run_id, "warning") if e.message.startswith(NOTE_PREFIX)
+    ]
+    for number, why in skipped_rounds(store, run_id).items():
+        notes.append(f"round {number} has no contributions and earns nobody anything: {why}")
+    return notes
 
 
 def record_contributions(store: RunStore, run_id: str, report: ContributionReport) -> int:

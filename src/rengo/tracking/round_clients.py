@@ -15,6 +15,7 @@ from rich.table import Table
 
 from rengo.core.client_record import ClientRecord
 from rengo.core.errors import ConfigError
+from rengo.tracking.skipped_rounds import skipped_rounds
 from rengo.tracking.store import RunStore
 
 _DIGITS = re.compile(r"(\d+)")
@@ -67,7 +68,8 @@ def round_clients_table(store: RunStore, run_id: str, server_round: int) -> Tabl
     Returns
     -------
     rich.table.Table
-        Titled with the round's counts per phase.
+        Titled with the round's counts per phase (and, for a round the run skipped, why:
+        who was sampled and dropped, what the round needed).
 
     Raises
     ------
@@ -78,12 +80,16 @@ def round_clients_table(store: RunStore, run_id: str, server_round: int) -> Tabl
     """
     rid = store.resolve_run_id(run_id)
     records = store.client_records(rid, rounds=[server_round])
+    skipped = skipped_rounds(store, rid).get(server_round)
     if not records:
-        raise ConfigError(_no_clients(store, rid, server_round))
+        why = _no_clients(store, rid, server_round)
+        raise ConfigError(why if skipped is None else f"{skipped}. {why}")
     phases = sorted({r.phase for r in records}, key=lambda p: (p != "fit", p))
     title = f"round {server_round} of run {rid}: " + "; ".join(
         _phase_line([r for r in records if r.phase == phase], phase) for phase in phases
     )
+    if skipped is not None:  # the replies were not aggregated: say so above them
+        title += f"\nSKIPPED, nothing of it aggregated: {skipped}"
     table = Table(title=title, title_justify="left")
     for name, justify in (
         ("client", "left"),

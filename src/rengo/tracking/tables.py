@@ -15,6 +15,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from rengo.core.skipped_round import ROUND_SKIPPED, is_skipped
 from rengo.privacy.epsilon_text import epsilon_shown, four_digits, metric_text
 from rengo.privacy.release_note import ReleasedSpend, read_release_note
 from rengo.rewards import DEFAULT_CURRENCY, currency_decimals, format_minor
@@ -272,6 +273,9 @@ def _rounds_table(store: RunStore, run: RunInfo, max_rounds: int | None) -> Tabl
     vertical = run.kind.startswith("vfl")
     unit = round_unit(run)
     shown, title = _tail(rounds, max_rounds, f"{unit}s")
+    skipped = sum(1 for r in rounds if is_skipped(r.metrics))
+    if skipped:  # on_short_round = "skip": rounds that kept the model before them
+        title += f" ({skipped} skipped, short of clients: model kept; --round K says why)"
     keys = sorted({key for record in rounds for key in record.metrics})
     table = Table(title=title, title_justify="left")
     table.add_column(unit, justify="right")
@@ -302,9 +306,19 @@ def _rounds_table(store: RunStore, run: RunInfo, max_rounds: int | None) -> Tabl
             _duration(record.duration_s),
             str(record.num_clients),
             *([] if vertical else failed),
-            *(metric_text(k, record.metrics[k]) if k in record.metrics else "-" for k in keys),
+            *(_metric_cell(k, record.metrics) for k in keys),
         )
     return table
+
+
+def _metric_cell(key: str, metrics: dict[str, float]) -> str | Text:
+    """A round's value of metric ``key`` as the rounds table shows it: ``-`` where the round
+    has none, ``skipped`` (yellow) for :data:`ROUND_SKIPPED`."""
+    if key not in metrics:
+        return "-"
+    if key == ROUND_SKIPPED:
+        return Text("skipped", style="yellow") if is_skipped(metrics) else "-"
+    return metric_text(key, metrics[key])
 
 
 MAX_CLIENTS_SHOWN = 20

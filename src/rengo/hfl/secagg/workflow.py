@@ -772,10 +772,14 @@ class SecAggPlus:
         stage: str,
     ) -> None:
         if len(alive) < threshold:
-            raise self._failure(
+            failure = self._failure(
                 fit_round, report,
                 f"{len(alive)} clients left after stage {stage!r}, {threshold} needed",
             )  # fmt: skip
+            if report.unmasked:  # an earlier start reached unmasking: never run it again
+                raise failure
+            # before any masked input was sent: nothing released, the round is short
+            raise ShortRound(str(failure), len(alive), threshold)
 
     @staticmethod
     def _failure(fit_round: FitRound, report: SecAggReport, reason: str) -> RoundFailure:

@@ -1,0 +1,132 @@
+"""``[job] on_short_round`` / ``max_skipped_rounds`` in a job file: ``rengo run`` skips rounds
+short of clients and says so in its round records, ``rengo runs show`` and ``rengo rewards
+show`` (a skipped round has no contribution and is paid nothing); a bad value is a
+ConfigError naming the key; ``rengo coordinator`` refuses the key, saying what a deployed
+run does instead."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rengo.cli.main import app
+from rengo.core.errors import ConfigError
+from rengo.jobs import parse_job
+from rengo.tracking import RunStore
+
+ROUND_SKIPPED = "round_skipped"
+"""The metric that marks a skipped round (rengo.core.skipped_round)."""
+
+runner = CliRunner(env={"COLUMNS": "250"})
+
+JOB = """
+[job]
+name = "cross-device"
+seed = 0
+rounds = 6
+on_short_round = "skip"
+max_skipped_rounds = 6
+[data]
+dataset = "iris"
+[partition]
+scheme = "iid"
+num_clients = 12
+[model]
+type = "logistic"
+[strategy]
+name = "fedavg"
+fraction_fit = 0.5
+min_fit_clients = 5
+fraction_evaluate = 0.0
+[dropout]
+dropout = 0.3
+[contribution]
+method = "gtg"
+budget = "100.00"
+"""
+
+
+def test_a_job_that_skips_rounds_says_so_in_runs_show_and_rewards_show(tmp_path: Path) -> None:
+    job = tmp_path / "job.toml"
+    job.write_text(JOB)
+    store = tmp_path / "runs.db"
+    result = runner.invoke(app, ["run", str(job), "--store", str(store), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    with RunStore(store) as s:
+        run = s.list_runs()[0]
+        rounds = s.rounds(run.run_id)
+    skipped = [r.round for r in rounds if r.metrics.get(ROUND_SKIPPED) == 1.0]
+    ran = [r.round for r in rounds if r.round not in skipped]
+    assert run.status == "completed" and run.config["on_short_round"] == "skip"
+    assert skipped and ran, [r.metrics for r in rounds]  # the seed gives both
+    shown = runner.invoke(app, ["runs", "show", run.run_id, "--store", str(store)])
+    assert shown.exit_code == 0, shown.output
+    flat = " ".join(shown.output.split())
+    assert f"{len(skipped)} skipped, short of clients" in flat
+    one = runner.invoke(
+        app, ["runs", "show", run.run_id, "--store", str(store), "--round", str(skipped[0])]
+    )
+    assert f"round {skipped[0]} skipped: only" in " ".join(one.output.split())
+    rewards = runner.invoke(app, ["rewards", "show", run.run_id, "--store", str(store)])
+    assert rewards.exit_code == 0, rewards.output
+    flat = " ".join(rewards.output.split())
+    for number in skipped:
+        assert f"round {number} has no contributions and earns nobody anything" in flat
+
+
+def test_the_rounds_valued_are_those_that_ran(tmp_path: Path) -> None:
+    job = tmp_path / "job.toml"
+    job.write_text(JOB)
+    store = tmp_path / "runs.db"
+    assert (
+        runner.invoke(app, ["run", str(job), "--store", str(store), "--no-progress"]).exit_code == 0
+    )
+    from rengo.tracking.contrib_records import run_contributions
+
+    with RunStore(store) as s:
+        run_id = s.list_runs()[0].run_id
+        rounds = s.rounds(run_id)
+        found = run_contributions(s, run_id, None)
+        ledger = s.ledger(run_id)
+    ran = {r.round for r in rounds if ROUND_SKIPPED not in r.metrics}
+    assert found.per_round and set(found.per_round) <= ran  # no value for a skipped round
+    assert ledger and all(e.round is None or e.round in ran for e in ledger)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "named"),
+    [
+        ("on_short_round", "drop", "job.on_short_round"),
+        ("max_skipped_rounds", -1, "job.max_skipped_rounds"),
+    ],
+)
+def test_a_bad_value_names_the_key(key: str, value: object, named: str) -> None:
+    raw = {"job": {key: value}, "data": {"dataset": "iris"}, "model": {"type": "logistic"}}
+    with pytest.raises(ConfigError, match=named):
+        parse_job(raw)
+
+
+def test_the_default_is_fail_and_skip_is_read() -> None:
+    base = {"data": {"dataset": "iris"}, "model": {"type": "logistic"}}
+    assert parse_job(base).job.on_short_round == "fail"
+    spec = parse_job({**base, "job": {"on_short_round": "skip", "max_skipped_rounds": 3}})
+    assert (spec.job.on_short_round, spec.job.max_skipped_rounds) == ("skip", 3)
+
+
+def test_a_coordinator_refuses_on_short_round_skip_saying_what_it_does_instead(
+    tmp_path: Path,
+) -> None:
+    job = tmp_path / "job.toml"
+    job.write_text(
+        '[job]\nname = "deployed"\non_short_round = "skip"\n[data]\ndataset = "iris"\n'
+        '[partition]\nnum_clients = 2\n[model]\ntype = "logistic"\n'
+    )
+    result = CliRunner().invoke(
+        app, ["coordinator", "--job", str(job), "--insecure", "--store", str(tmp_path / "r")]
+    )
+    flat = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    assert "job.on_short_round = 'skip' applies to simulations" in flat
+    assert "never skips a round" in flat and "--rejoin-wait" in flat
