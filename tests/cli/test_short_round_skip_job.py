@@ -130,3 +130,45 @@ def test_a_coordinator_refuses_on_short_round_skip_saying_what_it_does_instead(
     assert result.exit_code == 2, result.output
     assert "job.on_short_round = 'skip' applies to simulations" in flat
     assert "never skips a round" in flat and "--rejoin-wait" in flat
+
+
+CROSS_DEVICE = """
+[job]
+name = "cross-device"
+seed = 0
+rounds = 18
+on_short_round = "skip"
+[data]
+dataset = "digits"
+[partition]
+scheme = "iid"
+num_clients = 200
+[model]
+type = "logistic"
+[strategy]
+name = "fedavg"
+fraction_fit = 0.05
+min_fit_clients = 8
+[dropout]
+dropout = 0.3
+"""
+
+
+def test_a_run_whose_last_round_is_skipped_ends_on_the_metrics_of_the_model_it_keeps(
+    tmp_path: Path,
+) -> None:
+    """200 clients, 10 sampled, 30 % lost, 8 needed: seed 0 skips round 18 (and 3, 7-11,
+    16). The closing line gave the last round's metrics: a skipped round has only
+    round_skipped; the model the run keeps is round 17's."""
+    job = tmp_path / "job.toml"
+    job.write_text(CROSS_DEVICE)
+    store = tmp_path / "runs.db"
+    result = runner.invoke(app, ["run", str(job), "--store", str(store), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    with RunStore(store) as s:
+        rounds = s.rounds(s.list_runs()[0].run_id)
+    skipped = [r.round for r in rounds if ROUND_SKIPPED in r.metrics]
+    assert skipped == [3, 7, 8, 9, 10, 11, 16, 18]
+    flat = " ".join(result.output.split())
+    assert "completed: central_accuracy=" in flat and "round_skipped" not in flat
+    assert "(of round 17, whose model it keeps: the rounds after it were skipped" in flat

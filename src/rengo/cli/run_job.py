@@ -161,8 +161,17 @@ def run_job(
             console.print(f"[yellow]stopped early:[/] {history.stopped}", soft_wrap=True)
         if not history.rounds:
             return history.run_id
-        last = history.rounds[-1].metrics
+        ran = [r for r in history.rounds if r.skipped is None]  # a skipped round: no metric
+        last = ran[-1].metrics if ran else {}
         shown = ", ".join(f"{k}={metric_text(k, v)}" for k, v in sorted(last.items()))
+        if history.rounds[-1].skipped is not None:  # the model is that of the last round run
+            shown += (
+                f" (of round {ran[-1].server_round}, whose model it keeps: the rounds after it "
+                "were skipped, short of clients)"
+                if ran
+                else "every round it ran was skipped, short of clients: its model is the one "
+                "it started from"
+            )
         console.print(f"run [bold]{history.run_id}[/] completed: {shown}", soft_wrap=True)
         if repeated is not None:
             console.print(_compared_with(store, repeated.run_id, last))
