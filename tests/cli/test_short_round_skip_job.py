@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from rengo.cli.main import app
 from rengo.core.errors import ConfigError
 from rengo.jobs import parse_job
+from rengo.jobs.build import job_settings
 from rengo.tracking import RunStore
 
 ROUND_SKIPPED = "round_skipped"
@@ -69,6 +70,10 @@ def test_a_job_that_skips_rounds_says_so_in_runs_show_and_rewards_show(tmp_path:
         app, ["runs", "show", run.run_id, "--store", str(store), "--round", str(skipped[0])]
     )
     assert f"round {skipped[0]} skipped: only" in " ".join(one.output.split())
+    written = runner.invoke(app, ["runs", "job", run.run_id, "--store", str(store)])
+    assert written.exit_code == 0, written.output  # a repeat skips as this run did
+    assert 'on_short_round = "skip"' in written.output
+    assert "max_skipped_rounds = 6" in written.output
     rewards = runner.invoke(app, ["rewards", "show", run.run_id, "--store", str(store)])
     assert rewards.exit_code == 0, rewards.output
     flat = " ".join(rewards.output.split())
@@ -108,11 +113,14 @@ def test_a_bad_value_names_the_key(key: str, value: object, named: str) -> None:
         parse_job(raw)
 
 
-def test_the_default_is_fail_and_skip_is_read() -> None:
+def test_the_default_is_fail_and_skip_is_read_and_recorded_only_when_set() -> None:
     base = {"data": {"dataset": "iris"}, "model": {"type": "logistic"}}
     assert parse_job(base).job.on_short_round == "fail"
+    assert job_settings(parse_job(base))["job"] == {"rounds": 10, "seed": 0}
     spec = parse_job({**base, "job": {"on_short_round": "skip", "max_skipped_rounds": 3}})
     assert (spec.job.on_short_round, spec.job.max_skipped_rounds) == ("skip", 3)
+    recorded = job_settings(spec)["job"]
+    assert recorded["on_short_round"] == "skip" and recorded["max_skipped_rounds"] == 3
 
 
 def test_a_coordinator_refuses_on_short_round_skip_saying_what_it_does_instead(

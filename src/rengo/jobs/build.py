@@ -278,7 +278,8 @@ def job_settings(spec: JobSpec) -> dict[str, Any]:
     naming each (``job_settings.train.lr 0.2, now 0.3``), and a study's cells are told apart
     and compared by them (``rengo sweep``, ``rengo runs compare``). Where the run executes
     (``job.executor``, ``job.workers``), its name, ``[deploy]`` and ``[checkpoints]`` are left
-    out: a resume may change them; so are the :data:`RECORDED_WHEN_SET` at their defaults.
+    out: a resume may change them; so are the :data:`RECORDED_WHEN_SET` at their defaults,
+    and ``job.on_short_round`` / ``job.max_skipped_rounds`` under the default ``"fail"``.
     A vertical job's are its seed, its ``[vfl]`` section (every option of its algorithm) and
     its ``[contribution]``."""
     if spec.vfl is not None:
@@ -291,8 +292,13 @@ def job_settings(spec: JobSpec) -> dict[str, Any]:
             del valued["entities"]
             vertical["contribution"] = valued
         return vertical
+    job: dict[str, Any] = {"rounds": spec.job.rounds, "seed": spec.job.seed}
+    if spec.job.on_short_round != "fail":  # only when set: runs recorded before still resume
+        job.update(
+            on_short_round=spec.job.on_short_round, max_skipped_rounds=spec.job.max_skipped_rounds
+        )
     sections: dict[str, Any] = {
-        "job": {"rounds": spec.job.rounds, "seed": spec.job.seed},
+        "job": job,
         "data": spec.data,
         "partition": spec.partition,
         "model": spec.model,
