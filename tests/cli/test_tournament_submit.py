@@ -8,6 +8,7 @@ import csv
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tests.cli.tournament_steps import app, open_round, runner
 
@@ -160,3 +161,59 @@ def test_a_bad_participant_name_is_named_as_the_options_fault_not_the_files(
     assert _submit(state, "Jos\u00e9", good)[0] == 0
     code, output = _submit(state, "Jose\u0301", good, "20")
     assert code == 0 and "replaces the earlier submission (stake 10.00 credits)" in output
+
+
+def _cases(
+    ids: list[str], values: list[float]
+) -> dict[str, tuple[list[str], list[list[object]], str]]:
+    """Each submission: its header, its rows and the fact a refusal names."""
+    rows: list[list[object]] = [list(r) for r in zip(ids, values, strict=True)]
+    rest = rows[1:]
+    return {
+        "an extra column": (["id", "prediction", "era"], [[*r, "era1"] for r in rows], "'era'"),
+        "an extra first column": (["era", "id", "prediction"], [["e", *r] for r in rows], "'era'"),
+        "the columns swapped": (["prediction", "id"], [[v, i] for i, v in rows], "other order"),
+        "a missing id": (["id", "prediction"], rest, f"1 missing: ['{ids[0]}']"),
+        "a duplicate id": (["id", "prediction"], [*rows, rows[0]], f"id '{ids[0]}'"),
+        "a NaN prediction": (["id", "prediction"], [[ids[0], "nan"], *rest], ":2: column"),
+        "an empty prediction": (["id", "prediction"], [[ids[0], ""], *rest], ":2: column"),
+        "a prediction above 1": (["id", "prediction"], [[ids[0], 1.5], *rest], f"'{ids[0]}'"),
+        "a prediction below 0": (["id", "prediction"], [[ids[0], -0.1], *rest], f"'{ids[0]}'"),
+        "predictions at 0 and 1": (
+            ["id", "prediction"],
+            [[ids[0], 0.0], [ids[1], 1.0], *rows[2:]],
+            "",
+        ),
+        "a good submission": (["id", "prediction"], rows, ""),
+    }
+
+
+def test_submit_accepts_and_refuses_the_files_numerai_tools_accepts_and_refuses(
+    tmp_path: Path,
+) -> None:
+    """A file with a column beside id and prediction (or the two swapped) was recorded,
+    its other columns ignored, where numerai-tools' ``validate_submission_numerai`` refuses
+    it. Each case is decided by the installed library and by ``rengo tournament submit``;
+    the decisions must agree and a refusal must name the column or row at fault."""
+    pd = pytest.importorskip("pandas")
+    submissions = pytest.importorskip("numerai_tools.submissions")
+    state, ids = open_round(tmp_path)
+    values = np.random.default_rng(0).random(len(ids)).tolist()
+    decisions = {}
+    for case, (header, rows, fact) in _cases(ids, values).items():
+        path = _file(tmp_path / f"{case.replace(' ', '_')}.csv", header, rows)
+        try:
+            submissions.validate_submission_numerai(
+                pd.Series(ids), pd.read_csv(path, dtype={"id": str})
+            )
+            theirs = "accepted"
+        except AssertionError:
+            theirs = "refused"
+        code, output = _submit(state, "dave", path)
+        ours = "accepted" if code == 0 else "refused"
+        decisions[case] = (ours, theirs)
+        if ours == "refused":
+            assert code == 2 and f"error: {path}" in output and fact in output, output
+    assert {case: ours for case, (ours, _) in decisions.items()} == {
+        case: theirs for case, (_, theirs) in decisions.items()
+    }

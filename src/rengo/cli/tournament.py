@@ -231,7 +231,9 @@ def _tournament(state: dict[str, Any]):  # type: ignore[no-untyped-def]
 # -- CSV helpers --------------------------------------------------------------------------
 
 
-def read_id_values(path: Path, column: str, form: CsvFormat | None = None) -> dict[str, float]:
+def read_id_values(
+    path: Path, column: str, form: CsvFormat | None = None, *, only: bool = False
+) -> dict[str, float]:
     """``id -> float(column)`` from a CSV with a header row naming ``id`` and ``column``,
     read by the data layer's reader (:func:`rengo.data.load_csv`), as ``rengo run`` reads a
     table: cells stripped, a UTF-8 byte-order mark skipped.
@@ -245,6 +247,10 @@ def read_id_values(path: Path, column: str, form: CsvFormat | None = None) -> di
     form:
         How the file is written (delimiter, encoding, decimal separator); default
         ``,``-separated UTF-8 with decimal points.
+    only:
+        The header must be exactly ``id,column`` in this order, as numerai-tools'
+        ``validate_headers_numerai`` demands of a submission; default: other columns are
+        ignored.
 
     Returns
     -------
@@ -255,9 +261,10 @@ def read_id_values(path: Path, column: str, form: CsvFormat | None = None) -> di
     ------
     DataError
         Naming the file and line: a file that cannot be read, is not text in the encoding
-        or not CSV, a column named twice, a missing column, a ragged row, an empty or
-        repeated id, a cell that is not a finite plain number (a decimal comma says which
-        option reads it).
+        or not CSV, a column named twice, a missing column (with ``only``: another
+        column, or the two in the other order), a ragged row, an empty or repeated id, a
+        cell that is not a finite plain number (a decimal comma says which option reads
+        it).
     """
     from rengo.data import load_csv
     from rengo.data.csv_table import CsvFormat, csv_header
@@ -268,8 +275,8 @@ def read_id_values(path: Path, column: str, form: CsvFormat | None = None) -> di
     if absent and len(header) > 1:  # one column: the reader says which delimiter reads it
         raise DataError(
             f"{path}: no column {' or '.join(map(repr, absent))}; columns are {header}: its "
-            f"first row must name the columns id and {column} (in this spelling; other "
-            "columns are ignored)"
+            f"first row must name the columns id and {column} (in this spelling; "
+            + ("no other column)" if only else "other columns are ignored)")
         )
     must = f"each row's {column} must be a number in [0, 1]"
     with cells_hinted(must, must):
@@ -283,6 +290,18 @@ def read_id_values(path: Path, column: str, form: CsvFormat | None = None) -> di
             decimal=form.decimal,
         )
     assert data.ids is not None  # id_column was given
+    if only and header != ["id", column]:  # after the reader: its errors name the line
+        extra = [name for name in header if name not in ("id", column)]
+        wrong = (
+            f"{', '.join(map(repr, extra))} {'is' if len(extra) == 1 else 'are'} extra"
+            if extra
+            else "they come in the other order"
+        )
+        raise DataError(
+            f"{path}: columns are {header}: a submission has exactly the columns id and "
+            f"{column}, in this order, as Numerai demands; {wrong} (remove other columns, "
+            "put id first)"
+        )
     return dict(zip(data.ids.tolist(), data.X[:, 0].tolist(), strict=True))
 
 
@@ -755,7 +774,9 @@ def open_round(
 @one_at_a_time()
 def submit(
     participant: Annotated[str, typer.Option(help="Participant name.")],
-    predictions: Annotated[Path, typer.Option(help="CSV with columns id,prediction in [0, 1].")],
+    predictions: Annotated[
+        Path, typer.Option(help="CSV with exactly the columns id,prediction (in [0, 1]).")
+    ],
     stake: Annotated[
         str,
         typer.Option(
@@ -797,7 +818,7 @@ def submit(
                 f"{currency}) stays"
             )
             try:
-                values = read_id_values(predictions, "prediction", form)
+                values = read_id_values(predictions, "prediction", form, only=True)
                 stake_minor = _stake_minor(stake, places, currency)
                 tournament.submit(participant, values, stake_minor, round_id)
             except DataError as exc:  # whose file, for which round, and what is kept
