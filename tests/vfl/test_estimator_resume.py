@@ -87,3 +87,25 @@ def test_a_resume_that_cannot_be_honoured_says_why(tmp_path: Path) -> None:
     model = HeteroSecureBoost(checkpoints=tmp_path, resume=True)
     assert model.get_params()["checkpoints"] == tmp_path
     assert "resume=True" in repr(model)
+
+
+@pytest.mark.parametrize("passphrase", [None, "short"])
+def test_a_fit_refused_for_its_passphrase_leaves_no_checkpoint_folder(
+    passphrase: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a passphrase (or with one too short to seal under) the coordinator wrote
+    ``<run>/coordinator/plan.json`` before refusing to seal its key, so the refused fit
+    left a run folder behind, the newest one ``resume=True`` would then pick."""
+    if passphrase is None:
+        monkeypatch.delenv(PASSPHRASE_ENV, raising=False)
+    else:
+        monkeypatch.setenv(PASSPHRASE_ENV, passphrase)
+    data, y = parties()
+    model = HeteroLogisticRegression(epochs=1, key_bits=512, checkpoints=tmp_path)
+    with pytest.raises(ConfigError, match="passphrase"):
+        model.fit(data, "card", y)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ConfigError, match="holds no checkpointed run"):
+        HeteroLogisticRegression(key_bits=512, checkpoints=tmp_path, resume=True).fit(
+            data, "card", y
+        )

@@ -51,7 +51,7 @@ from rengo.core.errors import ConfigError, DataError, ProtocolError
 from rengo.core.files import write_atomically
 from rengo.crypto.key_storage import private_key_from_bytes, private_key_to_bytes
 from rengo.crypto.keys import PaillierPrivateKey, PaillierPublicKey
-from rengo.crypto.sealing import seal, unseal
+from rengo.crypto.sealing import passphrase_bytes, seal, unseal
 from rengo.vfl.common import PartyTable
 
 FORMAT = "rengo-vfl-checkpoint/2"
@@ -178,6 +178,24 @@ def _add_values(digest: Any, values: Any) -> None:
     for value in np.asarray(values).tolist():
         text = str(value).encode()
         digest.update(len(text).to_bytes(4, "big") + text)
+
+
+def sealing_passphrase(role: str, passphrase: str | bytes | None) -> str | bytes:
+    """``passphrase``, checked before anything of a resumable run is written: a key holder
+    seals its private key under it (see :meth:`CheckpointFolder.save_keys`).
+
+    Raises
+    ------
+    ConfigError
+        Naming ``role``, without a passphrase or with one too short to seal under.
+    """
+    if passphrase is None:
+        raise ConfigError(
+            f"a resumable run keeps {role}'s private key encrypted at rest: give a "
+            f"passphrase (rengo vfl coordinator reads it from ${PASSPHRASE_ENV})"
+        )
+    passphrase_bytes(passphrase)  # too short
+    return passphrase
 
 
 class CheckpointFolder:
@@ -310,11 +328,7 @@ class CheckpointFolder:
             Without a passphrase, or for key material this format cannot keep (only a
             Paillier key pair).
         """
-        if passphrase is None:
-            raise ConfigError(
-                f"a resumable run keeps {self.role}'s private key encrypted at rest: give a "
-                f"passphrase (rengo vfl coordinator reads it from ${PASSPHRASE_ENV})"
-            )
+        passphrase = sealing_passphrase(self.role, passphrase)
         if not (
             isinstance(keys, tuple)
             and len(keys) == 2

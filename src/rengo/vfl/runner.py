@@ -83,6 +83,7 @@ from rengo.vfl.checkpoints import (
     EpochCheckpoints,
     EpochState,
     MissingCheckpoint,
+    sealing_passphrase,
 )
 from rengo.vfl.common import FeaturesAfterPsi, HeldOutRule, PartyData, PartyTable, check_columns
 from rengo.vfl.exposure_values import check_exposure
@@ -475,6 +476,9 @@ def vertical_coordinator(
     folder = _folder(plan, COORDINATOR, checkpoint_dir)
     holds_keys = algorithm.key_holder(plan.config, train=plan.train) == "coordinator"
     saved_keys = None
+    if folder is not None and holds_keys and folder.load_plan() is None:
+        # a new run: refused before its first file, so that it leaves no folder to resume
+        sealing_passphrase(COORDINATOR, passphrase)
     if folder is not None:
         _keep_plan(folder, plan)
         saved_keys = folder.load_keys(passphrase) if holds_keys else None
