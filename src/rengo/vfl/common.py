@@ -231,6 +231,8 @@ class VerticalDataset:
                     f"{self.label_party}: labels need one entry per row of the label party, "
                     f"got {len(labels)} labels for its {rows} rows"
                 )
+        for name, names in self.feature_names.items():
+            refuse_repeated_names(name, names)
         if self.exposure is not None:
             rows = len(self.parties[self.label_party].ids)
             object.__setattr__(
@@ -383,7 +385,28 @@ def column_names(data: VerticalDataset | PartyInput, party: str) -> tuple[str, .
     if isinstance(table, PartyTable):
         return ()
     columns = getattr(table[1], "columns", None)
-    return () if columns is None else tuple(str(c) for c in columns)
+    names = () if columns is None else tuple(str(c) for c in columns)
+    refuse_repeated_names(party, names)
+    return names
+
+
+def refuse_repeated_names(party: str, names: Sequence[str]) -> None:
+    """Refuse a party's column names that name one column twice: its model, its IVs and
+    its run's record would show two columns under one name.
+
+    Raises
+    ------
+    DataError
+        Naming the party and the first repeated name.
+    """
+    seen: set[str] = set()
+    for j, name in enumerate(names):
+        if name in seen:
+            raise DataError(
+                f"{party}: column {name!r} is named twice (columns {names.index(name)} and "
+                f"{j}); name each column once, or drop the copy"
+            )
+        seen.add(name)
 
 
 def require_identical_ids(dataset: VerticalDataset) -> None:

@@ -21,6 +21,7 @@ those the rule gives and those each feature party says it was told.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -70,6 +71,36 @@ def require_every_party_kept(
             f"IV is {best:.4f}); every party needs one: lower min_iv, raise top_k, or "
             "leave the party out of the job"
         )
+
+
+def refuse_copied_columns(
+    party: str, features: np.ndarray, names: Sequence[str], settings: SelectionSettings
+) -> None:
+    """Under ``top_k``, refuse a party's column that holds the very values of an earlier
+    one of its own: the two share one IV, so the copy takes a second of the ``top_k`` places
+    (two copies and ``top_k = 2`` leave every other party none). Each party checks its own
+    columns, before any message of the IV protocol.
+
+    Raises
+    ------
+    DataError
+        Naming the party and both columns.
+    """
+    if settings.top_k is None:
+        return
+    first: dict[bytes, int] = {}
+    for j in range(features.shape[1]):
+        column = np.ascontiguousarray(features[:, j], dtype=np.float64)
+        digest = hashlib.sha256(column.tobytes()).digest()
+        if digest in first:
+            i = first[digest]
+            shown = [repr(names[k]) if k < len(names) else str(k) for k in (i, j)]
+            raise DataError(
+                f"{party}: column {shown[1]} holds the same values as column {shown[0]}, so "
+                f"under vfl.selection.top_k = {settings.top_k} the copy would take a second "
+                "place for one column; drop one of them"
+            )
+        first[digest] = j
 
 
 def selection_record(
@@ -168,12 +199,14 @@ def select_at_label_party(
     Raises
     ------
     DataError
-        If the labels are not binary or hold one class, or a party that holds columns would
-        keep none (before any feature party is told anything).
+        If the labels are not binary or hold one class, a column of its own copies an
+        earlier one under ``top_k``, or a party that holds columns would keep none (before
+        any feature party is told anything).
     """
     from rengo.crypto.keys import generate_paillier_keypair  # not at import: party start-up
 
     features = data.features
+    refuse_copied_columns(phase.name, features, data.feature_names, settings)
     labels = data.aligned_labels
     ivs = information_value_guest(
         phase,
@@ -228,10 +261,13 @@ def select_at_feature_party(
 
     Raises
     ------
+    DataError
+        Under ``top_k``, if a column of its own copies an earlier one.
     ProtocolError
         If the label party sends malformed messages.
     """
     features = data.features
+    refuse_copied_columns(phase.name, features, data.feature_names, settings)
     information_value_host(
         phase,
         features,
