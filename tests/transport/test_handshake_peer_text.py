@@ -18,6 +18,7 @@ from rengo.transport.grpc_wire import (
     hello_payload,
     parse_hello,
     parse_welcome,
+    welcome_payload,
 )
 
 INSTANCE = "0123456789abcdef"
@@ -54,7 +55,7 @@ def test_a_long_release_never_cuts_the_wire_format_or_the_rejoining_flag(
     assert len(payload) <= HELLO_LIMIT
     instance, rejoining, named, spoken = parse_hello(payload[:HELLO_LIMIT])
     assert (instance, rejoining, spoken) == (INSTANCE.encode(), True, wire)
-    assert named is not None and release.startswith(named)
+    assert named is not None and release.startswith(named.partition("~")[0])
     assert check_release("alice", named, spoken, ours=release, our_wire=wire) is None
 
 
@@ -99,3 +100,21 @@ def test_a_refusal_offers_one_way_out_on_each_machine_whichever_side_is_newer() 
         check_release("alice", "0.0.9", 1, ours="0.1.0", our_wire=2)
     assert "upgrade party alice to rengo 0.1.0" in str(older.value)
     assert "or run the coordinator on a build of wire format 1" in str(older.value)
+
+
+@pytest.mark.parametrize("common", [64, 100])
+def test_two_builds_whose_releases_differ_only_past_the_64th_character_are_told_apart(
+    common: int,
+) -> None:
+    """Each side named its release cut to 64 characters, so ``0.1.0+<64 characters>.a``
+    and ``...b`` compared as one release: neither log said the releases differ."""
+    shared = "0.1.0+" + "g" * (common - 6)
+    party, coordinator = shared + ".build-a", shared + ".build-b"
+    _, _, named, wire = parse_hello(hello_payload(INSTANCE, False, release=party, wire=2))
+    logged = check_release("alice", named, wire, ours=coordinator, our_wire=2)
+    assert logged is not None and "the releases differ" in logged
+    _, named, wire = parse_welcome(welcome_payload("RUN-1", release=coordinator, wire=2))
+    logged = check_coordinator_release("alice", named, wire, ours=party, our_wire=2)
+    assert logged is not None and "the releases differ" in logged
+    _, _, named, wire = parse_hello(hello_payload(INSTANCE, False, release=party, wire=2))
+    assert check_release("alice", named, wire, ours=party, our_wire=2) is None

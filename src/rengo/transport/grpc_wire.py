@@ -7,6 +7,8 @@ Keys starting with ``$`` are the transport's own; protocol roles may not use the
 
 from __future__ import annotations
 
+import hashlib
+
 from rengo import __version__
 from rengo.core.errors import ConfigError, ProtocolError, ReleaseMismatchError
 from rengo.transport.grpc_frames import GRPC_MESSAGE_LIMIT
@@ -109,6 +111,11 @@ RELEASE_LIMIT = 64
 tags, a wire format of up to 9 digits and :data:`REJOINING`, a hello stays within
 :data:`HELLO_LIMIT`, so that the hub's cut never falls on the format."""
 
+RELEASE_DIGEST = 16
+"""Hex digits of the SHA-256 of a release longer than :data:`RELEASE_LIMIT` that end the
+release a hello or welcome names in its place (after its first characters and ``~``), so
+that two builds whose releases differ only past the limit are not taken as one."""
+
 
 RUN_ID_LIMIT = 128
 """Characters of the run id a welcome names that a party keeps (rengo's own are 22)."""
@@ -118,9 +125,15 @@ def _bounded(release: str) -> str:
     """``release`` as a hello or welcome names it: printable ASCII, spaces and control
     characters (a newline, a terminal escape) made ``_``, at most :data:`RELEASE_LIMIT`
     characters, so that a peer's release can neither forge a line of the other side's log
-    nor push the wire format past :data:`HELLO_LIMIT`."""
+    nor push the wire format past :data:`HELLO_LIMIT`; a longer release keeps its start and
+    ends with a digest of all of it (:data:`RELEASE_DIGEST`)."""
     kept = "".join(ch if ch.isascii() and ch.isprintable() and ch != " " else "_" for ch in release)
-    return kept[:RELEASE_LIMIT]
+    if len(kept) <= RELEASE_LIMIT:
+        return kept
+    # a longer one: its start and a digest of all of it, still RELEASE_LIMIT printable
+    # ASCII characters, which a peer of this wire format reads as any other release
+    digest = hashlib.sha256(release.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{kept[: RELEASE_LIMIT - RELEASE_DIGEST - 1]}~{digest[:RELEASE_DIGEST]}"
 
 
 def _tagged(release: str, wire: int) -> bytes:
