@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from rengo.cli.main import app
@@ -84,13 +85,18 @@ def test_a_run_whose_recorded_valuation_valued_no_round_is_not_called_missing_va
     assert "valued no round" in said, paid.output
 
 
+@pytest.mark.parametrize(
+    ("kind", "command"),
+    [("hfl-deployed", "`rengo coordinator`"), ("vfl-deployed", "`rengo vfl coordinator`")],
+)
 def test_a_deployed_run_whose_values_are_missing_is_not_told_to_repeat_as_a_simulation(
-    tmp_path: Path,
+    tmp_path: Path, kind: str, command: str
 ) -> None:
+    """A vfl-deployed run was told to start `rengo coordinator`, the horizontal command."""
     db = tmp_path / "runs.db"
     with RunStore(db) as store:
         run_id = store.start_run(
-            "hfl-deployed",
+            kind,
             {"job_settings": {"contribution": {"method": "gtg"}}, "job_file": "job.toml"},
             name="deployed",
         )
@@ -98,7 +104,7 @@ def test_a_deployed_run_whose_values_are_missing_is_not_told_to_repeat_as_a_simu
         store.finish_run(run_id, "completed", {"train_loss": 0.5})
         said = rewards_view(store, run_id)["values_missing"]
     assert said is not None and "never recorded" in said
-    assert "rengo coordinator" in said and f"rengo run job.toml --same-as {run_id}" not in said
+    assert command in said and f"rengo run job.toml --same-as {run_id}" not in said
 
 
 def test_a_recording_stopped_after_its_summary_and_before_its_values_is_missing_values(
