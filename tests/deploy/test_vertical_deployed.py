@@ -198,6 +198,8 @@ def test_deployed_processes_reproduce_the_simulator_exactly(
         assert run.summary["scored_values"] == len(simulated["ids"])
         warnings = [e.message for e in runs.events(run.run_id, level="warning")]
         assert any("refused" in m and "intruder" in m for m in warnings)
+        # each party's build, as its hello named it
+        assert set(run.config["party_releases"]) == {LABEL_PARTY, *HOSTS}
         # each party's word on the table it trained on, kept with a run without checkpoints
         assert run.config["party_data_files"] == {
             name: {str(tables[name]["train"].resolve()): file_sha256(tables[name]["train"])}

@@ -91,7 +91,8 @@ def recorded_hub(
 ) -> tuple[GrpcHub, Callable[[str, str], None]]:
     """A hub whose join/leave/refusal events land in ``store`` under ``run_id`` (and go to
     ``on_event``), with who is online kept current there (see :class:`PresenceRecorder`),
-    each revoked certificate the hub meets (:meth:`~rengo.tracking.RunStore.record_revocation`)
+    each revoked certificate the hub meets (:meth:`~rengo.tracking.RunStore.record_revocation`),
+    each party's build (:meth:`~rengo.tracking.RunStore.record_party_release`)
     and what each party reports it trains on (see :class:`PartyDataRecorder`),
     and the recorder itself for the caller's own events (a no-op without a store).
     ``hub_options`` go to :class:`~rengo.transport.grpc_hub.GrpcHub` (message limit, memory
@@ -120,6 +121,16 @@ def recorded_hub(
         with contextlib.suppress(StoreClosedError, StoreWriteRefused):
             store.record_revocation(run_id, party, serial)
 
+    def record_release(party: str, release: str | None, wire: int | None) -> None:
+        # the build each party runs, as its hello named it (the handshake checked its format)
+        build = (
+            "a build whose hello names no release"
+            if release is None
+            else f"rengo {release} (wire format {wire})"
+        )
+        with contextlib.suppress(StoreClosedError, StoreWriteRefused):
+            store.record_party_release(run_id, party, build)
+
     reports = None
     if store is not None and run_id is not None:
         reports = PartyDataRecorder(store, run_id, record_event)
@@ -131,6 +142,7 @@ def recorded_hub(
         on_event=record_event,
         on_data_files=reports,
         on_revoked=record_revocation if store is not None and run_id is not None else None,
+        on_release=record_release if store is not None and run_id is not None else None,
         **hub_options,
     )
     if store is not None and run_id is not None:

@@ -24,6 +24,11 @@ PARTY_DATA_FILES = "party_data_files"
 first joined, by party (``{party: {path: hex digest}}``): the party's word, recorded by the
 coordinator (see :mod:`rengo.transport.data_report`); never compared when a run resumes
 (the resuming process has no report yet), but with each party's reports as it joins."""
+PARTY_RELEASES = "party_releases"
+"""The config entry of a deployed run holding each party's build as its hello named it
+(``{party: ["rengo 0.1.0 (wire format 2)", ...]}``, each build once, in the order the party
+joined with them): recorded by the coordinator at each admitted hello; runs of releases
+before it have none."""
 SHOWN_DIGEST = 12
 """Hex digits of a digest shown in a message (the full ones are in `rengo runs show`)."""
 

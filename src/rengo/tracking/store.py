@@ -62,7 +62,11 @@ from rengo.tracking.records import (
     RoundRecord,
     RunInfo,
 )
-from rengo.tracking.resume_settings import PARTY_DATA_FILES, settings_differences
+from rengo.tracking.resume_settings import (
+    PARTY_DATA_FILES,
+    PARTY_RELEASES,
+    settings_differences,
+)
 from rengo.tracking.revoked_parties import REVOCATIONS, RevokedParty
 from rengo.tracking.run import Run, resume_run
 from rengo.tracking.run import start_run as _start_run_lifecycle
@@ -2445,6 +2449,44 @@ class RunStore:
             config[PARTY_DATA_FILES] = reported
             _write_config(conn, run_id, config)
         return None
+
+    def record_party_release(self, run_id: str, party: str, build: str) -> bool:
+        """Keep the build ``party`` joined a deployed run with (its rengo release and wire
+        format, as its hello named them) in the run's config, under
+        :data:`~rengo.tracking.resume_settings.PARTY_RELEASES`: each build of a party once,
+        in the order it first joined with it.
+
+        Parameters
+        ----------
+        run_id
+            The run's full id.
+        party
+            The party that said hello.
+        build
+            Its build, one line (``rengo 0.1.0 (wire format 2)``).
+
+        Returns
+        -------
+        bool
+            Whether ``build`` is new for ``party`` (recorded now).
+
+        Raises
+        ------
+        UnknownRunError
+            If no run has that id.
+        """
+        with self._transaction() as conn:
+            config = self._config_in(conn, run_id)
+            recorded = config.get(PARTY_RELEASES)
+            releases = dict(recorded) if isinstance(recorded, Mapping) else {}
+            known = releases.get(party)
+            builds = [str(b) for b in known] if isinstance(known, list) else []
+            if build in builds:
+                return False
+            releases[_text(party, "party")] = [*builds, _text(build, "build")]
+            config[PARTY_RELEASES] = releases
+            _write_config(conn, run_id, config)
+        return True
 
     def change_parties(
         self,

@@ -24,6 +24,7 @@ from rengo.tracking.iv_selection_table import IV_SELECTION, iv_selection_table
 from rengo.tracking.membership_table import membership_table
 from rengo.tracking.records import ClientRecord, ClientStats, RunInfo
 from rengo.tracking.reliability import RELIABILITY, recorded_reliability, reliability_rich_table
+from rengo.tracking.resume_settings import PARTY_RELEASES
 from rengo.tracking.round_coverage import PhaseCoverage, phase_coverage, round_coverage
 from rengo.tracking.store import WRITTEN_AHEAD, RunStore
 
@@ -811,6 +812,13 @@ def run_detail(
         header.add_row("interrupted for", _duration(run.paused_s))
     header.add_row("seed", "-" if run.seed is None else str(run.seed))
     header.add_row("rengo", run.rengo_version)
+    builds = run.config.get(PARTY_RELEASES)
+    if isinstance(builds, dict) and builds:  # a deployed run of this release or later
+        shown = "; ".join(
+            f"{party} {', '.join(map(str, b)) if isinstance(b, list) else b}"
+            for party, b in sorted(builds.items())
+        )
+        header.add_row("party builds", shown)
     header.add_row("host", run.hostname)
     privacy = privacy_spent(store, run.run_id)
     if privacy is not None:
@@ -826,7 +834,9 @@ def run_detail(
     elif checkpoints:
         header.add_row("checkpoints", f"{len(checkpoints)} (latest round {checkpoints[-1]})")
     parts: list[RenderableType] = [Panel(header, title=run.label, expand=False)]
-    parts.append(_mapping_table("config", run.config))
+    parts.append(
+        _mapping_table("config", {k: v for k, v in run.config.items() if k != PARTY_RELEASES})
+    )
     if run.summary:
         ledger = store.ledger(run.run_id)
         currency = str(run.summary.get("currency") or (ledger[0].currency if ledger else ""))

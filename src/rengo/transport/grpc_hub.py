@@ -124,6 +124,9 @@ EventFn = Callable[[str, str], None]
 """Receives ``(level, message)`` for joins, leaves and refusals (e.g. a run store's events)."""
 DataFilesFn = Callable[[str, dict[str, str]], None]
 """Receives ``(party, {path: sha256})`` when a party reports the data it trains on."""
+ReleaseFn = Callable[[str, str | None, int | None], None]
+"""Receives ``(party, release, wire format)`` each time the hub admits a party's hello
+(None, None: a build whose hello names neither)."""
 RevokedFn = Callable[[str, int], None]
 """Receives ``(party, serial)`` when a party presents a revoked certificate (once each)."""
 
@@ -319,6 +322,7 @@ class GrpcHub:
         resumable: bool = True,
         on_data_files: DataFilesFn | None = None,
         on_revoked: RevokedFn | None = None,
+        on_release: ReleaseFn | None = None,
     ) -> None:
         """
         Parameters
@@ -372,6 +376,9 @@ class GrpcHub:
             the handshake (revoked while it was away) or while connected (dropped at the
             next liveness check). The structured record of a revocation, which no party's
             text can forge (a deployed coordinator stores it with the run).
+        on_release
+            Receives ``(party, release, wire format)`` each time a party's hello is
+            admitted: the build it runs (a deployed coordinator stores it with the run).
 
         Raises
         ------
@@ -411,6 +418,7 @@ class GrpcHub:
         self.on_event = on_event
         self.on_data_files = on_data_files
         self.on_revoked = on_revoked
+        self.on_release = on_release
         self.stragglers = stragglers
         if waiting_notice is not None and not waiting_notice > 0:
             raise ConfigError(f"waiting_notice must be > 0 or None, got {waiting_notice}")
@@ -1136,6 +1144,11 @@ class GrpcHub:
                 log.warning("%s", compatible)
             self._refuse_a_stale_process(session.name, rejoining)
             self._register(session, instance)
+            if self.on_release is not None and not self._stopping.is_set():
+                try:
+                    self.on_release(session.name, release, wire)
+                except Exception:  # bookkeeping never cuts a party off
+                    log.warning("could not record party %s's release", session.name, exc_info=True)
             return
         if env.key.startswith(RPC_PREFIX):
             self._on_reply(session, env)
