@@ -38,3 +38,37 @@ def test_the_progress_bar_counts_trees_not_epochs(capsys: pytest.CaptureFixture[
     )
     out = capsys.readouterr().out
     assert "tree 2/2" in out and "epoch" not in out
+
+
+def test_with_a_validation_share_each_tree_reports_the_validation_loss_that_stops_it() -> None:
+    events: list[VerticalProgress] = []
+    model = HeteroSecureBoost(
+        key_bits=512,
+        n_trees=3,
+        max_depth=2,
+        validation_fraction=0.2,
+        n_iter_no_change=2,
+        seed=1,
+        key_seed=1,
+        progress=events.append,
+    )
+    model.fit(DATA, "card", Y)
+    ends = [e for e in events if e.stage == "train" and e.ends_epoch and e.party == "card"]
+    assert [e.validation_loss for e in ends] == pytest.approx(model.validation_losses_)
+    assert [e.loss for e in ends] == pytest.approx(model.train_losses_)
+
+
+def test_the_progress_bar_shows_the_validation_loss_with_a_validation_share(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    HeteroSecureBoost(
+        key_bits=512,
+        n_trees=2,
+        max_depth=2,
+        validation_fraction=0.2,
+        n_iter_no_change=2,
+        seed=1,
+        key_seed=1,
+        progress=True,
+    ).fit(DATA, "card", Y)
+    assert "validation loss" in capsys.readouterr().out

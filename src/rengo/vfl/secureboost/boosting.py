@@ -572,7 +572,12 @@ def boost(
             train_losses[-1],
             f", validation loss {validation_losses[-1]:.5f}" if validation_losses else "",
         )
-        reporter.epoch_end(t, train_losses[-1], stop=not more)
+        reporter.epoch_end(
+            t,
+            train_losses[-1],
+            stop=not more,
+            validation_loss=validation_losses[-1] if held_out.any() else None,
+        )
         if not more:
             break
     history = validation_losses or train_losses
