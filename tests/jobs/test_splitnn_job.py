@@ -112,3 +112,28 @@ def test_a_run_records_each_epoch_as_it_ends_and_keeps_them_when_it_fails(
         assert [r.round for r in rounds] == [1, 2, 3]
         losses = again.round_metrics(run.run_id)["train_loss"]
         assert len(losses) == 3 and all(0 < loss < 1 for _, loss in losses), losses
+
+
+def test_a_splitnn_job_that_stops_early_records_its_settings_and_validation_losses(
+    tmp_path: Path,
+) -> None:
+    """SplitNN had no validation share, early stopping or class weights (SecureBoost and
+    hetero LR had): the job keys were refused as unknown."""
+    text = CANCER_JOB.replace("epochs = 4", "epochs = 40") + (
+        "learning_rate = 0.05\nvalidation_fraction = 0.25\nn_iter_no_change = 2\n"
+        'class_weight = "balanced"\n'
+    )
+    built = build_vertical_job(parse_job(tomllib.loads(text)))
+    with RunStore(tmp_path / "r.db") as store:
+        result = run_vertical_job(built, store, log=lambda _m: None)
+        metrics = store.round_metrics(result["run_id"])
+        run = store.get_run(result["run_id"])
+    model = built.model
+    assert isinstance(model, SplitNNClassifier)
+    assert model.n_epochs_ < 40 and len(model.losses_) == model.n_epochs_
+    recorded = [value for _round, value in metrics["validation_loss"]]
+    assert recorded == pytest.approx(model.validation_losses_)
+    assert len(recorded) == model.n_epochs_
+    settings = str(run.config)
+    for key in ("validation_fraction", "n_iter_no_change", "class_weight", "balanced"):
+        assert key in settings

@@ -64,16 +64,22 @@ def loss_rose(losses: Sequence[float], learning_rate: float) -> str | None:
 
 
 def no_better_than_frequencies(
-    losses: Sequence[float], labels: np.ndarray, learning_rate: float
+    losses: Sequence[float],
+    labels: np.ndarray,
+    learning_rate: float,
+    sample_weight: np.ndarray | None = None,
 ) -> str | None:
     """Why a classifier's cross-entropy losses say it learned nothing usable: the last
     epoch's mean loss is not below the loss of predicting every row's class frequencies
-    (the entropy of ``labels``); ``None`` otherwise."""
+    (the entropy of ``labels``; with ``sample_weight``, the mean weighted loss of predicting
+    the weighted class frequencies, as a class-weighted loss is); ``None`` otherwise."""
     if not losses:
         return None
-    _, counts = np.unique(np.asarray(labels), return_counts=True)
-    shares = counts / counts.sum()
-    baseline = float(-(shares * np.log(shares)).sum())
+    _, index = np.unique(np.asarray(labels), return_inverse=True)
+    weights = np.ones(len(index)) if sample_weight is None else np.asarray(sample_weight, float)
+    totals = np.bincount(index.ravel(), weights=weights)
+    shares = totals[totals > 0] / totals.sum()
+    baseline = float(-(totals[totals > 0] / len(index) * np.log(shares)).sum())
     last = losses[-1]
     if math.isfinite(last) and last < baseline:
         return None

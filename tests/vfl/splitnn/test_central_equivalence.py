@@ -20,7 +20,6 @@ import pytest
 import torch
 
 from rengo.vfl import SplitNNClassifier
-from rengo.vfl.common import batch_order
 from rengo.vfl.splitnn.network import (
     bottom_sizes,
     build_mlp,
@@ -30,6 +29,7 @@ from rengo.vfl.splitnn.network import (
     party_rng,
     top_sizes,
 )
+from rengo.vfl.splitnn.roles import held_out_rows, training_batches
 
 SEED = 3
 
@@ -70,32 +70,52 @@ def _central(
         bottoms[host] = build_mlp(start, final_relu=True)
     parameters = [*top.parameters(), *(p for b in bottoms.values() for p in b.parameters())]
     step = make_optimizer(parameters, optimizer, config.learning_rate)
-    loss_fn = torch.nn.BCEWithLogitsLoss()
+    seed = model.label_model_.batch_seed
+    trained = np.setdiff1d(np.arange(len(rows)), held_out_rows(seed, len(rows), config))
+    weights = torch.ones(len(rows))
+    if config.class_weight == "balanced":  # n / (2 n_k) over the trained rows, by hand
+        counts = np.bincount(y[rows][trained].astype(int), minlength=2)
+        per_class = torch.tensor(len(trained) / (2.0 * counts), dtype=torch.float32)
+        weights = per_class[torch.from_numpy(y[rows].astype(np.int64))]
+    unweighted = torch.nn.BCEWithLogitsLoss()
+    each_row = torch.nn.BCEWithLogitsLoss(reduction="none")
     losses = []
     for epoch in range(config.epochs):
         total = 0.0
-        for batch in batch_order(
-            model.label_model_.batch_seed, epoch, len(rows), config.batch_size
-        ):
+        for batch in training_batches(seed, epoch, len(rows), config):
             index = torch.from_numpy(batch)
             joined = torch.cat([bottoms[k](columns[k][index]) for k in order], dim=1)
-            loss = loss_fn(top(joined)[:, 0], labels[index])
+            if config.class_weight == "none":
+                loss = unweighted(top(joined)[:, 0], labels[index])
+            else:
+                loss = (each_row(top(joined)[:, 0], labels[index]) * weights[index]).mean()
             step.zero_grad()
             loss.backward()
             step.step()
             total += float(loss.detach()) * len(batch)
-        losses.append(total / len(rows))
+        losses.append(total / len(trained))
     return losses, mlp_weights(top), {k: mlp_weights(b) for k, b in bottoms.items()}
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+WEIGHTED_WITH_HELD_OUT_ROWS = {
+    "class_weight": "balanced",
+    "validation_fraction": 0.25,
+    "n_iter_no_change": 100,  # never stops within 4 epochs: every epoch is compared
+}
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "options"),
+    [("adam", {}), ("sgd", {}), ("adam", WEIGHTED_WITH_HELD_OUT_ROWS)],
+    ids=["adam", "sgd", "adam-balanced-class-weights-validation-share"],
+)
 def test_split_training_equals_the_same_network_trained_centrally(
-    cancer: dict[str, Any], optimizer: str
+    cancer: dict[str, Any], optimizer: str, options: dict[str, Any]
 ) -> None:
     x, y = cancer["x"], cancer["y"]
     ids = cancer["ids"]
     model = SplitNNClassifier(
-        epochs=4, batch_size=32, learning_rate=0.01, optimizer=optimizer, seed=SEED
+        epochs=4, batch_size=32, learning_rate=0.01, optimizer=optimizer, seed=SEED, **options
     )
     model.fit({k: (ids, x[:, c]) for k, c in COLUMNS.items()}, "card", y)
     losses, top, bottoms = _central(model, x, y, optimizer)

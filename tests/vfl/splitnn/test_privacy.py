@@ -11,10 +11,22 @@ from transcript_search import decoded, plain_arrays
 
 from rengo.vfl import SplitNNClassifier
 
+EARLY_STOPPING_AND_CLASS_WEIGHTS = {
+    "validation_fraction": 0.2,
+    "n_iter_no_change": 1,
+    "tol": 10.0,  # stops after epoch 2, so the 'go on' and 'stop' words both cross
+    "class_weight": "balanced",
+}
 
-@pytest.fixture(scope="module")
-def run(cancer: dict[str, Any]) -> dict[str, Any]:
-    model = SplitNNClassifier(epochs=2, batch_size=64, seed=3)
+
+@pytest.fixture(
+    scope="module",
+    params=[{}, EARLY_STOPPING_AND_CLASS_WEIGHTS],
+    ids=["defaults", "validation-share-early-stopping-class-weights"],
+)
+def run(cancer: dict[str, Any], request: pytest.FixtureRequest) -> dict[str, Any]:
+    model = SplitNNClassifier(epochs=2 if not request.param else 4, batch_size=64, seed=3)
+    model.set_params(**request.param)
     model.fit(cancer["parties"], "card", cancer["labels"])
     ids, _ = model.predict_raw(cancer["parties"])
     transcripts = [
@@ -36,6 +48,10 @@ def test_the_transcript_covers_training_and_scoring(run: dict[str, Any]) -> None
     assert "train/splitnn/epoch=1/batch=0/gradient" in keys
     assert "score/splitnn-predict/embedding" in keys
     assert {e.sender for e in run["entries"]} == {"card", "bank", "telecom", "coordinator"}
+    if run["model"].config.validation_fraction:
+        assert "train/splitnn/epoch=1/held_out_embedding" in keys
+        assert "train/splitnn/epoch=1/go_on" in keys
+        assert run["model"].n_epochs_ == 2
 
 
 def test_no_raw_feature_crosses_the_bus(run: dict[str, Any], cancer: dict[str, Any]) -> None:

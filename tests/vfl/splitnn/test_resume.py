@@ -147,3 +147,29 @@ def test_a_checkpoint_of_other_feature_parties_is_refused() -> None:
         top_input_order(old, ["bank", "telecom"])
     assert top_input_order(None, ["telecom", "bank"]) == ["bank", "telecom"]
     assert top_input_order(replace(old, hosts=None), ["telecom", "bank"]) == ["telecom", "bank"]
+
+
+EARLY = replace(CONFIG, validation_fraction=0.2, n_iter_no_change=1, tol=10.0)
+"""Stops after epoch 2 of 4: the second validation loss cannot beat the first by 10."""
+
+
+@pytest.mark.timeout(120)
+def test_an_early_stopped_run_resumed_after_epoch_1_stops_where_the_uninterrupted_run_did(
+    tmp_path: Path, crash_after: Any
+) -> None:
+    data = make_data()
+    whole = simulate_vertical(plan_of(EARLY, run=None), data, timeout=120)
+    assert whole.parties[GUEST].model.epochs_run == 2
+    crash_after(GUEST, 1)
+    with pytest.raises(crash_after.error):
+        simulate_vertical(plan_of(EARLY), data, checkpoint_dir=tmp_path)
+    crash_after("nobody", 0)
+    resumed = simulate_vertical(plan_of(EARLY), data, checkpoint_dir=tmp_path)
+    assert resumed.coordinator.training == SplitNNReport(2)
+    held_out = [run.parties[GUEST].model.validation_losses for run in (resumed, whole)]
+    assert held_out[0] == held_out[1]
+    assert final_model(resumed) == final_model(whole)
+    # run once more: it had stopped, so no epoch 3
+    again = simulate_vertical(plan_of(EARLY), data, checkpoint_dir=tmp_path)
+    assert final_model(again) == final_model(whole)
+    assert CheckpointFolder(tmp_path, "run-1", GUEST, "splitnn").epochs() == [1, 2]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rengo.core.options import OptionError, check_options, option
+from rengo.data.class_weights import CLASS_WEIGHT_HELP, NO_CLASS_WEIGHT, class_weight_text
 
 Task = Literal["binary", "multiclass"]
 Defense = Literal["none", "gaussian", "max_norm", "marvell"]
@@ -48,6 +49,18 @@ class SplitNNConfig:
     the batch's rows, is at most ``noise_scale`` times the squared distance between the
     two classes' mean gradients).
 
+    With ``validation_fraction`` > 0 that share of the aligned rows is held out of training
+    (every party derives the same rows from the run's seed, as SecureBoost does) and, after
+    each epoch, training stops once the validation loss has not improved by ``tol`` for
+    ``n_iter_no_change`` epochs (0: never stop early; without a validation share the
+    training loss decides). The model is the last epoch's. ``class_weight`` weighs each
+    row's loss by its class's weight at the label party (``"balanced"``, or per class code
+    as ``"0:1,1:25"`` or ``{0: 1, 1: 25}``, a class's code being its position in
+    ``classes_``: the label itself for 0/1 labels; see :mod:`rengo.data.class_weights`):
+    every batch's loss is the mean of its rows' weighted losses, the epoch and validation
+    losses too. The balanced weights come from the label party's training rows and never
+    leave it.
+
     Raises
     ------
     OptionError
@@ -70,6 +83,14 @@ class SplitNNConfig:
     noise_scale: float = option(
         1.0, "Scale of the defense's noise (marvell: power P = s*||g1-g0||^2).", ge=0
     )
+    validation_fraction: float = option(
+        0.0, "Share of aligned rows held out for early stopping (0: none).", ge=0, lt=1
+    )
+    n_iter_no_change: int = option(
+        0, "Stop after this many epochs without improvement (0: never).", ge=0
+    )
+    tol: float = option(1e-7, "Smallest loss improvement that counts for early stopping.", ge=0)
+    class_weight: str = option(NO_CLASS_WEIGHT, CLASS_WEIGHT_HELP, convert=class_weight_text)
 
     def __post_init__(self) -> None:
         check_options(self)

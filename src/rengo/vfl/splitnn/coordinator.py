@@ -79,10 +79,19 @@ def splitnn_coordinator(
     stopped = False
     while not stopped and epochs_run < config.epochs:
         notice = scope.scope(epoch=epochs_run).recv(label_party, EPOCH_END)
+        if start is not None and epochs_run == start.epoch and _stopped_before(notice, epochs_run):
+            break  # the run had stopped early at the epoch it resumes after: nothing to train
         stopped = _expect_epoch_end(notice, label_party, epochs_run + 1)
         epochs_run += 1
         reporter.epoch_end(epochs_run - 1, None, stop=stopped or epochs_run == config.epochs)
     return SplitNNReport(epochs_run)
+
+
+def _stopped_before(value: Any, epochs_run: int) -> bool:
+    """Whether ``value`` is a resumed label party's word that training had already stopped
+    early after ``epochs_run`` epochs (:func:`~rengo.vfl.splitnn.roles.splitnn_label_party`
+    sends it instead of training on)."""
+    return value == {"epochs": epochs_run, "stopped": True} and isinstance(value.get("epochs"), int)
 
 
 def _expect_epoch_end(value: Any, label_party: str, epoch: int) -> bool:

@@ -26,7 +26,8 @@ from rengo.core.codec import decode
 from rengo.core.envelope import envelope_from_bytes
 from rengo.core.errors import ConfigError, DataError
 from rengo.core.notebook_progress import live_progress
-from rengo.vfl.common import PartyInput, VerticalDataset, as_vertical_dataset, batch_order
+from rengo.data.class_weights import class_weights, weigh_rows
+from rengo.vfl.common import PartyInput, VerticalDataset, as_vertical_dataset
 from rengo.vfl.divergence import no_better_than_frequencies
 from rengo.vfl.estimator import VerticalEstimator
 from rengo.vfl.predictions import VerticalPredictions
@@ -42,7 +43,9 @@ from rengo.vfl.splitnn.roles import (
     EpochRecord,
     SplitNNFeatureModel,
     SplitNNLabelModel,
+    held_out_rows,
     listening,
+    training_batches,
 )
 
 Progress = bool | Callable[[EpochRecord], None]
@@ -132,8 +135,16 @@ class SplitNNClassifier(VerticalEstimator):
         rows = self.fit_run_.parties[dataset.label_party].train_rows
         assert rows is not None
         self.train_labels_ = np.asarray(dataset.labels)[rows]
+        model = self.label_model_
+        held = held_out_rows(model.batch_seed, len(self.train_labels_), self.config)
+        trained = np.delete(self.train_labels_, held)
+        codes = np.searchsorted(model.classes, trained)
+        weights = class_weights(codes, self.config.class_weight, "fit", len(model.classes))
         problem = no_better_than_frequencies(
-            self.losses_, self.train_labels_, self.config.learning_rate
+            self.losses_,
+            trained,
+            self.config.learning_rate,
+            None if weights is None else weigh_rows(codes, weights),
         )
         if problem is not None:
             # imported here: scikit-learn costs ~2 s to import (see not_fitted_error)
@@ -164,6 +175,17 @@ class SplitNNClassifier(VerticalEstimator):
     def losses_(self) -> list[float]:
         """The mean training loss of every epoch."""
         return list(self.label_model_.losses)
+
+    @property
+    def validation_losses_(self) -> list[float]:
+        """The mean loss on the held-out rows after every epoch (``validation_fraction``;
+        empty without a validation share)."""
+        return list(self.label_model_.validation_losses)
+
+    @property
+    def n_epochs_(self) -> int:
+        """The epochs training ran (fewer than ``epochs`` when it stopped early)."""
+        return self.label_model_.epochs_run
 
     # -- prediction -----------------------------------------------------------------------
     def predict(
@@ -243,7 +265,7 @@ class SplitNNClassifier(VerticalEstimator):
         gradients, truth, batches = [], [], []
         offset = 0
         for e in epochs:
-            order = batch_order(model.batch_seed, e, len(labels), self.config.batch_size)
+            order = training_batches(model.batch_seed, e, len(labels), self.config)
             for b, rows in enumerate(order):
                 gradients.append(found[(e, b)])
                 truth.append(labels[rows])
@@ -318,7 +340,10 @@ class _ProgressBar:
         task = self._bar.add_task("epochs", total=self._epochs, status="")
 
         def report(record: EpochRecord) -> None:
-            self._bar.update(task, advance=1, status=f"loss {record.loss:.4f}")
+            status = f"loss {record.loss:.4f}"
+            if record.validation_loss is not None:
+                status += f"  validation loss {record.validation_loss:.4f}"
+            self._bar.update(task, advance=1, status=status)
 
         return report
 

@@ -54,6 +54,10 @@ class SplitNNResume:
     hosts: tuple[str, ...] | None = None
     """The label party's order of the feature parties' embeddings in its top model's input
     (None: a checkpoint written before rengo kept it; see :func:`top_input_order`)."""
+    validation_losses: list[float] = field(default_factory=list)
+    """The label party's loss on the held-out rows after each epoch (validation share)."""
+    stopped: bool = False
+    """Training stopped early at ``epochs_run`` (a resumed run trains no further)."""
 
 
 def _layer_shapes(widths: list[int] | None) -> list[tuple[int, ...]]:
@@ -97,6 +101,8 @@ def start_party(
             [float(v) for v in values["losses"]],
             noise if isinstance(noise, dict) else None,
             None if hosts is None else tuple(hosts),
+            [float(v) for v in values.get("validation_losses", [])],
+            bool(values.get("stopped", False)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise DataError(f"{who}'s checkpoint of epoch {start.epoch} is incomplete: {exc}") from exc
@@ -122,6 +128,8 @@ def save_party(
     losses: list[float] | None = None,
     noise: np.random.Generator | None = None,
     hosts: Sequence[str] | None = None,
+    validation_losses: list[float] | None = None,
+    stopped: bool = False,
 ) -> None:
     """Checkpoint a party after ``epochs_run`` epochs (nothing without checkpoints;
     ``hosts``: the label party's :func:`top_input_order`)."""
@@ -134,6 +142,10 @@ def save_party(
         values["noise"] = noise.bit_generator.state
     if hosts is not None:
         values["hosts"] = list(hosts)
+    if validation_losses:
+        values["validation_losses"] = list(validation_losses)
+    if stopped:
+        values["stopped"] = True
     checkpoints.save(EpochState(epochs_run, arrays, values))
 
 

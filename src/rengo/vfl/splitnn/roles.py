@@ -34,6 +34,14 @@ What each party learns (no cryptography: embeddings and gradients travel in the 
 Each bottom model reads its party's columns z-scored with the mean and spread of that
 party's own training rows (kept in its model, applied to the rows it scores; never sent).
 
+With a validation share (``validation_fraction``), every party derives the same held-out rows
+from the run seed and trains on the others; after each epoch every feature party sends its
+embeddings of the held-out rows (``held_out_embedding``), from which the label party computes
+the validation loss. With early stopping (``n_iter_no_change`` > 0) the label party then tells
+each feature party whether training goes on (``go_on``, one bit per epoch, a function of the
+labels, as SecureBoost's hosts learn when boosting stops). Class weights
+(``class_weight``) stay with the label party: they scale its loss, so the gradients it returns.
+
 The coordinator takes no part in training; the label party tells it when each epoch has
 ended and whether training stops (a count and a flag: :mod:`rengo.vfl.splitnn.coordinator`),
 so that a deployed run's record follows the epochs.
@@ -59,10 +67,12 @@ import numpy as np
 from rengo.core.deprecation import REMOVED_IN
 from rengo.core.errors import DataError, ProtocolError
 from rengo.data import Standardization
+from rengo.data.class_weights import class_weights, weigh_rows
 from rengo.transport.channel import Channel
 from rengo.vfl.checkpoints import EpochCheckpoints, require_same_seed, restore_optimizer
 from rengo.vfl.common import PartyTable, batch_order, z_scored
 from rengo.vfl.divergence import require_finite
+from rengo.vfl.early_stopping import should_stop, validation_mask
 from rengo.vfl.progress import ProgressFn, TrainingReporter, batches_per_epoch
 from rengo.vfl.splitnn.config import SplitNNConfig
 from rengo.vfl.splitnn.leakage import defend_gradients
@@ -84,6 +94,8 @@ SETUP = "setup"  # label party -> feature parties: aligned rows, batch seed
 EMBEDDING = "embedding"  # (per batch) feature party -> label party: e_k
 GRADIENT = "gradient"  # (per batch) label party -> feature party: dL/de_k (defended)
 EPOCH_END = "epoch_end"  # (per epoch) label party -> coordinator: epochs done, stopped
+HELD_OUT = "held_out_embedding"  # (per epoch, validation share) feature -> label party
+GO_ON = "go_on"  # (per epoch, early stopping) label party -> feature parties: train on?
 
 _LOG = logging.getLogger(__name__)
 
@@ -120,6 +132,9 @@ class SplitNNLabelModel:
     """The mean and spread of each of its columns over its training rows, with which its
     bottom model reads them z-scored, new rows too (``None``: no bottom model, or as given:
     a model written before rengo scaled the inputs)."""
+    validation_losses: list[float] = field(default_factory=list)
+    """The loss on the held-out rows after every epoch (empty without a validation
+    share)."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +144,8 @@ class EpochRecord:
     epoch: int
     epochs: int
     loss: float
+    validation_loss: float | None = None
+    """The loss on the held-out rows (``None`` without a validation share)."""
 
 
 EpochListener = Callable[[EpochRecord], None]
@@ -279,6 +296,36 @@ def _missing_labels(y: np.ndarray) -> np.ndarray:
     )
 
 
+def held_out_rows(seed: int, rows: int, config: SplitNNConfig) -> np.ndarray:
+    """The positions of the aligned rows held out for early stopping (``validation_fraction``
+    of them, drawn from the run seed, so every party derives the same; empty without a
+    validation share).
+
+    Raises
+    ------
+    DataError
+        If no row would be left to train on.
+    """
+    mask = validation_mask(seed, rows, config.validation_fraction)
+    if rows and mask.all():
+        raise DataError(
+            f"validation_fraction = {config.validation_fraction} holds out all {rows} aligned "
+            "rows: no row is left to train on; lower it"
+        )
+    return np.flatnonzero(mask)
+
+
+def training_batches(seed: int, epoch: int, rows: int, config: SplitNNConfig) -> list[np.ndarray]:
+    """The positions (among the aligned rows) of every batch of ``epoch``: the rows not held
+    out (:func:`held_out_rows`), in :func:`rengo.vfl.common.batch_order` over them; without a
+    validation share, ``batch_order(seed, epoch, rows, batch_size)`` itself."""
+    held = held_out_rows(seed, rows, config)
+    if not len(held):
+        return batch_order(seed, epoch, rows, config.batch_size)
+    training = np.setdiff1d(np.arange(rows), held)
+    return [training[b] for b in batch_order(seed, epoch, len(training), config.batch_size)]
+
+
 def received_array(value: Any, sender: str, rows: int, width: int, what: str) -> np.ndarray:
     """``value`` if it is a finite float32 ``(rows, width)`` array, else raise."""
     if (
@@ -395,38 +442,65 @@ def splitnn_label_party(
     params = list(top.parameters()) + ([] if bottom is None else list(bottom.parameters()))
     optimizer = make_optimizer(params, config.optimizer, config.learning_rate)
     losses: list[float] = []
-    first = 0
+    validation_losses: list[float] = []
+    first, stopped = 0, False
     if resumed is not None:
         restore_optimizer(optimizer, resumed.optimizer)
         restore_noise(noise, resumed.noise)
         losses, first = list(resumed.losses), resumed.epochs_run
+        validation_losses, stopped = list(resumed.validation_losses), resumed.stopped
+    held = held_out_rows(batch_seed, len(x), config)
+    training = np.setdiff1d(np.arange(len(x)), held)
+    if len(held) and config.n_iter_no_change == 0 and resumed is None:
+        warnings.warn(
+            f"{name}: validation_fraction = {config.validation_fraction} holds out "
+            f"{len(held)} of the {len(x)} aligned rows, but n_iter_no_change = 0 never stops "
+            "early on them (they only give validation_losses_); set n_iter_no_change >= 1 to "
+            "stop early, or validation_fraction = 0 to train on every row",
+            UserWarning,
+            stacklevel=2,
+        )
+    weights = class_weights(index[training], config.class_weight, name, len(classes))
+    row_weights = (
+        None if weights is None else torch.from_numpy(weigh_rows(index, weights).astype(np.float32))
+    )
     xt = torch.from_numpy(x)
     positive = index == 1  # Marvell's noise depends on the row's class (binary only)
+    reduction = "mean" if row_weights is None else "none"
     if config.task == "binary":
         yt = torch.from_numpy(index.astype(np.float32))
-        loss_fn = torch.nn.BCEWithLogitsLoss()
+        loss_fn = torch.nn.BCEWithLogitsLoss(reduction=reduction)
     else:
         yt = torch.from_numpy(index)
-        loss_fn = torch.nn.CrossEntropyLoss()
+        loss_fn = torch.nn.CrossEntropyLoss(reduction=reduction)
+
+    def mean_loss(embedded: list[Any], rows: np.ndarray) -> Any:
+        """The mean (class-weighted) loss of ``rows`` from their embeddings."""
+        index_t = torch.from_numpy(rows)
+        parts = ([] if bottom is None else [bottom(xt[index_t])]) + embedded
+        logits = top(torch.cat(parts, dim=1))
+        if config.task == "binary":
+            logits = logits[:, 0]
+        if row_weights is None:
+            return loss_fn(logits, yt[index_t])
+        return (loss_fn(logits, yt[index_t]) * row_weights[index_t]).mean()
+
     reporter = TrainingReporter(
-        progress, name, config.epochs, batches_per_epoch(len(x), config.batch_size)
+        progress, name, config.epochs, batches_per_epoch(len(training), config.batch_size)
     )
-    for epoch in range(first, config.epochs):
+    if stopped and coordinator is not None:  # resumed after stopping early: tell it so
+        scope.scope(epoch=first).send(coordinator, EPOCH_END, {"epochs": first, "stopped": True})
+    for epoch in range(first, first if stopped else config.epochs):
         this_epoch = scope.scope(epoch=epoch)
         total, seen = 0.0, 0
-        for batch, rows in enumerate(batch_order(batch_seed, epoch, len(x), config.batch_size)):
+        for batch, rows in enumerate(training_batches(batch_seed, epoch, len(x), config)):
             step = this_epoch.scope(batch=batch)
             received = [
                 received_array(step.recv(h, EMBEDDING), h, len(rows), width, "embedding")
                 for h in hosts
             ]
             leaves = [torch.from_numpy(e.copy()).requires_grad_(True) for e in received]
-            index_t = torch.from_numpy(rows)
-            parts = ([] if bottom is None else [bottom(xt[index_t])]) + leaves
-            logits = top(torch.cat(parts, dim=1))
-            if config.task == "binary":
-                logits = logits[:, 0]
-            loss = loss_fn(logits, yt[index_t])
+            loss = mean_loss(leaves, rows)
             optimizer.zero_grad()
             loss.backward()
             lr = config.learning_rate
@@ -442,7 +516,25 @@ def splitnn_label_party(
             total += float(loss.detach()) * len(rows)
             seen += len(rows)
             reporter.batch(epoch, batch, total / seen)
-        losses.append(total / len(x))
+        losses.append(total / len(training))
+        if len(held):
+            held_embeddings = [
+                torch.from_numpy(
+                    received_array(
+                        this_epoch.recv(h, HELD_OUT), h, len(held), width, "held-out embedding"
+                    ).copy()
+                )
+                for h in hosts
+            ]
+            with torch.no_grad():
+                validation_losses.append(float(mean_loss(held_embeddings, held)))
+        history = validation_losses if len(held) else losses
+        stopped = epoch + 1 == config.epochs or should_stop(
+            history, config.n_iter_no_change, config.tol
+        )
+        if config.n_iter_no_change > 0:
+            for host in hosts:
+                this_epoch.send(host, GO_ON, not stopped)
         save_party(
             checkpoints,
             epoch + 1,
@@ -453,12 +545,17 @@ def splitnn_label_party(
             losses=losses,
             noise=noise,
             hosts=hosts,
+            validation_losses=validation_losses,
+            stopped=stopped,
         )
-        _report(table, EpochRecord(epoch + 1, config.epochs, losses[-1]), name)
-        reporter.epoch_end(epoch, losses[-1], stop=epoch + 1 == config.epochs)
+        held_loss = validation_losses[-1] if len(held) else None
+        _report(table, EpochRecord(epoch + 1, config.epochs, losses[-1], held_loss), name)
+        reporter.epoch_end(epoch, losses[-1], stop=stopped, validation_loss=held_loss)
         if coordinator is not None:  # after the checkpoint: the coordinator's is never ahead
-            notice = {"epochs": epoch + 1, "stopped": epoch + 1 == config.epochs}
+            notice = {"epochs": epoch + 1, "stopped": stopped}
             this_epoch.send(coordinator, EPOCH_END, notice)
+        if stopped:
+            break
     return SplitNNLabelModel(
         None if bottom is None else mlp_weights(bottom),
         mlp_weights(top),
@@ -466,9 +563,10 @@ def splitnn_label_party(
         config.task,
         tuple(hosts),
         losses,
-        config.epochs,
+        len(losses),
         batch_seed,
         scaling,
+        validation_losses,
     )
 
 
@@ -551,12 +649,16 @@ def splitnn_feature_party(
     if resumed is not None:
         restore_optimizer(optimizer, resumed.optimizer)
     xt = torch.from_numpy(x)
+    held = held_out_rows(batch_seed, len(x), config)
     reporter = TrainingReporter(
-        progress, name, config.epochs, batches_per_epoch(len(x), config.batch_size)
+        progress, name, config.epochs, batches_per_epoch(len(x) - len(held), config.batch_size)
     )
-    for epoch in range(0 if resumed is None else resumed.epochs_run, config.epochs):
+    first = 0 if resumed is None else resumed.epochs_run
+    stopped = resumed is not None and resumed.stopped
+    epochs_run = first
+    for epoch in range(first, first if stopped else config.epochs):
         this_epoch = scope.scope(epoch=epoch)
-        for batch, rows in enumerate(batch_order(batch_seed, epoch, len(x), config.batch_size)):
+        for batch, rows in enumerate(training_batches(batch_seed, epoch, len(x), config)):
             step = this_epoch.scope(batch=batch)
             embedding = bottom(xt[torch.from_numpy(rows)])
             sent = embedding.detach().numpy().copy()
@@ -569,6 +671,30 @@ def splitnn_feature_party(
             embedding.backward(torch.from_numpy(gradient.copy()))
             optimizer.step()
             reporter.batch(epoch, batch)
-        save_party(checkpoints, epoch + 1, optimizer, bottom=mlp_weights(bottom), seed=batch_seed)
-        reporter.epoch_end(epoch, None, stop=epoch + 1 == config.epochs)
-    return SplitNNFeatureModel(mlp_weights(bottom), config.epochs, scaling)
+        if len(held):
+            with torch.no_grad():
+                held_embedding = bottom(xt[torch.from_numpy(held)]).numpy().copy()
+            require_finite([held_embedding], name, "embeddings", epoch, 0, config.learning_rate)
+            this_epoch.send(label_party, HELD_OUT, held_embedding)
+        stopped = epoch + 1 == config.epochs
+        if config.n_iter_no_change > 0:
+            go_on = this_epoch.recv(label_party, GO_ON)
+            if not isinstance(go_on, bool):
+                raise ProtocolError(
+                    f"{label_party} sent a malformed word on whether training goes on: "
+                    f"{type(go_on).__name__}, not a bool"
+                )
+            stopped = stopped or not go_on
+        epochs_run = epoch + 1
+        save_party(
+            checkpoints,
+            epoch + 1,
+            optimizer,
+            bottom=mlp_weights(bottom),
+            seed=batch_seed,
+            stopped=stopped,
+        )
+        reporter.epoch_end(epoch, None, stop=stopped)
+        if stopped:
+            break
+    return SplitNNFeatureModel(mlp_weights(bottom), epochs_run, scaling)
