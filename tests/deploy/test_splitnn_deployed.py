@@ -55,7 +55,10 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def deploy(
-    certs: Path, data: dict[str, PartyData], store: RunStore | None = None
+    certs: Path,
+    data: dict[str, PartyData],
+    store: RunStore | None = None,
+    config: SplitNNConfig = CONFIG,
 ) -> dict[str, Any]:
     """The run deployed: a hub and one connection per party, in threads."""
     hub, address = serve(
@@ -65,7 +68,7 @@ def deploy(
             PARTIES,
             "card",
             algorithm="splitnn",
-            config=CONFIG,
+            config=config,
             seed=SEED,
             join_timeout=20.0,
             heartbeat_interval=0.5,
@@ -136,3 +139,33 @@ def test_a_feature_party_with_a_missing_value_stops_everyone_naming_it(
         failure = outcome[name]
         assert isinstance(failure, PeerFailure), (name, failure)
         assert failure.role == "telecom"
+
+
+EARLY = SplitNNConfig(
+    epochs=6,
+    batch_size=48,
+    validation_fraction=0.25,
+    n_iter_no_change=1,
+    tol=10.0,  # the second epoch cannot beat the first by 10: it stops there
+    class_weight="balanced",
+)
+
+
+@pytest.mark.timeout(240)
+def test_an_early_stopped_class_weighted_run_deployed_equals_the_simulation(
+    data: dict[str, PartyData], certs: Path
+) -> None:
+    plan = VerticalPlan("card", ("bank", "telecom"), EARLY, SEED, algorithm="splitnn")
+    simulated = simulate_vertical(plan, data).parties
+    outcome = deploy(certs, data, config=EARLY)
+    for name in PARTIES:
+        assert not isinstance(outcome[name], BaseException), outcome[name]
+    deployed = outcome["card"]
+    assert deployed.model.epochs_run == 2 and len(deployed.model.validation_losses) == 2
+    assert deployed.model.validation_losses == simulated["card"].model.validation_losses
+    np.testing.assert_array_equal(deployed.scores, simulated["card"].scores)
+    for name in ("bank", "telecom"):
+        assert outcome[name].model.epochs_run == 2
+        for a, b in zip(outcome[name].model.bottom, simulated[name].model.bottom, strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert outcome["coordinator"].outcome.training == SplitNNReport(2)
