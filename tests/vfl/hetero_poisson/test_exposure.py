@@ -6,9 +6,12 @@ exposure; bad exposures are refused naming the party and row."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.linear_model import PoissonRegressor
+from transcript_search import plain_numbers
 
 from rengo.core.errors import ConfigError, DataError
 from rengo.data import shared_data_dir
@@ -205,3 +208,40 @@ def test_an_exposure_a_billionth_of_the_mean_is_refused_naming_the_row_and_the_f
         model = HeteroPoissonRegression(key_bits=512, epochs=3, seed=0)
         model.fit(_parties(ids, x), "insurer", y=counts, exposure=unit * exposure)
         assert np.isfinite(model.guest_model_.intercept)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # 3 epochs
+def test_no_exposure_nor_its_log_crosses_the_bus_in_training_or_scoring() -> None:
+    """The exposure is the label party's, like its counts: it multiplies its own factor of
+    the encrypted chain, so no party's transcript holds an exposure (or ``log e``, the
+    offset) as a plain number or as raw float64 bytes."""
+    ids, x, exposure, counts = _table(120)
+    model = HeteroPoissonRegression(key_bits=512, epochs=3, seed=0, batch_size=40)
+    model.fit(_parties(ids, x), "insurer", y=counts, exposure=exposure)
+    model.predict(_parties(ids, x), exposure=exposure)
+    transcripts = [model.psi_.transcript, model.transcript_, model.predict_bus_.transcript]  # type: ignore[union-attr]
+    entries = [e for t in transcripts if t for e in t]
+    assert {e.sender for e in entries} >= {"insurer", "telematics"}
+    wire = b"".join(e.payload for e in entries)
+    sent = set(plain_numbers(entries).astype(np.float64).tolist())
+    for value in (*exposure, *np.log(exposure)):
+        assert np.float64(value).tobytes() not in wire
+        assert float(value) not in sent
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # 3 epochs
+def test_scoring_a_model_fitted_with_an_exposure_without_one_warns_and_names_the_fix() -> None:
+    """Before, ``score(data, y)`` of a model fitted with ``exposure=`` silently compared
+    each count with one unit's rate: a user measured -0.92 where the fitted deviance per
+    unit of exposure was -0.72 (800 policies, exposures in (0.2, 2))."""
+    ids, x, exposure, counts = _table(120)
+    model = HeteroPoissonRegression(key_bits=512, epochs=3, seed=0)
+    model.fit(_parties(ids, x), "insurer", y=counts, exposure=exposure)
+    with pytest.warns(UserWarning, match="fitted with an exposure.*pass exposure="):
+        model.score(_parties(ids, x), counts)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.score(_parties(ids, x), counts, exposure=exposure)
+        unexposed = HeteroPoissonRegression(key_bits=512, epochs=3, seed=0, tol=0)
+        unexposed.fit(_parties(ids, x), "insurer", y=counts)
+        unexposed.score(_parties(ids, x), counts)

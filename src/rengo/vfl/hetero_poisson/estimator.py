@@ -13,6 +13,7 @@ recording bus. Keyword arguments are
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -120,9 +121,9 @@ class HeteroPoissonRegression(CoordinatedLinearModel):
         ConfigError
             As :meth:`CoordinatedLinearModel.fit`.
         """
-        super().fit(
-            _with_exposure(data, label_party, y, exposure), labels=labels, selection=selection
-        )
+        dataset = _with_exposure(data, label_party, y, exposure)
+        super().fit(dataset, labels=labels, selection=selection)
+        self.fitted_with_exposure_ = dataset.exposure is not None
         return self
 
     def predict(
@@ -203,11 +204,27 @@ class HeteroPoissonRegression(CoordinatedLinearModel):
             Without labels, or for a bad exposure.
         NotFittedError
             Before :meth:`fit`.
+
+        Warns
+        -----
+        UserWarning
+            When the model was fitted with an exposure and is scored without one: the
+            counts are then compared with one unit's rate each, which is not the deviance
+            the fit minimised (pass ``exposure=``).
         """
         self._require_fitted()
         dataset = _with_exposure(data, label_party or self.label_party_, y, exposure)
         if dataset.labels is None:
             raise DataError("score needs labels for the label party's rows")
+        if dataset.exposure is None and getattr(self, "fitted_with_exposure_", False):
+            warnings.warn(
+                f"{type(self).__name__} was fitted with an exposure, and score was given "
+                "none: each count is compared with the rate for one unit of exposure, not "
+                "with its expected count; pass exposure= (the rows' exposures, in the label "
+                "party's order) to score the model as it was fitted",
+                UserWarning,
+                stacklevel=2,
+            )
         own_ids = np.asarray(dataset.parties[dataset.label_party].ids)
         ids, rates = super().predict(replace(dataset, exposure=None))
         counts = VerticalPredictions(own_ids, np.asarray(dataset.labels)).aligned_to(ids)
