@@ -137,3 +137,22 @@ def test_a_splitnn_job_that_stops_early_records_its_settings_and_validation_loss
     settings = str(run.config)
     for key in ("validation_fraction", "n_iter_no_change", "class_weight", "balanced"):
         assert key in settings
+
+
+def test_rengo_run_refuses_an_executor_for_a_vertical_job_before_training(
+    tmp_path: Path,
+) -> None:
+    """Before, `rengo run vfl.toml --executor process` was accepted and ignored (the parties
+    ran in threads of this process, as without it) where `rengo sweep` refused it."""
+    from typer.testing import CliRunner
+
+    from rengo.cli.main import app
+
+    (tmp_path / "job.toml").write_text(CANCER_JOB, encoding="utf-8")
+    store = tmp_path / "r.db"
+    out = CliRunner().invoke(
+        app, ["run", str(tmp_path / "job.toml"), "--executor", "process", "--store", str(store)]
+    )
+    assert out.exit_code != 0, out.output
+    assert "vertical job" in out.output and "leave --executor out" in out.output
+    assert not store.exists() or RunStore(store).list_runs() == []

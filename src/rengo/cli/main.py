@@ -139,7 +139,10 @@ def run(
     store: StoreOption = None,
     executor: Annotated[
         str | None,
-        typer.Option(help="Override job.executor (serial, process, ray: see rengo strategies)."),
+        typer.Option(
+            help="Override job.executor (serial, process, ray: see rengo strategies); "
+            "horizontal jobs only (a vertical job's parties run in this process)."
+        ),
     ] = None,
     plot: Annotated[
         Path | None,

@@ -72,6 +72,11 @@ def run_job(
     if plot is not None:  # before the run trains, not after it
         writable_folder(plot if plot.is_dir() else plot.parent)
     if spec.vfl is not None:
+        if executor is not None:  # as `rengo sweep` refuses it
+            raise ConfigError(
+                f"--executor picks where a horizontal job's clients train; {job_path} is a "
+                "vertical job, whose parties are simulated in this process: leave --executor out"
+            )
         if resume is not None:
             raise ConfigError(
                 f"{job_path} is a vertical job: `rengo run --resume` continues horizontal "
