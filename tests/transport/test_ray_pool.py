@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -385,10 +386,11 @@ def test_a_cluster_named_by_ray_address_is_joined_without_a_local_instances_sett
     monkeypatch.setattr(
         ray_pool.ray, "init", lambda address=None, **options: started.append(options)
     )
-    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
-    pool = ray_pool.RayPool(lambda *args: None, ["a"], workers=4, num_gpus_per_client=1)  # type: ignore[arg-type]
-    with caplog.at_level(logging.WARNING, logger="rengo.transport"):
-        assert pool._ensure_ray() == "handler-ref"
+    with socket.create_server(("", 0)) as head:  # a head that accepts connections
+        monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{head.getsockname()[1]}")
+        pool = ray_pool.RayPool(lambda *args: None, ["a"], workers=4, num_gpus_per_client=1)  # type: ignore[arg-type]
+        with caplog.at_level(logging.WARNING, logger="rengo.transport"):
+            assert pool._ensure_ray() == "handler-ref"
     (options,) = started
     assert "num_cpus" not in options
     assert "num_gpus_per_client=1 (the largest node has 0 GPU)" in caplog.text
@@ -414,3 +416,36 @@ def test_device_auto_beside_the_clusters_gpus_is_warned_about(
     with caplog.at_level(logging.WARNING, logger="rengo.transport"):
         cuda._ensure_ray()  # type: ignore[attr-defined]
     assert caplog.text == ""  # 'cuda' reserves a GPU a task
+
+
+@pytest.mark.parametrize("named_by", ["address", "RAY_ADDRESS"])
+def test_a_cluster_address_nothing_answers_at_is_refused_at_once_by_name(
+    monkeypatch: pytest.MonkeyPatch, named_by: str
+) -> None:
+    """ray.init(address=host:port) with no cluster there retried 20 times 36 s (seen: a
+    mistyped port held simulate 324 s before it was killed, with only Ray's C++ log lines):
+    the pool refuses the address, naming it, before Ray tries to join."""
+    import rengo.transport.ray_pool as ray_pool
+    from rengo.core.errors import ConfigError
+
+    _stand_in_for_ray_start(monkeypatch, [TWO_CPU_NODE])
+    joined: list[str | None] = []
+    monkeypatch.setattr(
+        ray_pool.ray, "init", lambda address=None, **options: joined.append(address)
+    )
+    with socket.socket() as closed:  # a port nothing listens on once the socket is closed
+        closed.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{closed.getsockname()[1]}"
+    if named_by == "RAY_ADDRESS":
+        monkeypatch.setenv("RAY_ADDRESS", address)
+    else:
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    pool = ray_pool.RayPool(
+        lambda *args: None,  # type: ignore[arg-type]
+        ["a"],
+        address=address if named_by == "address" else None,
+    )
+    with pytest.raises(ConfigError, match=f"no Ray cluster answers at {named_by}=") as refused:
+        pool.start()
+    assert repr(address) in str(refused.value)
+    assert joined == []  # Ray was never asked to join it

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 import warnings
@@ -103,6 +104,48 @@ def _sigterm_handler_kept() -> Iterator[None]:
             signal.signal(signal.SIGTERM, own)
 
 
+CONNECT_TIMEOUT_S = 10.0
+"""How long the pool waits for a named cluster's head to accept a connection before refusing
+the address (Ray itself retried 20 times 36 s: about 12 minutes, with no word to the caller)."""
+
+
+def _head_address(address: str) -> tuple[str, int] | None:
+    """The head's host and port Ray would connect to for ``address`` ("host:port",
+    "ray://host:port", or "auto": the cluster ``ray start`` recorded), or None where Ray
+    finds none itself (it then refuses at once) or the address is not host:port."""
+    if address.startswith("ray://"):
+        address = address[len("ray://") :]
+    elif address in ("auto", "local") or ":" in address:
+        try:  # Ray's own reading: "auto" from RAY_ADDRESS or its file, 127.0.0.1 as the node IP
+            from ray._private.services import canonicalize_bootstrap_address
+
+            found = canonicalize_bootstrap_address(address)
+        except Exception:  # Ray's private API moved, or it refuses the address: Ray says why
+            found = None if address in ("auto", "local") else address
+        if found is None:
+            return None
+        address = str(found)
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        return None
+    return host.strip("[]"), int(port)
+
+
+def _unreachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> str | None:
+    """Why the head of the Ray cluster at ``address`` does not accept a connection within
+    ``timeout`` seconds, or None when it does (or Ray itself will say why it cannot join)."""
+    head = _head_address(address)
+    if head is None:
+        return None
+    try:
+        with socket.create_connection(head, timeout=timeout):
+            return None
+    except TimeoutError:
+        return f"{head[0]}:{head[1]}: no answer in {timeout:g} s"
+    except OSError as exc:
+        return f"{head[0]}:{head[1]}: {exc.strerror or exc}"
+
+
 class RayPool(HeldClientStates):
     """Clients run as Ray tasks, at most ``workers`` at a time (default: what the cluster's
     CPUs allow at ``num_cpus_per_client`` each).
@@ -152,7 +195,9 @@ class RayPool(HeldClientStates):
         Raises
         ------
         ConfigError
-            When no node of a Ray this pool started can run a client task.
+            When no node of a Ray this pool started can run a client task, or the head of
+            the cluster it is to join (``address``, ``RAY_ADDRESS``) does not accept a
+            connection within :data:`CONNECT_TIMEOUT_S` seconds.
         """
         self._ensure_ray()
 
@@ -164,6 +209,14 @@ class RayPool(HeldClientStates):
                 # run by `ray job submit` has it set): a local instance's settings would fail
                 cluster = self._address or os.environ.get("RAY_ADDRESS") or None
                 log.info("starting Ray: %s", cluster or "a local Ray instance")
+                why = None if cluster is None else _unreachable(cluster)
+                if why is not None:
+                    named = "address" if self._address else "RAY_ADDRESS"
+                    raise ConfigError(
+                        f"no Ray cluster answers at {named}={cluster!r} ({why}): start its "
+                        "head (`ray start --head`) or give the head's address (host:6379, or "
+                        "ray://host:10001 for Ray Client)"
+                    )
                 options: dict[str, Any] = {
                     "include_dashboard": False,
                     "log_to_driver": False,
