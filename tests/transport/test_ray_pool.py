@@ -449,3 +449,39 @@ def test_a_cluster_address_nothing_answers_at_is_refused_at_once_by_name(
         pool.start()
     assert repr(address) in str(refused.value)
     assert joined == []  # Ray was never asked to join it
+
+
+def test_a_cluster_ray_start_recorded_is_joined_and_a_stale_record_passed_over(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ray.init() without an address joins the cluster `ray start` recorded on the machine:
+    with workers= the pool passed num_cpus there and the run failed with Ray's 'When
+    connecting to an existing cluster, num_cpus and num_gpus must not be provided' (seen);
+    a record its head left when killed without `ray stop` held the run in ray.init (seen:
+    killed after 109 s). The live cluster is joined as a cluster, the stale record skipped
+    for a local instance, with a warning."""
+    import rengo.transport.ray_pool as ray_pool
+
+    _stand_in_for_ray_start(monkeypatch, [TWO_CPU_NODE])
+    started: list[tuple[str | None, dict[str, object]]] = []
+    monkeypatch.setattr(
+        ray_pool.ray,
+        "init",
+        lambda address=None, **options: started.append((address, options)),
+    )
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))  # where Ray looks for the record
+    record = tmp_path / "ray" / "ray_current_cluster"
+    record.parent.mkdir()
+    with socket.create_server(("", 0)) as head:
+        record.write_text(f"127.0.0.1:{head.getsockname()[1]}")
+        pool = ray_pool.RayPool(lambda *args: None, ["a"], workers=2)  # type: ignore[arg-type]
+        pool.start()
+    stale = record.read_text()  # nothing listens there once the head is closed
+    with caplog.at_level(logging.WARNING, logger="rengo.transport"):
+        ray_pool.RayPool(lambda *args: None, ["a"], workers=2).start()  # type: ignore[arg-type]
+    (joined, joined_options), (local, local_options) = started
+    assert joined is not None and joined.endswith(stale.rpartition(":")[2])
+    assert "num_cpus" not in joined_options
+    assert (local, local_options["num_cpus"]) == ("local", 2)
+    assert "where nothing answers" in caplog.text and "`ray stop` removes" in caplog.text

@@ -131,6 +131,18 @@ def _head_address(address: str) -> tuple[str, int] | None:
     return host.strip("[]"), int(port)
 
 
+def _recorded_cluster(temp_dir: str | None) -> str | None:
+    """The cluster ``ray start`` recorded on this machine (``ray_current_cluster`` in Ray's
+    temporary folder), which ``ray.init()`` without an address joins, or None."""
+    try:
+        from ray._private.services import canonicalize_bootstrap_address
+
+        found = canonicalize_bootstrap_address(None, temp_dir)  # type: ignore[arg-type]
+    except Exception:  # Ray's private API moved, or the record is unreadable: Ray decides
+        return None
+    return None if found is None else str(found)
+
+
 def _unreachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> str | None:
     """Why the head of the Ray cluster at ``address`` does not accept a connection within
     ``timeout`` seconds, or None when it does (or Ray itself will say why it cannot join)."""
@@ -205,18 +217,8 @@ class RayPool(HeldClientStates):
         if self._handler_ref is None:
             began = time.perf_counter()
             if not ray.is_initialized():
-                # Ray joins the cluster at RAY_ADDRESS when no address is given (a script
-                # run by `ray job submit` has it set): a local instance's settings would fail
-                cluster = self._address or os.environ.get("RAY_ADDRESS") or None
+                address, cluster = self._where_to_start()
                 log.info("starting Ray: %s", cluster or "a local Ray instance")
-                why = None if cluster is None else _unreachable(cluster)
-                if why is not None:
-                    named = "address" if self._address else "RAY_ADDRESS"
-                    raise ConfigError(
-                        f"no Ray cluster answers at {named}={cluster!r} ({why}): start its "
-                        "head (`ray start --head`) or give the head's address (host:6379, or "
-                        "ray://host:10001 for Ray Client)"
-                    )
                 options: dict[str, Any] = {
                     "include_dashboard": False,
                     "log_to_driver": False,
@@ -233,7 +235,7 @@ class RayPool(HeldClientStates):
                         "ignore", message="Tip: In future versions of Ray", category=FutureWarning
                     )
                     with _sigterm_handler_kept():
-                        ray.init(address=self._address, **options)
+                        ray.init(address=address, **options)
                 self._started_ray = True
                 self._started_local = cluster is None
             elif self._address is not None or self._init_options:
@@ -251,6 +253,49 @@ class RayPool(HeldClientStates):
             cpus = ray.cluster_resources().get("CPU", 0.0)  # type: ignore[no-untyped-call]
             log.info("Ray ready in %.1f s (%g CPUs)", time.perf_counter() - began, cpus)
         return self._handler_ref
+
+    def _where_to_start(self) -> tuple[str | None, str | None]:
+        """The ``address`` for ``ray.init`` and the cluster it joins (None: it starts a local
+        instance, whose settings - ``num_cpus`` from ``workers`` - may then be given).
+
+        Ray joins the cluster at RAY_ADDRESS when no address is given (a script run by `ray
+        job submit` has it set), else the one ``ray start`` recorded on this machine (its
+        ``ray_current_cluster`` file): a local instance's settings would fail there (Ray's
+        "When connecting to an existing cluster, num_cpus and num_gpus must not be
+        provided"), and a record a head killed without ``ray stop`` left behind held
+        ``ray.init`` retrying for minutes. Such a stale record is passed over, with a
+        warning, for a local instance.
+
+        Raises
+        ------
+        ConfigError
+            When no head answers at the ``address`` or RAY_ADDRESS given.
+        """
+        named = "address" if self._address else "RAY_ADDRESS"
+        cluster = self._address or os.environ.get("RAY_ADDRESS") or None
+        if cluster is not None:
+            why = _unreachable(cluster)
+            if why is not None:
+                raise ConfigError(
+                    f"no Ray cluster answers at {named}={cluster!r} ({why}): start its "
+                    "head (`ray start --head`) or give the head's address (host:6379, or "
+                    "ray://host:10001 for Ray Client)"
+                )
+            return self._address, cluster
+        recorded = _recorded_cluster(self._init_options.get("_temp_dir"))
+        if recorded is None:
+            return None, None
+        why = _unreachable(recorded)
+        if why is None:
+            return recorded, recorded
+        log.warning(
+            "Ray's record of a cluster started on this machine (`ray start`) names %s, where "
+            "nothing answers (%s): starting a local Ray instance instead (`ray stop` removes "
+            "the stale record)",
+            recorded,
+            why,
+        )
+        return "local", None
 
     def _check_resources(self) -> None:
         """Refuse (a local Ray this pool started) or warn about (a cluster, which an
