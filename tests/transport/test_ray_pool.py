@@ -485,3 +485,34 @@ def test_a_cluster_ray_start_recorded_is_joined_and_a_stale_record_passed_over(
     assert "num_cpus" not in joined_options
     assert (local, local_options["num_cpus"]) == ("local", 2)
     assert "where nothing answers" in caplog.text and "`ray stop` removes" in caplog.text
+
+
+def test_a_round_on_a_cluster_no_node_of_which_can_run_its_tasks_ends_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a joined cluster a task no node can run is only warned about (an autoscaler may add
+    a node), and Ray queues it without end: num_cpus_per_client=4 on 1-CPU nodes held
+    simulate in round 1 (seen: stopped after 150 s, nothing said but the start's warning).
+    The wait rechecks the live nodes and ends, naming the request, once none could run the
+    task for UNMET_WAIT_S (here 0) seconds; the queued task is cancelled."""
+    import rengo.transport.ray_pool as ray_pool
+    from rengo.core.errors import ConfigError
+    from rengo.transport.pool import Request
+
+    _stand_in_for_ray_start(monkeypatch, [TWO_CPU_NODE], running=True)
+
+    def queued_for_ever(ref: object, timeout: float | None = None) -> object:
+        if timeout is None:
+            raise AssertionError("waited without a limit: Ray would wait forever")
+        raise ray_pool.GetTimeoutError()
+
+    cancelled: list[object] = []
+    monkeypatch.setattr(ray_pool.ray, "get", queued_for_ever)
+    monkeypatch.setattr(ray_pool.ray, "cancel", lambda ref, force=False: cancelled.append(ref))
+    monkeypatch.setattr(ray_pool, "UNMET_WAIT_S", 0.0, raising=False)
+    pool = ray_pool.RayPool(lambda *args: None, ["a"], num_cpus_per_client=4)  # type: ignore[arg-type]
+    monkeypatch.setattr(pool, "_submit", lambda task, batch: "task-ref")
+    with pytest.raises(ConfigError, match="could run a client task for 0 s") as refused:
+        list(pool.request([Request("a", "fit", b"")]))
+    assert "num_cpus_per_client=4 (the largest node has 2 CPU)" in str(refused.value)
+    assert cancelled == ["task-ref"]

@@ -158,6 +158,14 @@ def _unreachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> str | None
         return f"{head[0]}:{head[1]}: {exc.strerror or exc}"
 
 
+UNMET_CHECK_S = 30.0
+"""How often a wait for a client task checks that some live node of the cluster can run it."""
+
+UNMET_WAIT_S = 600.0
+"""How long a round waits, on a joined cluster, for a node that can run its client tasks
+(an autoscaler's new node, a replaced one) before it fails naming what the tasks ask for."""
+
+
 class RayPool(HeldClientStates):
     """Clients run as Ray tasks, at most ``workers`` at a time (default: what the cluster's
     CPUs allow at ``num_cpus_per_client`` each).
@@ -319,9 +327,10 @@ class RayPool(HeldClientStates):
             )
         log.warning(
             "no live node of the Ray cluster can run a client task (it asks for %s%s): the "
-            "tasks wait until a node that has it joins",
+            "tasks wait until a node that has it joins, for at most %g s",
             unmet,
             gpu,
+            UNMET_WAIT_S,
         )
 
     def _warn_gpus_unused(self) -> None:
@@ -392,16 +401,25 @@ class RayPool(HeldClientStates):
         items = [(r.client_id, r.key, r.payload, self._state.get(r.client_id)) for r in batch]
         return task.remote([self._ensure_ray()], items, self._threads)
 
-    @staticmethod
     def _outcomes(
-        ref: Any, count: int, timeout: float | None
+        self, ref: Any, count: int, timeout: float | None
     ) -> tuple[list[HandlerOutcome], str | None]:
         """A task's ``count`` outcomes, and how it was lost: ``"timed out"``, ``"died"``
-        (its worker, or the node) or None (it ran)."""
+        (its worker, or the node) or None (it ran).
+
+        Raises
+        ------
+        ConfigError
+            When no live node could run a client task for :data:`UNMET_WAIT_S` seconds
+            while this one waited (see :meth:`_get_while_runnable`).
+        """
         try:
             # In order: when this wait starts every earlier reply is in, so the limit
             # counts from then, as in ProcessPool.
-            results = ray.get(ref, timeout=None if timeout is None else timeout * count)
+            if timeout is None:
+                results = self._get_while_runnable(ref)
+            else:
+                results = ray.get(ref, timeout=timeout * count)
         except GetTimeoutError:
             ray.cancel(ref, force=True)
             failed, reason = "timed out", f"timed out (limit {timeout:g}s)"
@@ -410,6 +428,32 @@ class RayPool(HeldClientStates):
         else:
             return list(results), None
         return [HandlerOutcome(None, None, reason, 0.0)] * count, failed
+
+    def _get_while_runnable(self, ref: Any) -> Any:
+        """``ray.get(ref)``, checking every :data:`UNMET_CHECK_S` seconds that some live node
+        can run a client task: on a joined cluster that has none (only warned about at the
+        start, since an autoscaler may add one; or its last such node died) Ray queues the
+        task without end, and the run waited at its round without a word. After
+        :data:`UNMET_WAIT_S` seconds without such a node the wait ends with an error."""
+        unmet_since: float | None = None
+        while True:
+            try:
+                return ray.get(ref, timeout=UNMET_CHECK_S)
+            except GetTimeoutError:
+                unmet = self._resources.unmet_on(ray.nodes())  # type: ignore[no-untyped-call]
+                if unmet is None:
+                    unmet_since = None
+                    continue
+                now = time.monotonic()
+                unmet_since = now if unmet_since is None else unmet_since
+                if now - unmet_since >= UNMET_WAIT_S:
+                    ray.cancel(ref, force=True)  # the caller cancels only those still queued
+                    raise ConfigError(
+                        f"no live node of the Ray cluster could run a client task for "
+                        f"{UNMET_WAIT_S:g} s (it asks for {unmet}), so the round would wait "
+                        "forever: ask for less (num_cpus_per_client, num_gpus_per_client, "
+                        "memory_per_client), or add a node that has it first"
+                    ) from None
 
     def close(self) -> None:
         """Drop the clients' state and shut Ray down if this pool started it."""
