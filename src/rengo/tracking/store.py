@@ -15,7 +15,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
@@ -616,6 +616,18 @@ time; one JSON line each, owner only) after the ledger has it, so a store restor
 older backup refuses to pay those rounds again (:meth:`RunStore.append_ledger_lines`)."""
 
 
+def _payment_record(entry: object) -> bool:
+    """Whether a parsed line of ``runs.db.payments`` has a payment record's fields and types."""
+    if not isinstance(entry, dict):
+        return False
+    number = entry.get("round")
+    return (
+        isinstance(entry.get("run_id"), str)
+        and isinstance(entry.get("paid_at"), str)
+        and (number is None or (type(number) is int and number >= 0))
+    )
+
+
 class RunStore:
     """Records runs in an embedded SQLite database (default ``./rengo-runs/runs.db``).
 
@@ -744,8 +756,15 @@ class RunStore:
                 self._conn = None
 
     @contextmanager
-    def _transaction(self, durable: bool = False) -> Iterator[sqlite3.Connection]:
+    def _transaction(
+        self, durable: bool = False, committed: Callable[[], None] | None = None
+    ) -> Iterator[sqlite3.Connection]:
         """Hold the lock and one write transaction; commit on success, roll back on error.
+
+        ``committed`` runs right after COMMIT, still with signals held and whatever comes
+        after it (the write-ahead log's bound) raises: a Ctrl-C or SIGTERM during the
+        transaction is acted on only once it has run, so what must follow a commit (the
+        payments record) cannot be skipped by a signal.
 
         With ``durable`` the commit is synced to disk (``synchronous = FULL`` for it: the
         write-ahead log is fsynced, with every commit before it), so a power loss right after
@@ -779,6 +798,8 @@ class RunStore:
             finally:
                 if durable:
                     conn.execute("PRAGMA synchronous = NORMAL")
+            if committed is not None:
+                committed()
             self._bound_wal(conn)
 
     def _bound_wal(self, conn: sqlite3.Connection) -> None:
@@ -2159,12 +2180,20 @@ class RunStore:
             kind or currency, decimals outside 0..18, or an unknown run; nothing is written.
         """
         rounds = {line.round for line in lines}
-        with self._transaction() as conn:
+        created = _timestamp(_now())
+        # A payment's commit is synced to disk before runs.db.payments records it, and that
+        # record is written right after the commit with signals still held (a Ctrl-C in the
+        # transaction cannot skip it): the record never holds a payment the ledger lost,
+        # and a committed payment is always recorded, except when the process is killed
+        # (SIGKILL, power) in the instant between the two.
+        with self._transaction(
+            durable=bool(once),
+            committed=(lambda: self._witness_payment(run_id, rounds, created)) if once else None,
+        ) as conn:
             self._require_run(conn, run_id)
             if once:
                 self._refuse_paid_rounds(conn, run_id, rounds, once)
                 self._refuse_paid_before_restore(run_id, rounds)
-            created = _timestamp(_now())
             numbers: list[int] = []
             for line in lines:  # each checked inside the transaction: a bad one undoes all
                 row = (
@@ -2184,8 +2213,6 @@ class RunStore:
                     row,
                 )
                 numbers.append(int(cursor.lastrowid or 0))
-        if once:
-            self._witness_payment(run_id, rounds, created)
         return numbers
 
     def _payments_file(self) -> Path | None:
@@ -2206,8 +2233,11 @@ class RunStore:
             for r in sorted(rounds, key=lambda r: -1 if r is None else r)
         )
         try:  # the payment is committed: a witness that cannot be written only warns
-            handle = os.open(witness, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            handle = os.open(witness, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
             try:
+                size = os.fstat(handle).st_size
+                if size and os.pread(handle, 1, size - 1) != b"\n":
+                    text = "\n" + text  # a line cut short (a crash, a full disk) ends here
                 os.write(handle, text.encode("utf-8"))
                 os.fsync(handle)
             finally:
@@ -2221,28 +2251,77 @@ class RunStore:
                 e.strerror or e,
             )
 
-    def _refuse_paid_before_restore(self, run_id: str, rounds: set[int | None]) -> None:
-        """A ConfigError when :meth:`_payments_file` witnessed a payment of ``run_id`` in one
-        of ``rounds`` (None: the whole run) that the ledger, checked just before, no longer
-        holds: the store was restored from a backup taken before that payment."""
+    def witnessed_payments(self, run_id: str) -> dict[int | None, str]:
+        """The payments of ``run_id`` that ``runs.db.payments`` beside the store records.
+
+        Each payment (``rengo rewards pay``, ``rengo tournament pay``) is recorded there right
+        after its ledger lines are committed (:data:`PAYMENTS_SUFFIX`); a round recorded here
+        that the store's ledger does not hold was paid by a newer copy of this store (it was
+        restored from a backup taken before that payment). A line that is not JSON (cut
+        short by a crash or a full disk) is skipped with a warning naming it.
+
+        Parameters
+        ----------
+        run_id:
+            The run's full id.
+
+        Returns
+        -------
+        dict[int | None, str]
+            Each recorded round (None: the whole run) and when it was first paid; empty when
+            the file does not exist or the store is in memory.
+
+        Raises
+        ------
+        ConfigError
+            The file cannot be read, or one of its lines is JSON but not a payment record (a
+            run id that is not text, a round that is not a whole number >= 0 or null, a
+            time that is not text): the message names the file and the line.
+        """
         witness = self._payments_file()
-        if witness is None or not witness.exists():
-            return
+        if witness is None:
+            return {}
         try:
-            witnessed = witness.read_text(encoding="utf-8", errors="replace")
+            raw = witness.read_bytes()
+        except FileNotFoundError:
+            return {}
         except OSError as e:
             raise ConfigError(
                 f"cannot read {witness} ({e.strerror or e}), which records what this store "
                 "paid: let this user read it; nothing was written"
             ) from e
         seen: dict[int | None, str] = {}
-        for text in witnessed.splitlines():
+        for number, line in enumerate(raw.split(b"\n"), start=1):
+            if not line.strip():
+                continue
             try:
-                entry = json.loads(text)
-            except ValueError:
-                continue  # a line cut short by a crash: what it held was not committed
-            if isinstance(entry, dict) and entry.get("run_id") == run_id:
-                seen.setdefault(entry.get("round"), str(entry.get("paid_at")))
+                entry = json.loads(line.decode("utf-8"))
+            except ValueError:  # UnicodeDecodeError included
+                log.warning(
+                    "%s line %d is not a payment record (cut short by a crash or a full "
+                    "disk?); it is skipped",
+                    witness,
+                    number,
+                )
+                continue
+            if not _payment_record(entry):
+                raise ConfigError(
+                    f"{witness} line {number} is not a payment record "
+                    f"({line.decode('utf-8', 'replace')[:200]!r}): each line is "
+                    '{"run_id": "<run id>", "round": <a whole number >= 0, or null for the '
+                    'whole run>, "paid_at": "<time>"}; correct that line, or remove it if '
+                    "it records a payment truly never paid out; nothing was written"
+                )
+            if entry["run_id"] == run_id:
+                seen.setdefault(entry["round"], entry["paid_at"])
+        return seen
+
+    def _refuse_paid_before_restore(self, run_id: str, rounds: set[int | None]) -> None:
+        """A ConfigError when :meth:`_payments_file` witnessed a payment of ``run_id`` in one
+        of ``rounds`` (None: the whole run) that the ledger, checked just before, no longer
+        holds: the store was restored from a backup taken before that payment."""
+        witness = self._payments_file()
+        seen = self.witnessed_payments(run_id)
         clash = {r: at for r, at in seen.items() if None in rounds or r is None or r in rounds}
         if not clash:
             return
