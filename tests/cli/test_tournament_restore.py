@@ -9,10 +9,12 @@ import csv
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 
-from rengo.tracking import RunStore
+from rengo.tracking import RunStore, StoreUnwritableError
 from tests.cli.tournament_steps import app, runner, submit_predictions
 
 
@@ -201,3 +203,114 @@ def test_a_tournament_restored_into_another_folder_goes_on_from_its_store_there(
     board = runner.invoke(app, ["tournament", "leaderboard", *state])
     assert board.exit_code == 0 and "alice" in board.output, board.output
     assert not old.exists()
+
+
+def test_state_and_store_restored_from_before_a_paid_round_are_refused_at_open(
+    tmp_path: Path,
+) -> None:
+    """The documented restore (runs.db from `rengo runs backup`, runs.db.payments kept, the
+    state from the same time) after round 2 was paid: open, submit and score of a new round
+    2 went on, participants staked, and only pay refused it, for good. The check reads
+    runs.db.payments and refuses the open; its suggested way on (a new --state) works."""
+    _play_round(tmp_path, 1, "100.00")
+    backup = _back_up(tmp_path, "state")
+    with RunStore(tmp_path / "runs.db") as store:
+        store.backup(backup / "runs.db")
+    _play_round(tmp_path, 2, "100.00")
+    assert '"round": 2' in (tmp_path / "runs.db.payments").read_text()
+    for name in ("runs.db", "runs.db-wal", "runs.db-shm", "t.json"):
+        (tmp_path / name).unlink(missing_ok=True)
+    shutil.rmtree(tmp_path / "t.json.arrays")
+    _restore(tmp_path, backup, "state")
+    for kind in ("live", "train", "targets"):
+        (tmp_path / f"t-round2-{kind}.csv").unlink()
+    state = ["--state", str(tmp_path / "t.json")]
+    opened = runner.invoke(
+        app, ["tournament", "open", "--dataset", "breast_cancer", "--eras", "2", *state]
+    )
+    said = " ".join(opened.output.split())
+    assert opened.exit_code == 2, said
+    assert "paid round(s) [2]" in said and "go on with a new tournament" in said
+    assert not (tmp_path / "t-round2-live.csv").exists()
+    fresh = runner.invoke(
+        app,
+        ["tournament", "open", "--dataset", "breast_cancer", "--eras", "2",
+         "--state", str(tmp_path / "new.json"), "--store", str(tmp_path / "runs.db")],
+    )  # fmt: skip
+    assert fresh.exit_code == 0, fresh.output
+
+
+def test_the_leaderboard_reads_a_store_it_cannot_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The leaderboard only reads; its consistency check opened the store read-write, so a
+    store on a read-only mount refused it ('cannot be written'), where the release before
+    the check printed the table. Here every read-write open of that store fails as on such
+    a mount."""
+    _play_round(tmp_path, 1, "100.00")
+    opened = RunStore.__init__
+
+    def read_only_mount(self: RunStore, *args: Any, **kwargs: Any) -> None:
+        if not kwargs.get("read_only", False):
+            raise StoreUnwritableError("run store cannot be written (read-only file system)")
+        opened(self, *args, **kwargs)
+
+    monkeypatch.setattr(RunStore, "__init__", read_only_mount)
+    board = runner.invoke(app, ["tournament", "leaderboard", "--state", str(tmp_path / "t.json")])
+    assert board.exit_code == 0, board.output
+    assert "alice" in board.output and "bob" in board.output
+
+
+def test_another_kind_of_ledger_line_in_a_round_neither_stops_nor_misreports_the_tournament(
+    tmp_path: Path,
+) -> None:
+    """A "reward" line appended to round 1 of the tournament's run (RunStore.append_ledger
+    allows it) overwrote alice's payout in the check's dict: every command, the leaderboard
+    too, exited 2 blaming a restore. Only the kinds tournament pay writes are compared."""
+    _play_round(tmp_path, 1, "100.00")
+    run_id = json.loads((tmp_path / "t.json").read_text())["run_id"]
+    with RunStore(tmp_path / "runs.db") as store:
+        store.append_ledger(run_id, 1, "alice", "reward", 100, "bonus")
+    state = ["--state", str(tmp_path / "t.json")]
+    board = runner.invoke(app, ["tournament", "leaderboard", *state])
+    assert board.exit_code == 0, board.output
+    _play_round(tmp_path, 2, "100.00")
+
+
+def test_a_round_the_ledger_pays_twice_is_named(tmp_path: Path) -> None:
+    """A round paid twice (duplicate payout and burn lines, as releases before the once
+    check could write) passed the check without a word: the dict kept one line each."""
+    _play_round(tmp_path, 1, "100.00")
+    run_id = json.loads((tmp_path / "t.json").read_text())["run_id"]
+    with RunStore(tmp_path / "runs.db") as store:
+        for entry in store.ledger(run_id):
+            store.append_ledger(run_id, entry.round, entry.participant, entry.kind, entry.amount)
+    board = runner.invoke(app, ["tournament", "leaderboard", "--state", str(tmp_path / "t.json")])
+    said = " ".join(board.output.split())
+    assert board.exit_code == 0, said
+    assert "pays round 1 more than once" in said and "alice" in said
+
+
+def test_a_moved_tournaments_missing_store_message_says_which_commands_remember_store(
+    tmp_path: Path,
+) -> None:
+    """The message said "pass --store with its path now (the state then remembers it)",
+    but `leaderboard --store NEW` does not save the path: the next leaderboard without it
+    was refused again. The message says which commands save it, and that holds."""
+    old = tmp_path / "old"
+    old.mkdir()
+    _play_round(old, 1, "100.00")
+    new = tmp_path / "new"
+    shutil.copytree(old, new)
+    shutil.rmtree(old)
+    state = ["--state", str(new / "t.json")]
+    board = runner.invoke(
+        app, ["tournament", "leaderboard", "--store", str(new / "runs.db"), *state]
+    )
+    assert board.exit_code == 0, board.output
+    lost = runner.invoke(app, ["tournament", "leaderboard", *state])
+    said = " ".join(lost.output.split())
+    assert lost.exit_code == 2, said
+    assert "the state then remembers it" not in said
+    assert "open, score, cancel, pay - saves it in the state" in said
+    assert "pass it to leaderboard and submit too" in said

@@ -142,7 +142,8 @@ def _refuse_restored_out_of_step(path: Path, store: object) -> None:
     if path.exists():
         state = load_state(path)
         given = None if store is None else Path(str(store))
-        refuse_out_of_step(state, path, tournament_store(given, state))
+        for note in refuse_out_of_step(state, path, tournament_store(given, state)):
+            Console(stderr=True).print(f"warning: {escape(note)}", highlight=False)
 
 
 @contextmanager
