@@ -616,6 +616,31 @@ time; one JSON line each, owner only) after the ledger has it, so a store restor
 older backup refuses to pay those rounds again (:meth:`RunStore.append_ledger_lines`)."""
 
 
+def _backup_unwritable(target: Path, why: str) -> StoreUnwritableError:
+    """The error for a backup that cannot be written at ``target``: the destination named,
+    not the store (which is only read)."""
+    return StoreUnwritableError(
+        f"the backup {target} cannot be written ({why}): make {target.parent} writable by "
+        "this user and free space on its disk, or back up into another folder; no file was "
+        "left there and the store is unchanged"
+    )
+
+
+def _sync_folder(folder: Path) -> None:
+    """Sync a folder to disk, so a file just linked into it survives a power loss (where the
+    system lets a folder be opened: not on Windows)."""
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass  # some file systems refuse fsync on a folder; the file itself is synced
+    finally:
+        os.close(handle)
+
+
 def _payment_record(entry: object) -> bool:
     """Whether a parsed line of ``runs.db.payments`` has a payment record's fields and types."""
     if not isinstance(entry, dict):
@@ -1530,7 +1555,12 @@ class RunStore:
         StoreCorruptError
             If the copy fails SQLite's check (the store itself is damaged); no file is left.
         StoreUnwritableError
-            If the destination's disk is full or read-only; no file is left.
+            If the destination's folder cannot be written (its permissions, a read-only
+            disk), its disk is full, or it cannot hold a hard link (the backup is linked
+            into place so that a file that appears meanwhile is never replaced); the
+            message names the destination; no file is left.
+        RuntimeError
+            Called inside this store's :meth:`snapshot`.
         """
         target = Path(destination)
         if str(self.path) == MEMORY:
@@ -1542,7 +1572,10 @@ class RunStore:
         if not target.parent.is_dir():
             raise ConfigError(f"the folder {target.parent} does not exist; create it first")
         building = target.with_name(f".{target.name}.{secrets.token_hex(4)}.partial")
-        os.close(os.open(building, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        try:
+            os.close(os.open(building, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except OSError as e:
+            raise _backup_unwritable(target, e.strerror or str(e)) from e
         try:
             with self._lock, self._damage_reported():
                 conn = self._connection()
@@ -1553,15 +1586,25 @@ class RunStore:
                     conn.backup(copy)  # one step: one snapshot of the source
                     copy.execute("PRAGMA journal_mode=DELETE")
                     checked = copy.execute("PRAGMA quick_check").fetchone()[0]
+                except sqlite3.Error as e:  # the source is only read: a write failed here
+                    if not isinstance(e, sqlite3.DatabaseError) or _is_corruption(e):
+                        raise
+                    if unwritable_store_error(target, e) is None:
+                        raise
+                    raise _backup_unwritable(target, str(e)) from None
                 finally:
                     copy.close()
             if checked != "ok":
                 raise corrupt_store_error(self.path, f"its backup's check says {checked}")
-            with open(building, "rb+") as written:
-                os.fsync(written.fileno())
-            if target.exists():
-                raise ConfigError(f"{target} appeared while the backup was written; kept it")
-            os.replace(building, target)
+            try:
+                with open(building, "rb+") as written:
+                    os.fsync(written.fileno())
+                os.link(building, target)  # never replaces: fails if target appeared meanwhile
+                _sync_folder(target.parent)
+            except FileExistsError as e:
+                raise ConfigError(f"{target} appeared while the backup was written; kept it") from e
+            except OSError as e:
+                raise _backup_unwritable(target, e.strerror or str(e)) from e
         finally:
             building.unlink(missing_ok=True)
         return target
