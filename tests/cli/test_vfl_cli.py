@@ -89,8 +89,9 @@ def test_a_shared_flag_gives_each_algorithm_its_own_words():
     assert "secureboost: Stop after this many rounds without improvement" in text
     assert "hetero_linear, hetero_lr, hetero_poisson: Epochs in a row" in text
     tol = _flags()["tol"][3]
-    assert "ftl, secureboost: Smallest loss improvement" in tol
-    assert "(ftl: default 0.0001; secureboost: default 1e-07)" in tol
+    assert "ftl, secureboost, splitnn: Smallest loss improvement" in tol
+    assert "(ftl: default 0.0001; secureboost: default 1e-07; splitnn: default 1e-07)" in tol
+    assert "splitnn: Stop after this many epochs without improvement" in text
 
 
 def test_a_shared_flags_wording_names_its_algorithm_once():
