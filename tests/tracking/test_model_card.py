@@ -318,3 +318,33 @@ def test_a_clients_failure_reason_cannot_make_the_card_say_the_budget_stopped_th
         card = model_card(store, stopped.run_id, now=WRITTEN)
     (row,) = [line for line in card.splitlines() if "central DP: target epsilon" in line]
     assert "it stopped this run (privacy budget reached: 1 rounds spent epsilon = 8.501;" in row
+
+
+def test_a_central_dp_run_that_skipped_rounds_says_fewer_were_accounted_not_counted_twice(
+    tmp_path: Path,
+) -> None:
+    """A central-DP run recorded with rounds 2 and 3 skipped short of clients (3 rounds
+    accounted over 5): the card and ``rengo runs show`` explained the difference as a round
+    that "ran again and counts twice", the opposite of the truth, and the card's "outside
+    the guarantee" row did not name the skips, whose pattern no noise covers."""
+    from rengo.tracking.tables import privacy_spent
+
+    dp = {"kind": "central", "noise_multiplier": 2.0, "clip_norm": 1.0, "seeded_noise": False}
+    with RunStore(tmp_path / "runs.db") as store:
+        with store.run("hfl", {"dp": dp}) as run:
+            accounted = 0
+            for r in range(1, 6):
+                if r in (2, 3):
+                    store.log_round(run.run_id, r, {"round_skipped": 1.0}, 0.1, 6, 4)
+                    continue
+                accounted += 1
+                metrics = {"dp_epsilon": float(accounted), "dp_delta": 1e-5}
+                metrics["dp_rounds_accounted"] = float(accounted)
+                store.log_round(run.run_id, r, metrics, 0.1, 6, 0)
+        card = model_card(store, run.run_id, now=WRITTEN)
+        line = privacy_spent(store, run.run_id)
+    assert line is not None and "after 5 rounds (3 rounds accounted: 2 round(s) skipped" in line
+    assert "counts twice" not in line and "counts twice" not in card
+    assert "| central DP: rounds accounted | 3 over 5 rounds (2 round(s) skipped short" in card
+    (row,) = [ln for ln in card.splitlines() if "central DP: outside the guarantee" in ln]
+    assert "which rounds were skipped short of clients (2: round 2, 3)" in row

@@ -14,7 +14,7 @@ from typing import Any
 
 from rengo.tracking.records import RunInfo
 from rengo.tracking.store import RunStore
-from rengo.tracking.tables import released_unrecorded
+from rengo.tracking.tables import accounted_differs, released_unrecorded
 
 CENTRAL_MECHANISM = (
     "central DP (DP-FedAvg, McMahan et al. 2018): the coordinator clips each client's update "
@@ -61,8 +61,24 @@ def central_dp_rows(store: RunStore, run: RunInfo) -> list[tuple[str, Any]]:
         ("target epsilon", _target(dp.get("target_epsilon"), _budget_stop(store, run))),
         ("rounds accounted", _rounds_accounted(store, run, series)),
         ("noise and sample drawn from", _noise_source(dp.get("seeded_noise"))),
-        ("outside the guarantee", _outside(run, _CENTRAL_RELEASED)),
+        ("outside the guarantee", _outside(run, _CENTRAL_RELEASED + _skips(series))),
     ]
+
+
+def _skips(series: Mapping[str, list[tuple[int, float]]]) -> str:
+    """The rounds a central-DP run skipped short of clients (recorded before such a round
+    was released, noised and accounted, instead): which rounds were skipped shows an
+    un-noised count of replies every round, which the accountant did not compose."""
+    skipped = [r for r, v in series.get("round_skipped", []) if v == 1.0]
+    if not skipped:
+        return ""
+    listed = ", ".join(str(r) for r in skipped[:10]) + (", ..." if len(skipped) > 10 else "")
+    return (
+        f"; which rounds were skipped short of clients ({len(skipped)}: round {listed}): a "
+        "skip shows that fewer than min_fit_clients replied, a count no noise covers, and "
+        "the skipped rounds were not accounted (rengo now releases such a round, noised "
+        "and accounted, instead of skipping it)"
+    )
 
 
 def local_dp_rows(run: RunInfo) -> list[tuple[str, Any]]:
@@ -214,10 +230,8 @@ def _rounds_accounted(
     composed, last_round = int(accounted[-1][1]), accounted[-1][0]
     if composed == last_round:
         return f"{composed} (one per round)"
-    return (
-        f"{composed} over {last_round} rounds (a round whose model clients were shown before "
-        "a stop ran again, and counts twice)"
-    )
+    why = accounted_differs(series, composed, last_round)
+    return f"{composed} over {last_round} rounds ({why})"
 
 
 def _noise_source(seeded: Any) -> str | None:

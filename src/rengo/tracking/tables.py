@@ -644,11 +644,42 @@ def privacy_spent(store: RunStore, run_id: str) -> str | None:
     accounted = series.get("dp_rounds_accounted")
     composed = ""
     if accounted and int(accounted[-1][1]) != last_round:
-        composed = (
-            f" ({int(accounted[-1][1])} rounds accounted: a round whose model clients were "
-            "shown before a stop ran again and counts twice)"
-        )
+        why = accounted_differs(series, int(accounted[-1][1]), last_round)
+        composed = f" ({int(accounted[-1][1])} rounds accounted: {why})"
     return f"epsilon {epsilon_shown(epsilon)}{at} after {last_round} rounds{composed}{void}"
+
+
+def accounted_differs(
+    series: Mapping[str, list[tuple[int, float]]], composed: int, last_round: int
+) -> str:
+    """Why a central-DP run's accountant composed ``composed`` rounds over ``last_round``
+    rounds: more when a round whose model clients were shown before a stop ran again (it
+    counts twice), fewer when rounds were skipped short of clients (``on_short_round =
+    "skip"`` in a run recorded before a short round under central DP was released: a skipped
+    round released nothing and was not accounted).
+
+    Parameters
+    ----------
+    series
+        The run's round metrics (:meth:`RunStore.round_metrics`).
+    composed, last_round
+        The last recorded ``dp_rounds_accounted`` and the round it was recorded in.
+
+    Returns
+    -------
+    str
+        The explanation, naming how many rounds were skipped.
+    """
+    skipped = [r for r, v in series.get(ROUND_SKIPPED, []) if v == 1.0 and r <= last_round]
+    if composed > last_round:
+        return "a round whose model clients were shown before a stop ran again and counts twice"
+    if skipped:
+        return (
+            f"{len(skipped)} round(s) skipped short of clients released nothing and were not "
+            "accounted; whether a round was skipped depends on how many clients replied, which "
+            "no noise covers"
+        )
+    return "fewer rounds were composed than run"
 
 
 def released_unrecorded(store: RunStore, run_id: str, last_round: int) -> ReleasedSpend | None:
