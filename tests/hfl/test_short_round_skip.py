@@ -220,6 +220,38 @@ def test_a_resumed_run_skips_the_same_rounds_and_ends_bit_identical(
     assert store.get_run(run_id).status == "completed"
 
 
+@pytest.mark.parametrize(("first", "then"), [("skip", "fail"), ("fail", "skip")])
+def test_a_resume_under_another_on_short_round_is_refused_either_way(
+    client_data, tmp_path, first: str, then: str
+) -> None:
+    """The settings are recorded only under "skip": a run started under "skip" resumed
+    under the default "fail" failed at a round it would have skipped, and one started under
+    "fail" resumed under "skip" skipped a round its record says it would fail. Both are
+    refused, and the run stays interrupted."""
+    store = RunStore(tmp_path / "runs.db")
+    with pytest.raises(KeyboardInterrupt):
+        _run(client_data, {3}, 4, mode=first, store=store, progress=_StopAfter(2))
+    run_id = store.list_runs()[0].run_id
+    with pytest.raises(ConfigError, match=f"on_short_round '{first}', now '{then}'"):
+        _run(client_data, {3}, 4, mode=then, store=store, resume=run_id)
+    assert store.get_run(run_id).status == "interrupted"
+    if first == "skip":  # with the settings it started with, it resumes and skips round 3
+        resumed = _run(client_data, {3}, 4, mode=first, store=store, resume=run_id)
+        assert [r.skipped is not None for r in resumed.rounds] == [True, False]
+
+
+def test_a_run_recorded_without_the_settings_resumes_as_fail(client_data, tmp_path) -> None:
+    """A run recorded before the option (no on_short_round in its config) resumes under
+    the default "fail" as before."""
+    store = RunStore(tmp_path / "runs.db")
+    with pytest.raises(KeyboardInterrupt):
+        _run(client_data, set(), 3, mode="fail", store=store, progress=_StopAfter(1))
+    run_id = store.list_runs()[0].run_id
+    assert "on_short_round" not in store.get_run(run_id).config
+    resumed = _run(client_data, set(), 3, mode="fail", store=store, resume=run_id)
+    assert [r.server_round for r in resumed.rounds] == [2, 3]
+
+
 def test_one_short_round_more_than_max_skipped_rounds_fails_the_run(client_data, tmp_path) -> None:
     store = RunStore(tmp_path / "runs.db")
     with pytest.raises(RoundShortOfClients, match="max_skipped_rounds=2, so the run ends"):
@@ -266,23 +298,41 @@ def _dp(target: float = 0.0) -> DifferentialPrivacy:
     return DifferentialPrivacy(FedAvg(min_fit_clients=4, fraction_evaluate=0.0), dp)
 
 
-def test_the_accountant_composes_only_the_rounds_that_released_a_noisy_aggregate(
-    client_data,
+def test_under_central_dp_a_short_round_is_released_and_accounted_never_skipped(
+    client_data, tmp_path
 ) -> None:
+    """A skip would depend on the un-noised count of replies and show it every round, so
+    under central DP "skip" releases the noised sum of the 2 that replied and counts the
+    round: no round's skip-or-release decision is left out of what epsilon covers."""
+    store = RunStore(tmp_path / "runs.db")
     strategy = _dp()
-    history = _run(client_data, {2, 3}, 5, strategy=strategy)
-    released = [r for r in history.rounds if r.skipped is None]
-    assert [r.server_round for r in released] == [1, 4, 5]
-    assert [r.metrics["dp_rounds_accounted"] for r in released] == [1, 2, 3]
-    assert strategy.accountant.rounds == 3  # every release counted, nothing else
-    assert history.last("dp_epsilon") == pytest.approx(epsilon_after(3, 2.0, 1e-5, 1.0, "rdp"))
-    assert all("dp_epsilon" not in r.metrics for r in history.rounds if r.skipped)
+    history = _run(client_data, {2, 3}, 5, strategy=strategy, store=store)
+    assert [r.skipped for r in history.rounds] == [None] * 5
+    assert all(ROUND_SKIPPED not in r.metrics for r in history.rounds)
+    assert [r.metrics["dp_rounds_accounted"] for r in history.rounds] == [1, 2, 3, 4, 5]
+    assert strategy.accountant.rounds == 5
+    assert history.last("dp_epsilon") == pytest.approx(epsilon_after(5, 2.0, 1e-5, 1.0, "rdp"))
+    run_id = history.run_id or ""
+    assert store.get_run(run_id).status == "completed"
+    events = store.events(run_id, "warning")
+    released = [e.round for e in events if e.message.startswith(f"round {e.round} released short")]
+    assert released == [2, 3]
+    assert all("only 2 of 6 clients reported" in e.message for e in events if "short:" in e.message)
+
+
+def test_under_central_dp_epsilon_is_never_below_that_of_every_round_run(client_data) -> None:
+    """Every round run, short or not, is composed: the epsilon a round shows is at least
+    the accountant's epsilon for as many rounds as ran up to it."""
+    history = _run(client_data, {1, 2, 4}, 5, strategy=_dp())
+    for record in history.rounds:
+        floor = epsilon_after(record.server_round, 2.0, 1e-5, 1.0, "rdp")
+        assert record.metrics["dp_epsilon"] >= floor - 1e-9
 
 
 def test_a_target_epsilon_still_stops_the_run_after_the_releases_it_allows(client_data) -> None:
     assert epsilon_after(3, 2.0, 1e-5, 1.0, "rdp") <= 4.5 < epsilon_after(4, 2.0, 1e-5, 1.0, "rdp")
     history = _run(client_data, {2, 3}, 10, strategy=_dp(4.5))
-    assert [r.server_round for r in history.rounds] == [1, 2, 3, 4, 5]
+    assert [r.server_round for r in history.rounds] == [1, 2, 3]
     assert history.stopped is not None and "target_epsilon = 4.5" in history.stopped
     assert max(v for _, v in history.metric("dp_epsilon")) <= 4.5
 
@@ -326,3 +376,42 @@ def test_the_store_round_record_carries_the_skip_for_a_reader(client_data, tmp_p
     why = skipped_rounds(store, history.run_id or "")
     assert list(why) == [1] and why[1].startswith("round 1 skipped: only 2 of 6")
     assert "the initial model is kept" in why[1]
+
+
+class _Abandoned:
+    """An observer that keeps why each abandoned attempt was abandoned."""
+
+    def __init__(self) -> None:
+        self.reasons: list[tuple[int, str]] = []
+
+    def on_fit_result(self, *args: Any) -> None:
+        pass
+
+    def on_round_end(self, *args: Any) -> None:
+        pass
+
+    def on_attempt_abandoned(self, server_round: int, reason: str) -> None:
+        self.reasons.append((server_round, reason))
+
+
+def test_observers_and_the_log_hear_a_skipped_round_was_skipped_not_failed(
+    client_data, caplog
+) -> None:
+    """Observers were told "the round failed" for a round the run skipped (so `rengo run -v`
+    logged it as failed in a completed run), and the round's "N more client(s) dropped as
+    client X was" line never came, its bookkeeping never cleared."""
+    observer = _Abandoned()
+    with caplog.at_level("WARNING", logger="rengo.hfl"):
+        _run(client_data, {2}, 3, observers=[observer])
+    assert observer.reasons == [(2, "the round was skipped, short of clients")]
+    assert any(m.startswith("round 2: 3 more client(s) dropped as client") for m in caplog.messages)
+
+
+def test_the_shortfall_past_max_skipped_rounds_is_heard_as_failed(client_data) -> None:
+    observer = _Abandoned()
+    with pytest.raises(RoundShortOfClients):
+        _run(client_data, {2, 3}, 3, observers=[observer], max_skipped_rounds=1)
+    assert observer.reasons == [
+        (2, "the round was skipped, short of clients"),
+        (3, "the round failed"),
+    ]

@@ -53,7 +53,11 @@ from rengo.hfl.mods.chain import (
     MODS_KEY,
     mods_config_value,
 )
-from rengo.hfl.privacy_fit import check_checkpoint_interval, checks_under_dp
+from rengo.hfl.privacy_fit import (
+    check_checkpoint_interval,
+    checks_under_dp,
+    releases_short_rounds,
+)
 from rengo.hfl.result_checks import ResultChecks, screen_metrics
 from rengo.hfl.strategy.aggregate_call import aggregate_with_rng, warn_if_old_aggregate_fit
 from rengo.hfl.strategy.base import Aggregate, Strategy, WeightedSum
@@ -544,6 +548,11 @@ class Coordinator:
         (:attr:`RoundRecord.skipped`, a warning event, the metric ``round_skipped`` = 1),
         checkpoints it and goes on. Observers never see a skipped round's end (early
         stopping does not count it), and clients keep what they did (their own state).
+        Under central DP (:class:`~rengo.hfl.DifferentialPrivacy`) no round is skipped, as
+        the skip would show an un-noised count of replies: a round short of replies
+        releases the noised sum of those that replied and is accounted, and a shortfall
+        with nothing to release (too few available, secure aggregation short before
+        unmasking) ends the run.
     max_skipped_rounds
         Under ``"skip"``, the most rounds in a row a run may skip: one more short round
         then fails the run (:class:`RoundShortOfClients`), so a federation that cannot fill
@@ -594,6 +603,9 @@ class Coordinator:
                 f"max_skipped_rounds must be an integer >= 0, got {self.max_skipped_rounds!r}"
             )
         self._skipped_in_row = 0  # rounds skipped since the last one that ran
+        self._short_ended: list[RoundObserver] = []  # given the end of a short attempt
+        # under central DP a round short of replies is released, noised and accounted
+        self._release_short = self.on_short_round == "skip" and releases_short_rounds(self.strategy)
         self._sampled: list[str] = []  # the clients sent fit instructions this attempt
         self._rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x5EED]))
         if self.workflow is None:
@@ -756,7 +768,10 @@ class Coordinator:
             try:
                 record = self.run_round(server_round)
             except RoundShortOfClients as exc:
+                ended, self._short_ended = self._short_ended, []
                 if retry is not None and retry(server_round, exc):
+                    if skip:
+                        self._abandon_attempt(server_round, "the round is run again", ended)
                     assert state is not None
                     self.strategy.load_state_dict(state)
                     continue
@@ -766,6 +781,9 @@ class Coordinator:
                     raise
                 assert state is not None
                 self.strategy.load_state_dict(state)  # nothing of the round was aggregated
+                skips = not self._release_short and self._skipped_in_row < self.max_skipped_rounds
+                reason = "the round was skipped, short of clients" if skips else "the round failed"
+                self._abandon_attempt(server_round, reason, ended)
                 return self._skip(server_round, exc, time.perf_counter() - start)
             finally:
                 self._shortfall_may_retry = False
@@ -780,6 +798,16 @@ class Coordinator:
         skipped in a row, so a resumed run skips and fails where an uninterrupted one does.
         One skip more than ``max_skipped_rounds`` in a row fails the run instead."""
         reason = str(short).removeprefix(f"round {server_round} failed: ")
+        if self._release_short:  # a shortfall with nothing to noise: no skip under DP either
+            text = (
+                f"round {server_round} failed: {reason}; under central DP on_short_round="
+                "'skip' releases a round short of replies (noised and accounted) but never "
+                "skips one, since the skip would reveal an un-noised count; this round had "
+                "nothing to release (too few clients available, or secure aggregation lost "
+                "too many to unmask), so the run ends"
+            )
+            self._announce_failure(server_round, text)
+            raise RoundShortOfClients(text, short.failures) from short
         in_row = self._skipped_in_row + 1
         if in_row > self.max_skipped_rounds:
             text = (
@@ -842,6 +870,12 @@ class Coordinator:
             record = self._attempt(server_round, start, client_records, ended)
         except BaseException as exc:
             client_records.flush()
+            self._failure_log.end_round(server_round)  # the drops' summary, bookkeeping ends
+            skippable = self._shortfall_may_retry and self.on_short_round == "skip"
+            if isinstance(exc, RoundShortOfClients) and skippable:
+                # skipped, run again or failed: _run_round_retrying decides, and says which
+                self._short_ended = list(ended)
+                raise
             stopped = isinstance(exc, StopTraining)
             self._abandon_attempt(
                 server_round,
@@ -954,12 +988,21 @@ class Coordinator:
                 self._run_again(server_round, new_spent, fit_round, state_before, client_records)
                 return None
             detail = failures_summary(failures)
-            raise self._fail(
-                server_round,
+            shortfall = (
                 f"only {acc.count} of {len(instructions)} clients reported, "
-                f"min_fit_clients={self.strategy.min_fit_clients} ({detail})",
-                failures,
-            )  # the attempt's client records are written on the way out
+                f"min_fit_clients={self.strategy.min_fit_clients} ({detail})"
+            )
+            if not self._release_short:
+                raise self._fail(
+                    server_round, shortfall, failures
+                )  # the attempt's client records are written on the way out
+            self._warn(
+                f"round {server_round} released short: {shortfall}; under central DP "
+                "on_short_round='skip' releases the noised sum of the clients that replied "
+                "(the noise alone if none did) and the accountant counts the round, since "
+                "skipping it would reveal how many replied, a count no noise covers",
+                server_round,
+            )
         client_records.flush()
         self._offer_coalition_aggregation(server_round, old)
         aggregate = self._aggregate(server_round, old, acc)

@@ -45,6 +45,30 @@ def check_privacy_fits(strategy: Strategy, workflow: object | None, parameters: 
         check_strategy(strategy, parameters)
 
 
+def releases_short_rounds(strategy: Strategy) -> bool:
+    """Whether ``strategy`` is central DP, whose round short of replies is released under
+    ``on_short_round = "skip"`` instead of skipped.
+
+    Whether a round is skipped depends on how many sampled clients replied, a count no noise
+    covers: a skip-or-release pattern would show every round whether one more client took
+    part, outside what the accountant composes. DP-FedAvg's mean is the noised clipped sum
+    over the expected count ``q N``, whoever replied, so a client that dropped is one that
+    added nothing; releasing the noised sum of those that replied (of none: the noise
+    alone, as for an empty Poisson sample) and accounting the round keeps the guarantee.
+
+    Parameters
+    ----------
+    strategy
+        The run's strategy.
+
+    Returns
+    -------
+    bool
+        True for :class:`DifferentialPrivacy`.
+    """
+    return isinstance(strategy, DifferentialPrivacy)
+
+
 def check_checkpoint_interval(strategy: Strategy, checkpoint_every: int) -> None:
     """Refuse to checkpoint a central-DP run less often than every round.
 
