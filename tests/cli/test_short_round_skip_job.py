@@ -180,3 +180,25 @@ def test_a_run_whose_last_round_is_skipped_ends_on_the_metrics_of_the_model_it_k
     flat = " ".join(result.output.split())
     assert "completed: central_accuracy=" in flat and "round_skipped" not in flat
     assert "(of round 17, whose model it keeps: the rounds after it were skipped" in flat
+
+
+def test_same_as_an_identical_repeat_whose_last_round_was_skipped_is_the_same(
+    tmp_path: Path,
+) -> None:
+    """`rengo run --same-as RUN` compared this run's last round run (17) with the stored
+    run's last round, the skipped round 18 ({round_skipped: 1}), and called a bit-identical
+    repeat "final metrics differ". Both sides now compare the last round each ran."""
+    job = tmp_path / "job.toml"
+    job.write_text(CROSS_DEVICE)
+    store = tmp_path / "runs.db"
+    first = runner.invoke(app, ["run", str(job), "--store", str(store), "--no-progress"])
+    assert first.exit_code == 0, first.output
+    with RunStore(store) as s:
+        run_id = s.list_runs()[0].run_id
+    again = runner.invoke(
+        app, ["run", str(job), "--store", str(store), "--no-progress", "--same-as", run_id]
+    )
+    assert again.exit_code == 0, again.output
+    flat = " ".join(again.output.split())
+    assert f"same final metrics as run {run_id}" in flat
+    assert "differ" not in flat

@@ -13,6 +13,7 @@ from rengo.cli.console_lines import progress_bars_shown, say
 from rengo.cli.errors import ROUNDS_KEPT
 from rengo.cli.output_paths import plot_target, writable_folder
 from rengo.core.errors import ConfigError
+from rengo.core.skipped_round import is_skipped
 from rengo.hfl import simulate
 from rengo.jobs import JobSpec, build_hfl_job, build_vertical_job, load_job, run_vertical_job
 from rengo.jobs.contribution import (
@@ -179,7 +180,8 @@ def run_job(
             )
         console.print(f"run [bold]{history.run_id}[/] completed: {shown}", soft_wrap=True)
         if repeated is not None:
-            console.print(_compared_with(store, repeated.run_id, last))
+            last_ran = ran[-1].server_round if ran else None
+            console.print(_compared_with(store, repeated.run_id, last, last_ran))
         if tracker is not None and spec.contribution is not None:
             report = tracker.report()
             payouts = record_and_pay(store, history.run_id, report, spec.contribution)
@@ -275,11 +277,18 @@ def _check_same_data(
     )
 
 
-def _compared_with(store: RunStore, run_id: str, last: Mapping[str, float]) -> str:
-    """Whether the final metrics ``last`` are recorded run ``run_id``'s final ones."""
-    rounds = store.rounds(run_id)
-    before = rounds[-1].metrics if rounds else {}
-    differs = [
+def _compared_with(
+    store: RunStore, run_id: str, last: Mapping[str, float], last_ran: int | None = None
+) -> str:
+    """Whether the final metrics ``last`` (of round ``last_ran``, the last this run ran) are
+    recorded run ``run_id``'s final ones: the metrics of the last round it ran, a skipped
+    round (``on_short_round = "skip"``, no metric but the skip's) compared on neither side."""
+    ran = [r for r in store.rounds(run_id) if not is_skipped(r.metrics)]
+    before = ran[-1].metrics if ran else {}
+    differs = []
+    if ran and last_ran is not None and ran[-1].round != last_ran:
+        differs.append(f"last round run {ran[-1].round}, now {last_ran}")
+    differs += [
         f"{key} {before.get(key)!r}, now {last.get(key)!r}"
         for key in sorted(set(before) | set(last))
         if not _same_number(before.get(key), last.get(key))
