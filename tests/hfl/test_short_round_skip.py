@@ -29,6 +29,7 @@ from rengo.hfl import (
 )
 from rengo.hfl.coordinator import RoundRecord, RoundShortOfClients, round_summary
 from rengo.hfl.progress_bar import RoundProgressBar
+from rengo.hfl.strategy.base import Aggregate
 from rengo.privacy import CentralDP, epsilon_after
 from rengo.tracking import RunStore, round_clients_table, run_detail
 from rengo.tracking.mirrors.base import MirroringStore
@@ -415,3 +416,30 @@ def test_the_shortfall_past_max_skipped_rounds_is_heard_as_failed(client_data) -
         (2, "the round was skipped, short of clients"),
         (3, "the round failed"),
     ]
+
+
+class _Flagging(FedAvg):
+    """A strategy whose own metric is named like the skip mark."""
+
+    def aggregate_fit(self, server_round: int, parameters: Any, acc: Any, rng: Any = None) -> Any:
+        new = super().aggregate_fit(server_round, parameters, acc, rng)
+        return Aggregate(new.parameters if isinstance(new, Aggregate) else new, {ROUND_SKIPPED: 1})
+
+
+def test_a_strategy_metric_named_round_skipped_is_refused_naming_the_reserved_key(
+    client_data, tmp_path
+) -> None:
+    """A strategy returning round_skipped = 1 made rounds that ran read as skipped in
+    `rengo runs show` and the rewards notes; the name is the round loop's."""
+    store = RunStore(tmp_path / "runs.db")
+    strategy = _Flagging(min_fit_clients=4, fraction_evaluate=0.0)
+    with pytest.raises(ValueError, match="'round_skipped', the name the round loop reserves"):
+        _run(client_data, set(), 2, strategy=strategy, mode="fail", store=store)
+    assert store.rounds(store.list_runs()[0].run_id) == []  # no round recorded as skipped
+
+
+def test_the_history_repr_shows_the_last_round_that_ran_not_the_skip_mark(client_data) -> None:
+    history = _run(client_data, {3}, 3)
+    shown = repr(history)
+    assert "round_skipped" not in shown
+    assert "last round run 2 (1 skipped after it): train_loss=" in shown

@@ -398,13 +398,26 @@ class History:
         held = f"rounds={len(self.rounds)} ({self.rounds[0].server_round}-{last.server_round})"
         if self.earlier_rounds:
             held += f" after {self.earlier_rounds} earlier rounds kept in the run store"
-        shown = sorted(last.metrics.items())[:HISTORY_REPR_METRICS]
+        # a skipped round has no metric but its mark: show those of the last round that ran
+        ran = [r for r in self.rounds if r.skipped is None]
+        shown_round = ran[-1] if ran else None
+        title = "last round"
+        if last.skipped is not None:
+            after = shown_round.server_round if shown_round is not None else 0
+            skipped = sum(1 for r in self.rounds if r.server_round > after)
+            title = (
+                f"last round run {shown_round.server_round} ({skipped} skipped after it)"
+                if shown_round is not None
+                else f"every round held skipped ({skipped})"
+            )
+        held_metrics = shown_round.metrics if shown_round is not None else {}
+        shown = sorted(held_metrics.items())[:HISTORY_REPR_METRICS]
         metrics = ", ".join(f"{k}={_shown_metric(k, v)}" for k, v in shown)
-        if len(last.metrics) > len(shown):
-            metrics += f", ... ({len(last.metrics)} metrics)"
+        if len(held_metrics) > len(shown):
+            metrics += f", ... ({len(held_metrics)} metrics)"
         parts = [
             held,
-            f"last round: {metrics}" if metrics else "last round: no metrics",
+            f"{title}: {metrics}" if metrics else f"{title}: no metrics",
             f"parameters={len(self.parameters)} arrays of {num_values(self.parameters)} values",
             f"run_id={self.run_id!r}",
         ]
@@ -1774,6 +1787,12 @@ def _merge_strategy_metrics(
             raise ValueError(
                 f"{strategy}.aggregate_fit returned metric {key!r}, which collides with the "
                 "round loop's own train_/central_/eval_ metrics; rename it"
+            )
+        if key == ROUND_SKIPPED:  # would make the round read as skipped everywhere
+            raise ValueError(
+                f"{strategy}.aggregate_fit returned metric {key!r}, the name the round loop "
+                "reserves to mark a round skipped short of clients (on_short_round='skip'); "
+                "rename it"
             )
         metrics[key] = float(value)
 
