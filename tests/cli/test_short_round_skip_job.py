@@ -138,6 +138,10 @@ def test_a_coordinator_refuses_on_short_round_skip_saying_what_it_does_instead(
     assert result.exit_code == 2, result.output
     assert "job.on_short_round = 'skip' applies to simulations" in flat
     assert "never skips a round" in flat and "--rejoin-wait" in flat
+    # a failed run cannot be resumed: the message says which shortfall leaves it resumable
+    assert "the run fails (`--resume` continues it" not in flat
+    assert "lost their link (or an admitted one never joined) leaves the run interrupted" in flat
+    assert "answered wrongly or raised fails the run, which cannot be resumed" in flat
 
 
 CROSS_DEVICE = """

@@ -405,8 +405,11 @@ def coordinator(
                 f"{job}: job.on_short_round = {spec.job.on_short_round!r} applies to simulations "
                 "(`rengo run`); a deployed coordinator never skips a round: with --rejoin-wait "
                 "a round short of parties waits that long for those that lost their link and "
-                "runs again (at most 3 times), else the run fails (`--resume` continues it "
-                "from its last round). Remove the key to serve this job"
+                "runs again (at most 3 times). A round still short because parties lost their "
+                "link (or an admitted one never joined) leaves the run interrupted, and "
+                "`--resume` continues it from its last checkpointed round once they are back; "
+                "one short because parties answered wrongly or raised fails the run, which "
+                "cannot be resumed. Remove the key to serve this job"
             )
         deploy = spec.deploy
         built: HflJob | ServedJob
