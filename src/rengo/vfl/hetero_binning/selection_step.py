@@ -21,7 +21,6 @@ those the rule gives and those each feature party says it was told.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -73,34 +72,90 @@ def require_every_party_kept(
         )
 
 
-def refuse_copied_columns(
-    party: str, features: np.ndarray, names: Sequence[str], settings: SelectionSettings
+def _binning(feature: FeatureIV) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    """What IV selection sees of a column, the same for a column and any monotone rescaling
+    of it (``12 * age``, ``-age``): its rows with label 1 and with label 0 per bin, value
+    bins read upwards or downwards (whichever is first in order), the missing-value bin
+    last. ``None`` for a column whose rows all lie in one bin (a constant column): it has
+    no IV and is never a copy that counts."""
+    if sum(1 for e, n in zip(feature.events, feature.non_events, strict=True) if e + n) < 2:
+        return None
+    events, non_events = feature.events, feature.non_events
+    upwards = (events, non_events)
+    downwards = (
+        events[-2::-1] + events[-1:],
+        non_events[-2::-1] + non_events[-1:],
+    )
+    return min(upwards, downwards)
+
+
+def _shown(feature: FeatureIV) -> str:
+    """A column as a message names it: its name, or ``x<j>`` with where it is."""
+    if feature.name == f"x{feature.column}":
+        return f"{feature.name} (column {feature.column} of its table, from 0)"
+    return repr(feature.name)
+
+
+def refuse_copies_taking_places(
+    features: Sequence[FeatureIV], kept: Sequence[FeatureIV], settings: SelectionSettings
 ) -> None:
-    """Under ``top_k``, refuse a party's column that holds the very values of an earlier
-    one of its own: the two share one IV, so the copy takes a second of the ``top_k`` places
-    (two copies and ``top_k = 2`` leave every other party none). Each party checks its own
-    columns, before any message of the IV protocol.
+    """Refuse a selection in which a party's copies of one column take places under
+    ``top_k`` that another column would have had.
+
+    Two columns of one party are copies here when IV selection cannot tell them apart:
+    every bin holds the same rows with label 1 and with label 0, so they have one IV (an
+    exact copy, or a monotone rescaling such as ``age_months = 12 * age_years``: binning is
+    by quantiles). A constant column (all its rows in one bin) is never a copy. The
+    selection is refused only if removing the later copies would keep some other column:
+    copies that displace nobody (``top_k`` at least the number of columns, or ``min_iv``
+    alone) are kept as the rule keeps them. The label party checks this once every IV is
+    known, before any feature party is told its columns.
+
+    Parameters
+    ----------
+    features
+        Every column's IV, every party's (:func:`information_value_guest`'s order).
+    kept
+        The columns the rule keeps.
+    settings
+        The rule.
 
     Raises
     ------
     DataError
-        Naming the party and both columns.
+        Naming the party, both columns, the column displaced and what to do.
     """
     if settings.top_k is None:
         return
-    first: dict[bytes, int] = {}
-    for j in range(features.shape[1]):
-        column = np.ascontiguousarray(features[:, j], dtype=np.float64)
-        digest = hashlib.sha256(column.tobytes()).digest()
-        if digest in first:
-            i = first[digest]
-            shown = [repr(names[k]) if k < len(names) else str(k) for k in (i, j)]
-            raise DataError(
-                f"{party}: column {shown[1]} holds the same values as column {shown[0]}, so "
-                f"under vfl.selection.top_k = {settings.top_k} the copy would take a second "
-                "place for one column; drop one of them"
-            )
-        first[digest] = j
+    chosen = {(f.party, f.column) for f in kept}
+    first: dict[tuple[str, Any], FeatureIV] = {}
+    copies: list[tuple[FeatureIV, FeatureIV]] = []
+    for feature in features:
+        seen = _binning(feature)
+        if seen is None:
+            continue
+        key = (feature.party, seen)
+        if key not in first:
+            first[key] = feature
+        elif (feature.party, feature.column) in chosen:
+            copies.append((first[key], feature))
+    if not copies:
+        return
+    later = {(copy.party, copy.column) for _, copy in copies}
+    rest = [f for f in features if (f.party, f.column) not in later]
+    again = select_by_iv(rest, min_iv=settings.min_iv, top_k=settings.top_k)
+    displaced = [f for f in again if (f.party, f.column) not in chosen]
+    if not displaced:
+        return
+    original, copy = copies[0]
+    lost = ", ".join(f"{f.party}'s column {_shown(f)} (IV {f.iv:.4f})" for f in displaced)
+    raise DataError(
+        f"{copy.party}: column {_shown(copy)} bins exactly like column {_shown(original)} "
+        f"(the same rows and labels in every bin, so the same IV {copy.iv:.4f}: a copy or a "
+        f"rescaling of it), and under vfl.selection.top_k = {settings.top_k} the two take "
+        f"two places, leaving out {lost}; drop one of the two columns from {copy.party}'s "
+        "table"
+    )
 
 
 def selection_record(
@@ -199,14 +254,14 @@ def select_at_label_party(
     Raises
     ------
     DataError
-        If the labels are not binary or hold one class, a column of its own copies an
-        earlier one under ``top_k``, or a party that holds columns would keep none (before
-        any feature party is told anything).
+        If the labels are not binary or hold one class, a party's copies of one column
+        (:func:`refuse_copies_taking_places`) would take a place under ``top_k`` that
+        another column would have had, or a party that holds columns would keep none
+        (before any feature party is told anything).
     """
     from rengo.crypto.keys import generate_paillier_keypair  # not at import: party start-up
 
     features = data.features
-    refuse_copied_columns(phase.name, features, data.feature_names, settings)
     labels = data.aligned_labels
     ivs = information_value_guest(
         phase,
@@ -220,6 +275,7 @@ def select_at_label_party(
         min_bin_rows=settings.min_bin_rows,
     )
     kept = select_by_iv(ivs, min_iv=settings.min_iv, top_k=settings.top_k)
+    refuse_copies_taking_places(ivs, kept, settings)
     require_every_party_kept(ivs, kept, settings)
     send_selection(phase, hosts, kept)
     min_rows = effective_min_bin_rows(settings.min_bin_rows, len(features))
@@ -261,13 +317,10 @@ def select_at_feature_party(
 
     Raises
     ------
-    DataError
-        Under ``top_k``, if a column of its own copies an earlier one.
     ProtocolError
         If the label party sends malformed messages.
     """
     features = data.features
-    refuse_copied_columns(phase.name, features, data.feature_names, settings)
     information_value_host(
         phase,
         features,
