@@ -392,3 +392,24 @@ def test_an_unknown_task_is_refused_listing_the_tasks_before_the_party_dials(
     for task in ("'classification'", "'multiclass'", "'regression'"):
         assert task in said
     assert "cannot take part" not in said  # refused before anything was read or dialled
+
+
+def test_a_deployed_vertical_job_with_contribution_is_refused_before_anything_runs(
+    tmp_path: Path,
+) -> None:
+    """`rengo vfl coordinator --job` read a job's [contribution] and valued no one: the run
+    completed without values, and `runs show` then advised another deployed run."""
+    job = tmp_path / "job.toml"
+    job.write_text(
+        '[job]\nkind = "vfl"\nname = "valued"\nseed = 0\n[vfl]\ndataset = "breast_cancer"\n'
+        'num_parties = 3\nlabel_party = "guest"\nkey_bits = 512\n[contribution]\nmetric = "auc"\n'
+    )
+    store = tmp_path / "runs.db"
+    args = ["vfl", "coordinator", "--job", str(job), "--insecure", "--store", str(store)]
+    result = CliRunner().invoke(app, [*args, "--listen", "127.0.0.1:0"])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    assert "[contribution] section values the feature parties in a simulated run only" in said
+    assert f"`rengo run {job}` computes their Shapley values" in said
+    assert "remove the section to run the job deployed" in said
+    assert not store.exists()  # refused before a run was recorded

@@ -231,6 +231,13 @@ def vfl_coordinator(
             spec = load_job(job)
             if spec.vfl is None:
                 raise ConfigError(f"{job}: not a vertical job (job.kind must be 'vfl')")
+            if train and spec.contribution is not None:  # it was read, and valued no one
+                raise ConfigError(
+                    f"{job}: its [contribution] section values the feature parties in a "
+                    f"simulated run only (`rengo run {job}` computes their Shapley values); "
+                    "`rengo vfl coordinator` computes no contribution values, so a deployed "
+                    "run would value no one: remove the section to run the job deployed"
+                )
             names = names or spec.vfl.party_names
             name = name or spec.job.name  # the run's name in the store, as rengo run names it
             label = label or spec.vfl.label_party

@@ -271,10 +271,10 @@ def missing_values_text(store: RunStore, run_id: str) -> str | None:
         "training, before it stored them); they cannot be computed from the stored rounds: "
     )
     if run.kind.endswith("-deployed"):  # its coordinator and parties, not a simulation
-        # a vertical run's coordinator is `rengo vfl coordinator`, its parties `rengo vfl party`
-        started = "rengo vfl coordinator" if run.kind == "vfl-deployed" else "rengo coordinator"
+        # only `rengo coordinator` (hfl-deployed) values; `rengo vfl coordinator` refuses a
+        # job with [contribution] and records no job settings, so it never gets here
         return lost + (
-            f"only a new deployed run computes values (`{started}` with the same job, "
+            "only a new deployed run computes values (`rengo coordinator` with the same job, "
             "and its parties), and they are that new run's; `rengo run --same-as` would "
             "repeat it as a local simulation, not this run"
         )
