@@ -23,6 +23,7 @@ from rengo.tracking import RunFilter, RunInfo, RunStore, metric_family
 from rengo.tracking.client_spread import client_metric_spread
 from rengo.tracking.json_text import finite
 from rengo.tracking.records import ClientRecord, PartyPresence
+from rengo.tracking.resume_settings import PARTY_RELEASES
 from rengo.tracking.round_coverage import round_coverage
 from rengo.tracking.tables import (
     dotted_settings,
@@ -245,8 +246,12 @@ def run_overview(store: RunStore, run_id: str) -> dict[str, Any]:
 
 def settings(run: RunInfo) -> dict[str, Any]:
     """A run's settings as the dashboard shows them: nested ones as dotted keys
-    (``job_settings.train.lr``), NaN and infinities spelled out, values whole."""
-    return {key: _plain(value, spelled=True) for key, value in dotted_settings(run.config)}
+    (``job_settings.train.lr``), NaN and infinities spelled out, values whole. Each party's
+    build (``party_releases``, kept in the config by a deployed run) is no setting: two runs
+    of one job whose parties ran other builds differ in no setting (``rengo runs show``
+    lists the builds on a line of their own)."""
+    given = {k: v for k, v in run.config.items() if k != PARTY_RELEASES}
+    return {key: _plain(value, spelled=True) for key, value in dotted_settings(given)}
 
 
 def _plain(value: Any, spelled: bool = False) -> Any:
