@@ -217,3 +217,43 @@ def test_submit_accepts_and_refuses_the_files_numerai_tools_accepts_and_refuses(
     assert {case: ours for case, (ours, _) in decisions.items()} == {
         case: theirs for case, (_, theirs) in decisions.items()
     }
+
+
+def test_submit_decides_header_variants_as_numerai_tools_does(tmp_path: Path) -> None:
+    """Header names with spaces around them (`` id, prediction``) were stripped and recorded,
+    where numerai-tools refuses them; a pandas index column (``df.to_csv(path)``) was refused
+    as 'header column 1 has no name', without saying what to write. Each variant is decided
+    by the installed numerai-tools and by ``rengo tournament submit``; they must agree."""
+    pd = pytest.importorskip("pandas")
+    submissions = pytest.importorskip("numerai_tools.submissions")
+    state, ids = open_round(tmp_path)
+    values = np.random.default_rng(0).random(len(ids)).tolist()
+    body = "".join(f"{i},{v}\n" for i, v in zip(ids, values, strict=True))
+    indexed = "".join(f"{k},{i},{v}\n" for k, (i, v) in enumerate(zip(ids, values, strict=True)))
+    cases = {  # name: (file bytes, the fact a refusal names)
+        "spaces before": (f" id, prediction\n{body}".encode(), "spaces around the name"),
+        "spaces after": (f"id ,prediction \n{body}".encode(), "spaces around the name"),
+        "other case": (f"ID,Prediction\n{body}".encode(), "no column 'id' or 'prediction'"),
+        "a byte-order mark": (f"\ufeffid,prediction\n{body}".encode(), ""),
+        "quoted names": (f'"id","prediction"\n{body}'.encode(), ""),
+        "CRLF": (f"id,prediction\n{body}".replace("\n", "\r\n").encode(), ""),
+        "a pandas index column": (f",id,prediction\n{indexed}".encode(), "index=False"),
+    }
+    decisions = {}
+    for case, (data, fact) in cases.items():
+        path = tmp_path / f"{case.replace(' ', '_')}.csv"
+        path.write_bytes(data)
+        try:
+            submissions.validate_submission_numerai(
+                pd.Series(ids), pd.read_csv(path, dtype={"id": str})
+            )
+            theirs = "accepted"
+        except AssertionError:
+            theirs = "refused"
+        code, output = _submit(state, "erin", str(path))
+        ours = "accepted" if code == 0 else "refused"
+        decisions[case] = (ours, theirs)
+        if ours == "refused":
+            said = " ".join(output.split())
+            assert code == 2 and fact in said, output
+    assert decisions == {case: (theirs, theirs) for case, (_, theirs) in decisions.items()}

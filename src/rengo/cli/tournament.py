@@ -271,6 +271,8 @@ def read_id_values(
     from rengo.data.csv_table import CsvFormat, csv_header
 
     form = form or CsvFormat()
+    if only:
+        _refuse_header_numerai_refuses(path, column, form)
     header = csv_header(path, form.delimiter, form.encoding)
     absent = [name for name in ("id", column) if name not in header]
     if absent and len(header) > 1:  # one column: the reader says which delimiter reads it
@@ -304,6 +306,44 @@ def read_id_values(
             "put id first)"
         )
     return dict(zip(data.ids.tolist(), data.X[:, 0].tolist(), strict=True))
+
+
+def _refuse_header_numerai_refuses(path: Path, column: str, form: CsvFormat) -> None:
+    """Refuse a submission's first row that numerai-tools refuses though rengo's reader
+    would read it: a pandas index column (``df.to_csv(path)``: an unnamed first column) and
+    names with spaces around them (pandas keeps them: `` id`` is no ``id``). A first row
+    that cannot be read is left to the reader, whose errors name the line.
+
+    Raises
+    ------
+    DataError
+        Naming the file, the cells and what to write instead.
+    """
+    import csv
+
+    encoding = (
+        "utf-8-sig"
+        if form.encoding.replace("_", "-").lower() in ("utf-8", "utf8")
+        else form.encoding
+    )
+    try:
+        with path.open(encoding=encoding, newline="") as handle:
+            raw = next(csv.reader(handle, delimiter=form.delimiter), [])
+    except (OSError, UnicodeError, csv.Error, LookupError):
+        return
+    if len(raw) > 1 and raw[0].strip() == "" and [c.strip() for c in raw[1:]] == ["id", column]:
+        raise DataError(
+            f"{path}: its first column has no name (columns are {raw}): a pandas index "
+            "column? write the file with index=False (df.to_csv(path, index=False)); a "
+            f"submission has exactly the columns id and {column}"
+        )
+    padded = [c for c in raw if c != c.strip()]
+    if padded:
+        raise DataError(
+            f"{path}: header {', '.join(map(repr, padded))} "
+            f"{'has' if len(padded) == 1 else 'have'} spaces around the name, which Numerai "
+            f"refuses; write the first row as id{form.delimiter}{column}, without spaces"
+        )
 
 
 def _rows_from_csv(
