@@ -45,9 +45,9 @@ from rengo.vfl.hetero_binning import (
 )
 from rengo.vfl.hetero_binning.guest import effective_min_bin_rows
 from rengo.vfl.hetero_binning.selection_step import (
-    refuse_copies_taking_places,
     require_every_party_kept,
     selection_record,
+    warn_of_copies_taking_places,
 )
 from rengo.vfl.selection_settings import SelectionSettings as SelectionSettings
 from rengo.vfl.selection_settings import selection_key_bits as selection_key_bits
@@ -139,8 +139,7 @@ def select_columns(
     Raises
     ------
     DataError
-        If the labels are not binary or of one class, a party's copies of one column would
-        take a place another column would have had, or a party that holds columns keeps
+        If the labels are not binary or of one class, or a party that holds columns keeps
         none of them.
     """
     if train.labels is None:
@@ -166,6 +165,6 @@ def select_columns(
     min_rows = effective_min_bin_rows(settings.min_bin_rows, len(rows[train.label_party]))
     if not select:
         return SelectionResult(ivs, kept, run.transcript, min_rows)
-    refuse_copies_taking_places(ivs, kept, settings)
+    warn_of_copies_taking_places(ivs, kept, settings)
     require_every_party_kept(ivs, kept, settings)
     return SelectionResult(ivs, kept, run.transcript, min_rows)

@@ -22,6 +22,7 @@ those the rule gives and those each feature party says it was told.
 from __future__ import annotations
 
 import math
+import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -96,20 +97,22 @@ def _shown(feature: FeatureIV) -> str:
     return repr(feature.name)
 
 
-def refuse_copies_taking_places(
+def warn_of_copies_taking_places(
     features: Sequence[FeatureIV], kept: Sequence[FeatureIV], settings: SelectionSettings
 ) -> None:
-    """Refuse a selection in which a party's copies of one column take places under
-    ``top_k`` that another column would have had.
+    """Warn when two columns of one party that look like copies take places under ``top_k``
+    that another column would have had.
 
-    Two columns of one party are copies here when IV selection cannot tell them apart:
-    every bin holds the same rows with label 1 and with label 0, so they have one IV (an
-    exact copy, or a monotone rescaling such as ``age_months = 12 * age_years``: binning is
-    by quantiles). A constant column (all its rows in one bin) is never a copy. The
-    selection is refused only if removing the later copies would keep some other column:
-    copies that displace nobody (``top_k`` at least the number of columns, or ``min_iv``
-    alone) are kept as the rule keeps them. The label party checks this once every IV is
-    known, before any feature party is told its columns.
+    Two columns of one party look like copies when IV selection cannot tell them apart:
+    every bin holds as many rows with label 1 and with label 0 (so they have one IV). An
+    exact copy or a monotone rescaling (``age_months = 12 * age_years``: binning is by
+    quantiles) does; so can two different columns by chance, mostly with few bins or few
+    rows, since the label party sees counts, not rows. That is why this warns and does not
+    refuse. A constant column (all its rows in one bin) never counts. Nothing is said when
+    leaving out the later look-alikes would keep the same columns (``top_k`` at least the
+    number of columns, or ``min_iv`` alone). Copies across parties are not looked for: the
+    label party cannot tell them from two parties' related columns. The label party checks
+    this once every IV is known; the warning is shown where it runs.
 
     Parameters
     ----------
@@ -119,11 +122,6 @@ def refuse_copies_taking_places(
         The columns the rule keeps.
     settings
         The rule.
-
-    Raises
-    ------
-    DataError
-        Naming the party, both columns, the column displaced and what to do.
     """
     if settings.top_k is None:
         return
@@ -149,12 +147,14 @@ def refuse_copies_taking_places(
         return
     original, copy = copies[0]
     lost = ", ".join(f"{f.party}'s column {_shown(f)} (IV {f.iv:.4f})" for f in displaced)
-    raise DataError(
-        f"{copy.party}: column {_shown(copy)} bins exactly like column {_shown(original)} "
-        f"(the same rows and labels in every bin, so the same IV {copy.iv:.4f}: a copy or a "
-        f"rescaling of it), and under vfl.selection.top_k = {settings.top_k} the two take "
-        f"two places, leaving out {lost}; drop one of the two columns from {copy.party}'s "
-        "table"
+    warnings.warn(
+        f"{copy.party}: column {_shown(copy)} has as many rows of each label as column "
+        f"{_shown(original)} in every bin (the same IV {copy.iv:.4f}: a copy or a rescaling "
+        f"of it, or equal counts by chance), and under vfl.selection.top_k = "
+        f"{settings.top_k} the two take two places, leaving out {lost}; if it is a copy, "
+        f"drop one of the two columns from {copy.party}'s table",
+        UserWarning,
+        stacklevel=2,
     )
 
 
@@ -254,10 +254,10 @@ def select_at_label_party(
     Raises
     ------
     DataError
-        If the labels are not binary or hold one class, a party's copies of one column
-        (:func:`refuse_copies_taking_places`) would take a place under ``top_k`` that
-        another column would have had, or a party that holds columns would keep none
-        (before any feature party is told anything).
+        If the labels are not binary or hold one class, or a party that holds columns
+        would keep none (before any feature party is told anything). Columns of one party
+        that look like copies and take another column's place under ``top_k`` are warned
+        of (:func:`warn_of_copies_taking_places`).
     """
     from rengo.crypto.keys import generate_paillier_keypair  # not at import: party start-up
 
@@ -275,7 +275,7 @@ def select_at_label_party(
         min_bin_rows=settings.min_bin_rows,
     )
     kept = select_by_iv(ivs, min_iv=settings.min_iv, top_k=settings.top_k)
-    refuse_copies_taking_places(ivs, kept, settings)
+    warn_of_copies_taking_places(ivs, kept, settings)
     require_every_party_kept(ivs, kept, settings)
     send_selection(phase, hosts, kept)
     min_rows = effective_min_bin_rows(settings.min_bin_rows, len(features))
