@@ -204,3 +204,18 @@ def test_a_vertical_sweep_with_an_executor_is_refused_before_any_cell_runs(
     assert "is a vertical job, whose parties are simulated in this process" in lines[0]
     assert "leave --executor out" in lines[0]
     assert not store_path.exists()
+
+
+@pytest.mark.parametrize("where", ["file", "set"])
+def test_a_vertical_sweep_with_job_executor_set_is_refused_before_any_cell_runs(
+    tmp_path: Path, where: str
+) -> None:
+    """Before, `[job] executor = "process"` (or `--set job.executor=process`) in a vertical
+    job was accepted and ignored: the parties ran in threads of this process all the same."""
+    text = HETERO_LR.replace("seed = 9", 'seed = 9\nexecutor = "process"')
+    job, store_path = _files(tmp_path, text if where == "file" else HETERO_LR)
+    extra = () if where == "file" else ("--set", "job.executor=process")
+    result = _sweep(job, store_path, *extra, *LR_GRID)
+    assert result.exit_code != 0, result.output
+    assert "job.executor = 'process'" in result.output and "vertical job" in result.output
+    assert not store_path.exists() or RunStore(store_path).list_runs() == []

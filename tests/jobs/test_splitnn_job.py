@@ -156,3 +156,25 @@ def test_rengo_run_refuses_an_executor_for_a_vertical_job_before_training(
     assert out.exit_code != 0, out.output
     assert "vertical job" in out.output and "leave --executor out" in out.output
     assert not store.exists() or RunStore(store).list_runs() == []
+
+
+@pytest.mark.parametrize("where", ["file", "set"])
+def test_rengo_run_refuses_job_executor_in_a_vertical_job_before_training(
+    tmp_path: Path, where: str
+) -> None:
+    """Before, `[job] executor = "process"` (or `--set job.executor=process`) in a vertical
+    job was accepted and ignored, as the --executor flag was; both are now refused."""
+    from typer.testing import CliRunner
+
+    from rengo.cli.main import app
+
+    text = CANCER_JOB.replace("[job]", '[job]\nexecutor = "process"', 1)
+    (tmp_path / "job.toml").write_text(text if where == "file" else CANCER_JOB, encoding="utf-8")
+    store = tmp_path / "r.db"
+    extra = [] if where == "file" else ["--set", "job.executor=process"]
+    out = CliRunner().invoke(
+        app, ["run", str(tmp_path / "job.toml"), *extra, "--store", str(store)]
+    )
+    assert out.exit_code != 0, out.output
+    assert "job.executor = 'process'" in out.output and "vertical job" in out.output
+    assert not store.exists() or RunStore(store).list_runs() == []

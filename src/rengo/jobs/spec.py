@@ -585,6 +585,14 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
     if job.kind == "vfl":
         from rengo.jobs.vertical_spec import parse_vertical_job
 
+        given = raw.get("job", {})
+        if isinstance(given, Mapping) and "executor" in given:  # as `rengo run --executor`
+            raise ConfigError(
+                f"{source}: job.executor = {job.executor!r} picks where a horizontal job's "
+                "clients train; this is a vertical job, whose parties are simulated in this "
+                "process: remove job.executor"
+            )
+
         vertical = parse_vertical_job(
             {k: v for k, v in raw.items() if k != "contribution"}, job, source
         )
