@@ -221,3 +221,10 @@ def test_scoring_a_dataset_built_with_another_label_party_says_how_to_build_it(
         fitted_on_card_and_bank.predict_raw(VerticalDataset(tables, "bank"))
     with pytest.raises(ConfigError, match=r"scoring names 'bank' .* leave label_party out"):
         fitted_on_card_and_bank.predict_raw(data(), label_party="bank")
+
+
+def test_a_validation_share_that_holds_out_no_row_is_refused_not_stopped_on_training_loss() -> None:
+    """Before, 0.001 of 100 rows rounded to 0 held-out rows and early stopping silently
+    followed the training loss (``validation_losses_`` empty)."""
+    with pytest.raises(DataError, match=r"card: validation_fraction = 0.001 holds out none of"):
+        model(validation_fraction=0.001, n_iter_no_change=1).fit(data(), "card", Y[:100])

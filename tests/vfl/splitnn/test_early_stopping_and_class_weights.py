@@ -119,3 +119,13 @@ def test_bad_settings_are_refused_naming_the_option_or_the_party(
         SplitNNClassifier(epochs=1, class_weight={5: 2.0}).fit(
             cancer["parties"], "card", cancer["labels"]
         )
+
+
+def test_a_validation_share_that_holds_out_no_row_is_refused_not_stopped_on_training_loss(
+    cancer: dict[str, Any],
+) -> None:
+    """Before, 0.0001 of the aligned rows rounded to 0 held-out rows and early stopping
+    silently followed the training loss (``validation_losses_`` empty)."""
+    model = SplitNNClassifier(epochs=3, validation_fraction=0.0001, n_iter_no_change=1)
+    with pytest.raises(DataError, match=r"validation_fraction = 0.0001 holds out none of"):
+        model.fit(cancer["parties"], "card", cancer["labels"])

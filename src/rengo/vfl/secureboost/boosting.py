@@ -462,8 +462,9 @@ def boost(
     Raises
     ------
     DataError
-        For labels the objective cannot use, an entirely empty column, no training row, or
-        a ``resume`` state that does not fit the rows.
+        For labels the objective cannot use, an entirely empty column, no training row, a
+        validation share that holds out no row, or a ``resume`` state that does not fit the
+        rows.
 
     Warns
     -----
@@ -485,6 +486,13 @@ def boost(
     training = ~held_out
     if not training.any():
         raise DataError(f"{name}: no training rows are left after the validation share")
+    if len(x) and config.validation_fraction > 0 and not held_out.any():
+        raise DataError(
+            f"{name}: validation_fraction = {config.validation_fraction} holds out none of "
+            f"the {len(x)} aligned rows (it rounds to 0), so early stopping would follow the "
+            f"training loss; raise it (at least {1 / len(x):.3g} holds out one row), or set "
+            "it to 0"
+        )
     if held_out.any() and config.n_iter_no_change == 0 and resume is None:
         warnings.warn(
             f"{name}: validation_fraction = {config.validation_fraction} holds out "

@@ -304,9 +304,16 @@ def held_out_rows(seed: int, rows: int, config: SplitNNConfig) -> np.ndarray:
     Raises
     ------
     DataError
-        If no row would be left to train on.
+        If no row would be left to train on, or a validation share holds out none (early
+        stopping would follow the training loss).
     """
     mask = validation_mask(seed, rows, config.validation_fraction)
+    if rows and config.validation_fraction > 0 and not mask.any():
+        raise DataError(
+            f"validation_fraction = {config.validation_fraction} holds out none of the {rows} "
+            "aligned rows (it rounds to 0), so early stopping would follow the training "
+            f"loss; raise it (at least {1 / rows:.3g} holds out one row), or set it to 0"
+        )
     if rows and mask.all():
         raise DataError(
             f"validation_fraction = {config.validation_fraction} holds out all {rows} aligned "
