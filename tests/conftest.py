@@ -72,10 +72,29 @@ def crash_after(monkeypatch: pytest.MonkeyPatch) -> Iterator[CrashAfter]:
 
 
 @pytest.fixture
-def start_ray() -> Iterator[Callable[..., None]]:
+def private_ray_record(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Ray's temporary folder (``RAY_TMPDIR``) set to a new, short folder of the test's own
+    and ``RAY_ADDRESS`` unset: ``ray.init()`` and the Ray pool join the cluster a `ray start`
+    elsewhere on the machine recorded in ``/tmp/ray`` (or the one ``RAY_ADDRESS`` names),
+    which made the tests' results depend on it (seen: three refusal tests failed with a
+    `ray start` head up). Short, because Ray's socket paths under it must stay under
+    about 107 characters."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="rengo-ray-"))
+    monkeypatch.setenv("RAY_TMPDIR", str(folder))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def start_ray(private_ray_record: Path) -> Iterator[Callable[..., None]]:
     """``ray.init(**options)``, tried once more when Ray's node does not register within
     Ray's fixed 30 s ("timed out during startup": seen on a loaded 2-core machine); Ray is
-    shut down after the test."""
+    shut down after the test. It starts under :func:`private_ray_record`, so a cluster
+    another `ray start` recorded on the machine is not joined."""
     ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'rengo[ray]'")
 
     def start(**options: Any) -> None:

@@ -23,6 +23,13 @@ from rengo.hfl import (
 
 ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'rengo[ray]'")
 
+
+@pytest.fixture(autouse=True)
+def _no_ray_cluster_of_the_machine(private_ray_record: Path) -> None:
+    """Every test here fakes or starts Ray without the machine's `ray start` record or
+    RAY_ADDRESS (see ``private_ray_record``)."""
+
+
 TWO_CPU_NODE = {"Alive": True, "Resources": {"CPU": 2.0, "memory": 4e9}}
 """One live node of a stood-in cluster (what ``ray.nodes()`` lists)."""
 
@@ -494,7 +501,7 @@ def test_a_round_on_a_cluster_no_node_of_which_can_run_its_tasks_ends_with_the_r
     a node), and Ray queues it without end: num_cpus_per_client=4 on 1-CPU nodes held
     simulate in round 1 (seen: stopped after 150 s, nothing said but the start's warning).
     The wait rechecks the live nodes and ends, naming the request, once none could run the
-    task for UNMET_WAIT_S (here 0) seconds; the queued task is cancelled."""
+    task for unrunnable_wait_s (here 0) seconds; the queued task is cancelled."""
     import rengo.transport.ray_pool as ray_pool
     from rengo.core.errors import ConfigError
     from rengo.transport.pool import Request
@@ -509,10 +516,207 @@ def test_a_round_on_a_cluster_no_node_of_which_can_run_its_tasks_ends_with_the_r
     cancelled: list[object] = []
     monkeypatch.setattr(ray_pool.ray, "get", queued_for_ever)
     monkeypatch.setattr(ray_pool.ray, "cancel", lambda ref, force=False: cancelled.append(ref))
-    monkeypatch.setattr(ray_pool, "UNMET_WAIT_S", 0.0, raising=False)
-    pool = ray_pool.RayPool(lambda *args: None, ["a"], num_cpus_per_client=4)  # type: ignore[arg-type]
+    pool = ray_pool.RayPool(lambda *args: None, ["a"], num_cpus_per_client=4, unrunnable_wait_s=0)  # type: ignore[arg-type]
     monkeypatch.setattr(pool, "_submit", lambda task, batch: "task-ref")
     with pytest.raises(ConfigError, match="could run a client task for 0 s") as refused:
         list(pool.request([Request("a", "fit", b"")]))
     assert "num_cpus_per_client=4 (the largest node has 2 CPU)" in str(refused.value)
     assert cancelled == ["task-ref"]
+
+
+def _record_a_cluster(tmp: Path, head: socket.socket) -> str:
+    """Write Ray's record of a `ray start` cluster, whose head is ``head``, under ``tmp``
+    (the test's RAY_TMPDIR); returns the address recorded."""
+    record = tmp / "ray" / "ray_current_cluster"
+    record.parent.mkdir(exist_ok=True)
+    address = f"127.0.0.1:{head.getsockname()[1]}"
+    record.write_text(address)
+    return address
+
+
+def test_a_task_the_recorded_one_machine_cluster_cannot_run_is_refused_at_once_and_named(
+    monkeypatch: pytest.MonkeyPatch, private_ray_record: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Joining the cluster `ray start` recorded on this machine, which has no autoscaler,
+    a request none of its nodes can meet (device='cuda' without a GPU) waited about 10.5
+    minutes before failing, where rengo refused it at once before that cluster was joined as
+    a cluster. It is refused at once again, the pool says which cluster it joined, and
+    address='auto' (an autoscaling cluster's head) keeps the wait."""
+    import rengo.transport.ray_pool as ray_pool
+    from rengo.core.errors import ConfigError
+
+    shutdowns = _stand_in_for_ray_start(monkeypatch, [TWO_CPU_NODE])
+    with socket.create_server(("", 0)) as head:
+        address = _record_a_cluster(private_ray_record, head)
+        pool = ray_pool.RayPool(lambda *args: None, ["a"], num_gpus_per_client=1)  # type: ignore[arg-type]
+        with (
+            caplog.at_level(logging.WARNING, logger="rengo.transport"),
+            pytest.raises(ConfigError, match="would wait forever") as refused,
+        ):
+            pool.start()
+        assert "the Ray cluster `ray start` recorded on this machine" in str(refused.value)
+        port = address.rpartition(":")[2]  # Ray names this machine by its node IP
+        assert f":{port} (recorded by `ray start` on this machine)" in caplog.text
+        assert "joined the Ray cluster at " in caplog.text
+        assert shutdowns == ["shutdown"]  # the connection it opened is closed
+        auto = ray_pool.RayPool(lambda *args: None, ["a"], address="auto", num_gpus_per_client=1)  # type: ignore[arg-type]
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="rengo.transport"):
+            assert auto._ensure_ray() == "handler-ref"
+    assert "tasks wait until a node that has it joins, for at most 600 s" in caplog.text
+
+
+def test_a_local_instances_init_options_are_dropped_by_name_when_a_cluster_is_joined(
+    monkeypatch: pytest.MonkeyPatch, private_ray_record: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """init_options (documented as the local instance's) reached ray.init when the pool
+    joined the cluster `ray start` recorded, and Ray refused them (seen: 'When connecting to
+    an existing cluster, num_cpus and num_gpus must not be provided', and the same for
+    object_store_memory). They are dropped with a warning naming them; the others stay."""
+    import rengo.transport.ray_pool as ray_pool
+
+    _stand_in_for_ray_start(monkeypatch, [TWO_CPU_NODE])
+    started: list[dict[str, object]] = []
+
+    def init(address: object = None, **options: object) -> None:  # as Ray checks them
+        for name in ("num_cpus", "object_store_memory", "resources"):
+            if options.get(name) is not None:
+                raise ValueError(f"When connecting to an existing cluster, {name} must not be")
+        started.append(options)
+
+    monkeypatch.setattr(ray_pool.ray, "init", init)
+    local_only = {"num_cpus": 2, "object_store_memory": 10**8, "resources": {"x": 1}}
+    with socket.create_server(("", 0)) as head:
+        _record_a_cluster(private_ray_record, head)
+        pool = ray_pool.RayPool(
+            lambda *args: None,  # type: ignore[arg-type]
+            ["a"],
+            init_options={**local_only, "namespace": "mine"},
+        )
+        with caplog.at_level(logging.WARNING, logger="rengo.transport"):
+            assert pool._ensure_ray() == "handler-ref"
+    (options,) = started
+    assert options["namespace"] == "mine"
+    assert (
+        "init_options['num_cpus'], init_options['resources'], "
+        "init_options['object_store_memory'] not applied" in caplog.text
+    )
+
+
+def test_address_local_starts_a_local_instance_sized_by_workers_not_a_cluster(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ray's address='local' starts a local instance; the pool took it for a cluster, so
+    workers= did not size it and a task no node can run was only warned about."""
+    import rengo.transport.ray_pool as ray_pool
+    from rengo.core.errors import ConfigError
+
+    _stand_in_for_ray_start(monkeypatch, [TWO_CPU_NODE])
+    started: list[tuple[object, dict[str, object]]] = []
+    monkeypatch.setattr(
+        ray_pool.ray, "init", lambda address=None, **options: started.append((address, options))
+    )
+    ray_pool.RayPool(lambda *args: None, ["a"], workers=3, address="local").start()  # type: ignore[arg-type]
+    gpu = ray_pool.RayPool(lambda *args: None, ["a"], address="local", num_gpus_per_client=1)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="no node of the local Ray instance"):
+        gpu.start()
+    (address, options), _ = started
+    assert (address, options["num_cpus"]) == ("local", 3)
+
+
+class _FakeClock:
+    """``time.monotonic`` that moves only when a stood-in ``ray.get`` waits."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+def test_the_unrunnable_limit_counts_from_when_the_task_was_queued_and_is_an_option(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The clock started at the first 30 s check, not when the task was queued, so the
+    '600 s' of the message was really about 630 s (measured: a 5 s limit with 2 s checks
+    ended after 8.6 s); and the limit was a module constant, which an autoscaler slower than
+    10 minutes could not be given. Checked with a clock only the stood-in ray.get moves:
+    the wait ends exactly unrunnable_wait_s after the task was queued."""
+    import rengo.transport.ray_pool as ray_pool
+    from rengo.core.errors import ConfigError
+    from rengo.transport import make_executor
+    from rengo.transport.pool import Request
+
+    _stand_in_for_ray_start(monkeypatch, [TWO_CPU_NODE], running=True)
+    clock = _FakeClock()
+    waits: list[float] = []
+
+    def queued_for_ever(ref: object, timeout: float | None = None) -> object:
+        assert timeout is not None, "waited without a limit"
+        waits.append(timeout)
+        clock.now += timeout
+        raise ray_pool.GetTimeoutError()
+
+    monkeypatch.setattr(ray_pool, "time", clock)
+    monkeypatch.setattr(ray_pool.ray, "get", queued_for_ever)
+    monkeypatch.setattr(ray_pool.ray, "cancel", lambda ref, force=False: None)
+    by_default = ray_pool.RayPool(lambda *args: None, ["a"], num_cpus_per_client=4)  # type: ignore[arg-type]
+    monkeypatch.setattr(by_default, "_submit", lambda task, batch: "task-ref")
+    with pytest.raises(ConfigError, match="could run a client task for 600 s"):
+        list(by_default.request([Request("a", "fit", b"")]))
+    assert sum(waits) == 600.0  # what the message says (was 630: from the first check)
+    waits.clear()
+    pool = make_executor(
+        "ray", lambda *args: (b"", None), ["a"], num_cpus_per_client=4, unrunnable_wait_s=45
+    )
+    monkeypatch.setattr(pool, "_submit", lambda task, batch: "task-ref")
+    with pytest.raises(ConfigError, match="could run a client task for 45 s"):
+        list(pool.request([Request("a", "fit", b"")]))
+    assert sum(waits) == 45.0  # from the queueing: 30 s, then the 15 s left
+    with pytest.raises(ConfigError, match="unrunnable_wait_s must be a finite number"):
+        ray_pool.RayPool(lambda *args: None, ["a"], unrunnable_wait_s=float("inf"))  # type: ignore[arg-type]
+
+
+def test_every_resubmitted_client_task_is_cancelled_when_the_unrunnable_limit_ends_a_round(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After a batch task died its clients ran again one per task; when the first of those
+    hit the limit only the tasks still in the window were cancelled, and the other
+    resubmitted ones stayed queued on the cluster (seen: 'ref2-1clients' never cancelled)."""
+    import rengo.transport.ray_pool as ray_pool
+    from rengo.core.errors import ConfigError
+    from rengo.transport.pool import Request
+
+    _stand_in_for_ray_start(monkeypatch, [TWO_CPU_NODE], running=True)
+    submitted: list[str] = []
+    cancelled: list[str] = []
+
+    def submit(task: object, batch: list[Request]) -> str:
+        submitted.append(f"ref{len(submitted)}-{len(batch)}clients")
+        return submitted[-1]
+
+    clock = _FakeClock()
+
+    def get(ref: str, timeout: float | None = None) -> object:
+        if ref == submitted[0]:
+            raise ray_pool.RayError("the worker died")
+        clock.now += timeout or 0.0
+        raise ray_pool.GetTimeoutError()
+
+    monkeypatch.setattr(ray_pool, "time", clock)
+
+    monkeypatch.setattr(ray_pool.ray, "get", get)
+    monkeypatch.setattr(ray_pool.ray, "cancel", lambda ref, force=False: cancelled.append(ref))
+    monkeypatch.setattr(ray_pool.ray, "nodes", lambda: [{"Alive": True, "Resources": {"CPU": 0.5}}])
+    ids = [f"c{i}" for i in range(16)]  # tasks of 2 clients on 2 workers
+    pool = ray_pool.RayPool(lambda *args: None, ids, workers=2)  # type: ignore[arg-type]
+    monkeypatch.setattr(pool, "_submit", submit)
+    with pytest.raises(ConfigError, match="could run a client task for 600 s"):
+        list(pool.request([Request(cid, "fit", b"") for cid in ids]))
+    assert submitted[0].endswith("-2clients")
+    alone = [ref for ref in submitted if ref.endswith("-1clients")]
+    assert len(alone) == 2  # the dead batch's clients, resubmitted one per task
+    assert set(submitted[1:]) <= set(cancelled)  # every task still queued, alone ones too

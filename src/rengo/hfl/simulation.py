@@ -223,8 +223,10 @@ def simulate(
     executor_options
         The executor's own settings, passed to its pool: for ``"ray"``, ``address`` (join a
         cluster: ``"auto"``, ``"ray://host:10001"``), ``num_cpus_per_client``,
-        ``num_gpus_per_client``, ``memory_per_client`` (bytes) and ``init_options`` (for
-        the local Ray it starts); see :class:`~rengo.transport.ray_pool.RayPool`. Not
+        ``num_gpus_per_client``, ``memory_per_client`` (bytes), ``init_options`` (for
+        the local Ray it starts) and ``unrunnable_wait_s`` (how long a round on a joined
+        cluster waits for a node that can run its client tasks, default 600); see
+        :class:`~rengo.transport.ray_pool.RayPool`. Not
         recorded with the run: a resume may change them.
     on_short_round, max_skipped_rounds
         What a round does when too few sampled clients report (fewer than the strategy's

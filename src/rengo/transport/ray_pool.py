@@ -13,6 +13,7 @@ order and client state is kept on the driver between rounds, so the final model 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import socket
@@ -109,6 +110,20 @@ CONNECT_TIMEOUT_S = 10.0
 the address (Ray itself retried 20 times 36 s: about 12 minutes, with no word to the caller)."""
 
 
+LOCAL_ONLY_INIT_OPTIONS = (
+    "num_cpus",
+    "num_gpus",
+    "resources",
+    "labels",
+    "object_store_memory",
+    "_system_config",
+    "_enable_object_reconstruction",
+    "_node_name",
+)
+"""``ray.init`` settings of a local instance, which Ray refuses when it joins a cluster
+("When connecting to an existing cluster, num_cpus and num_gpus must not be provided")."""
+
+
 def _head_address(address: str) -> tuple[str, int] | None:
     """The head's host and port Ray would connect to for ``address`` ("host:port",
     "ray://host:port", or "auto": the cluster ``ray start`` recorded), or None where Ray
@@ -162,8 +177,9 @@ UNMET_CHECK_S = 30.0
 """How often a wait for a client task checks that some live node of the cluster can run it."""
 
 UNMET_WAIT_S = 600.0
-"""How long a round waits, on a joined cluster, for a node that can run its client tasks
-(an autoscaler's new node, a replaced one) before it fails naming what the tasks ask for."""
+"""How long a round waits by default (``unrunnable_wait_s``), on a joined cluster, for a node
+that can run its client tasks (an autoscaler's new node, a replaced one) before it fails
+naming what the tasks ask for; counted from when the task was queued."""
 
 
 class RayPool(HeldClientStates):
@@ -177,6 +193,12 @@ class RayPool(HeldClientStates):
     A client runs with as many BLAS/OpenMP and PyTorch threads as whole CPUs it reserves (one
     by default, as on the serial and process executors). ``device`` is where the clients
     train: ``"auto"`` reserves no GPU, and the pool warns when the cluster has some.
+    ``init_options`` go to ``ray.init`` for a local instance; joining a cluster, those only a
+    local instance takes (:data:`LOCAL_ONLY_INIT_OPTIONS`) are dropped with a warning.
+    A client task no live node can run is refused at once where the cluster cannot grow (a
+    local instance, or the one-machine cluster ``ray start`` recorded); on a cluster named by
+    ``address`` or ``RAY_ADDRESS`` (which an autoscaler may grow) a round waits
+    ``unrunnable_wait_s`` seconds from when such a task was queued, then fails naming it.
     """
 
     def __init__(
@@ -190,7 +212,19 @@ class RayPool(HeldClientStates):
         init_options: dict[str, Any] | None = None,
         num_gpus_per_client: float = 0.0,
         device: str | None = None,
+        unrunnable_wait_s: float = UNMET_WAIT_S,
     ) -> None:
+        if (
+            isinstance(unrunnable_wait_s, bool)
+            or not isinstance(unrunnable_wait_s, (int, float))
+            or not math.isfinite(unrunnable_wait_s)
+            or unrunnable_wait_s < 0
+        ):
+            raise ConfigError(
+                "unrunnable_wait_s must be a finite number of seconds >= 0, got "
+                f"{unrunnable_wait_s!r}"
+            )
+        self._unrunnable_wait_s = float(unrunnable_wait_s)
         self._resources = ClientTaskResources(
             num_cpus_per_client, num_gpus_per_client, memory_per_client
         )
@@ -206,6 +240,7 @@ class RayPool(HeldClientStates):
         self._handler_ref: Any = None
         self._started_ray = False
         self._started_local = False  # ... as a local instance, not joining a cluster
+        self._can_grow = True  # the Ray used may gain a node (not this pool's own instance)
 
     def start(self) -> None:
         """Start a local Ray (or join the cluster) and put the handler in its object store
@@ -225,7 +260,7 @@ class RayPool(HeldClientStates):
         if self._handler_ref is None:
             began = time.perf_counter()
             if not ray.is_initialized():
-                address, cluster = self._where_to_start()
+                address, cluster, can_grow = self._where_to_start()
                 log.info("starting Ray: %s", cluster or "a local Ray instance")
                 options: dict[str, Any] = {
                     "include_dashboard": False,
@@ -233,6 +268,17 @@ class RayPool(HeldClientStates):
                     "logging_level": logging.WARNING,  # not "Started a local Ray instance."
                 }
                 options.update(self._init_options)
+                dropped = [k for k in LOCAL_ONLY_INIT_OPTIONS if cluster and k in options]
+                if dropped:
+                    log.warning(
+                        "joining the Ray cluster at %s, so %s not applied (a local instance's "
+                        "settings: Ray refuses them when it joins a cluster; address='local' "
+                        "starts a local instance that takes them)",
+                        cluster,
+                        ", ".join(f"init_options[{k!r}]" for k in dropped),
+                    )
+                    for k in dropped:
+                        del options[k]
                 if cluster is None and self._workers is not None:
                     cpus = self._workers * self._task_options["num_cpus"]
                     options.setdefault("num_cpus", max(1, int(cpus + 0.999)))
@@ -246,6 +292,7 @@ class RayPool(HeldClientStates):
                         ray.init(address=address, **options)
                 self._started_ray = True
                 self._started_local = cluster is None
+                self._can_grow = can_grow
             elif self._address is not None or self._init_options:
                 log.warning(
                     "Ray is already running in this process, so the pool uses it as it is: "
@@ -262,9 +309,12 @@ class RayPool(HeldClientStates):
             log.info("Ray ready in %.1f s (%g CPUs)", time.perf_counter() - began, cpus)
         return self._handler_ref
 
-    def _where_to_start(self) -> tuple[str | None, str | None]:
-        """The ``address`` for ``ray.init`` and the cluster it joins (None: it starts a local
-        instance, whose settings - ``num_cpus`` from ``workers`` - may then be given).
+    def _where_to_start(self) -> tuple[str | None, str | None, bool]:
+        """The ``address`` for ``ray.init``, the cluster it joins (None: it starts a local
+        instance, whose settings - ``num_cpus`` from ``workers`` - may then be given), and
+        whether that cluster may grow (False for a local instance and for the cluster ``ray
+        start`` recorded on this machine, which has no autoscaler to add a node unless it
+        is named as ``address="auto"``).
 
         Ray joins the cluster at RAY_ADDRESS when no address is given (a script run by `ray
         job submit` has it set), else the one ``ray start`` recorded on this machine (its
@@ -279,6 +329,8 @@ class RayPool(HeldClientStates):
         ConfigError
             When no head answers at the ``address`` or RAY_ADDRESS given.
         """
+        if self._address == "local":  # Ray's word for "start a local instance", not a cluster
+            return "local", None, False
         named = "address" if self._address else "RAY_ADDRESS"
         cluster = self._address or os.environ.get("RAY_ADDRESS") or None
         if cluster is not None:
@@ -289,13 +341,20 @@ class RayPool(HeldClientStates):
                     "head (`ray start --head`) or give the head's address (host:6379, or "
                     "ray://host:10001 for Ray Client)"
                 )
-            return self._address, cluster
+            return self._address, cluster, True
         recorded = _recorded_cluster(self._init_options.get("_temp_dir"))
         if recorded is None:
-            return None, None
+            return None, None, False
         why = _unreachable(recorded)
         if why is None:
-            return recorded, recorded
+            log.warning(
+                "joined the Ray cluster at %s (recorded by `ray start` on this machine) "
+                "instead of starting a local instance: workers= does not size it, and a "
+                "client task none of its nodes can run is refused (address='auto' waits for "
+                "an autoscaler to add a node; address='local' starts a local instance)",
+                recorded,
+            )
+            return recorded, recorded, False
         log.warning(
             "Ray's record of a cluster started on this machine (`ray start`) names %s, where "
             "nothing answers (%s): starting a local Ray instance instead (`ray stop` removes "
@@ -303,7 +362,7 @@ class RayPool(HeldClientStates):
             recorded,
             why,
         )
-        return "local", None
+        return "local", None, False
 
     def _check_resources(self) -> None:
         """Refuse (a local Ray this pool started) or warn about (a cluster, which an
@@ -317,20 +376,27 @@ class RayPool(HeldClientStates):
             if "GPU" in unmet
             else ""
         )
-        if self._started_local:
-            ray.shutdown()
+        if not self._can_grow:
+            which = (
+                "the local Ray instance"
+                if self._started_local
+                else "the Ray cluster `ray start` recorded on this machine"
+            )
+            if self._started_ray:
+                ray.shutdown()
             self._started_ray = self._started_local = False
+            self._can_grow = True
             raise ConfigError(
-                f"no node of the local Ray instance can run a client task, so every task "
-                f"would wait forever: it asks for {unmet}{gpu}; ask for less, or join a "
-                "cluster that has it (address=...)"
+                f"no node of {which} can run a client task, so every task would wait "
+                f"forever: it asks for {unmet}{gpu}; ask for less, or join a cluster that "
+                "has it (address=...; address='auto' waits for an autoscaler to add one)"
             )
         log.warning(
             "no live node of the Ray cluster can run a client task (it asks for %s%s): the "
             "tasks wait until a node that has it joins, for at most %g s",
             unmet,
             gpu,
-            UNMET_WAIT_S,
+            self._unrunnable_wait_s,
         )
 
     def _warn_gpus_unused(self) -> None:
@@ -367,21 +433,27 @@ class RayPool(HeldClientStates):
         # Batches are taken (and so encoded) only when submitted.
         size = 1 if timeout is not None else batch_size(len(requests), max(1, window // 2))
         starts = deque(range(0, len(requests), size))
-        pending: deque[tuple[int, list[Sent], Any]] = deque()
+        pending: deque[tuple[int, list[Sent], Any, float]] = deque()
+        alone: list[tuple[Any, float]] = []
         try:
             while starts or pending:
                 while starts and len(pending) < window:
                     start = starts.popleft()
                     batch = list(requests[start : start + size])
-                    pending.append((start, [Sent.of(r) for r in batch], self._submit(task, batch)))
-                start, sent, ref = pending.popleft()
-                results, failed = self._outcomes(ref, len(sent), timeout)
+                    ref = self._submit(task, batch)
+                    pending.append((start, [Sent.of(r) for r in batch], ref, time.monotonic()))
+                start, sent, ref, queued = pending.popleft()
+                results, failed = self._outcomes(ref, len(sent), timeout, queued)
                 lost = [failed is not None] * len(sent)
                 if failed == "died" and len(sent) > 1:
                     # a task of several clients failed (a worker died): each runs again alone, so
                     # only the client that kills its worker is dropped, not its batch-mates
-                    alone = [self._submit(task, [r]) for r in requests[start : start + len(sent)]]
-                    again = [self._outcomes(each, 1, timeout) for each in alone]
+                    alone = [
+                        (self._submit(task, [r]), time.monotonic())
+                        for r in requests[start : start + len(sent)]
+                    ]
+                    again = [self._outcomes(each, 1, timeout, at) for each, at in alone]
+                    alone = []
                     results = [outcome for outcomes, _ in again for outcome in outcomes]
                     lost = [why is not None for _, why in again]
                 for record, handled, gone in zip(sent, results, lost, strict=True):
@@ -392,8 +464,9 @@ class RayPool(HeldClientStates):
             # a caller that stopped reading early (a break, an exception) left tasks queued
             # or running: they would hold the cluster's CPUs, and the next call's clients
             # would wait behind them (past a round timeout)
+            # (and a batch's clients resubmitted alone, when one of them ended the round)
             if ray.is_initialized():  # not after close() shut Ray down: nothing runs then
-                for _start, _sent, ref in pending:
+                for ref in [ref for *_, ref, _queued in pending] + [ref for ref, _ in alone]:
                     ray.cancel(ref, force=True)
 
     def _submit(self, task: Any, batch: list[Request]) -> Any:
@@ -402,22 +475,23 @@ class RayPool(HeldClientStates):
         return task.remote([self._ensure_ray()], items, self._threads)
 
     def _outcomes(
-        self, ref: Any, count: int, timeout: float | None
+        self, ref: Any, count: int, timeout: float | None, queued: float
     ) -> tuple[list[HandlerOutcome], str | None]:
         """A task's ``count`` outcomes, and how it was lost: ``"timed out"``, ``"died"``
-        (its worker, or the node) or None (it ran).
+        (its worker, or the node) or None (it ran); ``queued`` is when it was submitted
+        (``time.monotonic()``).
 
         Raises
         ------
         ConfigError
-            When no live node could run a client task for :data:`UNMET_WAIT_S` seconds
-            while this one waited (see :meth:`_get_while_runnable`).
+            When no live node could run a client task for ``unrunnable_wait_s`` seconds
+            since this one was queued (see :meth:`_get_while_runnable`).
         """
         try:
             # In order: when this wait starts every earlier reply is in, so the limit
             # counts from then, as in ProcessPool.
             if timeout is None:
-                results = self._get_while_runnable(ref)
+                results = self._get_while_runnable(ref, queued)
             else:
                 results = ray.get(ref, timeout=timeout * count)
         except GetTimeoutError:
@@ -429,30 +503,33 @@ class RayPool(HeldClientStates):
             return list(results), None
         return [HandlerOutcome(None, None, reason, 0.0)] * count, failed
 
-    def _get_while_runnable(self, ref: Any) -> Any:
+    def _get_while_runnable(self, ref: Any, queued: float) -> Any:
         """``ray.get(ref)``, checking every :data:`UNMET_CHECK_S` seconds that some live node
         can run a client task: on a joined cluster that has none (only warned about at the
         start, since an autoscaler may add one; or its last such node died) Ray queues the
-        task without end, and the run waited at its round without a word. After
-        :data:`UNMET_WAIT_S` seconds without such a node the wait ends with an error."""
-        unmet_since: float | None = None
+        task without end, and the run waited at its round without a word. Once no such node
+        was seen for ``unrunnable_wait_s`` seconds, counted from ``queued`` (when the task
+        was submitted) or the last check that found one, the wait ends with an error."""
+        limit = self._unrunnable_wait_s
+        unmet_since = queued
         while True:
+            left = unmet_since + limit - time.monotonic()
             try:
-                return ray.get(ref, timeout=UNMET_CHECK_S)
+                return ray.get(ref, timeout=max(0.0, min(UNMET_CHECK_S, left)))
             except GetTimeoutError:
                 unmet = self._resources.unmet_on(ray.nodes())  # type: ignore[no-untyped-call]
-                if unmet is None:
-                    unmet_since = None
-                    continue
                 now = time.monotonic()
-                unmet_since = now if unmet_since is None else unmet_since
-                if now - unmet_since >= UNMET_WAIT_S:
+                if unmet is None:
+                    unmet_since = now
+                    continue
+                if now - unmet_since >= limit:
                     ray.cancel(ref, force=True)  # the caller cancels only those still queued
                     raise ConfigError(
                         f"no live node of the Ray cluster could run a client task for "
-                        f"{UNMET_WAIT_S:g} s (it asks for {unmet}), so the round would wait "
+                        f"{limit:g} s (it asks for {unmet}), so the round would wait "
                         "forever: ask for less (num_cpus_per_client, num_gpus_per_client, "
-                        "memory_per_client), or add a node that has it first"
+                        "memory_per_client), add a node that has it first, or give an "
+                        "autoscaler longer (unrunnable_wait_s)"
                     ) from None
 
     def close(self) -> None:
@@ -462,3 +539,4 @@ class RayPool(HeldClientStates):
         if self._started_ray and ray.is_initialized():
             ray.shutdown()
         self._started_ray = self._started_local = False
+        self._can_grow = True
