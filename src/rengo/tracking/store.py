@@ -548,9 +548,12 @@ def _needs_immutable(file: Path, exc: sqlite3.DatabaseError) -> bool:
     read it and cannot, and said "attempt to write a readonly database" - which read as a
     damaged store. With no ``-wal`` there is nothing beside the file to read, and with the
     folder unwritable to us it is read as it is (SQLite's ``immutable``): a writer elsewhere
-    would make the ``-wal`` it needs, and this reader would not see its writes."""
+    would make the ``-wal`` it needs, and this reader would not see its writes. On a
+    read-only file system (a read-only mount of a backup) SQLite says "unable to open
+    database file" instead, for the same ``-shm`` it cannot make."""
     return (
-        "readonly" in str(exc)
+        ("readonly" in str(exc) or "unable to open database file" in str(exc))
+        and file.is_file()
         and not Path(f"{file}-wal").exists()
         and not os.access(file.parent, os.W_OK)
     )
