@@ -589,8 +589,9 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
         if isinstance(given, Mapping) and "executor" in given:  # as `rengo run --executor`
             raise ConfigError(
                 f"{source}: job.executor = {job.executor!r} picks where a horizontal job's "
-                "clients train; this is a vertical job, whose parties are simulated in this "
-                "process: remove job.executor"
+                "clients train; this is a vertical job (simulated, its parties run in one "
+                "process; deployed, each party runs where `rengo vfl party` starts it): "
+                "remove job.executor"
             )
 
         vertical = parse_vertical_job(
