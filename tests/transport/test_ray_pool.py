@@ -501,24 +501,28 @@ def test_a_round_on_a_cluster_no_node_of_which_can_run_its_tasks_ends_with_the_r
     a node), and Ray queues it without end: num_cpus_per_client=4 on 1-CPU nodes held
     simulate in round 1 (seen: stopped after 150 s, nothing said but the start's warning).
     The wait rechecks the live nodes and ends, naming the request, once none could run the
-    task for unrunnable_wait_s (here 0) seconds; the queued task is cancelled."""
+    task for unrunnable_wait_s (here 1, the least taken) seconds; the queued task is
+    cancelled."""
     import rengo.transport.ray_pool as ray_pool
     from rengo.core.errors import ConfigError
     from rengo.transport.pool import Request
 
     _stand_in_for_ray_start(monkeypatch, [TWO_CPU_NODE], running=True)
+    clock = _FakeClock()
 
     def queued_for_ever(ref: object, timeout: float | None = None) -> object:
         if timeout is None:
             raise AssertionError("waited without a limit: Ray would wait forever")
+        clock.now += timeout
         raise ray_pool.GetTimeoutError()
 
     cancelled: list[object] = []
+    monkeypatch.setattr(ray_pool, "time", clock)
     monkeypatch.setattr(ray_pool.ray, "get", queued_for_ever)
     monkeypatch.setattr(ray_pool.ray, "cancel", lambda ref, force=False: cancelled.append(ref))
-    pool = ray_pool.RayPool(lambda *args: None, ["a"], num_cpus_per_client=4, unrunnable_wait_s=0)  # type: ignore[arg-type]
+    pool = ray_pool.RayPool(lambda *args: None, ["a"], num_cpus_per_client=4, unrunnable_wait_s=1)  # type: ignore[arg-type]
     monkeypatch.setattr(pool, "_submit", lambda task, batch: "task-ref")
-    with pytest.raises(ConfigError, match="could run a client task for 0 s") as refused:
+    with pytest.raises(ConfigError, match="could run a client task for 1 s") as refused:
         list(pool.request([Request("a", "fit", b"")]))
     assert "num_cpus_per_client=4 (the largest node has 2 CPU)" in str(refused.value)
     assert cancelled == ["task-ref"]
@@ -532,6 +536,35 @@ def _record_a_cluster(tmp: Path, head: socket.socket) -> str:
     address = f"127.0.0.1:{head.getsockname()[1]}"
     record.write_text(address)
     return address
+
+
+def test_the_joined_warning_is_logged_only_once_ray_init_joined_and_names_workers_only_if_given(
+    monkeypatch: pytest.MonkeyPatch, private_ray_record: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The pool said it had 'joined the Ray cluster' before ray.init ran, so also when
+    ray.init then failed, and always said 'workers= does not size it', also to a caller who
+    gave no workers."""
+    import rengo.transport.ray_pool as ray_pool
+
+    _stand_in_for_ray_start(monkeypatch, [TWO_CPU_NODE])
+
+    def init_fails(address: object = None, **options: object) -> None:
+        raise ConnectionError("the head went away")
+
+    with socket.create_server(("", 0)) as head:
+        _record_a_cluster(private_ray_record, head)
+        with caplog.at_level(logging.WARNING, logger="rengo.transport"):
+            monkeypatch.setattr(ray_pool.ray, "init", init_fails)
+            with pytest.raises(ConnectionError):
+                ray_pool.RayPool(lambda *args: None, ["a"]).start()  # type: ignore[arg-type]
+            assert "joined the Ray cluster" not in caplog.text
+            monkeypatch.setattr(ray_pool.ray, "init", lambda address=None, **options: None)
+            ray_pool.RayPool(lambda *args: None, ["a"]).start()  # type: ignore[arg-type]
+            assert "joined the Ray cluster" in caplog.text
+            assert "workers=" not in caplog.text
+            caplog.clear()
+            ray_pool.RayPool(lambda *args: None, ["a"], workers=2).start()  # type: ignore[arg-type]
+            assert "workers= does not size it" in caplog.text
 
 
 def test_a_task_the_recorded_one_machine_cluster_cannot_run_is_refused_at_once_and_named(
@@ -637,14 +670,14 @@ class _FakeClock:
         return self.now
 
 
-def test_the_unrunnable_limit_counts_from_when_the_task_was_queued_and_is_an_option(
+def test_the_unrunnable_limit_counts_from_the_first_check_that_finds_no_node_and_is_an_option(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The clock started at the first 30 s check, not when the task was queued, so the
-    '600 s' of the message was really about 630 s (measured: a 5 s limit with 2 s checks
-    ended after 8.6 s); and the limit was a module constant, which an autoscaler slower than
-    10 minutes could not be given. Checked with a clock only the stood-in ray.get moves:
-    the wait ends exactly unrunnable_wait_s after the task was queued."""
+    """The limit is an option (an autoscaler slower than 10 minutes needs more), its clock
+    starts at the first check that finds no node able to run the task, and the message says
+    the time measured. Checked with a clock only the stood-in ray.get moves: with checks
+    every 30 s (a tenth of a shorter limit) the wait ends one check after the limit, at
+    630 s and 49.5 s, saying 600 s and 45 s."""
     import rengo.transport.ray_pool as ray_pool
     from rengo.core.errors import ConfigError
     from rengo.transport import make_executor
@@ -667,7 +700,7 @@ def test_the_unrunnable_limit_counts_from_when_the_task_was_queued_and_is_an_opt
     monkeypatch.setattr(by_default, "_submit", lambda task, batch: "task-ref")
     with pytest.raises(ConfigError, match="could run a client task for 600 s"):
         list(by_default.request([Request("a", "fit", b"")]))
-    assert sum(waits) == 600.0  # what the message says (was 630: from the first check)
+    assert set(waits) == {30.0} and sum(waits) == 630.0
     waits.clear()
     pool = make_executor(
         "ray", lambda *args: (b"", None), ["a"], num_cpus_per_client=4, unrunnable_wait_s=45
@@ -675,9 +708,64 @@ def test_the_unrunnable_limit_counts_from_when_the_task_was_queued_and_is_an_opt
     monkeypatch.setattr(pool, "_submit", lambda task, batch: "task-ref")
     with pytest.raises(ConfigError, match="could run a client task for 45 s"):
         list(pool.request([Request("a", "fit", b"")]))
-    assert sum(waits) == 45.0  # from the queueing: 30 s, then the 15 s left
-    with pytest.raises(ConfigError, match="unrunnable_wait_s must be a finite number"):
-        ray_pool.RayPool(lambda *args: None, ["a"], unrunnable_wait_s=float("inf"))  # type: ignore[arg-type]
+    assert set(waits) == {4.5} and sum(waits) == 49.5
+
+
+@pytest.mark.parametrize(
+    "value",
+    [0, 0.01, -1, float("inf"), 10**400, "600", True],
+    ids=["0", "0.01", "-1", "inf", "1e400", "str", "bool"],
+)
+def test_an_unrunnable_wait_too_short_or_not_a_finite_number_is_refused_with_the_reason(
+    value: object,
+) -> None:
+    """unrunnable_wait_s=0 was taken and then polled the cluster without rest (seen: 16,125
+    ray.nodes() calls during one 2 s task), and 10**400 raised OverflowError, not a
+    ConfigError."""
+    import rengo.transport.ray_pool as ray_pool
+    from rengo.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"unrunnable_wait_s must be .* >= 1 \(a shorter"):
+        ray_pool.RayPool(lambda *args: None, ["a"], unrunnable_wait_s=value)  # type: ignore[arg-type]
+
+
+def test_a_task_queued_behind_a_long_one_gets_the_whole_unrunnable_wait_when_its_node_dies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The clock started when the task was queued: a task queued behind one that trained for
+    700 s on a live node failed at once, when that node died at 700 s, saying 'could not run a
+    client task for 600 s' (seen in the review's fake-clock script). Now it waits the whole
+    limit from when the driver first saw no node: the round fails no earlier than 1,300 s."""
+    import rengo.transport.ray_pool as ray_pool
+    from rengo.core.errors import ConfigError
+    from rengo.transport.pool import Request
+
+    nodes = [TWO_CPU_NODE]
+    _stand_in_for_ray_start(monkeypatch, nodes, running=True)
+    clock = _FakeClock()
+    trained = {"first": 0.0}
+
+    def get(ref: object, timeout: float | None = None) -> object:
+        assert timeout is not None, "waited without a limit"
+        if ref == "first" and trained["first"] >= 700:
+            nodes.clear()  # the only node that can run the tasks is preempted
+            return [ray_pool.HandlerOutcome(b"", None, None, 1.0)]
+        step = min(timeout, 700 - trained["first"]) if ref == "first" else timeout
+        trained["first"] += step if ref == "first" else 0.0
+        clock.now += step
+        raise ray_pool.GetTimeoutError()
+
+    cancelled: list[object] = []
+    monkeypatch.setattr(ray_pool, "time", clock)
+    monkeypatch.setattr(ray_pool.ray, "get", get)
+    monkeypatch.setattr(ray_pool.ray, "cancel", lambda ref, force=False: cancelled.append(ref))
+    pool = ray_pool.RayPool(lambda *args: None, ["a", "b"], workers=1)  # type: ignore[arg-type]
+    refs = iter(["first", "second"])
+    monkeypatch.setattr(pool, "_submit", lambda task, batch: next(refs))
+    with pytest.raises(ConfigError, match="could run a client task for 600 s"):
+        list(pool.request([Request("a", "fit", b""), Request("b", "fit", b"")]))
+    assert clock.now - 1000.0 >= 700.0 + 600.0
+    assert "second" in cancelled
 
 
 def test_every_resubmitted_client_task_is_cancelled_when_the_unrunnable_limit_ends_a_round(

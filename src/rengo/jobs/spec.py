@@ -35,7 +35,8 @@
             coordinator (``rengo coordinator``) starts and whom it stops waiting for
 [executor.NAME]  executor NAME's own options, passed to its pool when the job runs on it
             (``[executor.ray]``: address, num_cpus_per_client, num_gpus_per_client,
-            memory_per_client, init_options), checked by the pool when it is made
+            memory_per_client, init_options, unrunnable_wait_s), checked by the pool
+            when it is made
 
 Every key of every section is a field of one of the dataclasses below (or of the strategy,
 partition scheme or vertical algorithm it names): its type comes from the annotation and its

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import reprlib
 import signal
 import socket
 import threading
@@ -174,12 +175,32 @@ def _unreachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> str | None
 
 
 UNMET_CHECK_S = 30.0
-"""How often a wait for a client task checks that some live node of the cluster can run it."""
+"""How often, at most, a wait for a client task checks that some live node of the cluster
+can run it (more often for a short ``unrunnable_wait_s``: a tenth of it)."""
+
+UNMET_CHECK_FLOOR_S = 0.5
+"""The shortest interval between two such checks (each asks the cluster for its nodes)."""
+
+UNMET_WAIT_MIN_S = 1.0
+"""The smallest ``unrunnable_wait_s`` taken: a shorter one would poll the cluster without
+rest and fail a task on a node's moment of absence."""
 
 UNMET_WAIT_S = 600.0
 """How long a round waits by default (``unrunnable_wait_s``), on a joined cluster, for a node
 that can run its client tasks (an autoscaler's new node, a replaced one) before it fails
-naming what the tasks ask for; counted from when the task was queued."""
+naming what the tasks ask for; counted from when the driver first saw that no live node
+could run the task it waits on."""
+
+
+def _seconds_at_least(value: object, least: float) -> bool:
+    """Whether ``value`` is a finite number (not a bool) of at least ``least``; an int too
+    large for a float (``10**400``) is not finite."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value) and value >= least
+    except OverflowError:
+        return False
 
 
 class RayPool(HeldClientStates):
@@ -198,7 +219,8 @@ class RayPool(HeldClientStates):
     A client task no live node can run is refused at once where the cluster cannot grow (a
     local instance, or the one-machine cluster ``ray start`` recorded); on a cluster named by
     ``address`` or ``RAY_ADDRESS`` (which an autoscaler may grow) a round waits
-    ``unrunnable_wait_s`` seconds from when such a task was queued, then fails naming it.
+    ``unrunnable_wait_s`` seconds (at least 1) from when the driver first saw that no live
+    node could run the task it waits on, then fails naming it.
     """
 
     def __init__(
@@ -214,15 +236,11 @@ class RayPool(HeldClientStates):
         device: str | None = None,
         unrunnable_wait_s: float = UNMET_WAIT_S,
     ) -> None:
-        if (
-            isinstance(unrunnable_wait_s, bool)
-            or not isinstance(unrunnable_wait_s, (int, float))
-            or not math.isfinite(unrunnable_wait_s)
-            or unrunnable_wait_s < 0
-        ):
+        if not _seconds_at_least(unrunnable_wait_s, UNMET_WAIT_MIN_S):
             raise ConfigError(
-                "unrunnable_wait_s must be a finite number of seconds >= 0, got "
-                f"{unrunnable_wait_s!r}"
+                f"unrunnable_wait_s must be a finite number of seconds >= {UNMET_WAIT_MIN_S:g} "
+                "(a shorter wait would poll the cluster's nodes without rest), got "
+                f"{reprlib.repr(unrunnable_wait_s)}"
             )
         self._unrunnable_wait_s = float(unrunnable_wait_s)
         self._resources = ClientTaskResources(
@@ -293,6 +311,15 @@ class RayPool(HeldClientStates):
                 self._started_ray = True
                 self._started_local = cluster is None
                 self._can_grow = can_grow
+                if cluster is not None and not can_grow:  # the one `ray start` recorded
+                    log.warning(
+                        "joined the Ray cluster at %s (recorded by `ray start` on this machine) "
+                        "instead of starting a local instance: %sa client task none of its "
+                        "nodes can run is refused (address='auto' waits for an autoscaler to "
+                        "add a node; address='local' starts a local instance)",
+                        cluster,
+                        "workers= does not size it, and " if self._workers is not None else "",
+                    )
             elif self._address is not None or self._init_options:
                 log.warning(
                     "Ray is already running in this process, so the pool uses it as it is: "
@@ -346,14 +373,7 @@ class RayPool(HeldClientStates):
         if recorded is None:
             return None, None, False
         why = _unreachable(recorded)
-        if why is None:
-            log.warning(
-                "joined the Ray cluster at %s (recorded by `ray start` on this machine) "
-                "instead of starting a local instance: workers= does not size it, and a "
-                "client task none of its nodes can run is refused (address='auto' waits for "
-                "an autoscaler to add a node; address='local' starts a local instance)",
-                recorded,
-            )
+        if why is None:  # warned about once ray.init has joined it
             return recorded, recorded, False
         log.warning(
             "Ray's record of a cluster started on this machine (`ray start`) names %s, where "
@@ -485,13 +505,13 @@ class RayPool(HeldClientStates):
         ------
         ConfigError
             When no live node could run a client task for ``unrunnable_wait_s`` seconds
-            since this one was queued (see :meth:`_get_while_runnable`).
+            while the driver waited on this one (see :meth:`_get_while_runnable`).
         """
         try:
             # In order: when this wait starts every earlier reply is in, so the limit
             # counts from then, as in ProcessPool.
             if timeout is None:
-                results = self._get_while_runnable(ref, queued)
+                results = self._get_while_runnable(ref)
             else:
                 results = ray.get(ref, timeout=timeout * count)
         except GetTimeoutError:
@@ -503,33 +523,38 @@ class RayPool(HeldClientStates):
             return list(results), None
         return [HandlerOutcome(None, None, reason, 0.0)] * count, failed
 
-    def _get_while_runnable(self, ref: Any, queued: float) -> Any:
-        """``ray.get(ref)``, checking every :data:`UNMET_CHECK_S` seconds that some live node
-        can run a client task: on a joined cluster that has none (only warned about at the
-        start, since an autoscaler may add one; or its last such node died) Ray queues the
-        task without end, and the run waited at its round without a word. Once no such node
-        was seen for ``unrunnable_wait_s`` seconds, counted from ``queued`` (when the task
-        was submitted) or the last check that found one, the wait ends with an error."""
+    def _get_while_runnable(self, ref: Any) -> Any:
+        """``ray.get(ref)``, checking every :data:`UNMET_CHECK_S` seconds (a tenth of
+        ``unrunnable_wait_s`` when that is shorter, never under :data:`UNMET_CHECK_FLOOR_S`)
+        that some live node can run a client task: on a joined cluster that has none (only
+        warned about at the start, since an autoscaler may add one; or its last such node
+        died) Ray queues the task without end, and the run waited at its round without a
+        word. The clock starts at the first check that finds no such node, and a check that
+        finds one again stops it; once it has run ``unrunnable_wait_s`` seconds the wait ends
+        with an error naming how long, measured, no node could run the task."""
         limit = self._unrunnable_wait_s
-        unmet_since = queued
+        poll = max(UNMET_CHECK_FLOOR_S, min(UNMET_CHECK_S, limit / 10))
+        unmet_since: float | None = None  # when a check first found no node that can run it
         while True:
-            left = unmet_since + limit - time.monotonic()
             try:
-                return ray.get(ref, timeout=max(0.0, min(UNMET_CHECK_S, left)))
+                return ray.get(ref, timeout=poll)
             except GetTimeoutError:
                 unmet = self._resources.unmet_on(ray.nodes())  # type: ignore[no-untyped-call]
                 now = time.monotonic()
                 if unmet is None:
-                    unmet_since = now
+                    unmet_since = None
                     continue
+                if unmet_since is None:
+                    unmet_since = now
                 if now - unmet_since >= limit:
                     ray.cancel(ref, force=True)  # the caller cancels only those still queued
                     raise ConfigError(
                         f"no live node of the Ray cluster could run a client task for "
-                        f"{limit:g} s (it asks for {unmet}), so the round would wait "
-                        "forever: ask for less (num_cpus_per_client, num_gpus_per_client, "
-                        "memory_per_client), add a node that has it first, or give an "
-                        "autoscaler longer (unrunnable_wait_s)"
+                        f"{now - unmet_since:g} s (it asks for {unmet}; unrunnable_wait_s="
+                        f"{limit:g}), so the round would wait forever: ask for less "
+                        "(num_cpus_per_client, num_gpus_per_client, memory_per_client), add a "
+                        "node that has it first, or give an autoscaler longer "
+                        "(unrunnable_wait_s)"
                     ) from None
 
     def close(self) -> None:
