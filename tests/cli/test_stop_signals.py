@@ -129,10 +129,12 @@ RAY_JOB = JOB.replace("rounds = 500", 'rounds = 500\nexecutor = "ray"')
 
 @pytest.mark.timeout(300)
 def test_a_run_on_ray_stopped_with_sigterm_is_recorded_interrupted_not_failed(
-    tmp_path: Path,
+    tmp_path: Path, private_ray_record: Path
 ) -> None:
     """ray.init replaced the command's SIGTERM handler with one that exits 15: the run was
-    recorded failed (not resumable) and the command exited 15 after Ray's log lines."""
+    recorded failed (not resumable) and the command exited 15 after Ray's log lines. The
+    command inherits the test's private RAY_TMPDIR and no RAY_ADDRESS, so it starts its own
+    Ray rather than joining a cluster recorded on the machine."""
     pytest.importorskip("ray")
     returncode, out, db = stop_mid_run(tmp_path, signal.SIGTERM, job_text=RAY_JOB)
     assert returncode == 143, out

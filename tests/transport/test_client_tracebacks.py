@@ -47,7 +47,10 @@ def _executors() -> list[str]:
 
 @pytest.mark.parametrize("executor", _executors())
 def test_a_raising_client_is_reported_once_with_its_traceback(
-    executor: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    executor: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    private_ray_record: Path,  # [ray] starts its own Ray, not joining one `ray start` recorded
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="rengo.hfl")
     with RunStore(tmp_path / "runs.db") as store:
