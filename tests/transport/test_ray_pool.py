@@ -808,3 +808,37 @@ def test_every_resubmitted_client_task_is_cancelled_when_the_unrunnable_limit_en
     alone = [ref for ref in submitted if ref.endswith("-1clients")]
     assert len(alone) == 2  # the dead batch's clients, resubmitted one per task
     assert set(submitted[1:]) <= set(cancelled)  # every task still queued, alone ones too
+
+
+def test_a_node_seen_again_restarts_the_unrunnable_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A capable node that is seen again (a replacement that joined, then was lost too)
+    stops the clock, and the next check that finds none starts it again: the round fails
+    600 s after that check (at 930 s), where it failed 600 s after the check that saw the
+    node (at 900 s), a limit that included time a node was there."""
+    import rengo.transport.ray_pool as ray_pool
+    from rengo.core.errors import ConfigError
+    from rengo.transport.pool import Request
+
+    _stand_in_for_ray_start(monkeypatch, [TWO_CPU_NODE], running=True)
+    clock = _FakeClock()
+    checks = {"count": 0}
+
+    def nodes() -> list[dict[str, object]]:
+        checks["count"] += 1
+        # the 1st check is the start's; the 11th, at the 10th 30 s poll (300 s), sees a node
+        return [TWO_CPU_NODE] if checks["count"] == 11 else []
+
+    def queued_for_ever(ref: object, timeout: float | None = None) -> object:
+        assert timeout is not None, "waited without a limit"
+        clock.now += timeout
+        raise ray_pool.GetTimeoutError()
+
+    monkeypatch.setattr(ray_pool, "time", clock)
+    monkeypatch.setattr(ray_pool.ray, "get", queued_for_ever)
+    monkeypatch.setattr(ray_pool.ray, "cancel", lambda ref, force=False: None)
+    pool = ray_pool.RayPool(lambda *args: None, ["a"])  # type: ignore[arg-type]
+    monkeypatch.setattr(pool, "_submit", lambda task, batch: "task-ref")
+    monkeypatch.setattr(ray_pool.ray, "nodes", nodes)  # after the start's own check
+    with pytest.raises(ConfigError, match="could run a client task for 600 s"):
+        list(pool.request([Request("a", "fit", b"")]))
+    assert clock.now - 1000.0 == 300.0 + 30.0 + 600.0  # none seen from 330 s on (was 900)
