@@ -35,10 +35,6 @@ _WHAT_TO_DO = (
 )
 
 
-def _rounds(rounds: object) -> list[int]:
-    return sorted({int(r) for r in rounds})  # type: ignore[attr-defined]
-
-
 def refuse_out_of_step(state: dict[str, Any], state_path: Path, store_path: Path) -> list[str]:
     """Refuse a tournament whose state file and run store were restored from different times.
 

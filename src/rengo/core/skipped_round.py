@@ -9,7 +9,7 @@ rewards notes) reads it, so the name lives here, below both.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 ROUND_SKIPPED = "round_skipped"
 """Round metric: 1 for a round that fell short of clients and was skipped (the model of the
@@ -23,3 +23,15 @@ the previous model and goes on."""
 def is_skipped(metrics: Mapping[str, float]) -> bool:
     """Whether a round's metrics mark it skipped (:data:`ROUND_SKIPPED` = 1)."""
     return metrics.get(ROUND_SKIPPED) == 1.0
+
+
+def skipped_rounds(
+    series: Mapping[str, Sequence[tuple[int, float]]], through: int | None = None
+) -> list[int]:
+    """The rounds a run's metric series (:meth:`rengo.tracking.RunStore.round_metrics`) marks
+    skipped, in order; only those up to round ``through`` when it is given."""
+    return [
+        r
+        for r, v in series.get(ROUND_SKIPPED, ())
+        if v == 1.0 and (through is None or r <= through)
+    ]

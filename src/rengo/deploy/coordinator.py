@@ -121,15 +121,21 @@ def recorded_hub(
         with contextlib.suppress(StoreClosedError, StoreWriteRefused):
             store.record_revocation(run_id, party, serial)
 
+    recorded_builds: set[tuple[str, str]] = set()
+
     def record_release(party: str, release: str | None, wire: int | None) -> None:
-        # the build each party runs, as its hello named it (the handshake checked its format)
+        # the build each party runs, as its hello named it (the handshake checked its format);
+        # a rejoin with a build already recorded writes nothing (no transaction per hello)
         build = (
             "a build whose hello names no release"
             if release is None
             else f"rengo {release} (wire format {wire})"
         )
+        if (party, build) in recorded_builds:
+            return
         with contextlib.suppress(StoreClosedError, StoreWriteRefused):
             store.record_party_release(run_id, party, build)
+            recorded_builds.add((party, build))
 
     reports = None
     if store is not None and run_id is not None:

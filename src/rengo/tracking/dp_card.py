@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from rengo.core.skipped_round import skipped_rounds
 from rengo.tracking.records import RunInfo
 from rengo.tracking.store import RunStore
 from rengo.tracking.tables import accounted_differs, released_unrecorded
@@ -69,7 +70,7 @@ def _skips(series: Mapping[str, list[tuple[int, float]]]) -> str:
     """The rounds a central-DP run skipped short of clients (recorded before such a round
     was released, noised and accounted, instead): which rounds were skipped shows an
     un-noised count of replies every round, which the accountant did not compose."""
-    skipped = [r for r, v in series.get("round_skipped", []) if v == 1.0]
+    skipped = skipped_rounds(series)
     if not skipped:
         return ""
     listed = ", ".join(str(r) for r in skipped[:10]) + (", ..." if len(skipped) > 10 else "")

@@ -644,6 +644,11 @@ def _sync_folder(folder: Path) -> None:
         os.close(handle)
 
 
+def _whole_run_first(number: int | None) -> int:
+    """Sort key of a paid round: the whole run (None) before round 0, 1, ..."""
+    return -1 if number is None else number
+
+
 def _payment_record(entry: object) -> bool:
     """Whether a parsed line of ``runs.db.payments`` has a payment record's fields and types."""
     if not isinstance(entry, dict):
@@ -2276,7 +2281,7 @@ class RunStore:
             return
         text = "".join(
             json.dumps({"run_id": run_id, "round": r, "paid_at": created}) + "\n"
-            for r in sorted(rounds, key=lambda r: -1 if r is None else r)
+            for r in sorted(rounds, key=_whole_run_first)
         )
         try:  # the payment is committed: a witness that cannot be written only warns
             handle = os.open(witness, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
@@ -2373,7 +2378,7 @@ class RunStore:
             return
         which = ", ".join(
             ("the whole run" if r is None else f"round {r}") + f" at {at}"
-            for r, at in sorted(clash.items(), key=lambda kv: -1 if kv[0] is None else kv[0])
+            for r, at in sorted(clash.items(), key=lambda kv: _whole_run_first(kv[0]))
         )
         raise ConfigError(
             f"run {run_id} was paid before ({which}, recorded in {witness}), but this store's "

@@ -15,7 +15,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from rengo.core.skipped_round import ROUND_SKIPPED, is_skipped
+from rengo.core.skipped_round import ROUND_SKIPPED, is_skipped, skipped_rounds
 from rengo.privacy.epsilon_text import epsilon_shown, four_digits, metric_text
 from rengo.privacy.release_note import ReleasedSpend, read_release_note
 from rengo.rewards import DEFAULT_CURRENCY, currency_decimals, format_minor
@@ -670,7 +670,7 @@ def accounted_differs(
     str
         The explanation, naming how many rounds were skipped.
     """
-    skipped = [r for r, v in series.get(ROUND_SKIPPED, []) if v == 1.0 and r <= last_round]
+    skipped = skipped_rounds(series, through=last_round)
     if composed > last_round:
         return "a round whose model clients were shown before a stop ran again and counts twice"
     if skipped:
