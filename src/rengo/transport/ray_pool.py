@@ -453,26 +453,23 @@ class RayPool(HeldClientStates):
         # Batches are taken (and so encoded) only when submitted.
         size = 1 if timeout is not None else batch_size(len(requests), max(1, window // 2))
         starts = deque(range(0, len(requests), size))
-        pending: deque[tuple[int, list[Sent], Any, float]] = deque()
-        alone: list[tuple[Any, float]] = []
+        pending: deque[tuple[int, list[Sent], Any]] = deque()
+        alone: list[Any] = []
         try:
             while starts or pending:
                 while starts and len(pending) < window:
                     start = starts.popleft()
                     batch = list(requests[start : start + size])
                     ref = self._submit(task, batch)
-                    pending.append((start, [Sent.of(r) for r in batch], ref, time.monotonic()))
-                start, sent, ref, queued = pending.popleft()
-                results, failed = self._outcomes(ref, len(sent), timeout, queued)
+                    pending.append((start, [Sent.of(r) for r in batch], ref))
+                start, sent, ref = pending.popleft()
+                results, failed = self._outcomes(ref, len(sent), timeout)
                 lost = [failed is not None] * len(sent)
                 if failed == "died" and len(sent) > 1:
                     # a task of several clients failed (a worker died): each runs again alone, so
                     # only the client that kills its worker is dropped, not its batch-mates
-                    alone = [
-                        (self._submit(task, [r]), time.monotonic())
-                        for r in requests[start : start + len(sent)]
-                    ]
-                    again = [self._outcomes(each, 1, timeout, at) for each, at in alone]
+                    alone = [self._submit(task, [r]) for r in requests[start : start + len(sent)]]
+                    again = [self._outcomes(each, 1, timeout) for each in alone]
                     alone = []
                     results = [outcome for outcomes, _ in again for outcome in outcomes]
                     lost = [why is not None for _, why in again]
@@ -486,7 +483,7 @@ class RayPool(HeldClientStates):
             # would wait behind them (past a round timeout)
             # (and a batch's clients resubmitted alone, when one of them ended the round)
             if ray.is_initialized():  # not after close() shut Ray down: nothing runs then
-                for ref in [ref for *_, ref, _queued in pending] + [ref for ref, _ in alone]:
+                for ref in [ref for *_, ref in pending] + alone:
                     ray.cancel(ref, force=True)
 
     def _submit(self, task: Any, batch: list[Request]) -> Any:
@@ -495,11 +492,10 @@ class RayPool(HeldClientStates):
         return task.remote([self._ensure_ray()], items, self._threads)
 
     def _outcomes(
-        self, ref: Any, count: int, timeout: float | None, queued: float
+        self, ref: Any, count: int, timeout: float | None
     ) -> tuple[list[HandlerOutcome], str | None]:
         """A task's ``count`` outcomes, and how it was lost: ``"timed out"``, ``"died"``
-        (its worker, or the node) or None (it ran); ``queued`` is when it was submitted
-        (``time.monotonic()``).
+        (its worker, or the node) or None (it ran).
 
         Raises
         ------
