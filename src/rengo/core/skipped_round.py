@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from rengo.core.errors import ConfigError
+
 ROUND_SKIPPED = "round_skipped"
 """Round metric: 1 for a round that fell short of clients and was skipped (the model of the
 round before kept, nothing aggregated or released); absent from every round that ran."""
@@ -35,3 +37,24 @@ def skipped_rounds(
         for r, v in series.get(ROUND_SKIPPED, ())
         if v == 1.0 and (through is None or r <= through)
     ]
+
+
+def check_short_round_settings(on_short_round: object, max_skipped_rounds: object) -> None:
+    """Refuse an ``on_short_round`` that is not one of :data:`SKIP_CHOICES`, or a
+    ``max_skipped_rounds`` that is not a whole number >= 0 (a bool is not one).
+
+    Raises
+    ------
+    ConfigError
+        Naming the setting and the value given.
+    """
+    if on_short_round not in SKIP_CHOICES:
+        raise ConfigError(
+            f"on_short_round must be one of {', '.join(SKIP_CHOICES)}, got {on_short_round!r}"
+        )
+    if (
+        isinstance(max_skipped_rounds, bool)
+        or not isinstance(max_skipped_rounds, int)
+        or max_skipped_rounds < 0
+    ):
+        raise ConfigError(f"max_skipped_rounds must be an integer >= 0, got {max_skipped_rounds!r}")

@@ -41,7 +41,7 @@ from rengo.core.messages import (
     Metrics,
 )
 from rengo.core.parameters import Parameters, copy_parameters, num_values
-from rengo.core.skipped_round import ROUND_SKIPPED, SKIP_CHOICES
+from rengo.core.skipped_round import ROUND_SKIPPED, check_short_round_settings
 from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.client import EVALUATE, client_seed
 from rengo.hfl.coalition_aggregation import CoalitionAggregation, offers_coalition_aggregation
@@ -602,19 +602,7 @@ class Coordinator:
         self.parameters = copy_parameters(self.parameters)
         self._failure_log = ClientFailureLog(self._record_first_failure)
         self._shortfall_may_retry = False  # a round's retry hook decides whether it failed
-        if self.on_short_round not in SKIP_CHOICES:
-            raise ConfigError(
-                f"on_short_round must be one of {', '.join(SKIP_CHOICES)}, got "
-                f"{self.on_short_round!r}"
-            )
-        if (
-            isinstance(self.max_skipped_rounds, bool)
-            or not isinstance(self.max_skipped_rounds, int)
-            or self.max_skipped_rounds < 0
-        ):
-            raise ConfigError(
-                f"max_skipped_rounds must be an integer >= 0, got {self.max_skipped_rounds!r}"
-            )
+        check_short_round_settings(self.on_short_round, self.max_skipped_rounds)
         self._skipped_in_row = 0  # rounds skipped since the last one that ran
         self._short_ended: list[RoundObserver] = []  # given the end of a short attempt
         # under central DP a round short of replies is released, noised and accounted

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from rengo.core.errors import ConfigError
 from rengo.core.parameters import Parameters
-from rengo.core.skipped_round import SKIP_CHOICES
+from rengo.core.skipped_round import check_short_round_settings
 from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.client import ClientFn, client_handler
 from rengo.hfl.compressed_exchange import compression_settings, keeps_residuals
@@ -370,16 +370,7 @@ def _short_round_settings(on_short_round: str, max_skipped_rounds: int) -> dict[
     """What the run's record says about short rounds: nothing under ``"fail"`` (so runs
     recorded before the option resume), both settings under ``"skip"``; refused with a
     ConfigError before a run is recorded when either is not a value the coordinator takes."""
-    if on_short_round not in SKIP_CHOICES:
-        raise ConfigError(
-            f"on_short_round must be one of {', '.join(SKIP_CHOICES)}, got {on_short_round!r}"
-        )
-    if (
-        isinstance(max_skipped_rounds, bool)
-        or not isinstance(max_skipped_rounds, int)
-        or max_skipped_rounds < 0
-    ):
-        raise ConfigError(f"max_skipped_rounds must be an integer >= 0, got {max_skipped_rounds!r}")
+    check_short_round_settings(on_short_round, max_skipped_rounds)
     if on_short_round == "fail":
         return {}
     return {"on_short_round": on_short_round, "max_skipped_rounds": max_skipped_rounds}
