@@ -92,3 +92,29 @@ def test_a_hello_after_the_removal_is_refused_with_its_message(certs: Path) -> N
         hub.change_parties(["alice", "bob", "carol"], REASON)  # admitted again: may join
         hub._register(_Session("carol", "ipv4:127.0.0.1:3"))
         assert hub.client_ids() == ["alice", "carol"]
+
+
+def test_a_removed_party_connecting_again_is_told_it_was_removed(certs: Path) -> None:
+    """Before, a party the operator removed that connected again (its process restarted, or
+    still retrying) was told it was an unknown party, and the coordinator's log asked
+    whether a name was misspelt; it is now told the removal's message each time."""
+
+    def frames() -> Iterator[bytes]:
+        message = OutgoingMessage("carol", "coordinator", HELLO, hello_payload("raw", False))
+        yield from envelope_frames(message)
+        time.sleep(20)
+
+    with _hub(certs) as hub:
+        hub.change_parties(["alice", "bob"], REASON)
+        credentials = PartyCredentials.from_directory(certs, "carol").channel_credentials()
+        for _ in range(2):
+            with grpc.secure_channel(hub.address, credentials, options=CHANNEL_OPTIONS) as channel:
+                call = channel.stream_stream(FULL_METHOD)(
+                    frames(), metadata=[(NAME_HEADER, "carol")], timeout=20
+                )
+                with pytest.raises(grpc.RpcError) as refused:
+                    for _ in call:
+                        pass
+            assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert refused.value.details() == REASON
+        assert hub.client_ids() == []

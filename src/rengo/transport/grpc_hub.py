@@ -87,7 +87,7 @@ from rengo.transport.grpc_frames import (
     envelope_frames,
     queued_size,
 )
-from rengo.transport.grpc_security import HubSecurity, warn_insecure
+from rengo.transport.grpc_security import HubSecurity, UnknownPartyError, warn_insecure
 from rengo.transport.grpc_wire import (
     ABORT,
     BYE,
@@ -1008,9 +1008,13 @@ class GrpcHub:
         peer = context.peer()
         try:
             name = self.security.authenticate(context)
-        except AuthenticationError as exc:
+        except AuthenticationError as failure:
+            exc = failure
             if isinstance(exc, RevokedCertificateError):  # revoked while it was away
                 self._revoke(exc.party, exc.serial, refused_at_handshake=True)
+            removal = self._removals.get(exc.party) if isinstance(exc, UnknownPartyError) else None
+            if removal is not None:  # taken out by the operator: not a misspelt name
+                exc = AuthenticationError(removal)
             note = getattr(exc, "operator_note", "")  # for this log only, never the peer
             self._event_repeated(
                 "warning",

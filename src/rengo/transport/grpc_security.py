@@ -118,10 +118,12 @@ def _warn_if_expiring(
 class UnknownPartyError(AuthenticationError):
     """A party the allow-list does not name. Its message (what the party is told) says only
     that; :attr:`operator_note` (for the coordinator's log alone, since it names another
-    admitted party) points at an allow-listed name it was probably meant to be."""
+    admitted party) points at an allow-listed name it was probably meant to be; :attr:`party`
+    is the name refused."""
 
     def __init__(self, message: str, name: str, allowed: Sequence[str] | frozenset[str]) -> None:
         super().__init__(message)
+        self.party = name
         close = difflib.get_close_matches(name, sorted(allowed), n=1)
         self.operator_note = (
             f"; the allow-list names {close[0]!r}: is one of the two names misspelt (the "
