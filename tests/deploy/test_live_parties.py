@@ -6,13 +6,14 @@ and whenever it changes."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +37,9 @@ from rengo.tracking import (
 from rengo.tracking.membership_table import membership_rows
 from rengo.transport.certs import init_certificates, revoke_party
 from rengo.transport.grpc_hub import GrpcHub
-from rengo.transport.grpc_security import HubSecurity
+from rengo.transport.grpc_security import NAME_HEADER, TOKEN_HEADER, HubSecurity
 from rengo.transport.revocation import revoked_reason
+from rengo.transport.tokens import read_tokens_file
 from rengo.valuation import ContributionTracker
 
 
@@ -55,9 +57,15 @@ class FakeHub:
     def revoked_parties(self) -> frozenset[str]:
         return frozenset()
 
-    def change_parties(self, parties: Collection[str], reason: str) -> list[str]:
+    def change_parties(
+        self, parties: Collection[str], reason: str, tokens: Mapping[str, str] | None = None
+    ) -> list[str]:
         self.changes.append((sorted(parties), reason))
-        self.security = HubSecurity(insecure=True, parties=frozenset(parties))
+        self.security = dataclasses.replace(
+            self.security,
+            parties=frozenset(parties),
+            tokens=self.security.tokens if tokens is None else tokens,
+        )
         return []
 
     def client_ids(self) -> list[str]:
@@ -320,6 +328,76 @@ def test_a_party_to_admit_whose_certificate_is_revoked_or_missing_is_not_admitte
     (change,) = recorded_party_changes(store.get_run(run_id).config)
     assert (change.admitted, change.removed) == ((), ("p3",))
     assert members.parties == ["p0", "p1", "p2"]
+    store.close()
+
+
+class CallMetadata:
+    """The part of a gRPC servicer context that token authentication reads."""
+
+    def __init__(self, name: str, token: str) -> None:
+        self._metadata = ((NAME_HEADER, name), (TOKEN_HEADER, token))
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return self._metadata
+
+
+def _token(name: str) -> str:
+    return f"{name}-token-0123456789abcdef"
+
+
+def test_on_tokens_a_party_whose_line_was_added_while_the_run_ran_is_admitted(
+    tmp_path: Path,
+) -> None:
+    """The coordinator read its tokens file at start; the operator adds p4's line while the
+    run goes on and asks to admit p4. Before, the request was dropped (no token in the file
+    read at start) and only a restart could admit p4; the file is now read again before
+    requests are applied, and a request whose party still has no line names the file."""
+    tokens_file = tmp_path / "tokens.toml"
+    lines = [f'{n} = "{_token(n)}"' for n in ("p0", "p1", "p2", "p3")]
+    tokens_file.write_text("\n".join(lines) + "\n")
+    security = HubSecurity(
+        insecure=True,
+        tokens=read_tokens_file(tokens_file),
+        parties=frozenset({"p0", "p1", "p2", "p3"}),
+        tokens_file=tokens_file,
+    )
+    hub = FakeHub(security)
+    store, run_id, members, events = live(tmp_path, FedAvg(min_available_clients=2), None, hub)
+    store.request_party_change(run_id, admit=["p4"])  # its line is not there yet
+    members.apply(3)
+    ((level, text),) = events
+    assert level == "warning" and members.parties == ["p0", "p1", "p2", "p3"]
+    assert f"the tokens file {tokens_file} holds no token for party p4: add its line" in text
+    tokens_file.write_text(tokens_file.read_text() + f'p4 = "{_token("p4")}"\n')
+    store.request_party_change(run_id, admit=["p4"])
+    members.apply(5)
+    assert members.parties == ["p0", "p1", "p2", "p3", "p4"]
+    (change,) = recorded_party_changes(store.get_run(run_id).config)
+    assert (change.after_round, change.admitted) == (5, ("p4",))
+    assert hub.security.authenticate(CallMetadata("p4", _token("p4"))) == "p4"  # type: ignore[arg-type]
+    store.close()
+
+
+def test_a_tokens_file_unreadable_mid_run_keeps_the_tokens_in_force_and_says_why(
+    tmp_path: Path,
+) -> None:
+    tokens_file = tmp_path / "tokens.toml"
+    tokens_file.write_text("\n".join(f'{n} = "{_token(n)}"' for n in ("p0", "p1", "p2", "p3")))
+    tokens = read_tokens_file(tokens_file)
+    security = HubSecurity(
+        insecure=True, tokens=tokens, parties=frozenset(tokens), tokens_file=tokens_file
+    )
+    hub = FakeHub(security)
+    store, run_id, members, events = live(tmp_path, FedAvg(min_available_clients=2), None, hub)
+    tokens_file.write_text("p0 = [not toml")  # a half-saved edit
+    store.request_party_change(run_id, remove=["p3"])
+    members.apply(2)
+    assert events[0][0] == "warning" and events[0][1].startswith(
+        f"the tokens file was not read again (--tokens {tokens_file}: "
+    )
+    assert "the tokens read before stay" in events[0][1]
+    assert members.parties == ["p0", "p1", "p2"]  # the request still applies
+    assert hub.security.tokens == tokens
     store.close()
 
 

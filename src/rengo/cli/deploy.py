@@ -6,7 +6,6 @@ stolen token is enough to impersonate a party) and plain text needs ``--insecure
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -185,25 +184,18 @@ def certs_list(
 
 def read_tokens(path: Path | None) -> dict[str, str] | None:
     """The ``{party: token}`` table of a TOML tokens file (None without a file)."""
+    from rengo.transport.tokens import read_tokens_file
+
     if path is None:
         return None
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"--tokens {path}: {exc}") from exc
-    if not all(isinstance(v, str) and v for v in raw.values()):
-        raise ConfigError(f'--tokens {path}: every entry must be name = "token"')
+    tokens = read_tokens_file(path)
     if readable_by_others(path):
         error_console.print(
             f"[yellow]warning:[/] {owner_only_note('the tokens file', path)}",
             highlight=False,
             soft_wrap=True,
         )
-    return dict(raw)
+    return tokens
 
 
 def hub_security(
@@ -215,11 +207,14 @@ def hub_security(
     tok = read_tokens(tokens)
     if insecure:
         return HubSecurity(
-            insecure=True, tokens=tok, parties=frozenset(parties) if parties else None
+            insecure=True,
+            tokens=tok,
+            parties=frozenset(parties) if parties else None,
+            tokens_file=tokens,
         )
     if certs is None:
         raise ConfigError("TLS is on by default: pass --certs DIR (or --insecure to test)")
-    return HubSecurity.from_directory(certs, tokens=tok, parties=parties)
+    return HubSecurity.from_directory(certs, tokens=tok, parties=parties, tokens_file=tokens)
 
 
 def party_credentials(

@@ -70,6 +70,7 @@ def parties(
             who = ", ".join(request.admitted)
             console.print(
                 f"start {who} with `rengo party --coordinator HOST:PORT --name NAME ...` "
-                "(on certificates: `rengo certs add DIR NAME` first)",
+                "(on certificates: `rengo certs add DIR NAME` first; on tokens: its "
+                '`NAME = "TOKEN"` line in the coordinator\'s tokens file first)',
                 highlight=False,
             )

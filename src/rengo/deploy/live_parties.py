@@ -7,7 +7,8 @@ is dropped with a warning event naming why; nothing else changes:
 
 - a party to admit with no certificate in the federation folder (a misspelt name) or whose
   latest certificate there is revoked (it could never join), or, on tokens, one without a
-  token in the tokens file the coordinator read;
+  token in the tokens file, which the coordinator reads again before applying requests (so
+  the operator adds the new party's line first, with no restart);
 - a list shorter than the quorum (``--quorum``) or than the strategy's
   ``min_available_clients`` / ``min_fit_clients`` (rounds could not start);
 - under central DP, a list of ``n`` parties with ``delta >= 1/n`` (the round would refuse it);
@@ -42,7 +43,9 @@ from rengo.tracking.party_requests import (
 from rengo.tracking.store import RunStore
 from rengo.transport.certs import party_paths
 from rengo.transport.grpc_hub import GrpcHub
+from rengo.transport.grpc_security import HubSecurity
 from rengo.transport.revocation import revoked_reason
+from rengo.transport.tokens import MAKE_A_TOKEN
 
 log = logging.getLogger("rengo.deploy")
 
@@ -156,10 +159,11 @@ class LiveParties:
         requests = recorded_party_requests(config)
         if not requests:
             return
+        security = self._security_now()
         parties = list(self.parties)
         for request in requests:
             proposed = requested_parties(parties, [request])
-            why = self._refusal(request, proposed)
+            why = self._refusal(request, proposed, security)
             if why is None:
                 parties = proposed
                 continue
@@ -176,6 +180,7 @@ class LiveParties:
             change.parties,
             f"removed from run {self._run_id} by the federation's operator after round "
             f"{after_round}",
+            tokens=security.tokens,
         )
         self.parties = list(change.parties)
         self.admitted |= set(change.admitted)
@@ -198,9 +203,22 @@ class LiveParties:
             log.warning("%s", text)
             self._record_event("warning", text)
 
-    def _refusal(self, request: PartyRequest, proposed: Sequence[str]) -> str | None:
-        """Why ``request`` (making the parties ``proposed``) cannot be applied, or None."""
-        security = self._hub.security
+    def _security_now(self) -> HubSecurity:
+        """The hub's security with its tokens file read again (on tokens); if that file
+        cannot be read now, the tokens in force, with a warning event naming why."""
+        try:
+            return self._hub.security.with_tokens_reread()
+        except ConfigError as exc:
+            text = f"the tokens file was not read again ({exc}): the tokens read before stay"
+            log.warning("%s", text)
+            self._record_event("warning", text)
+            return self._hub.security
+
+    def _refusal(
+        self, request: PartyRequest, proposed: Sequence[str], security: HubSecurity
+    ) -> str | None:
+        """Why ``request`` (making the parties ``proposed``) cannot be applied under
+        ``security``, or None."""
         revoked = security.revoked_parties(request.admitted)
         gone = self._hub.revoked_parties()
         for name in request.admitted:
@@ -219,6 +237,12 @@ class LiveParties:
                 )
             if name in gone:
                 return f"party {name}'s certificate was revoked (`rengo certs add DIR {name}`)"
+            if security.tokens is not None and name not in security.tokens:
+                where = "" if security.tokens_file is None else f" {security.tokens_file}"
+                return (
+                    f"the tokens file{where} holds no token for party {name}: add its line "
+                    f'({name} = "TOKEN"), then ask again; {MAKE_A_TOKEN}'
+                )
         try:
             dataclasses.replace(security, parties=frozenset(proposed))  # its own rules (tokens)
             check_parties_fit(

@@ -49,7 +49,7 @@ import socket
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
@@ -640,7 +640,9 @@ class GrpcHub:
         with self._lock:
             return frozenset(self._revoked)
 
-    def change_parties(self, parties: Collection[str], reason: str) -> list[str]:
+    def change_parties(
+        self, parties: Collection[str], reason: str, tokens: Mapping[str, str] | None = None
+    ) -> list[str]:
         """Admit exactly ``parties`` from now on (the allow-list becomes them: a deployed
         coordinator applying the operator's request), ending the session of each connected
         party left out, which is told ``reason`` and refused from then on. A stream of a
@@ -653,6 +655,10 @@ class GrpcHub:
             The allow-list from now on.
         reason
             What a party taken out is told (why it was refused).
+        tokens
+            On tokens, the parties' tokens from now on (the tokens file read again,
+            :meth:`~rengo.transport.grpc_security.HubSecurity.with_tokens_reread`); None:
+            those in force.
 
         Returns
         -------
@@ -666,7 +672,9 @@ class GrpcHub:
             nothing changes.
         """
         names = frozenset(parties)
-        security = replace(self.security, parties=names)
+        security = replace(
+            self.security, parties=names, tokens=self.security.tokens if tokens is None else tokens
+        )
         with self._lock:  # a hello registers before this (ended below) or is refused after
             for name in (self.security.parties or frozenset()) - names:
                 self._removals[name] = reason

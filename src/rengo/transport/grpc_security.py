@@ -20,7 +20,7 @@ import hmac
 import logging
 import os
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import grpc
@@ -37,7 +37,7 @@ from rengo.transport.certs import (
     read_certificate_file,
 )
 from rengo.transport.revocation import RevocationList, RevokedCertificateError, revoked_serials
-from rengo.transport.tokens import MAKE_A_TOKEN, MIN_TOKEN_CHARS
+from rengo.transport.tokens import MAKE_A_TOKEN, MIN_TOKEN_CHARS, read_tokens_file
 
 log = logging.getLogger("rengo.transport")
 
@@ -146,6 +146,8 @@ class HubSecurity:
     ``certificates``: the federation folder holding each party's latest certificate
     (``parties/NAME.pem``), by which the hub knows a party is revoked before it connects (see
     :meth:`revoked_parties`); None: only when it presents its certificate.
+    ``tokens_file``: the file ``tokens`` were read from, read again by
+    :meth:`with_tokens_reread` (a party admitted to a running run needs its line there).
     """
 
     server_cert: bytes | None = None
@@ -156,6 +158,7 @@ class HubSecurity:
     insecure: bool = False
     revocations: RevocationList | None = field(default=None, compare=False)
     certificates: Path | None = None
+    tokens_file: Path | None = None
 
     def __post_init__(self) -> None:
         short = sorted(n for n, t in (self.tokens or {}).items() if len(t) < MIN_TOKEN_CHARS)
@@ -189,10 +192,12 @@ class HubSecurity:
         *,
         tokens: Mapping[str, str] | None = None,
         parties: Sequence[str] | None = None,
+        tokens_file: Path | None = None,
     ) -> HubSecurity:
         """Read ``coordinator.pem``, ``coordinator.key`` and ``ca.pem`` from a certs folder,
         and (mTLS) follow its revocation list ``revoked.crl`` (read now and whenever it
-        changes; it may appear later).
+        changes; it may appear later). ``tokens_file``: where ``tokens`` were read from (see
+        :meth:`with_tokens_reread`).
 
         Raises
         ------
@@ -231,7 +236,28 @@ class HubSecurity:
             parties=None if parties is None else frozenset(map(validate_party_name, parties)),
             revocations=revocations,
             certificates=None if tokens is not None else root,
+            tokens_file=tokens_file,
         )
+
+    def with_tokens_reread(self) -> HubSecurity:
+        """This security with the tokens its :attr:`tokens_file` holds now (itself without a
+        file): a token added since start admits its party, one taken out no longer does.
+
+        Returns
+        -------
+        HubSecurity
+            A copy with the file's tokens, for the same parties.
+
+        Raises
+        ------
+        ConfigError
+            If the file cannot be read or holds a bad entry, a token shorter than
+            :data:`~rengo.transport.tokens.MIN_TOKEN_CHARS`, or no token for one of the
+            parties: the tokens in force stay.
+        """
+        if self.tokens_file is None:
+            return self
+        return replace(self, tokens=read_tokens_file(self.tokens_file))
 
     @property
     def mode(self) -> str:
