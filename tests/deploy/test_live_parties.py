@@ -37,10 +37,11 @@ from rengo.tracking import (
 from rengo.tracking.membership_table import membership_rows
 from rengo.transport.certs import init_certificates, revoke_party
 from rengo.transport.grpc_hub import GrpcHub
-from rengo.transport.grpc_security import NAME_HEADER, TOKEN_HEADER, HubSecurity
+from rengo.transport.grpc_security import HubSecurity
 from rengo.transport.revocation import revoked_reason
 from rengo.transport.tokens import read_tokens_file
 from rengo.valuation import ContributionTracker
+from tests.transport.test_token_authentication import CallMetadata
 
 
 class FakeHub:
@@ -329,16 +330,6 @@ def test_a_party_to_admit_whose_certificate_is_revoked_or_missing_is_not_admitte
     assert (change.admitted, change.removed) == ((), ("p3",))
     assert members.parties == ["p0", "p1", "p2"]
     store.close()
-
-
-class CallMetadata:
-    """The part of a gRPC servicer context that token authentication reads."""
-
-    def __init__(self, name: str, token: str) -> None:
-        self._metadata = ((NAME_HEADER, name), (TOKEN_HEADER, token))
-
-    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
-        return self._metadata
 
 
 def _token(name: str) -> str:
