@@ -132,3 +132,28 @@ def test_a_party_rejoining_in_a_loop_with_other_data_cannot_flood_the_record(
     warnings = [message for level, message in said if level == "warning"]
     assert len(warnings) == RECORDED_FREELY + 1  # the first 20, then the 100th
     assert "(the 100th time;" in warnings[-1]
+
+
+def test_a_party_reporting_the_data_another_party_reported_is_named_with_it(
+    tmp_path: Any,
+) -> None:
+    """A removed hospital back under a new name with the same file (or a copy of another's
+    data) joined unremarked before; its first report now names the party that reported
+    that digest first, and a party with data of its own is not warned of."""
+    from rengo.deploy.party_data import PartyDataRecorder
+
+    said: list[tuple[str, str]] = []
+    with RunStore(tmp_path / "runs") as store:
+        run_id = store.start_run("hfl-deployed", {})
+        recorder = PartyDataRecorder(store, run_id, lambda *event: said.append(event))
+        recorder("client-2", {"/data/ward.csv": FIRST})
+        recorder("client-5", {"/srv/renamed.csv": FIRST})
+        recorder("client-6", {"/data/own.csv": EDITED})
+        recorder("client-2", {"/data/ward.csv": FIRST})  # a rejoin: not its first report
+    warnings = [message for level, message in said if level == "warning"]
+    assert warnings == [
+        f"party client-5 reports /srv/renamed.csv sha256 {FIRST[:12]}…, the data party "
+        "client-2 reported: the same data under two names (a party back under a new name, "
+        "or a copy); contribution values and payouts count them as two participants unless "
+        "[contribution] entities names them one"
+    ]

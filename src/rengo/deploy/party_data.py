@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from rengo.tracking.errors import StoreClosedError, StoreWriteRefused
-from rengo.tracking.resume_settings import SHOWN_DIGEST, changed_data_files
+from rengo.tracking.resume_settings import PARTY_DATA_FILES, SHOWN_DIGEST, changed_data_files
 from rengo.transport.repeated_events import RepeatedEvents, repeat_note, worth_recording
 
 log = logging.getLogger("rengo.deploy")
@@ -53,6 +53,7 @@ class PartyDataRecorder:
                 f"{path} sha256 {digest[:SHOWN_DIGEST]}…" for path, digest in files.items()
             )
             self._say("info", f"party {party} reports training on {shown} (its word)")
+            self._warn_shared(party, files)
             return
         changes = data_changes(before, files)
         if not changes:
@@ -68,6 +69,30 @@ class PartyDataRecorder:
             "(the report is the party's word); to continue on the rows it started on, "
             f"stop the run and have the party restore its data{repeat_note(count)}",
         )
+
+    def _warn_shared(self, party: str, files: Mapping[str, str]) -> None:
+        """Warn once, at ``party``'s first report, of each of its files another party of the
+        run reported first with the same digest: the same data under two names (a removed
+        party back under a new name, or a copy), valued and paid twice unless one entity."""
+        try:
+            reported = self.store.get_run(self.run_id).config.get(PARTY_DATA_FILES)
+        except Exception:  # never cut a party off over bookkeeping
+            log.warning("could not read the run's data reports", exc_info=True)
+            return
+        owners: dict[str, str] = {}
+        for other, report in (reported or {}).items():
+            if other != party and isinstance(report, Mapping):
+                for digest in report.values():
+                    owners.setdefault(str(digest), str(other))
+        for path, digest in files.items():
+            if digest in owners:
+                self._say(
+                    "warning",
+                    f"party {party} reports {path} sha256 {digest[:SHOWN_DIGEST]}…, the data "
+                    f"party {owners[digest]} reported: the same data under two names (a party "
+                    "back under a new name, or a copy); contribution values and payouts count "
+                    "them as two participants unless [contribution] entities names them one",
+                )
 
     def _say(self, level: str, message: str) -> None:
         getattr(log, level)(message)
