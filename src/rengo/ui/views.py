@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from rengo.core.errors import ConfigError, DataError
+from rengo.core.skipped_round import ROUND_SKIPPED
 from rengo.metrics import better_direction, lower_is_better
 from rengo.rewards.money import currency_decimals, format_minor
 from rengo.tracking import RunFilter, RunInfo, RunStore, metric_family
@@ -66,8 +67,10 @@ def _iso(moment: datetime | None) -> str | None:
 
 def headline_metric(keys: Iterable[str]) -> str | None:
     """The metric to summarise a run by: the first of :data:`HEADLINE_METRICS` present,
-    else the alphabetically first metric, else None."""
-    present = set(keys)
+    else the alphabetically first metric, else None. The mark of a skipped round
+    (:data:`~rengo.core.skipped_round.ROUND_SKIPPED`) is no metric: a run whose every round
+    was skipped has no headline (its curve showed a row of 1s as if it were one)."""
+    present = set(keys) - {ROUND_SKIPPED}
     for key in HEADLINE_METRICS:
         if key in present:
             return key
