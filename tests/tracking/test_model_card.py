@@ -348,3 +348,28 @@ def test_a_central_dp_run_that_skipped_rounds_says_fewer_were_accounted_not_coun
     assert "| central DP: rounds accounted | 3 over 5 rounds (2 round(s) skipped short" in card
     (row,) = [ln for ln in card.splitlines() if "central DP: outside the guarantee" in ln]
     assert "which rounds were skipped short of clients (2: round 2, 3)" in row
+
+
+def test_the_clients_rounds_column_counts_only_rounds_whose_aggregate_took_the_update(
+    tmp_path: Path,
+) -> None:
+    with RunStore(tmp_path / "runs.db") as store:
+        with store.run("hfl", {"strategy": "FedAvg", "rounds": 4}, seed=1) as run:
+            rid = run.run_id
+            for number in (1, 2, 3, 4):
+                store.log_client(rid, number, "a", "fit", "ok", 10, 1, 1, 0.1)
+                store.log_client(rid, number, "a", "evaluate", "ok", 5, 1, 1, 0.1)
+                b_fit = "failed" if number == 4 else "ok"
+                store.log_client(rid, number, "b", "fit", b_fit, 10, 1, 1, 0.1)
+                skipped = number in (2, 3)  # on_short_round="skip": nothing aggregated
+                metrics = {"round_skipped": 1.0} if skipped else {"central_auc": 0.9}
+                store.log_round(rid, number, metrics, 0.1, 2, 1 if number == 4 else 0)
+        card = model_card(store, rid, now=WRITTEN)
+        stats = {s.client_id: s for s in store.client_stats(rid)}
+    assert {c: (s.rounds_participated, s.rounds_aggregated) for c, s in stats.items()} == {
+        "a": (4, 2),
+        "b": (4, 1),
+    }
+    assert "| client | rounds aggregated | failures |" in card
+    assert "| a | 2 | 0 |" in card and "| b | 1 | 1 |" in card
+    assert "a round the run skipped (too few clients reported), count under neither" in card

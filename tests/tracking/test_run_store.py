@@ -203,7 +203,7 @@ def test_log_client_round_trips_and_client_stats_total_it(store: RunStore) -> No
     ]
     assert store.client_records(run_id)[0].metrics == {"loss": 0.3}
     assert store.client_stats(run_id) == [
-        ClientStats("a", 2, 0, 2, 1, 200, 21, 42, 1.25, None),
+        ClientStats("a", 2, 0, 2, 1, 200, 21, 42, 1.25, None, rounds_aggregated=2),
         ClientStats("b", 2, 2, 0, 0, 0, 20, 0, 3.0, "sent NaN"),
     ]
 

@@ -126,7 +126,10 @@ class ClientStats:
     """One client's totals over a run, for spotting stragglers, droppers and heavy talkers;
     ``failures`` is the number of rounds in which it failed (training, evaluation or both),
     ``last_note`` the latest note on a result that was kept (e.g. its example count
-    capped by the coordinator's result checks)."""
+    capped by the coordinator's result checks). ``rounds_participated`` counts every round
+    with a record of it (a failed one, one the run skipped, one it only evaluated in);
+    ``rounds_aggregated`` only the rounds in which its training update was aggregated (it
+    trained, and the run did not skip the round)."""
 
     client_id: str
     rounds_participated: int
@@ -139,6 +142,7 @@ class ClientStats:
     duration_s: float
     last_failure: str | None
     last_note: str | None = None
+    rounds_aggregated: int = 0
 
 
 @dataclass(frozen=True)

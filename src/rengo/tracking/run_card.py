@@ -38,6 +38,13 @@ from rengo.tracking.tables import dotted_settings, privacy_spent
 NOT_RECORDED = "not recorded"
 """What the card writes for a fact the run's record does not hold."""
 
+ROUNDS_AGGREGATED = (
+    "Rounds aggregated: the rounds in which the client's training update went into the "
+    "model; a round it failed, and a round the run skipped (too few clients reported), "
+    "count under neither."
+)
+"""The card's note under its clients table, saying what the rounds column counts."""
+
 _EVALUATED = ("test_", "central_", "eval_")
 """Prefixes of the round metrics computed on held-out rows: a vertical run's label party's
 (``test_``), a horizontal run's coordinator's test split (``central_``) and the clients' own
@@ -539,10 +546,12 @@ def _participants(store: RunStore, run: RunInfo) -> list[str]:
     else:
         stats = store.client_stats(run.run_id)
         lines += _table(
-            ("client", "rounds", "failures"),
-            ((s.client_id, s.rounds_participated, s.failures) for s in stats),
+            ("client", "rounds aggregated", "failures"),
+            ((s.client_id, s.rounds_aggregated, s.failures) for s in stats),
         )
-        if not stats:
+        if stats:  # a skipped round, or one the client failed, took nothing of it
+            lines += ["", ROUNDS_AGGREGATED]
+        else:
             lines.append(f"Clients: {NOT_RECORDED}.")
     contributions = [c for c in store.contributions(run.run_id) if c.round is None]
     if contributions:

@@ -28,6 +28,7 @@ from rengo.core.client_record import failures_by_phase
 from rengo.core.errors import ConfigError, DataError
 from rengo.core.held_signals import signals_held
 from rengo.core.roles import validate_party_name
+from rengo.core.skipped_round import ROUND_SKIPPED
 from rengo.tracking.errors import (
     AmbiguousRunError,
     RunDeletedError,
@@ -1994,7 +1995,9 @@ class RunStore:
     def client_stats(self, run_id: str) -> list[ClientStats]:
         """Per-client totals over a run, sorted by client id; ``failures`` counts the rounds
         in which a client failed (its training, its evaluation or both), so it is never more
-        than its rounds (one lost from both phases of a round counted 2)."""
+        than its rounds (one lost from both phases of a round counted 2);
+        ``rounds_aggregated`` the rounds whose aggregate took its update (a round the run
+        skipped took none)."""
         with self._reading() as conn:
             full = self._resolve(conn, run_id)
             rows = conn.execute(
@@ -2015,13 +2018,19 @@ class RunStore:
                        (SELECT c3.reason FROM client_rounds AS c3
                          WHERE c3.run_id = c.run_id AND c3.client_id = c.client_id
                            AND c3.status = 'ok' AND c3.reason IS NOT NULL
-                         ORDER BY c3.round DESC, c3.phase DESC LIMIT 1)
+                         ORDER BY c3.round DESC, c3.phase DESC LIMIT 1),
+                       COUNT(DISTINCT CASE WHEN status = 'ok' AND phase = 'fit'
+                             AND NOT EXISTS (
+                               SELECT 1 FROM round_metrics AS m
+                                WHERE m.run_id = c.run_id AND m.round = c.round
+                                  AND m.key = ? AND m.value = 1)
+                             THEN round END)
                 FROM client_rounds AS c
                 WHERE run_id = ?
                 GROUP BY client_id
                 ORDER BY client_id
                 """,
-                (full,),
+                (ROUND_SKIPPED, full),
             ).fetchall()
         return [
             ClientStats(
@@ -2036,6 +2045,7 @@ class RunStore:
                 duration_s=float(row[8]),
                 last_failure=row[9],
                 last_note=row[10],
+                rounds_aggregated=row[11],
             )
             for row in rows
         ]
