@@ -406,38 +406,10 @@ def _resumed(
             f"store must be a rengo.tracking.RunStore to resume a run (it needs resume(...) "
             f"and latest_checkpoint(...)), got {type(store).__name__}"
         )
-    _refuse_other_short_rounds(store, run_id, config)
     opened: AbstractContextManager[OpenRun] = reopen(
         run_id, RUN_KIND, settings=config, may_change=RESUME_MAY_CHANGE
     )
     return opened
-
-
-def _refuse_other_short_rounds(store: Any, run_id: str, config: Mapping[str, Any]) -> None:
-    """Refuse to resume ``run_id`` under another ``on_short_round`` than it started with.
-
-    The settings are recorded only under ``"skip"`` (runs recorded before the option
-    resume), so the store's comparison of the entries both configs hold missed a change
-    from or to the default: both sides are compared here with ``"fail"`` filled in where a
-    config lacks the key. A resume with other settings would skip where the run failed, or
-    fail where it skipped. The run stays interrupted."""
-    get_run = getattr(store, "get_run", None)
-    if not callable(get_run):
-        return
-    try:
-        saved = get_run(run_id).config
-    except (LookupError, ConfigError):
-        return  # the store's resume names an unknown run
-    if not isinstance(saved, Mapping):
-        return
-    before = saved.get("on_short_round", "fail")
-    now = config.get("on_short_round", "fail")
-    if before != now:
-        raise ConfigError(
-            f"cannot resume run {run_id}: it started with other settings (on_short_round "
-            f"{before!r}, now {now!r}); resume it with the on_short_round it started with "
-            "(it stays interrupted), or start a new run"
-        )
 
 
 def _restore_latest(store: Any, run: OpenRun, coordinator: Coordinator, client_fn: ClientFn) -> int:

@@ -29,6 +29,12 @@ PARTY_RELEASES = "party_releases"
 (``{party: ["rengo 0.1.0 (wire format 2)", ...]}``, each build once, in the order the party
 joined with them): recorded by the coordinator at each admitted hello; runs of releases
 before it have none."""
+UNRECORDED_DEFAULTS: Mapping[str, Any] = {"on_short_round": "fail"}
+"""Config entries a run may lack, with the value it ran with: runs recorded before the entry
+existed, and runs left at its default, record none (a simulation records
+``on_short_round`` only under ``"skip"``). Compared with the default filled in on the side
+that lacks it, so a change from or to the default is named and a run that never recorded
+it resumes at the default without a difference."""
 SHOWN_DIGEST = 12
 """Hex digits of a digest shown in a message (the full ones are in `rengo runs show`)."""
 
@@ -41,12 +47,15 @@ def settings_differences(
     values are long), in key order.
 
     ``now`` is compared as the store would record it (JSON). An entry the run did not record
-    (an older release's run) is not compared, nor those in ``may_change``; a path an older
+    (an older release's run) is not compared unless :data:`UNRECORDED_DEFAULTS` gives the
+    value it ran with (filled in on either side that lacks it), nor those in
+    ``may_change``; a path an older
     release recorded relative (:data:`PATH_ENTRIES`) agrees with the absolute path that ends
     with it; data files (:data:`DATA_FILES`) as :func:`changed_data_files` names them; each
     other entry as :func:`rengo.core.differences.value_differences` names it.
     """
-    recorded = loads_json(dumps_json(dict(now), "run config"))
+    recorded = {**UNRECORDED_DEFAULTS, **loads_json(dumps_json(dict(now), "run config"))}
+    saved = {**UNRECORDED_DEFAULTS, **saved}
     differs: list[str] = []
     for key in sorted(set(saved) & set(recorded) - set(may_change)):
         if key in PATH_ENTRIES and _same_file(saved[key], recorded[key]):
