@@ -136,6 +136,40 @@ def test_two_skipped_rounds_leave_the_model_of_round_one(client_data) -> None:
     assert _same(skipping.parameters, _run(client_data, set(), 1).parameters)
 
 
+class Configured(FedAvg):
+    """FedAvg whose state counts the rounds it configured, and which counts its snapshots."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.configured, self.snapshots = 0, 0
+
+    def configure_fit(self, server_round: int, *args: Any, **kwargs: Any) -> Any:
+        self.configured += 1
+        return super().configure_fit(server_round, *args, **kwargs)
+
+    def state_dict(self) -> dict[str, Any]:
+        self.snapshots += 1
+        return {**super().state_dict(), "configured": self.configured}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        self.configured = state.pop("configured")
+        super().load_state_dict(state)
+
+
+def test_a_round_snapshots_the_strategy_once_and_a_skip_restores_that_snapshot(
+    client_data,
+) -> None:
+    """Under "skip" a round took the strategy's state twice before it ran (once to restore
+    on a skip, once for its attempt); one snapshot serves both, and the skipped round 2
+    still leaves the state of round 1."""
+    strategy = Configured(min_fit_clients=4, fraction_evaluate=0.0)
+    history = _run(client_data, {2}, 3, strategy=strategy)
+    assert [r.skipped is not None for r in history.rounds] == [False, True, False]
+    assert strategy.snapshots == 3
+    assert strategy.configured == 2  # round 2's configure_fit undone by the skip
+
+
 def test_runs_show_marks_skipped_rounds_and_round_k_says_why(client_data, tmp_path) -> None:
     store = RunStore(tmp_path / "runs.db")
     history = _run(client_data, {2}, 3, store=store)

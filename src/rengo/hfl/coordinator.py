@@ -605,6 +605,9 @@ class Coordinator:
         check_short_round_settings(self.on_short_round, self.max_skipped_rounds)
         self._skipped_in_row = 0  # rounds skipped since the last one that ran
         self._short_ended: list[RoundObserver] = []  # given the end of a short attempt
+        # the strategy's state before this attempt's configure_fit (None: not taken yet): the
+        # one snapshot a round takes, restored when a short round is skipped or run again
+        self._state_before: dict[str, Any] | None = None
         # under central DP a round short of replies is released, noised and accounted
         self._release_short = self.on_short_round == "skip" and releases_short_rounds(self.strategy)
         self._sampled: list[str] = []  # the clients sent fit instructions this attempt
@@ -763,9 +766,8 @@ class Coordinator:
         skip = self.on_short_round == "skip"
         while True:
             start = time.perf_counter()
-            keep = retry is not None or skip
-            state = self.strategy.state_dict() if keep else None
-            self._shortfall_may_retry = keep
+            self._shortfall_may_retry = retry is not None or skip
+            self._state_before = None
             try:
                 record = self.run_round(server_round)
             except RoundShortOfClients as exc:
@@ -773,15 +775,13 @@ class Coordinator:
                 if retry is not None and retry(server_round, exc):
                     if skip:
                         self._abandon_attempt(server_round, "the round is run again", ended)
-                    assert state is not None
-                    self.strategy.load_state_dict(state)
+                    self._restore_state_before()
                     continue
                 if not skip:
                     if retry is not None:
                         self._announce_failure(server_round, str(exc))
                     raise
-                assert state is not None
-                self.strategy.load_state_dict(state)  # nothing of the round was aggregated
+                self._restore_state_before()  # nothing of the round was aggregated
                 skips = not self._release_short and self._skipped_in_row < self.max_skipped_rounds
                 reason = "the round was skipped, short of clients" if skips else "the round failed"
                 self._abandon_attempt(server_round, reason, ended)
@@ -790,6 +790,13 @@ class Coordinator:
                 self._shortfall_may_retry = False
             self._skipped_in_row = 0
             return record
+
+    def _restore_state_before(self) -> None:
+        """Give the strategy back its state from before the round's last attempt (the
+        snapshot :meth:`_attempt` took for it). A round that fell short before taking one
+        (too few clients available) had not touched the strategy: nothing to restore."""
+        if self._state_before is not None:
+            self.strategy.load_state_dict(self._state_before)
 
     def _skip(self, server_round: int, short: RoundShortOfClients, duration: float) -> RoundRecord:
         """Skip ``server_round``, which fell ``short`` of clients: the model and the
@@ -912,7 +919,7 @@ class Coordinator:
         # the state a checkpoint of the last round holds (configure_fit may change it): kept
         # for a round whose workflow excludes clients and which then fails (see _exclude),
         # and restored for a round that runs again
-        state_before = self.strategy.state_dict()
+        state_before = self._state_before = self.strategy.state_dict()
         states_before = self._client_states()
         mods = self._client_mods()
         # each client its own instruction and config: a strategy may hand every client one
