@@ -44,6 +44,7 @@ from rengo.tracking.file_system import network_file_system
 from rengo.tracking.json_text import dumps_json, loads_json
 from rengo.tracking.liveness import owner_gone, this_host
 from rengo.tracking.location import MEMORY, resolve_store_path
+from rengo.tracking.new_file import place_new_file
 from rengo.tracking.party_changes import PARTIES, PARTY_CHANGES, PartyChange, party_change
 from rengo.tracking.party_requests import (
     PARTY_REQUESTS,
@@ -1565,9 +1566,10 @@ class RunStore:
             If the copy fails SQLite's check (the store itself is damaged); no file is left.
         StoreUnwritableError
             If the destination's folder cannot be written (its permissions, a read-only
-            disk), its disk is full, or it cannot hold a hard link (the backup is linked
-            into place so that a file that appears meanwhile is never replaced); the
-            message names the destination; no file is left.
+            disk) or its disk is full; the message names the destination; no file is left.
+            The backup is linked into place so that a file that appears meanwhile is never
+            replaced; on a file system without hard links it is copied into a file created
+            only if none exists (:func:`~rengo.tracking.new_file.place_new_file`).
         RuntimeError
             Called inside this store's :meth:`snapshot`.
         """
@@ -1608,7 +1610,7 @@ class RunStore:
             try:
                 with open(building, "rb+") as written:
                     os.fsync(written.fileno())
-                os.link(building, target)  # never replaces: fails if target appeared meanwhile
+                place_new_file(building, target)  # fails, never replaces, if target appeared
                 _sync_folder(target.parent)
             except FileExistsError as e:
                 raise ConfigError(f"{target} appeared while the backup was written; kept it") from e
