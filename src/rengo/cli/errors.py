@@ -118,13 +118,15 @@ def friendly_errors(kept: str | Callable[[], str] = "") -> Iterator[None]:
     (what a command that records rounds keeps, or a function that says it once the run is
     interrupted; a command that keeps nothing says nothing about it). A run store's refusal
     to write that left a run interrupted (:class:`~rengo.tracking.StoreUnwritableError`,
-    :class:`~rengo.tracking.StoreBusyError`) is said with ``kept`` too."""
+    :class:`~rengo.tracking.StoreBusyError`) is said with ``kept`` too, as is a Ray cluster
+    that had no node to run a client task (:class:`~rengo.core.errors.UnrunnableClientTask`,
+    exit 2)."""
     try:
         with terminate_as_interrupt():
             yield
     except (ConfigError, DataError) as exc:
         log.debug("where the error was raised", exc_info=True)
-        print_error(str(exc))
+        print_error(_with_resume_hint(exc, kept))
         raise typer.Exit(2) from None
     except RengoError as exc:
         log.debug("where the error was raised", exc_info=True)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         RoundFailure,
         StalePartyError,
         StopTraining,
+        UnrunnableClientTask,
     )
     from rengo.core.messages import (
         Config,
@@ -83,6 +84,7 @@ __all__ = [
     "Scalar",
     "StalePartyError",
     "StopTraining",
+    "UnrunnableClientTask",
     "copy_parameters",
     "decode",
     "encode",

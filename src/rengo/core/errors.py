@@ -54,6 +54,18 @@ class MissingExtraError(ConfigError, ImportError):
     """
 
 
+class UnrunnableClientTask(ConfigError):
+    """No live node of a joined Ray cluster could run a client task for ``unrunnable_wait_s``
+    seconds: the run itself is fine (every completed round and checkpoint stands), so it is
+    left ``interrupted``, and ``--resume`` continues it once a node that can run the task has
+    joined (or with a smaller request per client).
+
+    ``interrupted_run`` is the id of the run this error left ``interrupted``, set by the run
+    lifecycle; None where no run was left so."""
+
+    interrupted_run: str | None = None
+
+
 class AuthenticationError(RengoError):
     """A peer could not prove who it is, or claimed someone else's name."""
 

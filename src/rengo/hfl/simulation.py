@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from rengo.core.errors import ConfigError
+from rengo.core.errors import ConfigError, UnrunnableClientTask
 from rengo.core.parameters import Parameters
 from rengo.core.skipped_round import check_short_round_settings
 from rengo.hfl.checkpoints import CheckpointRetention
@@ -307,6 +307,11 @@ def simulate(
             else _resumed(store, resume, config)
         )
         with opened as run:
+            # a joined Ray cluster with no node for the clients' tasks: the run is fine, and
+            # resumes once the cluster has one (recorded interrupted, not failed)
+            resumable = getattr(run, "resumable_errors", None)
+            if resumable is not None:
+                run.resumable_errors = (*resumable, UnrunnableClientTask)
             coordinator = Coordinator(
                 strategy,
                 pool,

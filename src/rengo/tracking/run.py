@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from rengo.core.errors import ConfigError
+from rengo.core.errors import ConfigError, UnrunnableClientTask
 from rengo.tracking.errors import RunDeletedError, StoreReplacedError, StoreWriteRefused
 from rengo.tracking.liveness import HEARTBEAT_S
 from rengo.tracking.source_commit import SOURCE_COMMIT, source_commit
@@ -97,7 +97,7 @@ def run_lifecycle(run: Run) -> Iterator[Run]:
     except BaseException as exc:
         resumable = bool(run.resumable_errors) and isinstance(exc, run.resumable_errors)
         run.status = INTERRUPTED if resumable or _stopped_by_store(run, exc) else FAILED
-        if run.status == INTERRUPTED and isinstance(exc, StoreWriteRefused):
+        if run.status == INTERRUPTED and isinstance(exc, (StoreWriteRefused, UnrunnableClientTask)):
             exc.interrupted_run = run.run_id  # the command says how to resume it
         _record_failure(run, exc)
         raise

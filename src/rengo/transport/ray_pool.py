@@ -26,7 +26,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from rengo.core.errors import ConfigError, MissingExtraError
+from rengo.core.errors import ConfigError, MissingExtraError, UnrunnableClientTask
 from rengo.core.install_hint import install_hint
 from rengo.transport.pool import Handler, HeldClientStates, Reply, Request, Sent
 from rengo.transport.ray_resources import ClientTaskResources
@@ -499,9 +499,10 @@ class RayPool(HeldClientStates):
 
         Raises
         ------
-        ConfigError
+        UnrunnableClientTask
             When no live node could run a client task for ``unrunnable_wait_s`` seconds
-            while the driver waited on this one (see :meth:`_get_while_runnable`).
+            while the driver waited on this one (see :meth:`_get_while_runnable`): the run
+            is left ``interrupted``, to resume once the cluster has such a node.
         """
         try:
             # In order: when this wait starts every earlier reply is in, so the limit
@@ -544,7 +545,7 @@ class RayPool(HeldClientStates):
                     unmet_since = now
                 if now - unmet_since >= limit:
                     ray.cancel(ref, force=True)  # the caller cancels only those still queued
-                    raise ConfigError(
+                    raise UnrunnableClientTask(
                         f"no live node of the Ray cluster could run a client task for "
                         f"{now - unmet_since:g} s (it asks for {unmet}; unrunnable_wait_s="
                         f"{limit:g}), so the round would wait forever: ask for less "
