@@ -24,7 +24,12 @@ import numpy as np
 
 from rengo.core.errors import DataError, ProtocolError
 from rengo.data.class_weights import class_weights, weigh_rows
-from rengo.vfl.early_stopping import best_epoch, should_stop, validation_mask
+from rengo.vfl.early_stopping import (
+    best_epoch,
+    should_stop,
+    validation_share,
+    warn_if_never_stopped,
+)
 from rengo.vfl.progress import ProgressFn, TrainingReporter
 from rengo.vfl.secureboost.binning import FeatureBins, fit_bins
 from rengo.vfl.secureboost.config import SecureBoostConfig
@@ -482,27 +487,13 @@ def boost(
         raise DataError(
             f"{name}: {len(feature_names)} column names for {x.shape[1]} feature columns"
         )
-    held_out = validation_mask(seed, len(x), config.validation_fraction)
+    held_out = validation_share(seed, len(x), config.validation_fraction, name)
     training = ~held_out
     if not training.any():
-        raise DataError(f"{name}: no training rows are left after the validation share")
-    if len(x) and config.validation_fraction > 0 and not held_out.any():
-        raise DataError(
-            f"{name}: validation_fraction = {config.validation_fraction} holds out none of "
-            f"the {len(x)} aligned rows (it rounds to 0), so early stopping would follow the "
-            f"training loss; raise it (at least {1 / len(x):.3g} holds out one row), or set "
-            "it to 0"
-        )
-    if held_out.any() and config.n_iter_no_change == 0 and resume is None:
-        warnings.warn(
-            f"{name}: validation_fraction = {config.validation_fraction} holds out "
-            f"{int(held_out.sum())} of the {len(x)} aligned rows, but n_iter_no_change = 0 "
-            "never stops early on them (they only give validation_losses_); set "
-            "n_iter_no_change >= 1 to stop early, or validation_fraction = 0 to train on "
-            "every row",
-            UserWarning,
-            stacklevel=2,
-        )
+        raise DataError(f"{name}: no aligned rows to train on")
+    if resume is None:
+        fraction, held = config.validation_fraction, int(held_out.sum())
+        warn_if_never_stopped(name, fraction, held, len(x), config.n_iter_no_change)
     bins = fit_bins(x[training], config.max_bin, party=name)
     binned = bins.transform(x)
     outputs = n_outputs(config.objective, y)  # a class may have held-out rows only

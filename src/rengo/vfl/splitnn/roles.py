@@ -72,7 +72,7 @@ from rengo.transport.channel import Channel
 from rengo.vfl.checkpoints import EpochCheckpoints, require_same_seed, restore_optimizer
 from rengo.vfl.common import PartyTable, batch_order, z_scored
 from rengo.vfl.divergence import require_finite
-from rengo.vfl.early_stopping import should_stop, validation_mask
+from rengo.vfl.early_stopping import should_stop, validation_share, warn_if_never_stopped
 from rengo.vfl.progress import ProgressFn, TrainingReporter, batches_per_epoch
 from rengo.vfl.splitnn.config import SplitNNConfig
 from rengo.vfl.splitnn.leakage import defend_gradients
@@ -307,19 +307,7 @@ def held_out_rows(seed: int, rows: int, config: SplitNNConfig) -> np.ndarray:
         If no row would be left to train on, or a validation share holds out none (early
         stopping would follow the training loss).
     """
-    mask = validation_mask(seed, rows, config.validation_fraction)
-    if rows and config.validation_fraction > 0 and not mask.any():
-        raise DataError(
-            f"validation_fraction = {config.validation_fraction} holds out none of the {rows} "
-            "aligned rows (it rounds to 0), so early stopping would follow the training "
-            f"loss; raise it (at least {1 / rows:.3g} holds out one row), or set it to 0"
-        )
-    if rows and mask.all():
-        raise DataError(
-            f"validation_fraction = {config.validation_fraction} holds out all {rows} aligned "
-            "rows: no row is left to train on; lower it"
-        )
-    return np.flatnonzero(mask)
+    return np.flatnonzero(validation_share(seed, rows, config.validation_fraction))
 
 
 def training_batches(seed: int, epoch: int, rows: int, config: SplitNNConfig) -> list[np.ndarray]:
@@ -458,15 +446,9 @@ def splitnn_label_party(
         validation_losses, stopped = list(resumed.validation_losses), resumed.stopped
     held = held_out_rows(batch_seed, len(x), config)
     training = np.setdiff1d(np.arange(len(x)), held)
-    if len(held) and config.n_iter_no_change == 0 and resumed is None:
-        warnings.warn(
-            f"{name}: validation_fraction = {config.validation_fraction} holds out "
-            f"{len(held)} of the {len(x)} aligned rows, but n_iter_no_change = 0 never stops "
-            "early on them (they only give validation_losses_); set n_iter_no_change >= 1 to "
-            "stop early, or validation_fraction = 0 to train on every row",
-            UserWarning,
-            stacklevel=2,
-        )
+    if resumed is None:
+        fraction = config.validation_fraction
+        warn_if_never_stopped(name, fraction, len(held), len(x), config.n_iter_no_change)
     weights = class_weights(index[training], config.class_weight, name, len(classes))
     row_weights = (
         None if weights is None else torch.from_numpy(weigh_rows(index, weights).astype(np.float32))
