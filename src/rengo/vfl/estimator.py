@@ -75,6 +75,48 @@ def _holds_numbers(values: np.ndarray) -> bool:
     return values.dtype.kind == "O" and all(isinstance(v, numbers.Number) for v in values.flat)
 
 
+def class_codes(labels: Any) -> tuple[np.ndarray | None, np.ndarray]:
+    """``(classes, codes)``: a classifier's labels as codes ``0..K-1`` into their sorted
+    distinct values (scikit-learn's ``classes_``, ``np.unique(y, return_inverse=True)``),
+    so that text labels ("A", "B", "C") and codes with gaps (1, 5, 9) train K classes.
+
+    Labels already coded ``0..K-1``, of fewer than two classes, or of fractional numbers
+    come back as given with ``classes`` ``None``: the algorithm takes codes as they are, and
+    refuses the others naming the party and the value.
+
+    Parameters
+    ----------
+    labels
+        The label party's labels, one per row.
+
+    Returns
+    -------
+    tuple
+        The distinct labels (``None``: labels passed as given) and the labels to train on.
+
+    Raises
+    ------
+    DataError
+        For missing labels (``None``, ``NaN``) or labels that cannot be ordered (text mixed
+        with numbers).
+    """
+    y = np.asarray(labels)
+    if y.dtype.kind == "f" and not bool(np.all(np.isfinite(y) & (y == np.round(y)))):
+        return None, y
+    try:
+        classes, codes = np.unique(y, return_inverse=True)
+    except TypeError as exc:  # None among text, or text mixed with numbers
+        raise DataError(
+            f"labels must be all numbers or all text, and none missing ({exc}); give every "
+            "row a label of one kind"
+        ) from None
+    if y.dtype.kind == "O" and any(v is None or v != v for v in classes.tolist()):
+        raise DataError("labels must not be missing (None or NaN); give every row a label")
+    if len(classes) < 2 or np.array_equal(classes, np.arange(len(classes))):
+        return None, y
+    return classes, codes.reshape(y.shape).astype(np.int64)
+
+
 _NOT_FITTED_DOC = """A model was asked to predict before :meth:`VerticalEstimator.fit`; also a
     scikit-learn ``NotFittedError`` (so a ``ValueError`` and an ``AttributeError``), as
     scikit-learn code expects."""
@@ -146,6 +188,9 @@ class VerticalEstimator:
     """
 
     spec: ClassVar[VerticalAlgorithm[Any]]
+    codes_labels: ClassVar[bool] = False
+    """Whether ``fit`` trains a classifier on its labels' codes (:func:`class_codes`), so
+    that ``classes_`` and ``predict`` give the labels back, as scikit-learn's do."""
 
     def __init__(
         self,
@@ -173,6 +218,7 @@ class VerticalEstimator:
         self.resume = resume
         self._keys: dict[str, Any] = {}
         self._models: dict[str, Any] | None = None
+        self._label_classes: np.ndarray | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Give each algorithm's estimator the signature of its options (``help()``,
@@ -423,6 +469,10 @@ class VerticalEstimator:
         dataset = as_vertical_dataset(data, label_party, y)
         if dataset.labels is None:
             raise DataError("fit needs labels for the label party's rows")
+        label_classes = None
+        if type(self).codes_labels and self._estimator_type == "classifier":
+            label_classes, codes = class_codes(dataset.labels)
+            dataset = replace(dataset, labels=codes)
         if not self.use_psi:
             require_identical_ids(dataset)
         plan = replace(
@@ -462,6 +512,7 @@ class VerticalEstimator:
                 passphrase=os.environ.get(PASSPHRASE_ENV),
             )
         self.fit_run_ = run
+        self._label_classes = label_classes
         self.label_party_, self.hosts_ = plan.label_party, list(plan.hosts)
         self._models = {COORDINATOR: run.coordinator.training}
         self._keys = {}
@@ -573,10 +624,21 @@ class VerticalEstimator:
         ids, values = self.predict_raw(data, label_party)
         output = self.prediction_output()
         if output == "probability":
-            return VerticalPredictions(ids, (np.asarray(values) >= 0.5).astype(np.int64))
+            return VerticalPredictions(ids, self._labels(np.asarray(values) >= 0.5))
         if output == "probabilities":
-            return VerticalPredictions(ids, np.argmax(values, axis=1))
+            return VerticalPredictions(ids, self._labels(np.argmax(values, axis=1)))
         return VerticalPredictions(ids, np.asarray(values))
+
+    def _labels(self, codes: np.ndarray) -> np.ndarray:
+        """The labels of class codes: those ``fit`` was given (see :attr:`codes_labels`)."""
+        index = np.asarray(codes, dtype=np.int64)
+        classes = getattr(self, "_label_classes", None)  # absent: pickled before it existed
+        return index if classes is None else np.asarray(classes[index])
+
+    def _label_classes_or(self, codes: np.ndarray) -> np.ndarray:
+        """``classes_``: the labels ``fit`` coded, else the algorithm's own ``codes``."""
+        classes = getattr(self, "_label_classes", None)
+        return codes if classes is None else np.asarray(classes)
 
     def predict_proba(
         self, data: VerticalDataset | PartyInput, label_party: str | None = None

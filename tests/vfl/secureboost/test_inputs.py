@@ -80,12 +80,19 @@ def test_aligned_rows_of_one_class_are_refused_not_fitted(estimator) -> None:
 
 
 def test_multiclass_codes_without_training_rows_are_named_in_a_warning() -> None:
-    """Codes 5, 7, 9 train a 10-class model (predict_proba of 10 columns, seven classes
+    """Codes 5, 7, 9 given to the label party's role train a 10-class model (seven classes
     nobody has): said, not refused, since a job's rare class can fall entirely into its
-    held-out rows (a job codes the classes of the whole table)."""
+    held-out rows (a job codes the classes of the whole table). The estimator codes its
+    labels first (classes_ [0, 2, 3], tests/vfl/test_label_classes.py)."""
     codes = np.array([0, 2, 3])[np.arange(100) % 3]
+    config = SecureBoostConfig(key_bits=512, n_trees=1, objective="multiclass")
+    plan = VerticalPlan("card", ("bank",), config, 1, score=False, algorithm="secureboost")
+    inputs = {
+        "card": PartyData(PartyTable(IDS, X[:100, :5]), codes),
+        "bank": PartyData(PartyTable(IDS, X[:100, 5:10])),
+    }
     with pytest.warns(UserWarning, match=r"card: multiclass codes 1 have no training rows"):
-        model(objective="multiclass").fit(data(), "card", codes)
+        simulate_vertical(plan, inputs)
 
 
 def test_row_sets_that_differ_after_alignment_name_the_party_and_the_fix() -> None:

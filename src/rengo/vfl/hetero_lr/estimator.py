@@ -250,6 +250,7 @@ class HeteroLogisticRegression(CoordinatedLinearModel):
 
     spec = HETERO_LR
     local_objective = LOGISTIC_TAYLOR
+    codes_labels = True
 
     def inverse_link(self, u: np.ndarray) -> np.ndarray:
         """The prediction from the federated linear predictor ``u``.
@@ -268,10 +269,11 @@ class HeteroLogisticRegression(CoordinatedLinearModel):
 
     @property
     def classes_(self) -> np.ndarray:
-        """The classes, in the order of :meth:`predict_proba`'s columns: ``[0, 1]`` for a
-        binary model, the class codes ``0..K-1`` for one trained one-vs-rest."""
+        """The classes, in the order of :meth:`predict_proba`'s columns: the sorted labels
+        ``fit`` was given (text, or codes with gaps, as scikit-learn's), else ``[0, 1]``
+        for a binary model and the class codes ``0..K-1`` for one trained one-vs-rest."""
         self._require_fitted()
-        return np.arange(max(2, self.guest_model_.classes), dtype=np.int64)
+        return self._label_classes_or(np.arange(max(2, self.guest_model_.classes), dtype=np.int64))
 
     def prediction_output(self) -> Output:
         """``"probabilities"`` (a row of class probabilities) once fitted one-vs-rest on

@@ -48,6 +48,7 @@ class HeteroSecureBoost(VerticalEstimator):
     """
 
     spec = SECUREBOOST
+    codes_labels = True
 
     @classmethod
     def from_party_models(
@@ -171,8 +172,9 @@ class HeteroSecureBoost(VerticalEstimator):
 
     @property
     def classes_(self) -> np.ndarray:
-        """The class codes, in the order of :meth:`predict_proba`'s columns: ``[0, 1]`` for
-        ``objective="binary"``, ``0..K-1`` for ``"multiclass"``.
+        """The classes, in the order of :meth:`predict_proba`'s columns: the sorted labels
+        ``fit`` was given (text, or codes with gaps, as scikit-learn's), else the class
+        codes ``[0, 1]`` for ``objective="binary"`` and ``0..K-1`` for ``"multiclass"``.
 
         Raises
         ------
@@ -185,7 +187,7 @@ class HeteroSecureBoost(VerticalEstimator):
             raise AttributeError(
                 "HeteroSecureBoost(objective='regression') predicts values and has no classes_"
             )
-        return np.arange(max(2, model.outputs), dtype=np.int64)
+        return self._label_classes_or(np.arange(max(2, model.outputs), dtype=np.int64))
 
     @property
     def n_trees_(self) -> int:
