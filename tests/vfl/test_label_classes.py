@@ -12,7 +12,7 @@ import pytest
 from sklearn.datasets import load_wine
 from sklearn.preprocessing import StandardScaler
 
-from rengo.core.errors import DataError
+from rengo.core.errors import ConfigError, DataError
 from rengo.vfl import HeteroLogisticRegression, VerticalEstimator
 from rengo.vfl.estimator import class_codes
 from rengo.vfl.secureboost import HeteroSecureBoost
@@ -74,3 +74,22 @@ def test_codes_and_labels_no_classifier_can_order_are_kept_or_refused() -> None:
         class_codes(np.array(["a", None, "b"], dtype=object))
     with pytest.raises(DataError, match="must not be missing"):
         class_codes(np.array([1.0, float("nan"), 2.0], dtype=object))
+
+
+def test_class_weights_go_by_position_in_classes_and_a_label_key_is_refused_saying_so() -> None:
+    """A class weight names the class's position in ``classes_`` (deployed label parties
+    read their CSV's labels as those positions too): text labels weighted ``{2: 5}`` train
+    the model their codes do; a label as key is refused, naming the position to use."""
+
+    def boost(**options: Any) -> HeteroSecureBoost:
+        return HeteroSecureBoost(
+            key_bits=512, n_trees=2, seed=1, key_seed=1, objective="multiclass", **options
+        )
+
+    by_code = boost(class_weight={2: 5}).fit(DATA, "winery", Y).predict_proba(DATA).values
+    by_text = boost(class_weight={2: 5}).fit(DATA, "winery", TEXT[Y])
+    np.testing.assert_array_equal(by_text.predict_proba(DATA).values, by_code)
+    with pytest.raises(ConfigError, match=r"'grade C' is not a class code.*position among"):
+        boost(class_weight={"grade C": 5})
+    with pytest.raises(DataError, match=r"names class 9.*position among the sorted labels"):
+        boost(class_weight={9: 5}).fit(DATA, "winery", GAPS[Y])

@@ -56,17 +56,25 @@ def _weight(value: Any, key: Any) -> float:
     return weight
 
 
+BY_POSITION = (
+    "class weights are keyed by the class's position among the sorted labels (classes_), "
+    "0..K-1, not by the label: for labels 'A', 'B', 'C' (or 1, 5, 9) weigh the third "
+    "class as {2: 5}"
+)
+"""How a per-class weight names its class, for the messages refusing another key."""
+
+
 def _class_code(key: Any) -> int:
     if isinstance(key, bool):
-        raise ValueError(f"class {key!r} is not a class code; use 0 and 1 (or 0..K-1)")
+        raise ValueError(f"class {key!r} is not a class code; {BY_POSITION}")
     if isinstance(key, (int, np.integer)):
         code = int(key)
     elif isinstance(key, str) and key.strip().lstrip("-").isdigit():
         code = int(key.strip())
     else:
-        raise ValueError(f"class {key!r} is not a class code; use 0 and 1 (or 0..K-1)")
+        raise ValueError(f"class {key!r} is not a class code; {BY_POSITION}")
     if code < 0:
-        raise ValueError(f"class {code} is not a class code; use 0 and 1 (or 0..K-1)")
+        raise ValueError(f"class {code} is not a class code; {BY_POSITION}")
     return code
 
 
@@ -192,7 +200,7 @@ def class_weights(
     if unknown:
         raise DataError(
             f"{who}: class_weight names class {unknown[0]}, but the model's classes are "
-            f"0..{count - 1}; weight only those (binary labels: 0 and 1)"
+            f"0..{count - 1}; weight only those (binary labels: 0 and 1): {BY_POSITION}"
         )
     return {k: float(setting.get(k, 1.0)) for k in range(count)}
 
