@@ -52,6 +52,10 @@ def test_labels_train_as_their_classes_and_predict_gives_them_back(
     predicted = model.predict(DATA).values
     np.testing.assert_array_equal(predicted, names[np.argmax(proba, axis=1)])
     assert model.score(DATA, names[Y]) == by_code.score(DATA, Y) > 0.8
+    if isinstance(model, HeteroSecureBoost):  # a copy of the first trees keeps the labels
+        first = model.first_trees(1)
+        np.testing.assert_array_equal(first.classes_, names)
+        assert set(first.predict(DATA).values.tolist()) <= set(names.tolist())
 
 
 def test_binary_text_labels_predict_text() -> None:

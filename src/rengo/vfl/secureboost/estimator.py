@@ -147,6 +147,7 @@ class HeteroSecureBoost(VerticalEstimator):
         copy.label_party_, copy.hosts_ = self.label_party_, list(self.hosts_)
         copy._models = models
         copy._keys = dict(self._keys)
+        copy._label_classes = getattr(self, "_label_classes", None)
         return copy
 
     @property
