@@ -356,6 +356,7 @@ def coordinator(
     below them a progress bar shows how many parties answered the round so far
     ("round 2: fit 2/3").
     """
+    from rengo.cli.privacy_line import privacy_line
     from rengo.deploy import load_app, serve_coordinator
     from rengo.jobs import HflJob, build_hfl_job, load_job
     from rengo.jobs.build import ServedJob, build_served_job, run_observers
@@ -524,11 +525,14 @@ def coordinator(
             resumed_after = None
             if resume is not None and history.run_id and not history.rounds:
                 resumed_after = max(run_store.checkpoint_rounds(history.run_id), default=0)
+            spent = privacy_line(run_store, history.run_id)
         console.print(
             completed_line(history, resumed=resume is not None, resumed_after=resumed_after),
             highlight=False,
             soft_wrap=True,
         )
+        if spent is not None:
+            console.print(spent, highlight=False, soft_wrap=True)
 
 
 def _parties_now(store: Path | None, served: Sequence[str], given: str | None) -> str | None:

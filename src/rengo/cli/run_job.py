@@ -12,6 +12,7 @@ from rich.markup import escape
 from rengo.cli.console_lines import progress_bars_shown, say
 from rengo.cli.errors import ROUNDS_KEPT
 from rengo.cli.output_paths import plot_target, writable_folder
+from rengo.cli.privacy_line import privacy_line
 from rengo.core.errors import ConfigError
 from rengo.core.skipped_round import is_skipped
 from rengo.hfl import simulate
@@ -179,6 +180,9 @@ def run_job(
                 "it started from"
             )
         console.print(f"run [bold]{history.run_id}[/] completed: {shown}", soft_wrap=True)
+        spent = privacy_line(store, history.run_id)
+        if spent is not None:  # local DP: the worst client's, above the mean shown above
+            console.print(spent, soft_wrap=True, highlight=False)
         if repeated is not None:
             last_ran = ran[-1].server_round if ran else None
             console.print(_compared_with(store, repeated.run_id, last, last_ran))
