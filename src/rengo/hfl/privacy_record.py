@@ -11,6 +11,11 @@ from rengo.core.options import options_to_wire
 from rengo.hfl.secagg import SecAggPlus
 from rengo.hfl.strategy.base import Strategy
 from rengo.hfl.strategy.dp import DifferentialPrivacy
+from rengo.privacy import dp_accounting_version
+
+DP_ACCOUNTING = "dp_accounting"
+"""The run config entry naming the ``dp-accounting`` release of a central-DP run (None when
+it was not installed: the run then computed no epsilon)."""
 
 
 def privacy_settings(strategy: Strategy, workflow: object | None) -> dict[str, Any]:
@@ -27,11 +32,15 @@ def privacy_settings(strategy: Strategy, workflow: object | None) -> dict[str, A
     Returns
     -------
     dict
-        Plain values, for the run's recorded config.
+        Plain values, for the run's recorded config (with central DP also
+        :data:`DP_ACCOUNTING`).
     """
     settings: dict[str, Any] = {}
     if isinstance(strategy, DifferentialPrivacy):
         settings["dp"] = {"kind": "central", **options_to_wire(strategy.dp)}
+        # the library every epsilon is computed with: its releases may bound a little
+        # differently, so whoever rechecks the run's epsilon needs the same one
+        settings[DP_ACCOUNTING] = dp_accounting_version()
     if isinstance(workflow, SecAggPlus):
         settings["secagg"] = options_to_wire(workflow.config)
     return settings

@@ -42,6 +42,7 @@ import logging
 import math
 import numbers
 from dataclasses import dataclass, field
+from importlib import metadata
 from typing import Any, Literal
 
 from rengo.core.errors import ConfigError
@@ -147,6 +148,54 @@ def epsilon_after(
     if rounds == 0:
         return 0.0
     return _RoundComposition(noise_multiplier, sampling_rate).epsilon(rounds, delta, accountant)
+
+
+def pld_grid_step(
+    rounds: int, noise_multiplier: float, delta: float, sampling_rate: float = 1.0
+) -> float | None:
+    """The PLD grid step :func:`epsilon_after` takes for ``rounds`` rounds: given it as
+    ``value_discretization_interval``, ``dp_accounting.pld.PLDAccountant`` returns the same
+    epsilon (its default step, ``1e-4``, can return one lower by up to about 2e-3 relative,
+    so whoever rechecks a recorded epsilon needs this one).
+
+    Parameters
+    ----------
+    rounds
+        Rounds composed (>= 1).
+    noise_multiplier, delta, sampling_rate
+        As for :func:`epsilon_after`.
+
+    Returns
+    -------
+    float or None
+        The step; None where the epsilon is RDP's instead (RDP's bound above
+        :data:`PLD_MAX_EPSILON`).
+
+    Raises
+    ------
+    ConfigError
+        For out-of-range settings, or without ``dp-accounting``.
+    """
+    if isinstance(rounds, bool) or not isinstance(rounds, numbers.Integral) or rounds < 1:
+        raise ConfigError(f"rounds must be a whole number >= 1, got {rounds!r}")
+    if not 0.0 < delta < 1.0:
+        raise ConfigError(f"delta must be in (0, 1), got {delta}")
+    rdp_epsilon = _RoundComposition(noise_multiplier, sampling_rate).rdp_epsilon(rounds, delta)
+    return _pld_step(rdp_epsilon) if rdp_epsilon <= PLD_MAX_EPSILON else None
+
+
+def dp_accounting_version() -> str | None:
+    """The installed ``dp-accounting`` release, which a recorded epsilon was computed with.
+
+    Returns
+    -------
+    str or None
+        Its version, or None when it is not installed.
+    """
+    try:
+        return metadata.version("dp-accounting")
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def _make_accountant(name: str, pld_step: float = PLD_DISCRETIZATION) -> Any:

@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from rengo.core.errors import ConfigError
 from rengo.core.skipped_round import skipped_rounds
+from rengo.privacy import pld_grid_step
 from rengo.tracking.records import RunInfo
 from rengo.tracking.store import RunStore
 from rengo.tracking.tables import accounted_differs, released_unrecorded
@@ -58,7 +60,7 @@ def central_dp_rows(store: RunStore, run: RunInfo) -> list[tuple[str, Any]]:
         ("client sampling", _sampling(dp.get("sampling_rate"))),
         ("client weights", _weights(dp)),
         ("delta", dp.get("delta")),
-        ("accountant", _accountant(dp.get("accountant"))),
+        ("accountant", _accountant(dp, run.config.get("dp_accounting"), series)),
         ("target epsilon", _target(dp.get("target_epsilon"), _budget_stop(store, run))),
         ("rounds accounted", _rounds_accounted(store, run, series)),
         ("noise and sample drawn from", _noise_source(dp.get("seeded_noise"))),
@@ -178,12 +180,53 @@ def _weights(dp: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _accountant(name: Any) -> str | None:
-    named = {
-        "pld": "PLD (privacy loss distributions, Google's dp-accounting)",
-        "rdp": "RDP (Renyi DP, Google's dp-accounting)",
-    }
-    return named.get(name) if isinstance(name, str) else None
+def _accountant(
+    dp: Mapping[str, Any], release: Any, series: Mapping[str, list[tuple[int, float]]]
+) -> str | None:
+    """The accountant, the ``dp-accounting`` release the run computed its epsilons with
+    (recorded as ``dp_accounting`` by runs since 2026-12-08) and, for PLD, the grid step its
+    last epsilon was computed on: dp-accounting's default step can return a lower epsilon,
+    so an officer rechecking the number needs this one."""
+    name = dp.get("accountant")
+    named = (
+        {
+            "pld": "PLD (privacy loss distributions",
+            "rdp": "RDP (Renyi DP",
+        }.get(name)
+        if isinstance(name, str)
+        else None
+    )
+    if named is None:
+        return None
+    library = (
+        f"Google's dp-accounting {release}"
+        if isinstance(release, str)
+        else "Google's dp-accounting, release not recorded"
+    )
+    step = _pld_step_text(dp, series) if name == "pld" else ""
+    return f"{named}, {library}){step}"
+
+
+def _pld_step_text(dp: Mapping[str, Any], series: Mapping[str, list[tuple[int, float]]]) -> str:
+    """``"; the last epsilon on a grid step of 0.0004 (PLDAccountant's
+    value_discretization_interval)"`` from the recorded settings, or nothing where they or
+    dp-accounting are missing."""
+    accounted = series.get("dp_rounds_accounted")
+    settings = [dp.get(key) for key in ("noise_multiplier", "delta", "sampling_rate")]
+    numbers = [float(v) for v in settings if isinstance(v, (int, float))]
+    if not accounted or len(numbers) != len(settings):
+        return ""
+    z, delta, q = numbers
+    try:
+        step = pld_grid_step(int(accounted[-1][1]), z, delta, q)
+    except ConfigError:  # dp-accounting is not installed here, or a setting is out of range
+        return ""
+    if step is None:
+        return "; the last epsilon is RDP's (PLD's grid would overflow at that epsilon)"
+    return (
+        f"; the last epsilon on a grid step of {step:g} (PLDAccountant's "
+        "value_discretization_interval; the default 1e-4 can give a slightly lower epsilon)"
+    )
 
 
 _BUDGET_STOP = "privacy budget reached: "
