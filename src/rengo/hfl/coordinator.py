@@ -986,6 +986,7 @@ class Coordinator:
                     return None
                 failures = fit_round.failures if isinstance(verdict, ShortRound) else None
                 raise self._fail(server_round, str(verdict), failures) from verdict
+            self._record_aggregation(server_round)
         failures = fit_round.failures
         if acc.count < self.strategy.min_fit_clients and not empty:
             if spent:  # only a round that lost clients to their budgets can end the run
@@ -1224,6 +1225,14 @@ class Coordinator:
         if spend is not None and callable(write_ahead):
             write_ahead(self.run_id, server_round, release_intent(spend))
         released.append(True)
+
+    def _record_aggregation(self, server_round: int) -> None:
+        """Record what the fit workflow let the coordinator learn in ``server_round``, where
+        the workflow says (``round_record``: secure aggregation's whose sum it unmasked, at
+        which threshold, and who dropped at which stage), for whoever audits the run."""
+        record = getattr(self.workflow, "round_record", None)
+        if callable(record) and self.store is not None and self.run_id is not None:
+            self.store.log_event(self.run_id, "info", str(record()), server_round)
 
     def _note_unrecorded_release(self, server_round: int, metrics: Mapping[str, float]) -> None:
         """Record, as a run event, the DP spend of a round whose model clients were shown and

@@ -149,6 +149,10 @@ class SecAggReport:
     """Whether any start reached unmasking (shares of survivors' seeds were asked for), so
     that the coordinator may have learnt a sum of this round's updates. A round that failed
     before it released nothing, and may run again over another cohort."""
+    degree: int = 0
+    """The communication graph's degree ``k`` of the last start (each client's neighbours)."""
+    summed: list[str] = field(default_factory=list)
+    """The clients whose inputs the unmasked sum holds (empty until a start unmasks one)."""
 
 
 @dataclass
@@ -208,6 +212,35 @@ class SecAggPlus:
         self.ca = ca
         self.model = _downlink(model)
         self.last = SecAggReport()
+
+    def round_record(self) -> str:
+        """What the last round let the coordinator learn, for the run's record: the clients
+        whose sum it unmasked, the Shamir threshold and graph degree, and who dropped or was
+        excluded at which stage (their pairwise masks were rebuilt from shares).
+
+        Returns
+        -------
+        str
+            One line.
+        """
+        report = self.last
+        summed = report.summed
+        starts = "" if report.starts <= 1 else f" after {report.starts} starts"
+        dropped = "; ".join(
+            f"dropped at {stage}: {', '.join(sorted(clients))}"
+            for stage, clients in sorted(report.dropped.items())
+            if clients
+        )
+        excluded = "; ".join(f"excluded {c}: {why}" for c, why in sorted(report.excluded.items()))
+        return (
+            f"secure aggregation (SecAgg+{', signed' if report.signed else ''}): the "
+            f"coordinator unmasked only the sum of {len(summed)} clients' updates "
+            f"({', '.join(summed)}){starts}, Shamir threshold t = "
+            f"{report.thresholds[-1] if report.thresholds else 'none'} of each client's "
+            f"{report.degree} neighbours, {self.config.quantisation_bits}-bit "
+            f"quantisation in a {report.ring_bits}-bit ring"
+            + "".join(f"; {part}" for part in (dropped, excluded) if part)
+        )
 
     def client_mods(self) -> tuple[str, ...]:
         """``decompress_model`` when the model travels compressed (the clients evaluate the
@@ -308,6 +341,7 @@ class SecAggPlus:
         degree = self.config.graph_degree(n)
         threshold = self.config.reconstruction_threshold(degree)
         report.thresholds.append(threshold)
+        report.degree = degree
         try:
             self.check_round_clients(n)
         except ConfigError as exc:
@@ -470,6 +504,7 @@ class SecAggPlus:
             raise _Restart(rebuild.culprits, survivors, frozenset(survivors))
         add_masks(total, seeds)
         total &= dtype.type(ring_mask(bits))
+        report.summed = sorted(u3)
         fit_round.sum_only(
             u3, "secure aggregation (SecAgg+): the coordinator sees only the sum of the updates"
         )
