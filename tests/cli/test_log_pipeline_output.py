@@ -318,3 +318,23 @@ def test_a_stopped_command_says_so_on_stderr_leaving_stdout_to_its_results(
         f"dashboard at http://{address}/ (this machine only); Ctrl-C to stop"
     ]
     assert err.splitlines() == ["terminated (SIGTERM)"], err
+
+
+def test_a_deployed_dp_run_ends_with_the_privacy_it_spent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`rengo coordinator` ended a central-DP run with "completed 3 rounds" and no epsilon:
+    its last line now states the spend as `rengo runs show` does."""
+    pytest.importorskip("dp_accounting")
+    from rengo.privacy import epsilon_after
+    from rengo.privacy.epsilon_text import epsilon_shown
+
+    privacy = (
+        '[privacy]\ndp = "central"\nnoise_multiplier = 2.0\ndelta = 1e-3\naccountant = "rdp"\n'
+    )
+    monkeypatch.setattr(sys.modules[__name__], "JOB", JOB + privacy)
+    said = _deployed_run(tmp_path, "certs")
+    coordinator = said["coordinator"][0].splitlines()
+    assert coordinator[-2].endswith("completed 3 rounds"), coordinator
+    spent = epsilon_shown(epsilon_after(3, 2.0, 1e-3, 1.0, "rdp"))
+    assert coordinator[-1] == f"privacy: epsilon {spent} at delta 0.001 after 3 rounds"
