@@ -267,11 +267,23 @@ def sweep(
 
 
 @app.command()
-def strategies() -> None:
+def strategies(
+    app_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--app",
+            help="Also list your own strategy class, module:Class (a job's [strategy] app), "
+            "found in the working folder; repeatable.",
+        ),
+    ] = None,
+) -> None:
     """List the strategies job files accept, with their options and defaults."""
     from rengo.cli.strategies import print_strategies
+    from rengo.hfl import strategy_from_app
 
     with friendly_errors():
+        for spec in app_ or ():
+            strategy_from_app(spec)  # registers it: listed with the built-ins
         print_strategies(console)
 
 

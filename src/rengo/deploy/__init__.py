@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from rengo.core.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
-    from rengo.deploy.app_loader import load_app
+    from rengo.core.app_loader import load_app
     from rengo.deploy.coordinator import RUN_KIND, message_limit, serve_coordinator
     from rengo.deploy.party import run_party
     from rengo.deploy.roles import run_role, serve_role

@@ -133,6 +133,7 @@ if TYPE_CHECKING:
         cast_like,
         get_strategy,
         register_strategy,
+        strategy_from_app,
         strategy_registry,
     )
     from rengo.hfl.torch_client import (
@@ -266,6 +267,7 @@ __all__ = [
     "softmax_loss_grad",
     "softmax_predict",
     "squared_loss_grad",
+    "strategy_from_app",
     "strategy_registry",
     "with_mods",
 ]

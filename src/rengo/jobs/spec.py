@@ -89,6 +89,7 @@ from rengo.hfl.strategy.base import Strategy
 from rengo.hfl.strategy.registry import (
     get_strategy,
     option_values,
+    strategy_from_app,
     strategy_options,
     strategy_registry,
 )
@@ -117,8 +118,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 MODELS = MODEL_TYPES  # every model.type a horizontal job takes
-COMMON_STRATEGY_KEYS = {"name", *strategy_options(Strategy)}
-"""Keys every [strategy] takes: its name and the base Strategy's sampling options."""
+COMMON_STRATEGY_KEYS = {"name", "app", *strategy_options(Strategy)}
+"""Keys every [strategy] takes: its name (or app) and the base Strategy's sampling options."""
 MAX_ROUNDS = 1_000_000
 MAX_CLIENTS = 100_000
 DEFAULT_MIN_AVAILABLE_CLIENTS = 2
@@ -339,6 +340,12 @@ class StrategySection:
     """``[strategy]``: the registered strategy, its sampling and its own ``options``."""
 
     name: str = option("fedavg", "Any registered strategy (rengo strategies).")
+    app: str | None = option(
+        None,
+        "Your own strategy: module:Class, a Strategy dataclass found beside the job file or "
+        "in the working folder; its fields are its [strategy] options, and strategy.name is "
+        "the name it is registered under.",
+    )
     fraction_fit: float = option(1.0, "Share of clients sampled per round.", gt=0, le=1)
     min_fit_clients: int = option(2, "Fewest results a round needs.", ge=1, le=MAX_CLIENTS)
     fraction_evaluate: float | None = option(
@@ -512,7 +519,7 @@ def job_from_document(
 
     p = Path(path)
     raw = apply_overrides(document, overrides)
-    spec = parse_job(raw, source=str(p) + describe_overrides(overrides))
+    spec = parse_job(raw, source=str(p) + describe_overrides(overrides), folder=p.parent)
     if spec.vfl is not None:
         for name, value in spec.vfl.parties.items():
             _check_job_relative(p, f"vfl.parties.{name}", value)
@@ -559,8 +566,25 @@ SECTIONS = (
 )
 
 
-def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
+def parse_job(
+    raw: Mapping[str, Any], source: str = "<dict>", folder: str | Path | None = "."
+) -> JobSpec:
     """Validate a job given as a mapping (the parsed TOML).
+
+    Parameters
+    ----------
+    raw
+        The job's sections.
+    source
+        What the job came from, for messages (the job file).
+    folder
+        Where ``[strategy] app`` is imported from (the job file's folder), besides the
+        working folder.
+
+    Returns
+    -------
+    JobSpec
+        The validated job.
 
     Raises
     ------
@@ -616,7 +640,7 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
     if contribution is not None and unnamed and model.type == "poisson":  # counts: no R^2
         contribution = replace(contribution, metric="d2_poisson")
     train = parse_section(source, "train", raw.get("train", {}), TrainSection)
-    strategy = _strategy_section(source, raw.get("strategy", {}))
+    strategy = _strategy_section(source, raw.get("strategy", {}), folder)
     check_device(source, "train.device", train.device)
     if model.app is None:
         train.check(source, model.type)
@@ -850,10 +874,10 @@ def _partition_section(source: str, raw: Any) -> PartitionSection:
     return section
 
 
-def _strategy_section(source: str, raw: Any) -> StrategySection:
-    """[strategy]: a registered name, the shared sampling keys, and the strategy's own
-    options as its dataclass fields declare them; the strategy's own range checks run
-    here too, so a job that parses builds."""
+def _strategy_section(source: str, raw: Any, folder: str | Path | None) -> StrategySection:
+    """[strategy]: a registered name (or the user's own class, ``app``), the shared sampling
+    keys, and the strategy's own options as its dataclass fields declare them; the
+    strategy's own range checks run here too, so a job that parses builds."""
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{source}: [strategy] must be a table, got {type(raw).__name__}")
     strat_raw = dict(raw)
@@ -863,7 +887,26 @@ def _strategy_section(source: str, raw: Any) -> StrategySection:
             f"{source}: [strategy] strategy.name must be str, got {type(name).__name__} {name!r}"
         )
     name = name.lower()
-    check_choice(source, "strategy.name", name, tuple(strategy_registry()))
+    app = strat_raw.get("app")
+    if app is not None:
+        if not isinstance(app, str):
+            raise ConfigError(f"{source}: [strategy] strategy.app must be str, got {app!r}")
+        try:
+            registered = strategy_from_app(app, folder).name
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: [strategy] {exc}") from None
+        if "name" in strat_raw and name != registered:
+            raise ConfigError(
+                f"{source}: [strategy] app = {app!r} is registered as {registered!r}, not "
+                f"strategy.name = {name!r}: leave strategy.name out"
+            )
+        name = registered
+    try:
+        check_choice(source, "strategy.name", name, tuple(strategy_registry()))
+    except ConfigError as exc:
+        raise ConfigError(
+            f'{exc}; or your own strategy class: [strategy] app = "module:Class"'
+        ) from None
     entry = get_strategy(name)
     _no_unknown(source, "strategy", strat_raw, COMMON_STRATEGY_KEYS | set(entry.options))
     common = {k: strat_raw.pop(k) for k in list(strat_raw) if k in COMMON_STRATEGY_KEYS}

@@ -36,6 +36,7 @@ from rengo.hfl.strategy.registry import (
     StrategyOption,
     get_strategy,
     register_strategy,
+    strategy_from_app,
     strategy_options,
     strategy_registry,
 )
@@ -97,6 +98,7 @@ __all__ = [
     "register_strategy",
     "sample_clients",
     "scaffold_step",
+    "strategy_from_app",
     "strategy_options",
     "strategy_registry",
     "trimmed_mean",

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import os
 import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, fields, is_dataclass
 from typing import Any, TypeVar, overload
 
+from rengo.core.app_loader import load_app
 from rengo.core.errors import ConfigError
 from rengo.hfl.strategy.base import Strategy
 
@@ -153,6 +155,47 @@ def get_strategy(name: str) -> RegisteredStrategy:
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise ConfigError(f"unknown strategy {name!r}; {hint}choose one of {', '.join(_REGISTRY)}")
     return RegisteredStrategy(key, cls)
+
+
+def strategy_from_app(app: str, folder: str | os.PathLike[str] | None = ".") -> RegisteredStrategy:
+    """The user's own strategy class named ``"module:Class"`` (a job's ``[strategy] app``),
+    registered under its name as :func:`register_strategy` would, if its module did not.
+
+    Parameters
+    ----------
+    app
+        ``module:Class``; the module is imported from ``folder`` (the job file's) or the
+        working folder.
+    folder
+        Put on ``sys.path`` first (None: only what is importable already).
+
+    Returns
+    -------
+    RegisteredStrategy
+        Its registered name, class and options, as a built-in's.
+
+    Raises
+    ------
+    ConfigError
+        If the module cannot be imported or lacks the class (as :func:`rengo.deploy.load_app`
+        says), the class is not a Strategy dataclass, or its name is taken by another class.
+    """
+    cls = load_app(app, folder)
+    if not (isinstance(cls, type) and issubclass(cls, Strategy) and is_dataclass(cls)):
+        raise ConfigError(
+            f"app {app!r} is {cls!r}, not a Strategy class: subclass rengo.hfl.FedAvg (or "
+            "another strategy) as a @dataclass and name that class"
+        )
+    for key, registered in _REGISTRY.items():
+        if registered is cls:
+            return RegisteredStrategy(key, cls)
+    try:
+        register_strategy(cls)
+    except ValueError as exc:
+        raise ConfigError(
+            f"app {app!r}: {exc}; register it under another name (@register_strategy(name=...))"
+        ) from None
+    return RegisteredStrategy(cls.__name__.lower(), cls)
 
 
 def strategy_options(cls: type[Strategy], *, own_only: bool = False) -> dict[str, StrategyOption]:

@@ -1,4 +1,5 @@
-"""Load the user's own client code by import path, as ``rengo party --app module:callable``."""
+"""Load the user's own code by import path: `rengo party --app module:callable`, a job's
+`[model] app` and `[strategy] app`."""
 
 from __future__ import annotations
 

@@ -1,0 +1,70 @@
+"""``rengo strategies --app module:Class`` lists the user's own strategy beside the built-ins,
+with its options, and ``rengo run`` runs a job whose ``[strategy] app`` names it."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rengo.cli.main import app
+
+runner = CliRunner(env={"COLUMNS": "200"})
+
+STRATEGY = '''
+from dataclasses import dataclass
+
+from rengo.hfl import FedAvg
+
+
+@dataclass
+class {cls}(FedAvg):
+    """FedAvg that decays the clients' learning rate."""
+
+    decay: float = 0.5
+'''
+
+
+@pytest.fixture
+def own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, str]]:
+    module, cls = f"own_{uuid.uuid4().hex[:8]}", f"Decay{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{module}.py").write_text(STRATEGY.format(cls=cls))
+    monkeypatch.chdir(tmp_path)
+    yield module, cls
+    sys.modules.pop(module, None)
+
+
+def test_strategies_app_lists_the_users_class_with_its_options(own: tuple[str, str]) -> None:
+    module, cls = own
+    result = runner.invoke(app, ["strategies", "--app", f"{module}:{cls}"])
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if cls.lower() in line)
+    assert "decay (float) = 0.5" in row and "FedAvg that decays" in row
+    assert "fedadam" in result.output  # the built-ins are still there
+
+
+def test_strategies_app_names_what_is_missing(own: tuple[str, str]) -> None:
+    module, _ = own
+    result = runner.invoke(app, ["strategies", "--app", f"{module}:Nope"])
+    assert result.exit_code != 0
+    assert f"module '{module}' has no attribute 'Nope'" in result.output
+
+
+def test_run_runs_a_job_whose_strategy_is_the_users_class(
+    own: tuple[str, str], tmp_path: Path
+) -> None:
+    module, cls = own
+    job = tmp_path / "job.toml"
+    job.write_text(
+        '[job]\nname = "own"\nrounds = 2\n[data]\ndataset = "iris"\n[partition]\n'
+        f'num_clients = 3\n[model]\ntype = "logistic"\n[strategy]\napp = "{module}:{cls}"\n'
+        "decay = 0.25\n"
+    )
+    store = tmp_path / "runs.db"
+    result = runner.invoke(app, ["run", str(job), "--store", str(store), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert f"own: {cls.lower()} over 3 clients" in result.output and "completed" in result.output
