@@ -62,6 +62,7 @@ from rengo.hfl.result_checks import ResultChecks, screen_metrics
 from rengo.hfl.strategy.aggregate_call import aggregate_with_rng, warn_if_old_aggregate_fit
 from rengo.hfl.strategy.base import Aggregate, Strategy, WeightedSum
 from rengo.hfl.strategy.dp import DP_ROUNDS_ACCOUNTED
+from rengo.hfl.unkept_state import snapshot_attributes, warn_unkept_attributes
 from rengo.hfl.workflow import (
     FitRound,
     FitWorkflow,
@@ -611,6 +612,7 @@ class Coordinator:
         # under central DP a round short of replies is released, noised and accounted
         self._release_short = self.on_short_round == "skip" and releases_short_rounds(self.strategy)
         self._sampled: list[str] = []  # the clients sent fit instructions this attempt
+        self._unkept_warned: set[tuple[int, str]] = set()  # strategy attributes warned about
         self._rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x5EED]))
         if self.workflow is None:
             self.workflow = SingleExchange()
@@ -916,6 +918,7 @@ class Coordinator:
                 failures={},
             )
         old = self.parameters
+        attributes = snapshot_attributes(self.strategy)  # what the round adds is not kept
         # the state a checkpoint of the last round holds (configure_fit may change it): kept
         # for a round whose workflow excludes clients and which then fails (see _exclude),
         # and restored for a round that runs again
@@ -1071,6 +1074,7 @@ class Coordinator:
         for obs in self.observers:
             ended.append(obs)
             obs.on_round_end(server_round, old, self.parameters, metrics)
+        warn_unkept_attributes(attributes, server_round, self._unkept_warned)
         self._checkpoint_round(server_round)  # after the observers: their state includes it
         return record
 

@@ -1,0 +1,92 @@
+"""A strategy that keeps something across rounds outside ``server_state`` (the Flower habit,
+``self.momentum = ...`` in ``aggregate_fit``) is told, in the first round, that checkpoints
+do not hold it and a resumed run would lose it; one that keeps its state in a ServerState is
+not."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+
+from rengo.core.parameters import Parameters
+from rengo.hfl import (
+    Aggregate,
+    FedAvg,
+    FedAvgM,
+    LogisticRegressionClient,
+    WeightedSum,
+    simulate,
+    softmax_init,
+)
+
+
+def client_fn(cid: str) -> LogisticRegressionClient:
+    rng = np.random.default_rng(int(cid))
+    x = rng.normal(size=(20, 3))
+    return LogisticRegressionClient(x, (x[:, 0] > 0).astype(int), lr=0.1)
+
+
+def run(strategy: FedAvg, rounds: int = 3) -> list[str]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        simulate(client_fn, ["0", "1", "2"], strategy, softmax_init(3, 2), rounds=rounds)
+    return [str(w.message) for w in caught if "checkpoints do not hold" in str(w.message)]
+
+
+@dataclass
+class AttributeMomentum(FedAvg):
+    """Server momentum in a plain attribute, made on first use."""
+
+    def aggregate_fit(
+        self,
+        server_round: int,
+        parameters: Parameters,
+        acc: WeightedSum,
+        rng: np.random.Generator | None = None,
+    ) -> Parameters | Aggregate:
+        grad = [x - m for x, m in zip(parameters, acc.mean(), strict=True)]
+        old: Any = getattr(self, "momentum", None)
+        self.momentum = (
+            grad if old is None else [0.9 * v + g for v, g in zip(old, grad, strict=True)]
+        )
+        return [np.asarray(x - v) for x, v in zip(parameters, self.momentum, strict=True)]
+
+
+@dataclass
+class DecayingServerRate(FedAvg):
+    """Halves a setting (a dataclass field) every round."""
+
+    server_lr: float = 1.0
+
+    def aggregate_fit(
+        self,
+        server_round: int,
+        parameters: Parameters,
+        acc: WeightedSum,
+        rng: np.random.Generator | None = None,
+    ) -> Parameters | Aggregate:
+        self.server_lr = self.server_lr / 2
+        return [
+            np.asarray(x + self.server_lr * (m - x))
+            for x, m in zip(parameters, acc.mean(), strict=True)
+        ]
+
+
+def test_state_kept_in_an_attribute_is_named_once_with_the_serverstate_fix() -> None:
+    (message,) = run(AttributeMomentum())
+    assert message.startswith("AttributeMomentum set 'momentum' during round 1")
+    assert "resumed" in message and "ServerState" in message and "init_state" in message
+
+
+def test_a_setting_replaced_during_a_round_is_named() -> None:
+    (message,) = run(DecayingServerRate())
+    assert message.startswith("DecayingServerRate set 'server_lr' during round 1")
+
+
+@pytest.mark.parametrize("strategy", [FedAvg(), FedAvgM(server_momentum=0.9)])
+def test_strategies_whose_state_is_checkpointed_are_not_warned_about(strategy: FedAvg) -> None:
+    assert run(strategy) == []
