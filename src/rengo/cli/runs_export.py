@@ -55,6 +55,8 @@ def model_namer(run: Any, job: Path | None) -> tuple[Any, str]:
         spec = load_job(job_path)
         if spec.vfl is not None:
             raise ConfigError(f"{job_path} is a vertical job; its model is exported per party")
+        if spec.model.app is not None:  # the user's own model: its arrays have no known names
+            return None, f"generic names param_0, param_1... (model.app = {spec.model.app})"
         hidden = spec.model.hidden if spec.model.type == "mlp" else None
         namer = functools.partial(model_state_dict, spec.model.type, hidden=hidden)
         return namer, f"names from the {spec.model.type} model of {job_path}"
