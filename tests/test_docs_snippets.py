@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import sys
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,7 +78,8 @@ def run(code: str, scope: dict[str, Any], *replacements: tuple[str, str]) -> dic
     for old, new in replacements:
         assert old in code, f"the block no longer contains {old!r}: update this test"
         code = code.replace(old, new)
-    exec(compile(code, "<docs snippet>", "exec"), scope)
+    # dont_inherit: run as the user's module would, without this file's __future__ imports
+    exec(compile(code, "<docs snippet>", "exec", dont_inherit=True), scope)
     return scope
 
 
@@ -201,6 +203,44 @@ def flower_port(block: Block, api: dict[str, Any]) -> None:
     assert 0.0 <= scope["history"].last("central_accuracy") <= 1.0
 
 
+def own_strategy(block: Block, api: dict[str, Any]) -> None:
+    """The guide's ported strategy runs, checkpoints its momentum, and ends with FedAvgM's
+    model given the same learning-rate schedule, to the bit, as the guide says."""
+    import torch
+
+    from rengo.hfl import FedAvgM, get_parameters, simulate
+
+    scope = torch_stand_ins()
+    torch.manual_seed(0)  # the block's initial Net() and the built-in's below are the same
+    run(block.code, scope)
+    history, ported = scope["history"], scope["FedAvgMomentumSchedule"]
+    assert len(history.rounds) == 3
+    checkpointed = ported()
+    checkpointed.initialize(history.parameters)
+    assert set(checkpointed.state_dict()) == {"momentum"}  # what a resumed run restores
+    schedule = FedAvgM(
+        server_learning_rate=1.0,
+        server_momentum=0.9,
+        on_fit_config=lambda server_round: {"lr": 0.1 * 0.9 ** (server_round - 1)},
+    )
+    torch.manual_seed(0)
+    built_in = simulate(
+        scope["client_fn"], scope["client_ids"], schedule, get_parameters(scope["Net"]()),
+        rounds=3, seed=0,
+    )  # fmt: skip
+    for ours, theirs in zip(history.parameters, built_in.parameters, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def docs_strategy_module() -> types.ModuleType:
+    """``mystrategy``, the module the guide's job file names: the guide's own classes."""
+    code = only_block("class FedAvgMomentumSchedule(FedAvg):").code
+    module = types.ModuleType("mystrategy")
+    source = code.split("def client_fn")[0]
+    exec(compile(source, "mystrategy.py", "exec", dont_inherit=True), module.__dict__)
+    return module
+
+
 def secure_aggregation(block: Block, api: dict[str, Any]) -> None:
     scope = run(block.code, dict(api))
     assert len(scope["history"].rounds) == 10
@@ -280,6 +320,7 @@ SNIPPETS: dict[str, Snippet] = {
     "ftl = TransferClassifier(": transfer,
     "dp = CentralDP(": central_dp,
     "def clip_mod(call, call_next):": flower_port,
+    "class FedAvgMomentumSchedule(FedAvg):": own_strategy,
     "workflow=SecAggPlus(": secure_aggregation,
     "model = SplitNNClassifier(": split_learning,
     "loader = DataLoader(tensors(fed.client(cid))": covered_elsewhere(  # a piece of run.py
@@ -309,7 +350,9 @@ def test_the_docs_python_block_runs_as_written(
 
 
 @pytest.mark.parametrize("block", blocks_of("toml"), ids=lambda b: b.where)
-def test_every_toml_block_is_a_valid_job(block: Block) -> None:
+def test_every_toml_block_is_a_valid_job(block: Block, monkeypatch: pytest.MonkeyPatch) -> None:
+    if 'app = "mystrategy:' in block.code:  # the guide's strategy, from its Python block
+        monkeypatch.setitem(sys.modules, "mystrategy", docs_strategy_module())
     parse_job(tomllib.loads(block.code), block.where)
 
 
