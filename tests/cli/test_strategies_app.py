@@ -68,3 +68,25 @@ def test_run_runs_a_job_whose_strategy_is_the_users_class(
     result = runner.invoke(app, ["run", str(job), "--store", str(store), "--no-progress"])
     assert result.exit_code == 0, result.output
     assert f"own: {cls.lower()} over 3 clients" in result.output and "completed" in result.output
+
+
+def test_runs_job_writes_back_a_job_whose_strategy_is_found_beside_its_job_file(
+    own: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module, cls = own
+    job = tmp_path / "job.toml"
+    job.write_text(
+        '[job]\nname = "own"\nrounds = 1\n[data]\ndataset = "iris"\n[partition]\n'
+        f'num_clients = 3\n[model]\ntype = "logistic"\n[strategy]\napp = "{module}:{cls}"\n'
+    )
+    store = tmp_path / "runs.db"
+    ran = runner.invoke(app, ["run", str(job), "--store", str(store), "--no-progress"])
+    assert ran.exit_code == 0, ran.output
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # another folder, in a fresh process: nothing imported yet
+    monkeypatch.delitem(sys.modules, module)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if Path(p) != tmp_path])
+    written = runner.invoke(app, ["runs", "job", "latest", "--store", str(store)])
+    assert written.exit_code == 0, written.output
+    assert f'app = "{module}:{cls}"' in written.output
