@@ -18,6 +18,7 @@ from rengo.hfl import (
     FedAvg,
     FedAvgM,
     LogisticRegressionClient,
+    ServerState,
     WeightedSum,
     simulate,
     softmax_init,
@@ -90,3 +91,21 @@ def test_a_setting_replaced_during_a_round_is_named() -> None:
 @pytest.mark.parametrize("strategy", [FedAvg(), FedAvgM(server_momentum=0.9)])
 def test_strategies_whose_state_is_checkpointed_are_not_warned_about(strategy: FedAvg) -> None:
     assert run(strategy) == []
+
+
+@dataclass(frozen=True)
+class Momentum(ServerState):
+    momentum: list[np.ndarray]
+
+
+@dataclass
+class UndeclaredState(FedAvg):
+    """Sets a ServerState without declaring state_type (a resume could not load it)."""
+
+    def init_state(self, parameters: Parameters) -> Momentum:
+        return Momentum([np.zeros(p.shape) for p in parameters])
+
+
+def test_a_server_state_of_an_undeclared_type_is_refused_before_round_one_trains() -> None:
+    with pytest.raises(TypeError, match=r"state_type is None: declare state_type.*= Momentum"):
+        simulate(client_fn, ["0", "1", "2"], UndeclaredState(), softmax_init(3, 2), rounds=1)

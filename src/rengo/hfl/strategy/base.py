@@ -353,9 +353,25 @@ class Strategy:
         return self.server_state
 
     def state_dict(self) -> dict[str, Any]:
-        """Server-side state to checkpoint (codec-encodable)."""
-        if isinstance(self.server_state, ServerState):
-            return self.server_state.to_dict()
+        """Server-side state to checkpoint (codec-encodable).
+
+        Raises
+        ------
+        TypeError
+            If :attr:`server_state` is not of :attr:`state_type` (a strategy that sets
+            server state without declaring its type could not load it on resume).
+        """
+        state = self.server_state
+        if isinstance(state, ServerState):
+            if self.state_type is None or not isinstance(state, self.state_type):
+                kind = type(state).__name__
+                raise TypeError(
+                    f"{self.name}.server_state is a {kind}, but {self.name}.state_type is "
+                    f"{getattr(self.state_type, '__name__', None)}: declare state_type: "
+                    f"ClassVar[type[ServerState] | None] = {kind} on the class, or a "
+                    "checkpoint of it cannot be loaded when the run resumes"
+                )
+            return state.to_dict()
         return {}
 
     def released_state(self, before: dict[str, Any]) -> dict[str, Any] | None:
