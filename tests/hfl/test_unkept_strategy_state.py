@@ -59,22 +59,13 @@ class AttributeMomentum(FedAvg):
 
 @dataclass
 class DecayingServerRate(FedAvg):
-    """Halves a setting (a dataclass field) every round."""
+    """Halves a setting (a dataclass field) every round, as it configures the round."""
 
-    server_lr: float = 1.0
+    client_lr: float = 1.0
 
-    def aggregate_fit(
-        self,
-        server_round: int,
-        parameters: Parameters,
-        acc: WeightedSum,
-        rng: np.random.Generator | None = None,
-    ) -> Parameters | Aggregate:
-        self.server_lr = self.server_lr / 2
-        return [
-            np.asarray(x + self.server_lr * (m - x))
-            for x, m in zip(parameters, acc.mean(), strict=True)
-        ]
+    def fit_config(self, server_round: int) -> dict[str, Any]:
+        self.client_lr = self.client_lr / 2
+        return {**super().fit_config(server_round), "lr": self.client_lr}
 
 
 def test_state_kept_in_an_attribute_is_named_once_with_the_serverstate_fix() -> None:
@@ -85,7 +76,7 @@ def test_state_kept_in_an_attribute_is_named_once_with_the_serverstate_fix() -> 
 
 def test_a_setting_replaced_during_a_round_is_named() -> None:
     (message,) = run(DecayingServerRate())
-    assert message.startswith("DecayingServerRate set 'server_lr' during round 1")
+    assert message.startswith("DecayingServerRate set 'client_lr' during round 1")
 
 
 @pytest.mark.parametrize("strategy", [FedAvg(), FedAvgM(server_momentum=0.9)])
