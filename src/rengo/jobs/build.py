@@ -256,6 +256,7 @@ RECORDED_WHEN_SET = {
     "compression": ("model",),
     "result_checks": ("max_evaluation_loss_ratio",),
     "contribution": ("entities",),
+    "strategy": ("app",),
 }
 """Settings added after runs began to record theirs: recorded only when a job sets another
 value than its section's default, so a run recorded before they existed still resumes (and
