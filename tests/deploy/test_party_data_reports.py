@@ -157,3 +157,71 @@ def test_a_party_reporting_the_data_another_party_reported_is_named_with_it(
         "or a copy); contribution values and payouts count them as two participants unless "
         "[contribution] entities names them one"
     ]
+
+
+def test_parties_of_a_csv_job_split_into_clients_are_not_warned_of_sharing_its_file(
+    tmp_path: Any,
+) -> None:
+    """Each `rengo party --job` party reports the job's file, which the job splits into
+    clients: before, every party after the first was warned it was the same data under two
+    names. Only files of a party's own are compared: two parties with the same own file
+    still are."""
+    from rengo.deploy.party_data import PartyDataRecorder
+    from rengo.jobs import build_hfl_job, load_job
+    from tests.jobs.test_imbalanced_job import HFL_JOB, write_patients
+
+    write_patients(tmp_path)
+    (tmp_path / "job.toml").write_text(HFL_JOB.format(extra=""))
+    built = build_hfl_job(load_job(tmp_path / "job.toml"))
+    assert len(built.client_ids) == 3 and built.data_files  # one csv file, three clients
+    said: list[tuple[str, str]] = []
+    with RunStore(tmp_path / "runs") as store:
+        run_id = store.start_run("hfl-deployed", built.run_config({}))
+        recorder = PartyDataRecorder(store, run_id, lambda *event: said.append(event))
+        for client in built.client_ids:  # what `rengo party --job` reports
+            recorder(client, dict(built.data_files))
+        assert [message for level, message in said if level == "warning"] == []
+        recorder("hospital-a", {"/data/ward.csv": FIRST})  # --data: its own file
+        recorder("hospital-b", {"/copy/ward.csv": FIRST})
+    warnings = [message for level, message in said if level == "warning"]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("party hospital-b reports /copy/ward.csv sha256 ")
+    assert "the data party hospital-a reported" in warnings[0]
+
+
+def test_two_first_reports_arriving_together_give_one_warning_naming_both(
+    tmp_path: Any,
+) -> None:
+    """Two parties' first reports of the same own file, the second arriving while the first
+    is being compared: before, each party was warned of the other (two warnings for one
+    pair); a first report is now recorded and compared in one step, so one warning names
+    both."""
+    import threading
+
+    from rengo.deploy.party_data import PartyDataRecorder
+
+    said: list[tuple[str, str]] = []
+    with RunStore(tmp_path / "runs") as store:
+        run_id = store.start_run("hfl-deployed", {})
+        get_run = store.get_run
+        other: list[threading.Thread] = []
+
+        class ArrivesMeanwhile:  # the store, where the second report lands mid-compare
+            def __getattr__(self, name: str) -> Any:
+                return getattr(store, name)
+
+            def get_run(self, run: str) -> Any:
+                if not other:
+                    other.append(
+                        threading.Thread(target=recorder, args=("hospital-b", {"/b": FIRST}))
+                    )
+                    other[0].start()
+                    other[0].join(2)  # returns once done, or while it waits its turn
+                return get_run(run)
+
+        recorder = PartyDataRecorder(ArrivesMeanwhile(), run_id, lambda *e: said.append(e))
+        recorder("hospital-a", {"/a": FIRST})
+        other[0].join()
+    warnings = [message for level, message in said if level == "warning"]
+    assert len(warnings) == 1, warnings
+    assert "hospital-a" in warnings[0] and "hospital-b" in warnings[0]

@@ -13,11 +13,17 @@ the warning tells both operators, and the record keeps what the run started on.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from rengo.tracking.errors import StoreClosedError, StoreWriteRefused
-from rengo.tracking.resume_settings import PARTY_DATA_FILES, SHOWN_DIGEST, changed_data_files
+from rengo.tracking.resume_settings import (
+    DATA_FILES,
+    PARTY_DATA_FILES,
+    SHOWN_DIGEST,
+    changed_data_files,
+)
 from rengo.transport.repeated_events import RepeatedEvents, repeat_note, worth_recording
 
 log = logging.getLogger("rengo.deploy")
@@ -29,17 +35,25 @@ class PartyDataRecorder:
     """Keeps each party's data report in ``store`` under ``run_id`` (a hub's
     ``on_data_files``), and says through ``event`` (``(level, message)``, as the hub's
     events) what a party reported first and when a later report differs (thinned as the
-    hub's repeatable events: a party may rejoin at will). Recording never raises into the
-    hub: a failed write is logged and skipped."""
+    hub's repeatable events: a party may rejoin at will), and when its first report names a
+    file of its own another party reported first (see :meth:`_warn_shared`). Reports are
+    taken one at a time (two first reports arriving together: the later one names the
+    earlier, once). Recording never raises into the hub: a failed write is logged and
+    skipped."""
 
     def __init__(self, store: Any, run_id: str, event: Callable[[str, str], None]) -> None:
         self.store = store
         self.run_id = run_id
         self.event = event
         self._repeats = RepeatedEvents()
+        self._one_at_a_time = threading.Lock()
 
     def __call__(self, party: str, files: dict[str, str]) -> None:
         """Record party ``party``'s report ``files`` (``{path: sha256}``)."""
+        with self._one_at_a_time:  # a first report is recorded and compared in one step
+            self._take(party, files)
+
+    def _take(self, party: str, files: dict[str, str]) -> None:
         try:
             before = self.store.record_party_data(self.run_id, party, files)
         except (StoreClosedError, StoreWriteRefused) as exc:  # the run's records say it
@@ -71,19 +85,25 @@ class PartyDataRecorder:
         )
 
     def _warn_shared(self, party: str, files: Mapping[str, str]) -> None:
-        """Warn once, at ``party``'s first report, of each of its files another party of the
-        run reported first with the same digest: the same data under two names (a removed
-        party back under a new name, or a copy), valued and paid twice unless one entity."""
+        """Warn once, at ``party``'s first report, of each of its own files another party of
+        the run reported first with the same digest: the same data under two names (a
+        removed party back under a new name, or a copy), valued and paid twice unless one
+        entity. A file the run's job names (its ``data_files``: ``rengo party --job``
+        reports them, and the job splits them into clients) is shared by design, never
+        compared."""
         try:
-            reported = self.store.get_run(self.run_id).config.get(PARTY_DATA_FILES)
+            config = self.store.get_run(self.run_id).config
         except Exception:  # never cut a party off over bookkeeping
             log.warning("could not read the run's data reports", exc_info=True)
             return
+        job_files = config.get(DATA_FILES)
+        shared = set(map(str, job_files.values())) if isinstance(job_files, Mapping) else set()
         owners: dict[str, str] = {}
-        for other, report in (reported or {}).items():
+        for other, report in (config.get(PARTY_DATA_FILES) or {}).items():
             if other != party and isinstance(report, Mapping):
                 for digest in report.values():
-                    owners.setdefault(str(digest), str(other))
+                    if str(digest) not in shared:
+                        owners.setdefault(str(digest), str(other))
         for path, digest in files.items():
             if digest in owners:
                 self._say(
