@@ -21,7 +21,7 @@ import pytest
 from child_env import child_env
 from child_processes import Processes
 
-from rengo.core.errors import ConfigError
+from rengo.core.errors import AuthenticationError, ConfigError
 from rengo.core.parameters import Parameters
 from rengo.deploy.coordinator import _RoundTraffic, serve_coordinator
 from rengo.deploy.live_parties import LiveParties
@@ -346,6 +346,7 @@ def test_on_tokens_a_party_whose_line_was_added_while_the_run_ran_is_admitted(
     tokens_file = tmp_path / "tokens.toml"
     lines = [f'{n} = "{_token(n)}"' for n in ("p0", "p1", "p2", "p3")]
     tokens_file.write_text("\n".join(lines) + "\n")
+    tokens_file.chmod(0o600)  # else the re-read warns of it, as the start does
     security = HubSecurity(
         insecure=True,
         tokens=read_tokens_file(tokens_file),
@@ -532,4 +533,108 @@ def test_the_start_refuses_a_strategy_minimum_above_the_parties_named(tmp_path: 
             store=store,
         )
     assert store.list_runs() == []
+    store.close()
+
+
+def _on_tokens(tmp_path: Path) -> tuple[Path, FakeHub]:
+    """A tokens file for p0..p3 (its owner's only) and a hub that read it at start."""
+    tokens_file = tmp_path / "tokens.toml"
+    tokens_file.write_text("".join(f'{n} = "{_token(n)}"\n' for n in ("p0", "p1", "p2", "p3")))
+    tokens_file.chmod(0o600)
+    security = HubSecurity(
+        insecure=True,
+        tokens=read_tokens_file(tokens_file),
+        parties=frozenset({"p0", "p1", "p2", "p3"}),
+        tokens_file=tokens_file,
+    )
+    return tokens_file, FakeHub(security)
+
+
+def _accepts(hub: FakeHub, name: str) -> bool:
+    try:
+        hub.security.authenticate(CallMetadata(name, _token(name)))  # type: ignore[arg-type]
+    except AuthenticationError:
+        return False
+    return True
+
+
+def test_on_tokens_one_party_swapped_for_another_in_one_request_is_applied(
+    tmp_path: Path,
+) -> None:
+    """The operator replaces p3's line by p4's and asks `--remove p3 --admit p4` at once.
+    Before, the file was checked against the parties still in the run (p3 among them), so
+    it was not read, the admission was refused with a false "holds no token for party p4"
+    and the removal dropped with it; both now apply, and p3's token stops counting."""
+    tokens_file, hub = _on_tokens(tmp_path)
+    store, run_id, members, events = live(tmp_path, FedAvg(min_available_clients=2), None, hub)
+    tokens_file.write_text(
+        "".join(f'{n} = "{_token(n)}"\n' for n in ("p0", "p1", "p2", "p4"))  # p3's line: p4's
+    )
+    store.request_party_change(run_id, admit=["p4"], remove=["p3"])
+    members.apply(3)
+    assert [level for level, _ in events] == ["info"], events
+    assert members.parties == ["p0", "p1", "p2", "p4"]
+    assert _accepts(hub, "p4") and not _accepts(hub, "p3")
+    store.close()
+
+
+def test_on_tokens_a_too_short_new_token_is_refused_saying_it_is_too_short(
+    tmp_path: Path,
+) -> None:
+    """p4's line was added with a 10-character token: before, the refusal said the file
+    held no token for p4 (its line was there); it now says the token is too short."""
+    tokens_file, hub = _on_tokens(tmp_path)
+    store, run_id, members, events = live(tmp_path, FedAvg(min_available_clients=2), None, hub)
+    tokens_file.write_text(tokens_file.read_text() + 'p4 = "shorttoken"\n')
+    store.request_party_change(run_id, admit=["p4"])
+    members.apply(3)
+    refusal = events[-1][1]
+    assert refusal.startswith("the operator's request to admit p4")
+    assert "the token of 'p4' is shorter than 16 characters" in refusal
+    assert "holds no token" not in refusal
+    assert members.parties == ["p0", "p1", "p2", "p3"] and not _accepts(hub, "p4")
+    store.close()
+
+
+def test_on_tokens_a_line_taken_out_counts_only_with_its_partys_removal(
+    tmp_path: Path,
+) -> None:
+    """p3's token was stolen and its line taken out; the next request (admit p4) is refused
+    naming p3 and the `--remove` that takes it out (a half-saved file looks the same), and
+    p3's token keeps counting until that removal, which then stops it."""
+    tokens_file, hub = _on_tokens(tmp_path)
+    store, run_id, members, events = live(tmp_path, FedAvg(min_available_clients=2), None, hub)
+    tokens_file.write_text(
+        "".join(f'{n} = "{_token(n)}"\n' for n in ("p0", "p1", "p2", "p4"))  # p3's line out
+    )
+    store.request_party_change(run_id, admit=["p4"])
+    members.apply(3)
+    ((level, refusal),) = events
+    assert level == "warning" and f"the tokens file {tokens_file} holds no token for p3" in refusal
+    assert "--remove NAME" in refusal and "holds no token for party p4" not in refusal
+    assert members.parties == ["p0", "p1", "p2", "p3"] and _accepts(hub, "p3")
+    store.request_party_change(run_id, admit=["p4"], remove=["p3"])
+    members.apply(4)
+    assert members.parties == ["p0", "p1", "p2", "p4"]
+    assert not _accepts(hub, "p3") and _accepts(hub, "p4")
+    store.close()
+
+
+def test_a_tokens_file_others_may_read_is_warned_of_when_read_again_mid_run(
+    tmp_path: Path,
+) -> None:
+    """A tokens file replaced mid-run by one other users may read (a save-as, a `mv`): the
+    start warns of such a file, the re-read before applying requests did not."""
+    tokens_file, hub = _on_tokens(tmp_path)
+    store, run_id, members, events = live(tmp_path, FedAvg(min_available_clients=2), None, hub)
+    tokens_file.write_text(tokens_file.read_text() + f'p4 = "{_token("p4")}"\n')
+    tokens_file.chmod(0o644)
+    store.request_party_change(run_id, admit=["p4"])
+    members.apply(3)
+    assert (
+        "warning",
+        f"the tokens file {tokens_file} can be read by other users of this machine (mode "
+        f"644): make it its owner's only with `chmod 600 {tokens_file}`",
+    ) in events
+    assert members.parties == ["p0", "p1", "p2", "p3", "p4"]  # a warning, as at start
     store.close()

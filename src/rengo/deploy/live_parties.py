@@ -9,6 +9,9 @@ is dropped with a warning event naming why; nothing else changes:
   latest certificate there is revoked (it could never join), or, on tokens, one without a
   token in the tokens file, which the coordinator reads again before applying requests (so
   the operator adds the new party's line first, with no restart);
+- on tokens, a list with a party the tokens file read again holds no line for (a line taken
+  out, or a half-saved file): a token stops counting only when its party is removed, in the
+  same request or before;
 - a list shorter than the quorum (``--quorum``) or than the strategy's
   ``min_available_clients`` / ``min_fit_clients`` (rounds could not start);
 - under central DP, a list of ``n`` parties with ``delta >= 1/n`` (the round would refuse it);
@@ -30,6 +33,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rengo.core.errors import ConfigError
+from rengo.core.files import owner_only_note, readable_by_others
 from rengo.hfl.round_clients_fit import check_round_clients_fit
 from rengo.hfl.strategy.base import Strategy
 from rengo.hfl.strategy.dp import DifferentialPrivacy
@@ -159,11 +163,11 @@ class LiveParties:
         requests = recorded_party_requests(config)
         if not requests:
             return
-        security = self._security_now()
+        security, unread = self._security_now()
         parties = list(self.parties)
         for request in requests:
             proposed = requested_parties(parties, [request])
-            why = self._refusal(request, proposed, security)
+            why = self._refusal(request, proposed, security, unread)
             if why is None:
                 parties = proposed
                 continue
@@ -203,22 +207,35 @@ class LiveParties:
             log.warning("%s", text)
             self._record_event("warning", text)
 
-    def _security_now(self) -> HubSecurity:
-        """The hub's security with its tokens file read again (on tokens); if that file
-        cannot be read now, the tokens in force, with a warning event naming why."""
+    def _security_now(self) -> tuple[HubSecurity, str | None]:
+        """The hub's security with its tokens file read again (on tokens; checked on its own,
+        not against the parties, which each request's check does), and None; if that file
+        cannot be read now, the tokens in force and why, with a warning event naming it. A
+        file others may read gets the warning it gets at start."""
         try:
-            return self._hub.security.with_tokens_reread()
+            security = self._hub.security.with_tokens_reread()
         except ConfigError as exc:
             text = f"the tokens file was not read again ({exc}): the tokens read before stay"
             log.warning("%s", text)
             self._record_event("warning", text)
-            return self._hub.security
+            return self._hub.security, str(exc)
+        path = security.tokens_file
+        if path is not None and readable_by_others(path):
+            text = owner_only_note("the tokens file", path)
+            log.warning("%s", text)
+            self._record_event("warning", text)
+        return security, None
 
     def _refusal(
-        self, request: PartyRequest, proposed: Sequence[str], security: HubSecurity
+        self,
+        request: PartyRequest,
+        proposed: Sequence[str],
+        security: HubSecurity,
+        unread: str | None,
     ) -> str | None:
         """Why ``request`` (making the parties ``proposed``) cannot be applied under
-        ``security``, or None."""
+        ``security`` (on tokens, its file read again, or the tokens in force when it could
+        not be read: ``unread`` says why), or None."""
         revoked = security.revoked_parties(request.admitted)
         gone = self._hub.revoked_parties()
         for name in request.admitted:
@@ -238,11 +255,26 @@ class LiveParties:
             if name in gone:
                 return f"party {name}'s certificate was revoked (`rengo certs add DIR {name}`)"
             if security.tokens is not None and name not in security.tokens:
-                where = "" if security.tokens_file is None else f" {security.tokens_file}"
+                if unread is not None:
+                    return (
+                        f"the tokens file could not be read again ({unread}), so party "
+                        f"{name}'s line was not read: mend the file, then ask again"
+                    )
                 return (
-                    f"the tokens file{where} holds no token for party {name}: add its line "
-                    f'({name} = "TOKEN"), then ask again; {MAKE_A_TOKEN}'
+                    f"the tokens file{_where(security)} holds no token for party {name}: add "
+                    f'its line ({name} = "TOKEN"), then ask again; {MAKE_A_TOKEN}'
                 )
+        tokens = security.tokens
+        tokenless = [] if tokens is None else sorted(set(proposed) - set(tokens))
+        if tokenless:
+            return (
+                f"the tokens file{_where(security)} holds no token for "
+                f"{', '.join(tokenless)}, still among the run's parties after this request (a "
+                "line taken out, or a half-saved file): a token taken out of the file stops "
+                "counting only when its party is taken out of the run too, so put the line "
+                "back, or ask again with `rengo runs parties RUN --remove NAME` added to this "
+                "request"
+            )
         try:
             dataclasses.replace(security, parties=frozenset(proposed))  # its own rules (tokens)
             check_parties_fit(
@@ -251,3 +283,8 @@ class LiveParties:
         except ConfigError as exc:
             return str(exc)
         return None
+
+
+def _where(security: HubSecurity) -> str:
+    """`` PATH`` of the tokens file ``security`` was read from, or nothing."""
+    return "" if security.tokens_file is None else f" {security.tokens_file}"

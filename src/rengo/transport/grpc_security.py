@@ -241,23 +241,27 @@ class HubSecurity:
 
     def with_tokens_reread(self) -> HubSecurity:
         """This security with the tokens its :attr:`tokens_file` holds now (itself without a
-        file): a token added since start admits its party, one taken out no longer does.
+        file), for no parties yet: the file is checked on its own (each entry, each token's
+        length), not against the parties now in the run, since the request being applied may
+        remove one whose line was taken out with it. Check it against the parties it will
+        serve with ``dataclasses.replace(copy, parties=...)``, which refuses a file without a
+        line for one of them (a half-saved file, or a token taken out of a party that stays).
 
         Returns
         -------
         HubSecurity
-            A copy with the file's tokens, for the same parties.
+            A copy with the file's tokens and ``parties`` None.
 
         Raises
         ------
         ConfigError
-            If the file cannot be read or holds a bad entry, a token shorter than
-            :data:`~rengo.transport.tokens.MIN_TOKEN_CHARS`, or no token for one of the
-            parties: the tokens in force stay.
+            If the file cannot be read or holds a bad entry or a token shorter than
+            :data:`~rengo.transport.tokens.MIN_TOKEN_CHARS`, naming what is wrong: the
+            tokens in force stay.
         """
         if self.tokens_file is None:
             return self
-        return replace(self, tokens=read_tokens_file(self.tokens_file))
+        return replace(self, tokens=read_tokens_file(self.tokens_file), parties=None)
 
     @property
     def mode(self) -> str:
