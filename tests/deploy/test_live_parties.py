@@ -41,6 +41,7 @@ from rengo.transport.grpc_security import HubSecurity
 from rengo.transport.revocation import revoked_reason
 from rengo.transport.tokens import read_tokens_file
 from rengo.valuation import ContributionTracker
+from tests.transport.test_hub_party_removal import read_to_the_end
 from tests.transport.test_token_authentication import CallMetadata
 
 
@@ -638,3 +639,50 @@ def test_a_tokens_file_others_may_read_is_warned_of_when_read_again_mid_run(
     ) in events
     assert members.parties == ["p0", "p1", "p2", "p3", "p4"]  # a warning, as at start
     store.close()
+
+
+def test_through_the_real_hub_a_party_admitted_by_its_new_token_line_joins(
+    tmp_path: Path,
+) -> None:
+    """The coordinator's hub (gRPC, as deployed) must take the tokens read again when it
+    applies a request: a party whose line was added mid-run and then admitted connects with
+    its token and says hello. The other tests of this file use a stand-in hub."""
+    import threading
+    from collections.abc import Iterator
+
+    import grpc
+
+    from rengo.transport.grpc_frames import OutgoingMessage, envelope_frames
+    from rengo.transport.grpc_security import NAME_HEADER, TOKEN_HEADER
+    from rengo.transport.grpc_wire import CHANNEL_OPTIONS, FULL_METHOD, HELLO, hello_payload
+
+    tokens_file, stand_in = _on_tokens(tmp_path)
+    done = threading.Event()
+    refused: list[grpc.RpcError] = []
+
+    def frames() -> Iterator[bytes]:
+        message = OutgoingMessage("p4", "coordinator", HELLO, hello_payload("raw", False))
+        yield from envelope_frames(message)
+        done.wait(30)
+
+    with GrpcHub("127.0.0.1:0", stand_in.security, heartbeat_interval=2.0) as hub:
+        strategy = FedAvg(min_available_clients=2)
+        store, run_id, members, events = live(tmp_path, strategy, None, hub)  # type: ignore[arg-type]
+        tokens_file.write_text(tokens_file.read_text() + f'p4 = "{_token("p4")}"\n')
+        store.request_party_change(run_id, admit=["p4"])
+        members.apply(3)
+        assert members.parties == ["p0", "p1", "p2", "p3", "p4"], events
+        metadata = [(NAME_HEADER, "p4"), (TOKEN_HEADER, _token("p4"))]
+        with grpc.insecure_channel(hub.address, options=CHANNEL_OPTIONS) as channel:
+            call = channel.stream_stream(FULL_METHOD)(frames(), metadata=metadata, timeout=30)
+            reader = threading.Thread(target=read_to_the_end, args=(call, refused), daemon=True)
+            reader.start()
+            deadline = time.monotonic() + 30
+            while "p4" not in hub.client_ids() and not refused and time.monotonic() < deadline:
+                time.sleep(0.05)
+            joined = hub.client_ids()
+            done.set()
+            call.cancel()
+            reader.join(10)
+        store.close()
+    assert "p4" in joined, [exc.details() for exc in refused]

@@ -46,18 +46,11 @@ def test_a_stream_opened_before_the_removal_ends_with_its_message(certs: Path) -
 
     outcome: list[grpc.RpcError] = []
 
-    def read(call: Iterator[bytes]) -> None:
-        try:
-            for _ in call:
-                pass
-        except grpc.RpcError as exc:
-            outcome.append(exc)
-
     with _hub(certs) as hub:
         credentials = PartyCredentials.from_directory(certs, "carol").channel_credentials()
         with grpc.secure_channel(hub.address, credentials, options=CHANNEL_OPTIONS) as channel:
             call = channel.stream_stream(FULL_METHOD)(frames(), metadata=[(NAME_HEADER, "carol")])
-            reader = threading.Thread(target=read, args=(call,), daemon=True)
+            reader = threading.Thread(target=read_to_the_end, args=(call, outcome), daemon=True)
             reader.start()
             deadline = time.monotonic() + 30
             while not _stream_open(hub, "carol") and time.monotonic() < deadline:
@@ -71,6 +64,15 @@ def test_a_stream_opened_before_the_removal_ends_with_its_message(certs: Path) -
             assert outcome[0].details() == REASON
             time.sleep(0.5)  # a hello that got through would register now
             assert hub.client_ids() == []
+
+
+def read_to_the_end(call: Iterator[bytes], errors: list[grpc.RpcError]) -> None:
+    """Read a party's stream until it ends, keeping the error that ended it in ``errors``."""
+    try:
+        for _ in call:
+            pass
+    except grpc.RpcError as exc:
+        errors.append(exc)
 
 
 def _stream_open(hub: GrpcHub, name: str) -> bool:
