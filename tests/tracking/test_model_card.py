@@ -372,4 +372,27 @@ def test_the_clients_rounds_column_counts_only_rounds_whose_aggregate_took_the_u
     }
     assert "| client | rounds aggregated | failures |" in card
     assert "| a | 2 | 0 |" in card and "| b | 1 | 1 |" in card
-    assert "a round the run skipped (too few clients reported), count under neither" in card
+    assert "a round the run skipped (too few clients reported), and a round the run" in card
+
+
+def test_a_round_the_run_failed_in_counts_as_aggregated_for_no_client(tmp_path: Path) -> None:
+    # on_short_round="fail": round 2 kept the fits of a and b, then the run failed before
+    # recording the round, so nothing of round 2 went into any model.
+    with RunStore(tmp_path / "runs.db") as store:
+        with (
+            pytest.raises(RuntimeError, match="too few"),
+            store.run("hfl", {"strategy": "FedAvg", "rounds": 3}, seed=1) as run,
+        ):
+            rid = run.run_id
+            for client in ("a", "b", "c"):
+                store.log_client(rid, 1, client, "fit", "ok", 10, 1, 1, 0.1)
+            store.log_round(rid, 1, {"central_auc": 0.9}, 0.1, 3, 0)
+            for client in ("a", "b"):
+                store.log_client(rid, 2, client, "fit", "ok", 10, 1, 1, 0.1)
+            store.log_client(rid, 2, "c", "fit", "failed", 0, 1, 0, 0.1, "timeout")
+            raise RuntimeError("round 2: too few clients replied")
+        assert store.get_run(rid).status == "failed"
+        card = model_card(store, rid, now=WRITTEN)
+        stats = {s.client_id: s for s in store.client_stats(rid)}
+    assert {c: s.rounds_aggregated for c, s in stats.items()} == {"a": 1, "b": 1, "c": 1}
+    assert "| a | 1 | 0 |" in card and "| c | 1 | 1 |" in card

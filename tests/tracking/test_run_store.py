@@ -197,6 +197,8 @@ def test_log_client_round_trips_and_client_stats_total_it(store: RunStore) -> No
     store.log_client(run_id, 1, "b", "fit", "failed", 0, 10, 0, 2.0, "timeout", None)
     store.log_client(run_id, 2, "a", "fit", "ok", 100, 10, 20, 0.5, None, None)
     store.log_client(run_id, 2, "b", "fit", "failed", 0, 10, 0, 1.0, "sent NaN", None)
+    for number in (1, 2):  # each round aggregated a's update
+        store.log_round(run_id, number, {"loss": 0.3}, 1.0, 1, 1)
     assert store.client_records(run_id, "b") == [
         ClientRecord(1, "b", "fit", "failed", 0, 10, 0, 2.0, "timeout", None),
         ClientRecord(2, "b", "fit", "failed", 0, 10, 0, 1.0, "sent NaN", None),

@@ -129,7 +129,8 @@ class ClientStats:
     capped by the coordinator's result checks). ``rounds_participated`` counts every round
     with a record of it (a failed one, one the run skipped, one it only evaluated in);
     ``rounds_aggregated`` only the rounds in which its training update was aggregated (it
-    trained, and the run did not skip the round)."""
+    trained, and the run recorded the round and did not skip it: a round that failed, or
+    was cut off before it was recorded, aggregated nothing)."""
 
     client_id: str
     rounds_participated: int

@@ -40,8 +40,8 @@ NOT_RECORDED = "not recorded"
 
 ROUNDS_AGGREGATED = (
     "Rounds aggregated: the rounds in which the client's training update went into the "
-    "model; a round it failed, and a round the run skipped (too few clients reported), "
-    "count under neither."
+    "model; a round it failed, a round the run skipped (too few clients reported), and a "
+    "round the run did not finish (it failed or was cut off) count under neither."
 )
 """The card's note under its clients table, saying what the rounds column counts."""
 

@@ -1998,8 +1998,9 @@ class RunStore:
         """Per-client totals over a run, sorted by client id; ``failures`` counts the rounds
         in which a client failed (its training, its evaluation or both), so it is never more
         than its rounds (one lost from both phases of a round counted 2);
-        ``rounds_aggregated`` the rounds whose aggregate took its update (a round the run
-        skipped took none)."""
+        ``rounds_aggregated`` the rounds whose aggregate took its update: an ok fit in a
+        round the run recorded and did not skip (a round that failed or was cut off before
+        it was recorded took none)."""
         with self._reading() as conn:
             full = self._resolve(conn, run_id)
             rows = conn.execute(
@@ -2022,6 +2023,9 @@ class RunStore:
                            AND c3.status = 'ok' AND c3.reason IS NOT NULL
                          ORDER BY c3.round DESC, c3.phase DESC LIMIT 1),
                        COUNT(DISTINCT CASE WHEN status = 'ok' AND phase = 'fit'
+                             AND EXISTS (
+                               SELECT 1 FROM rounds AS r
+                                WHERE r.run_id = c.run_id AND r.round = c.round)
                              AND NOT EXISTS (
                                SELECT 1 FROM round_metrics AS m
                                 WHERE m.run_id = c.run_id AND m.round = c.round
