@@ -8,7 +8,7 @@ result on every executor), early stopping, central DP accounting and the skip li
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,13 @@ from rengo.core.errors import ConfigError, RoundFailure
 from rengo.core.messages import FitResult
 from rengo.hfl import (
     Client,
+    Coordinator,
     DifferentialPrivacy,
     EarlyStopping,
     FedAvg,
     History,
     LogisticRegressionClient,
+    make_pool,
     simulate,
 )
 from rengo.hfl.coordinator import RoundRecord, RoundShortOfClients, round_summary
@@ -46,7 +48,7 @@ REPORTERS = ("0", "1")
 class LinkLost(LogisticRegressionClient):
     """A client that loses its link in the rounds of ``short`` unless it is a reporter."""
 
-    def __init__(self, cid: str, short: frozenset[int], *args: Any, **kwargs: Any) -> None:
+    def __init__(self, cid: str, short: Set[int], *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.cid, self.short = cid, short
 
@@ -168,6 +170,34 @@ def test_a_round_snapshots_the_strategy_once_and_a_skip_restores_that_snapshot(
     assert [r.skipped is not None for r in history.rounds] == [False, True, False]
     assert strategy.snapshots == 3
     assert strategy.configured == 2  # round 2's configure_fit undone by the skip
+
+
+@pytest.mark.parametrize("mode", ["fail", "skip"])
+def test_a_retried_round_runs_again_from_the_strategy_state_before_its_short_attempt(
+    client_data, mode: str
+) -> None:
+    """Round 2 falls short once and ``retry_round`` runs it again: the attempt that fell
+    short configured the round, and that is undone, so the strategy configured each of the
+    3 rounds once (4 would mean the retry ran from the short attempt's state)."""
+    short = {2}  # round 2 is short until the retry clears it
+
+    def build(cid: str) -> Client:
+        X, y = client_data[cid]
+        return LinkLost(cid, short, X, y, lr=0.1, local_epochs=2, batch_size=8)
+
+    def retry(server_round: int, exc: RoundShortOfClients) -> bool:
+        retries.append(server_round)
+        short.discard(server_round)
+        return True
+
+    retries: list[int] = []
+    strategy = Configured(min_fit_clients=4, fraction_evaluate=0.0)
+    pool = make_pool(build, [str(i) for i in range(N)])
+    history = Coordinator(strategy, pool, INIT, on_short_round=mode).run(3, retry_round=retry)
+    assert retries == [2]
+    assert [r.skipped for r in history.rounds] == [None, None, None]
+    assert strategy.configured == 3
+    assert strategy.snapshots == 4  # one per attempt: 3 rounds and round 2's retry
 
 
 def test_runs_show_marks_skipped_rounds_and_round_k_says_why(client_data, tmp_path) -> None:
