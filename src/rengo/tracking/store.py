@@ -1542,8 +1542,13 @@ class RunStore:
         meanwhile). The copy is a single file (no ``-wal`` beside it; its journal is
         SQLite's rollback journal until rengo opens it), owner-only (mode 0600), checked with
         SQLite's ``quick_check`` and moved into place only once complete: a backup stopped
-        partway leaves no file at ``destination``. Restore it by stopping every process
-        that has the store open, removing the store's ``runs.db-wal`` and ``runs.db-shm``,
+        partway leaves no file at ``destination`` (until then it is a hidden
+        ``.NAME.XXXXXXXX.partial`` file beside it, removed unless the process was killed).
+        The one exception: on a file system without hard links and with no no-replace
+        rename (an OS other than Linux, a mount that refuses it), the backup is copied into
+        ``destination`` itself, and a copy cut off by a kill -9 or a power loss leaves a
+        truncated file there; back up again to a new name. Restore it by stopping every
+        process that has the store open, removing the store's ``runs.db-wal`` and ``runs.db-shm``,
         and copying the backup to the store's path; keep ``runs.db.payments`` beside it, which
         stops the restored store paying again what was paid after the backup.
 
@@ -1568,8 +1573,9 @@ class RunStore:
             If the destination's folder cannot be written (its permissions, a read-only
             disk) or its disk is full; the message names the destination; no file is left.
             The backup is linked into place so that a file that appears meanwhile is never
-            replaced; on a file system without hard links it is copied into a file created
-            only if none exists (:func:`~rengo.tracking.new_file.place_new_file`).
+            replaced; on a file system without hard links it is renamed without replacing
+            (Linux), or else copied into a file created only if none exists
+            (:func:`~rengo.tracking.new_file.place_new_file`).
         RuntimeError
             Called inside this store's :meth:`snapshot`.
         """
