@@ -1,7 +1,8 @@
 """SecureBoost and SplitNN check a validation share with one function
 (:func:`rengo.vfl.early_stopping.validation_share`): a share that rounds to no held-out row,
 and one that holds out every row, are refused by both in the same words (SecureBoost named
-a share holding out every row only "no training rows are left after the validation share")."""
+a share holding out every row only "no training rows are left after the validation share"),
+each led by the party's name."""
 
 from __future__ import annotations
 
@@ -27,5 +28,5 @@ def test_secureboost_and_splitnn_refuse_a_share_in_the_same_words(said: str) -> 
     fraction = float(said.split()[2])
     with pytest.raises(DataError, match=f"^card: {re.escape(said)}"):
         boost(None, "card", X, Y, SecureBoostConfig(validation_fraction=fraction), 1)  # type: ignore[arg-type]
-    with pytest.raises(DataError, match=f"^{re.escape(said)}"):
-        held_out_rows(1, 10, SplitNNConfig(validation_fraction=fraction))
+    with pytest.raises(DataError, match=f"^card: {re.escape(said)}"):
+        held_out_rows(1, 10, SplitNNConfig(validation_fraction=fraction), "card")

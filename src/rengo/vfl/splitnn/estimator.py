@@ -136,7 +136,9 @@ class SplitNNClassifier(VerticalEstimator):
         assert rows is not None
         self.train_labels_ = np.asarray(dataset.labels)[rows]
         model = self.label_model_
-        held = held_out_rows(model.batch_seed, len(self.train_labels_), self.config)
+        held = held_out_rows(
+            model.batch_seed, len(self.train_labels_), self.config, dataset.label_party
+        )
         trained = np.delete(self.train_labels_, held)
         codes = np.searchsorted(model.classes, trained)
         weights = class_weights(codes, self.config.class_weight, "fit", len(model.classes))

@@ -296,10 +296,10 @@ def _missing_labels(y: np.ndarray) -> np.ndarray:
     )
 
 
-def held_out_rows(seed: int, rows: int, config: SplitNNConfig) -> np.ndarray:
+def held_out_rows(seed: int, rows: int, config: SplitNNConfig, name: str = "") -> np.ndarray:
     """The positions of the aligned rows held out for early stopping (``validation_fraction``
     of them, drawn from the run seed, so every party derives the same; empty without a
-    validation share).
+    validation share). ``name``, the party's, leads an error's message as SecureBoost's.
 
     Raises
     ------
@@ -307,7 +307,7 @@ def held_out_rows(seed: int, rows: int, config: SplitNNConfig) -> np.ndarray:
         If no row would be left to train on, or a validation share holds out none (early
         stopping would follow the training loss).
     """
-    return np.flatnonzero(validation_share(seed, rows, config.validation_fraction))
+    return np.flatnonzero(validation_share(seed, rows, config.validation_fraction, name))
 
 
 def training_batches(seed: int, epoch: int, rows: int, config: SplitNNConfig) -> list[np.ndarray]:
@@ -444,7 +444,7 @@ def splitnn_label_party(
         restore_noise(noise, resumed.noise)
         losses, first = list(resumed.losses), resumed.epochs_run
         validation_losses, stopped = list(resumed.validation_losses), resumed.stopped
-    held = held_out_rows(batch_seed, len(x), config)
+    held = held_out_rows(batch_seed, len(x), config, name)
     training = np.setdiff1d(np.arange(len(x)), held)
     if resumed is None:
         fraction = config.validation_fraction
@@ -638,7 +638,7 @@ def splitnn_feature_party(
     if resumed is not None:
         restore_optimizer(optimizer, resumed.optimizer)
     xt = torch.from_numpy(x)
-    held = held_out_rows(batch_seed, len(x), config)
+    held = held_out_rows(batch_seed, len(x), config, name)
     reporter = TrainingReporter(
         progress, name, config.epochs, batches_per_epoch(len(x) - len(held), config.batch_size)
     )
