@@ -80,8 +80,8 @@ def test_aligned_rows_of_one_class_are_refused_not_fitted(estimator) -> None:
 
 
 def test_multiclass_codes_without_training_rows_are_named_in_a_warning() -> None:
-    """Codes 5, 7, 9 given to the label party's role train a 10-class model (seven classes
-    nobody has): said, not refused, since a job's rare class can fall entirely into its
+    """Codes 0, 2, 3 given to the label party's role train a 4-class model (class 1 has no
+    rows): said, not refused, since a job's rare class can fall entirely into its
     held-out rows (a job codes the classes of the whole table). The estimator codes its
     labels first (classes_ [0, 2, 3], tests/vfl/test_label_classes.py)."""
     codes = np.array([0, 2, 3])[np.arange(100) % 3]
