@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from rengo.cli.main import app
 from rengo.jobs import build_vertical_job, load_job, run_vertical_job
 from rengo.tracking import RunStore
+from rengo.tracking.model_export import load_secureboost
 from rengo.vfl import HeteroLogisticRegression
 
 REASONS = ["stayed", "price", "coverage", "service"]
@@ -283,3 +284,39 @@ def test_each_partys_csv_header_is_read_once_as_the_job_starts(
     assert set(job.train.later) == {"telecom", "bank"}  # both read their rows after PSI
     assert sorted(headers) == ["bank.csv", "telecom.csv"], headers
     assert sorted(scans) == ["bank.csv", "telecom.csv"], scans
+
+
+SECUREBOOST_JOB = """
+[job]
+kind = "vfl"
+name = "churn-reason-trees"
+seed = 4
+[vfl]
+algorithm = "secureboost"
+label_party = "telecom"
+label = "reason"
+key_bits = 512
+n_trees = 2
+objective = "multiclass"
+[vfl.parties]
+telecom = "telecom.csv"
+bank = "bank.csv"
+"""
+
+
+def test_a_stored_secureboost_model_predicts_its_runs_class_names(tmp_path: Path) -> None:
+    """``load_secureboost(store, RUN).estimator()`` predicted the codes 0..3 of the reasons;
+    the label party's stored document keeps their names (the bank's keeps none)."""
+    _tables(tmp_path)
+    (tmp_path / "job.toml").write_text(SECUREBOOST_JOB)
+    built = build_vertical_job(load_job(tmp_path / "job.toml"))
+    with RunStore(tmp_path / "r.db") as store:
+        run_id = run_vertical_job(built, store, log=lambda _m: None)["run_id"]
+        stored = load_secureboost(store, run_id)
+    assert "classes" not in stored.documents["bank"]
+    model = stored.estimator()
+    assert model.classes_.tolist() == sorted(REASONS)
+    codes = built.model.predict(built.test).values
+    np.testing.assert_array_equal(
+        model.predict(built.test).values, np.array(sorted(REASONS))[codes]
+    )

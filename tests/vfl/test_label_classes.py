@@ -4,7 +4,9 @@ order, and ``predict`` gives labels back; coding changes nothing about the model
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,7 +17,7 @@ from sklearn.preprocessing import StandardScaler
 from rengo.core.errors import ConfigError, DataError
 from rengo.vfl import HeteroLogisticRegression, VerticalEstimator
 from rengo.vfl.estimator import class_codes
-from rengo.vfl.secureboost import HeteroSecureBoost
+from rengo.vfl.secureboost import HeteroSecureBoost, read_party_model, write_party_model
 
 X, Y = load_wine(return_X_y=True)
 X = StandardScaler().fit_transform(X)
@@ -97,3 +99,84 @@ def test_class_weights_go_by_position_in_classes_and_a_label_key_is_refused_sayi
         boost(class_weight={"grade C": 5})
     with pytest.raises(DataError, match=r"names class 9.*position among the sorted labels"):
         boost(class_weight={9: 5}).fit(DATA, "winery", GAPS[Y])
+
+
+def test_a_model_read_back_from_its_files_predicts_the_labels_it_was_fitted_on(
+    tmp_path: Path,
+) -> None:
+    """README's model files: labels 1/5/9 read back predicted codes 0/1/2 (score 0.017 for
+    0.978). The label party's file keeps its labels; the feature party's holds none; a file
+    written without them (before) still loads, predicting codes."""
+    model = ESTIMATORS["secureboost"]().fit(DATA, "winery", GAPS[Y])
+    assert isinstance(model, HeteroSecureBoost)
+    write_party_model(tmp_path / "winery.json", model.guest_model_, "winery", "winery")
+    write_party_model(tmp_path / "lab.json", model.host_models_["lab"], "lab", "winery")
+    files = [tmp_path / "winery.json", tmp_path / "lab.json"]
+    assert "classes" not in json.loads(files[1].read_text())
+    scorer = HeteroSecureBoost.from_party_models(read_party_model(f) for f in files)
+    np.testing.assert_array_equal(scorer.classes_, GAPS)
+    np.testing.assert_array_equal(scorer.predict(DATA).values, model.predict(DATA).values)
+    assert scorer.score(DATA, GAPS[Y]) == model.score(DATA, GAPS[Y]) > 0.8
+    older = json.loads(files[0].read_text())
+    del older["classes"]
+    files[0].write_text(json.dumps(older))
+    scorer = HeteroSecureBoost.from_party_models(read_party_model(f) for f in files)
+    np.testing.assert_array_equal(scorer.classes_, [0, 1, 2])
+    assert set(scorer.predict(DATA).values.tolist()) <= {0, 1, 2}
+
+
+def test_a_class_weight_key_that_is_a_label_at_another_position_is_refused() -> None:
+    """Labels 1/5/9 with ``{1: 5}`` (scikit-learn's meaning: label 1) weighed label 5
+    (position 1) without a word; a key that is no label, or a label at its own position,
+    still trains."""
+    boost = ESTIMATORS["secureboost"]
+    with pytest.raises(DataError, match=r"class 1, which is the label at position 0.*position"):
+        HeteroSecureBoost(**{**boost().get_params(), "class_weight": {1: 5}}).fit(
+            DATA, "winery", GAPS[Y]
+        )
+    texts = np.array(["1", "5", "9"])
+    with pytest.raises(DataError, match=r"class 1, which is the label at position 0"):
+        HeteroSecureBoost(**{**boost().get_params(), "class_weight": {1: 5}}).fit(
+            DATA, "winery", texts[Y]
+        )
+    weighted = HeteroSecureBoost(**{**boost().get_params(), "class_weight": {2: 5}})
+    np.testing.assert_array_equal(weighted.fit(DATA, "winery", GAPS[Y]).classes_, GAPS)
+
+
+def test_secureboost_binary_refusal_of_three_labels_names_the_labels() -> None:
+    """It named the codes (0, 1, 2) it made of them, which the user never gave."""
+    model = HeteroSecureBoost(key_bits=512, n_trees=1, seed=1, key_seed=1, objective="binary")
+    with pytest.raises(DataError, match=r"found 3 distinct labels \('grade A', 'grade B'"):
+        model.fit(DATA, "winery", TEXT[Y])
+    with pytest.raises(DataError, match=r"found 3 distinct labels \(1, 5, 9\)"):
+        model.fit(DATA, "winery", GAPS[Y])
+
+
+BINARY: dict[str, Callable[[], VerticalEstimator]] = {
+    "hetero_lr": lambda: HeteroLogisticRegression(key_bits=512, epochs=2, seed=1, key_seed=1),
+    "secureboost": lambda: HeteroSecureBoost(key_bits=512, n_trees=1, seed=1, key_seed=1),
+}
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("algorithm", sorted(BINARY))
+@pytest.mark.parametrize("labels", [Y == 0, (Y == 0).astype(float)], ids=["bool", "float"])
+def test_bool_and_float_labels_come_back_in_their_dtype(algorithm: str, labels: Any) -> None:
+    """They came back as int codes 0/1, where scikit-learn and SplitNN give True/False
+    (0.0/1.0)."""
+    model = BINARY[algorithm]().fit(DATA, "winery", labels)
+    assert model.classes_.dtype == labels.dtype and model.classes_.tolist() == [0, 1]
+    assert model.predict(DATA).values.dtype == labels.dtype
+
+
+def test_the_estimators_take_and_refuse_labels_as_a_job_does() -> None:
+    """One coder's rules (rengo.data.labels): "Yes"/"yes" and "" trained as classes, and
+    fractional numbers in an object array trained as classes where float64 is refused."""
+    fractional = class_codes(np.array([0.5, 1, 0.5], dtype=object))
+    assert fractional[0] is None and fractional[1].dtype == np.float64
+    with pytest.raises(DataError, match=r"row 1: label 'yes' differs only in letter case"):
+        class_codes(np.array(["Yes", "yes", "no"]))
+    with pytest.raises(DataError, match=r"row 1: label is missing \(''\)"):
+        class_codes(np.array(["a", "", "b"]))
+    classes, codes = class_codes(np.array(["10", "9", "10"]))  # a job orders them as numbers
+    assert classes is not None and classes.tolist() == ["9", "10"] and codes.tolist() == [1, 0, 1]

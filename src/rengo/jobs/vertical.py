@@ -1326,7 +1326,10 @@ def run_vertical_job(
                     # each party's own document: the label party's trees, each feature party's
                     # split lookup table (a deployment keeps each at its party: --model)
                     sbt = job.model
-                    models = {sbt.label_party_: sbt.guest_model_, **sbt.host_models_}
+                    guest = sbt.guest_model_
+                    if guest.objective != "regression" and guest.classes is None:
+                        guest = guest.with_classes(job.classes)  # the label party's own names
+                    models = {sbt.label_party_: guest, **sbt.host_models_}
                     blob = secureboost_blob(
                         sbt.n_trees_,
                         sbt.label_party_,

@@ -38,6 +38,8 @@ import numpy as np
 from rengo.core.errors import ConfigError, DataError
 from rengo.core.options import option_specs, options_from_mapping, options_to_wire
 from rengo.core.roles import COORDINATOR
+from rengo.data.class_weights import BY_POSITION, NO_CLASS_WEIGHT, parse_class_weight
+from rengo.data.labels import encode_labels
 from rengo.transport.channel import LocalBus, TranscriptEntry
 from rengo.vfl.checkpoints import PASSPHRASE_ENV
 from rengo.vfl.common import (
@@ -77,12 +79,15 @@ def _holds_numbers(values: np.ndarray) -> bool:
 
 def class_codes(labels: Any) -> tuple[np.ndarray | None, np.ndarray]:
     """``(classes, codes)``: a classifier's labels as codes ``0..K-1`` into their sorted
-    distinct values (scikit-learn's ``classes_``, ``np.unique(y, return_inverse=True)``),
-    so that text labels ("A", "B", "C") and codes with gaps (1, 5, 9) train K classes.
+    distinct values (scikit-learn's ``classes_``, in their own dtype: text, numbers, bools),
+    so that text labels ("A", "B", "C") and codes with gaps (1, 5, 9) train K classes. The
+    codes are those a job's label column gets (:func:`rengo.data.labels.encode_labels`),
+    under the same rules.
 
-    Labels already coded ``0..K-1``, of fewer than two classes, or of fractional numbers
-    come back as given with ``classes`` ``None``: the algorithm takes codes as they are, and
-    refuses the others naming the party and the value.
+    Integer labels already coded ``0..K-1``, labels of fewer than two classes, and
+    fractional or non-finite numbers (also in an object array) come back as given (as
+    floats) with ``classes`` ``None``: the algorithm takes codes as they are, and refuses
+    the others naming the party and the value.
 
     Parameters
     ----------
@@ -97,24 +102,43 @@ def class_codes(labels: Any) -> tuple[np.ndarray | None, np.ndarray]:
     Raises
     ------
     DataError
-        For missing labels (``None``, ``NaN``) or labels that cannot be ordered (text mixed
-        with numbers).
+        For missing labels (``None``, ``NaN``, empty or ``"?"`` text), labels that cannot
+        be ordered (text mixed with numbers), or two text labels that differ only in
+        letter case ("Yes" and "yes"), as a job refuses them.
     """
     y = np.asarray(labels)
+    if y.dtype.kind == "O" and _holds_numbers(y):
+        if any(v != v for v in y.flat):
+            raise DataError("labels must not be missing (None or NaN); give every row a label")
+        numeric = y.astype(np.float64)
+        if not bool(np.all(numeric == np.round(numeric))):
+            return None, numeric
     if y.dtype.kind == "f" and not bool(np.all(np.isfinite(y) & (y == np.round(y)))):
         return None, y
     try:
-        classes, codes = np.unique(y, return_inverse=True)
+        np.unique(y)
     except TypeError as exc:  # None among text, or text mixed with numbers
         raise DataError(
             f"labels must be all numbers or all text, and none missing ({exc}); give every "
             "row a label of one kind"
         ) from None
-    if y.dtype.kind == "O" and any(v is None or v != v for v in classes.tolist()):
-        raise DataError("labels must not be missing (None or NaN); give every row a label")
-    if len(classes) < 2 or np.array_equal(classes, np.arange(len(classes))):
+    codes, _ = encode_labels(y.ravel(), "classification", lambda i: f"row {i}")
+    first = np.unique(codes, return_index=True)[1]
+    classes = y.ravel()[first]
+    if len(classes) < 2 or (
+        _holds_integers(classes) and np.array_equal(classes, np.arange(len(classes)))
+    ):
         return None, y
-    return classes, codes.reshape(y.shape).astype(np.int64)
+    return classes, codes.reshape(y.shape)
+
+
+def _holds_integers(values: np.ndarray) -> bool:
+    """Whether every value is an integer that is not a bool (labels that are codes)."""
+    if values.dtype.kind in "iu":
+        return True
+    return values.dtype.kind == "O" and all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values.tolist()
+    )
 
 
 _NOT_FITTED_DOC = """A model was asked to predict before :meth:`VerticalEstimator.fit`; also a
@@ -472,6 +496,8 @@ class VerticalEstimator:
         label_classes = None
         if type(self).codes_labels and self._estimator_type == "classifier":
             label_classes, codes = class_codes(dataset.labels)
+            if label_classes is not None:
+                self._check_label_classes(dataset.label_party, label_classes)
             dataset = replace(dataset, labels=codes)
         if not self.use_psi:
             require_identical_ids(dataset)
@@ -527,7 +553,31 @@ class VerticalEstimator:
         guest = run.parties[plan.label_party]
         assert guest.train_rows is not None
         self.train_ids_ = np.asarray(dataset.parties[plan.label_party].ids)[guest.train_rows]
+        self._keep_label_classes()
         return self
+
+    def _check_label_classes(self, label_party: str, classes: np.ndarray) -> None:
+        """Refuse a class weight keyed by a label that is another class's position: labels
+        1, 5, 9 with ``{1: 5}`` would weigh label 5 (position 1) without a word."""
+        setting = parse_class_weight(getattr(self.config, "class_weight", NO_CLASS_WEIGHT))
+        if not isinstance(setting, dict):
+            return
+        text = classes.dtype.kind in "OUS" and not _holds_numbers(classes)
+        for key in sorted(setting):
+            at = [
+                k
+                for k, label in enumerate(classes.tolist())
+                if (str(label).strip() == str(key) if text else label == key)
+            ]
+            if at and at[0] != key:
+                raise DataError(
+                    f"{label_party}: class_weight names class {key}, which is the label at "
+                    f"position {at[0]} of classes_ {classes.tolist()}; {BY_POSITION}"
+                )
+
+    def _keep_label_classes(self) -> None:
+        """Hand the labels ``fit`` coded to the label party's model, for an algorithm whose
+        model file keeps them (the default: none does)."""
 
     def predict_raw(
         self, data: VerticalDataset | PartyInput, label_party: str | None = None

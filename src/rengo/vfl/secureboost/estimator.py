@@ -115,7 +115,28 @@ class HeteroSecureBoost(VerticalEstimator):
         )
         estimator.label_party_, estimator.hosts_ = guest.party, sorted(hosts)
         estimator._models = {guest.party: model, **hosts}
+        estimator._label_classes = None if model.classes is None else np.asarray(model.classes)
         return estimator
+
+    def _check_label_classes(self, label_party: str, classes: np.ndarray) -> None:
+        """Also refuse more than two labels for ``objective="binary"``, naming them (their
+        codes would say nothing to the user)."""
+        if self.config.objective == "binary" and len(classes) > 2:
+            shown = ", ".join(repr(c) for c in classes.tolist()[:6])
+            more = " ..." if len(classes) > 6 else ""
+            raise DataError(
+                f"{label_party}: objective 'binary' needs two classes, found {len(classes)} "
+                f"distinct labels ({shown}{more}); use objective='multiclass' for more classes"
+            )
+        super()._check_label_classes(label_party, classes)
+
+    def _keep_label_classes(self) -> None:
+        """The label party's model keeps the labels of its codes, so that its file (the
+        label party's own; a feature party's gets none) predicts them once read back."""
+        classes = getattr(self, "_label_classes", None)
+        if classes is not None:
+            guest = self.guest_model_.with_classes(classes.tolist())
+            self._models = {**self.models_, self.label_party_: guest}
 
     def first_trees(self, n_trees: int) -> HeteroSecureBoost:
         """A fitted copy that predicts with the first ``n_trees`` trees only (XGBoost's

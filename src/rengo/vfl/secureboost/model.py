@@ -9,8 +9,9 @@ direction of missing values, which never leave it (Cheng et al. 2021, Section 4)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -66,7 +67,9 @@ class SecureBoostGuestModel:
     ``validation_losses`` hold the loss after each round; ``decrypted_values`` counts the
     ciphertexts of candidate sums decrypted for it (by its own key or, masked, by the
     coordinator). ``n_features`` is the label party's column count in training (``None``
-    for a model built without it), which scoring checks.
+    for a model built without it), which scoring checks. ``classes`` are the label party's
+    own labels of the codes ``0..K-1`` (``None``: the labels were those codes), kept so
+    that a model read back from its file predicts the labels it was fitted on.
     """
 
     objective: Objective
@@ -80,6 +83,7 @@ class SecureBoostGuestModel:
     best_round: int = 0
     decrypted_values: int = 0
     n_features: int | None = None
+    classes: tuple[Any, ...] | None = None
 
     @property
     def n_trees(self) -> int:
@@ -103,6 +107,25 @@ class SecureBoostGuestModel:
         """
         _check_tree_count(n_trees, self.n_trees)
         return replace(self, trees=self.trees[:n_trees])
+
+    def with_classes(self, classes: Sequence[Any] | None) -> SecureBoostGuestModel:
+        """This model keeping the labels of its class codes: ``classes[k]`` is code ``k``'s
+        (cut to the codes the model has: a class only held-out rows hold trained none).
+
+        Raises
+        ------
+        ValueError
+            For a regression model, or fewer labels than codes.
+        """
+        if classes is None:
+            return replace(self, classes=None)
+        count = max(2, self.outputs)
+        if self.objective == "regression" or len(classes) < count:
+            raise ValueError(
+                f"{len(classes)} classes for an objective {self.objective!r} model of "
+                f"{count} class codes"
+            )
+        return replace(self, classes=tuple(classes[:count]))
 
     def feature_importances(self) -> list[FeatureImportance]:
         """Split count and total gain per column, most gain first."""

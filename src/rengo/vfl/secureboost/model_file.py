@@ -2,9 +2,11 @@
 keeps to score new rows later, and never another party's secrets.
 
 * The label party's document holds every tree's shape, its own splits (column, threshold,
-  direction of missing values), every leaf value, the starting score and the training
-  history; of a feature party's node it holds only the owner and the anonymous column id,
-  as in memory (:class:`~rengo.vfl.secureboost.model.SecureBoostGuestModel`).
+  direction of missing values), every leaf value, the starting score, the training
+  history and, when its labels were not the codes 0..K-1, its own ``classes`` (the labels
+  of those codes; a feature party's document never holds them); of a feature party's
+  node it holds only the owner and the anonymous column id, as in memory
+  (:class:`~rengo.vfl.secureboost.model.SecureBoostGuestModel`).
 * A feature party's document holds its own split lookup table, ``(tree, node) -> (column,
   threshold, missing goes left)``, and the anonymous ids of its columns.
 
@@ -104,8 +106,10 @@ def party_document(
     if isinstance(model, SecureBoostGuestModel):
         if party != label_party:
             raise DataError(f"{party}: holds the trees, but the label party is {label_party}")
+        classes = {} if model.classes is None else {"classes": list(model.classes)}
         return {
             **head,
+            **classes,
             "objective": model.objective,
             "outputs": model.outputs,
             "initial_score": [_exact(v) for v in np.asarray(model.initial_score).ravel()],
@@ -169,8 +173,8 @@ def read_document(document: Any, source: str, party: str | None = None) -> Store
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise DataError(f"{source}: the {role} model of {owner!r} is malformed: {exc}") from exc
     run = checked.training_run
-    known = set(party_document(model, owner, label_party, run))
-    prepared = {k: v for k, v in document.items() if k not in known}
+    known = set(party_document(model, owner, label_party, run)) - {"classes"}
+    prepared = {k: v for k, v in document.items() if k not in known}  # a deployed file's classes
     return StoredPartyModel(owner, label_party, model, prepared, run)
 
 
@@ -200,7 +204,18 @@ def _guest(document: dict[str, Any]) -> SecureBoostGuestModel:
         best_round=int(document["best_round"]),
         decrypted_values=int(document["decrypted_values"]),
         n_features=None if features is None else int(features),
-    )
+    ).with_classes(_classes(document.get("classes")))
+
+
+def _classes(value: Any) -> list[Any] | None:
+    """The labels of the class codes a label party's document keeps (``None``: a file
+    without them, whose model predicts the codes; a regression label party's ``null``)."""
+    if value is None:
+        return None
+    kinds = {type(v) for v in value} if isinstance(value, list) else set()
+    if len(kinds) != 1 or not kinds <= {str, int, float, bool} or len(set(value)) != len(value):
+        raise ValueError(f"classes {value!r} are not distinct labels of one kind")
+    return list(value)
 
 
 def _host(document: dict[str, Any]) -> SecureBoostHostModel:
