@@ -180,3 +180,14 @@ def test_the_estimators_take_and_refuse_labels_as_a_job_does() -> None:
         class_codes(np.array(["a", "", "b"]))
     classes, codes = class_codes(np.array(["10", "9", "10"]))  # a job orders them as numbers
     assert classes is not None and classes.tolist() == ["9", "10"] and codes.tolist() == [1, 0, 1]
+
+
+def test_labels_a_model_file_cannot_keep_are_refused_naming_them(tmp_path: Path) -> None:
+    """Dates train as classes, but JSON keeps text, numbers and bools only: the label
+    party's file is refused saying so, not written half (a TypeError from json)."""
+    days = np.array(["2024-01-01", "2024-02-01", "2024-03-01"], dtype="datetime64[D]")
+    model = ESTIMATORS["secureboost"]().fit(DATA, "winery", days[Y])
+    assert isinstance(model, HeteroSecureBoost)
+    with pytest.raises(DataError, match=r"winery: classes .* not distinct labels of one kind"):
+        write_party_model(tmp_path / "winery.json", model.guest_model_, "winery", "winery")
+    assert not (tmp_path / "winery.json").exists()

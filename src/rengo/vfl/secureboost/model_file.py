@@ -100,13 +100,20 @@ def party_document(
     Raises
     ------
     DataError
-        If ``model`` is not a SecureBoost party model, or its role contradicts ``party``.
+        If ``model`` is not a SecureBoost party model, its role contradicts ``party``, or
+        its ``classes`` are not distinct text, number or bool labels of one kind.
     """
     head = header(KIND, party, label_party, training_run)
     if isinstance(model, SecureBoostGuestModel):
         if party != label_party:
             raise DataError(f"{party}: holds the trees, but the label party is {label_party}")
-        classes = {} if model.classes is None else {"classes": list(model.classes)}
+        try:
+            kept = None if model.classes is None else _classes(list(model.classes))
+        except ValueError as exc:
+            raise DataError(
+                f"{party}: {exc}, which a model file cannot keep; fit on text or number labels"
+            ) from None
+        classes = {} if kept is None else {"classes": kept}
         return {
             **head,
             **classes,
