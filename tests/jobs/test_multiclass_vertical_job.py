@@ -320,3 +320,35 @@ def test_a_stored_secureboost_model_predicts_its_runs_class_names(tmp_path: Path
     np.testing.assert_array_equal(
         model.predict(built.test).values, np.array(sorted(REASONS))[codes]
     )
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"), [((5, 9, 1, 7), [1, 5, 7, 9]), ((2, 1, 0, 3), None)]
+)
+def test_a_stored_secureboost_model_of_a_number_label_column_predicts_numbers(
+    tmp_path: Path, labels: tuple[int, ...], expected: list[int] | None
+) -> None:
+    """A label column of numbers is read as text names ("1", "5" ...): the stored model
+    predicted those strings, which scikit-learn's metrics refuse beside the int labels a
+    user holds. It predicts the numbers; a column of the codes 0..K-1 predicts its codes."""
+    _tables(tmp_path)
+    path = tmp_path / "telecom.csv"
+    rows = list(csv.reader(path.open()))
+    named = dict(zip(REASONS, labels, strict=True))
+    rows[1:] = [[*row[:-1], str(named[row[-1]])] for row in rows[1:]]
+    with path.open("w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    (tmp_path / "job.toml").write_text(SECUREBOOST_JOB)
+    built = build_vertical_job(load_job(tmp_path / "job.toml"))
+    with RunStore(tmp_path / "r.db") as store:
+        run_id = run_vertical_job(built, store, log=lambda _m: None)["run_id"]
+        model = load_secureboost(store, run_id).estimator()
+    got = model.predict(built.test).values
+    assert got.dtype.kind == "i"
+    codes = built.model.predict(built.test).values
+    if expected is None:
+        assert model.classes_.tolist() == [0, 1, 2, 3]
+        np.testing.assert_array_equal(got, codes)
+    else:
+        assert model.classes_.tolist() == expected
+        np.testing.assert_array_equal(got, np.array(expected)[codes])

@@ -73,6 +73,18 @@ def encode_labels(
     return codes.astype(np.int64), names
 
 
+def label_values(names: Sequence[str]) -> tuple[object, ...] | None:
+    """The labels a table's class names stand for, as a model predicts them: numbers where
+    every name is number text (a CSV column of ``1, 5, 9`` predicts ``1, 5, 9``, not
+    ``"1"``), else the names; ``None`` when they are the codes ``0..K-1`` themselves (a
+    ``0, 1`` column predicts its codes, as it always has)."""
+    parsed = _parse_numbers(np.char.strip(np.asarray(list(names), dtype=str)))
+    if parsed is None or not bool(np.all(np.isfinite(parsed))):
+        return tuple(names)
+    values = tuple(int(v) if v == int(v) else float(v) for v in parsed.tolist())
+    return None if values == tuple(range(len(values))) else values
+
+
 def class_list(classes: Sequence[str], shown: int = 5, *, count: bool = False) -> str:
     """Up to ``shown`` class names for a message (``'a', 'b', ...`` beyond them), after
     their number when ``count`` (``4 ('No', 'Yes', 'no', 'yes')``)."""

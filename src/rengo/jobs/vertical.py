@@ -43,7 +43,7 @@ from rengo.data.csv_table import (
 )
 from rengo.data.dataset import column_scaling
 from rengo.data.exposure_column import exposure_cells
-from rengo.data.labels import MissingLabelError, class_list
+from rengo.data.labels import MissingLabelError, class_list, label_values
 from rengo.jobs.data_files import BUNDLED_DATA, bundled_data, job_data_files
 from rengo.jobs.live_epochs import LiveEpochs, epochs_named_on_failure
 from rengo.jobs.spec import JobSpec
@@ -1327,8 +1327,9 @@ def run_vertical_job(
                     # split lookup table (a deployment keeps each at its party: --model)
                     sbt = job.model
                     guest = sbt.guest_model_
-                    if guest.objective != "regression" and guest.classes is None:
-                        guest = guest.with_classes(job.classes)  # the label party's own names
+                    if guest.objective != "regression" and guest.classes is None and job.classes:
+                        # the label party's own labels: numbers for a column of number text
+                        guest = guest.with_classes(label_values(job.classes))
                     models = {sbt.label_party_: guest, **sbt.host_models_}
                     blob = secureboost_blob(
                         sbt.n_trees_,

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from rengo.core.errors import DataError
+from rengo.data.labels import label_values
 from rengo.vfl.party_model_file import (
     DocumentKind,
     Role,
@@ -222,6 +223,9 @@ def _classes(value: Any) -> list[Any] | None:
     kinds = {type(v) for v in value} if isinstance(value, list) else set()
     if len(kinds) != 1 or not kinds <= {str, int, float, bool} or len(set(value)) != len(value):
         raise ValueError(f"classes {value!r} are not distinct labels of one kind")
+    if kinds == {str}:  # a CSV column's class names (a deployed label party's file)
+        values = label_values(value)
+        return None if values is None else list(values)
     return list(value)
 
 
