@@ -42,7 +42,7 @@ from rengo.hfl.coordinator import (
 )
 from rengo.hfl.observer_fit import check_observers_fit
 from rengo.hfl.privacy_fit import check_privacy_fits
-from rengo.hfl.privacy_record import privacy_settings
+from rengo.hfl.privacy_record import DP_ACCOUNTING, privacy_settings, record_release_on_resume
 from rengo.hfl.progress_bar import RoundProgressBar
 from rengo.hfl.reply_count import RepliesCounted
 from rengo.hfl.result_checks import ResultChecks
@@ -636,6 +636,10 @@ def serve_coordinator(
             run.resumable_errors = ()
             log.info("resuming run %s after round %d", run.run_id, checkpoint[0])
             record_event("info", f"resumed after round {checkpoint[0]}")
+        if resume is not None:
+            record_release_on_resume(
+                store, run.run_id, config, checkpoint[0] if checkpoint is not None else 0
+            )
         moved = _moved(recorded, config) if resume is not None else None
         if moved is not None:
             log.info("%s", moved)
@@ -817,12 +821,14 @@ def told_parties(failure: BaseException) -> str:
     return f"failed ({type(failure).__name__}; the coordinator's operator has the reason)"
 
 
-RESUME_MAY_CHANGE = frozenset({"listen", "job_file", "bundled_data", "parties"})
+RESUME_MAY_CHANGE = frozenset({"listen", "job_file", "bundled_data", "parties", DP_ACCOUNTING})
 """Run config entries a resume may change: the coordinator may listen elsewhere and read its
 job file from another path (a coordinator moved to another machine: the job's settings,
 ``job_settings``, must still be the run's), run a later rengo release than the one that
-shipped the bundled dataset its job names, and serve other parties (members admitted or taken
-out while it was stopped: recorded with the run, see :mod:`rengo.tracking.party_changes`)."""
+shipped the bundled dataset its job names or another ``dp-accounting`` release (recorded
+anew, see :func:`~rengo.hfl.privacy_record.record_release_on_resume`), and serve other
+parties (members admitted or taken out while it was stopped: recorded with the run, see
+:mod:`rengo.tracking.party_changes`)."""
 
 
 def _trust_federation_ca(workflow: FitWorkflow | None, security: HubSecurity) -> None:

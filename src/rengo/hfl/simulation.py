@@ -36,7 +36,7 @@ from rengo.hfl.local_dp_resume import refuse_lost_local_budgets
 from rengo.hfl.mods.chain import Mod
 from rengo.hfl.observer_fit import check_observers_fit
 from rengo.hfl.privacy_fit import check_privacy_fits
-from rengo.hfl.privacy_record import privacy_settings
+from rengo.hfl.privacy_record import DP_ACCOUNTING, privacy_settings, record_release_on_resume
 from rengo.hfl.progress_bar import RoundProgressBar
 from rengo.hfl.reply_count import RepliesCounted
 from rengo.hfl.result_checks import ResultChecks
@@ -51,10 +51,12 @@ from rengo.transport.pool import ClientPool
 log = logging.getLogger("rengo.hfl")
 
 RUN_KIND = "hfl"
-RESUME_MAY_CHANGE = frozenset({"executor", "bundled_data"})
+RESUME_MAY_CHANGE = frozenset({"executor", "bundled_data", DP_ACCOUNTING})
 """Run config entries a resumed simulation may change: where the clients run (the same seed
-gives the same model on every executor), and the rengo release that ships a bundled dataset
-(recorded to say what the run trained on; an upgrade does not stop a resume)."""
+gives the same model on every executor), the rengo release that ships a bundled dataset
+(recorded to say what the run trained on; an upgrade does not stop a resume), and the
+``dp-accounting`` release (every epsilon is recomposed over all rounds with the installed
+one; the record then names it, see :func:`~rengo.hfl.privacy_record.record_release_on_resume`)."""
 
 
 class OpenRun(Protocol):
@@ -331,6 +333,7 @@ def simulate(
             done = 0
             if resume is not None:
                 done = _restore_latest(store, run, coordinator, client_fn)
+                record_release_on_resume(store, run.run_id, config, done)
                 if done and not coordinator.restored_client_states:
                     _warn_client_state_lost(strategy, workflow)
             label = run_name or strategy.name

@@ -14,6 +14,7 @@ from typing import Any
 
 from rengo.core.errors import ConfigError
 from rengo.core.skipped_round import skipped_rounds
+from rengo.hfl.privacy_record import DP_ACCOUNTING, RESUMED_UNDER
 from rengo.privacy import pld_grid_step
 from rengo.tracking.records import RunInfo
 from rengo.tracking.store import RunStore
@@ -25,6 +26,12 @@ CENTRAL_MECHANISM = (
     "the released models and dp_* metrics reveal about any one client's whole dataset "
     "(one client added or removed)"
 )
+Z_ROW = "noise multiplier z (the round as a whole)"
+"""The card row of the multiplier the accountant composes (under adaptive clipping the
+update sum's own multiplier, the row below it, is larger)."""
+RECHECK_EVENT = "SelfComposedDpEvent(PoissonSampledDpEvent(q, GaussianDpEvent(z)), k)"
+"""The ``dp_accounting`` event a run's epsilon is the bound of: ``k`` rounds, each a
+Gaussian mechanism of multiplier ``z`` on a Poisson sample of rate ``q``."""
 
 
 def central_dp_rows(store: RunStore, run: RunInfo) -> list[tuple[str, Any]]:
@@ -46,6 +53,7 @@ def central_dp_rows(store: RunStore, run: RunInfo) -> list[tuple[str, Any]]:
     if not isinstance(dp, Mapping) or dp.get("kind") != "central":
         return []
     series = store.round_metrics(run.run_id)
+    resumed = [e.message for e in store.events(run.run_id) if e.message.startswith(RESUMED_UNDER)]
 
     def last(metric: str) -> float | None:
         values = series.get(metric)
@@ -55,14 +63,15 @@ def central_dp_rows(store: RunStore, run: RunInfo) -> list[tuple[str, Any]]:
         ("mechanism", CENTRAL_MECHANISM),
         ("clip norm C", _clip_norm(dp, last("dp_clip_norm"))),
         ("where updates are clipped", dp.get("clip_at")),
-        ("noise multiplier z (the round as a whole)", dp.get("noise_multiplier")),
+        (Z_ROW, dp.get("noise_multiplier")),
         ("update noise multiplier", _update_noise(dp, last("dp_update_noise_multiplier"))),
         ("client sampling", _sampling(dp.get("sampling_rate"))),
         ("client weights", _weights(dp)),
         ("delta", dp.get("delta")),
-        ("accountant", _accountant(dp, run.config.get("dp_accounting"), series)),
+        ("accountant", _accountant(dp, run.config.get(DP_ACCOUNTING), series, resumed)),
         ("target epsilon", _target(dp.get("target_epsilon"), _budget_stop(store, run))),
         ("rounds accounted", _rounds_accounted(store, run, series)),
+        ("recheck", _recheck(dp)),
         ("noise and sample drawn from", _noise_source(dp.get("seeded_noise"))),
         ("outside the guarantee", _outside(run, _CENTRAL_RELEASED + _skips(series))),
     ]
@@ -181,12 +190,17 @@ def _weights(dp: Mapping[str, Any]) -> str | None:
 
 
 def _accountant(
-    dp: Mapping[str, Any], release: Any, series: Mapping[str, list[tuple[int, float]]]
+    dp: Mapping[str, Any],
+    release: Any,
+    series: Mapping[str, list[tuple[int, float]]],
+    resumed: list[str],
 ) -> str | None:
     """The accountant, the ``dp-accounting`` release the run computed its epsilons with
-    (recorded as ``dp_accounting`` by runs since 2026-12-08) and, for PLD, the grid step its
-    last epsilon was computed on: dp-accounting's default step can return a lower epsilon,
-    so an officer rechecking the number needs this one."""
+    (recorded as ``dp_accounting`` by runs since 2026-12-08; after a resume under another,
+    the one it went on with, and ``resumed``, its events, say which rounds the earlier one
+    accounted) and, for PLD, the grid step its last epsilon was computed on:
+    dp-accounting's default step can return a lower epsilon, so an officer rechecking the
+    number needs this one."""
     name = dp.get("accountant")
     named = (
         {
@@ -204,7 +218,26 @@ def _accountant(
         else "Google's dp-accounting, release not recorded"
     )
     step = _pld_step_text(dp, series) if name == "pld" else ""
-    return f"{named}, {library}){step}"
+    earlier = "".join(f"; {event}" for event in resumed)
+    return f"{named}, {library}{earlier}){step}"
+
+
+def _recheck(dp: Mapping[str, Any]) -> str | None:
+    """How to recompute the run's last epsilon with ``dp_accounting`` from this card's rows:
+    the event composed and which row each of its numbers is."""
+    if dp.get("accountant") not in ("pld", "rdp"):
+        return None
+    accountant = (
+        "pld.PLDAccountant(value_discretization_interval=the grid step above)"
+        if dp.get("accountant") == "pld"
+        else "rdp.RdpAccountant()"
+    )
+    return (
+        f"dp_accounting.{accountant}, compose {RECHECK_EVENT}, get_epsilon(delta): q the "
+        f"client sampling rate (1 without sampling), z the '{Z_ROW}' row (not the update "
+        "noise multiplier, which under adaptive clipping is the update sum's alone), k the "
+        "'rounds accounted' row"
+    )
 
 
 def _pld_step_text(dp: Mapping[str, Any], series: Mapping[str, list[tuple[int, float]]]) -> str:

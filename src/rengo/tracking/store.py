@@ -2602,6 +2602,39 @@ class RunStore:
             _write_config(conn, run_id, config)
         return None
 
+    def record_resumed_setting(self, run_id: str, key: str, value: Any) -> Any:
+        """Write ``value`` under config entry ``key`` of run ``run_id``, resumed with it: for
+        an entry a resume may change (not compared, see :meth:`resume_run`) whose record
+        must name what the run goes on with, such as the ``dp-accounting`` release every
+        epsilon recorded from then on is computed with.
+
+        Parameters
+        ----------
+        run_id
+            The run's full id.
+        key
+            The config entry.
+        value
+            What the resumed run goes on with (JSON-serialisable).
+
+        Returns
+        -------
+        Any
+            What the run recorded under ``key`` before (None where it recorded nothing).
+
+        Raises
+        ------
+        UnknownRunError
+            If no run has that id.
+        """
+        with self._transaction() as conn:
+            config = self._config_in(conn, run_id)
+            before = config.get(key)
+            if key not in config or before != value:
+                config[_text(key, "config entry")] = value
+                _write_config(conn, run_id, config)
+        return before
+
     def record_party_release(self, run_id: str, party: str, build: str) -> bool:
         """Keep the build ``party`` joined a deployed run with (its rengo release and wire
         format, as its hello named them) in the run's config, under
