@@ -82,3 +82,25 @@ def test_a_run_without_dp_prints_no_privacy_line(tmp_path: Path) -> None:
     text, store, _ = _run(tmp_path, "logistic", 'dp = "none"')
     store.close()
     assert "privacy:" not in text
+
+
+def test_runs_export_states_the_privacy_line_rengo_run_ended_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One place words the privacy line (`rengo.cli.privacy_line`): `rengo runs export`
+    prints the line `rengo run` ended with, whatever that place says."""
+    pytest.importorskip("dp_accounting")
+    privacy = 'dp = "central"\nnoise_multiplier = 1.5\ndelta = 1e-3\naccountant = "rdp"'
+    text, store, run_id = _run(tmp_path, "logistic", privacy)
+    with store:
+        from rengo.cli.privacy_line import privacy_line
+
+        line = privacy_line(store, run_id)
+    assert line is not None and line in text
+    monkeypatch.setattr("rengo.cli.privacy_line.privacy_line", lambda s, r: f"{line} [one place]")
+    out = tmp_path / "model.npz"
+    result = runner.invoke(
+        app, ["runs", "export", run_id, "--store", str(tmp_path / "runs.db"), "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"{line} [one place] - the run's spend" in " ".join(result.output.split())

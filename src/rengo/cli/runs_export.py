@@ -322,12 +322,12 @@ def export(
 def _say_privacy(store: RunStore, run: RunInfo) -> None:
     """Print the differential privacy the run recorded beside the model it exported: a file
     handed on carries no record of it, and whoever publishes it signs that number."""
-    from rengo.tracking.tables import privacy_spent
+    from rengo.cli import privacy_line as line
 
-    spent = privacy_spent(store, run.run_id)
+    spent = line.privacy_line(store, run.run_id)
     if spent is not None:
         console.print(
-            f"privacy: {spent} - the run's spend over every model it released; the card "
+            f"{spent} - the run's spend over every model it released; the card "
             f"(`rengo runs card {run.run_id}`) lists the settings it follows from",
             markup=False,
             soft_wrap=True,
