@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rengo.hfl import DifferentialPrivacy, FedAvg, LogisticRegressionClient, simulate, softmax_init
+from rengo.privacy import CentralDP
 from rengo.tracking import RunStore
 from rengo.tracking.run_card import model_card
 
@@ -27,14 +29,6 @@ def _card_rows(card: str) -> dict[str, str]:
 def test_a_pld_runs_card_names_the_release_and_grid_step_its_epsilon_is_rechecked_on(
     tmp_path: Path,
 ) -> None:
-    from rengo.hfl import (
-        DifferentialPrivacy,
-        FedAvg,
-        LogisticRegressionClient,
-        simulate,
-        softmax_init,
-    )
-    from rengo.privacy import CentralDP
     from rengo.privacy.epsilon_text import epsilon_shown
 
     rng = np.random.default_rng(0)
@@ -86,15 +80,6 @@ def test_an_adaptive_runs_epsilon_is_rebuilt_from_the_cards_recheck_row_alone(
     """The card's recheck row names the dp_accounting event and the row each of its numbers
     is: under adaptive clipping z is the round's multiplier, not the update sum's (larger)
     one, which gives another epsilon."""
-    from rengo.hfl import (
-        DifferentialPrivacy,
-        FedAvg,
-        LogisticRegressionClient,
-        simulate,
-        softmax_init,
-    )
-    from rengo.privacy import CentralDP
-
     rng = np.random.default_rng(1)
     data = {str(i): (rng.normal(size=(8, 3)), rng.integers(0, 2, 8)) for i in range(40)}
     dp = CentralDP(
