@@ -90,3 +90,42 @@ def test_runs_job_writes_back_a_job_whose_strategy_is_found_beside_its_job_file(
     written = runner.invoke(app, ["runs", "job", "latest", "--store", str(store)])
     assert written.exit_code == 0, written.output
     assert f'app = "{module}:{cls}"' in written.output
+
+
+UNDECLARED = """
+from dataclasses import dataclass
+
+import numpy as np
+
+from rengo.hfl import FedAvg, ServerState
+
+
+@dataclass(frozen=True)
+class Mom(ServerState):
+    momentum: list
+
+
+@dataclass
+class {cls}(FedAvg):
+    def init_state(self, parameters):
+        return Mom([np.zeros_like(p) for p in parameters])
+"""
+
+
+def test_run_refuses_an_undeclared_server_state_type_in_one_line(tmp_path: Path) -> None:
+    module, cls = f"undecl_{uuid.uuid4().hex[:8]}", f"NoDecl{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{module}.py").write_text(UNDECLARED.format(cls=cls))
+    job = tmp_path / "job.toml"
+    job.write_text(
+        '[job]\nname = "own"\nrounds = 1\n[data]\ndataset = "iris"\n[partition]\n'
+        f'num_clients = 3\n[model]\ntype = "logistic"\n[strategy]\napp = "{module}:{cls}"\n'
+    )
+    try:
+        result = runner.invoke(
+            app, ["run", str(job), "--store", str(tmp_path / "r.db"), "--no-progress"]
+        )
+    finally:
+        sys.modules.pop(module, None)
+    assert isinstance(result.exception, SystemExit), result.exception  # not a traceback
+    assert result.exit_code == 2, result.output
+    assert f"error: {cls}.server_state is a Mom, but {cls}.state_type is None" in result.output

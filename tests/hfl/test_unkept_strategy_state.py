@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from rengo.core.errors import ConfigError
 from rengo.core.parameters import Parameters
 from rengo.hfl import (
     Aggregate,
@@ -97,6 +98,34 @@ class UndeclaredState(FedAvg):
         return Momentum([np.zeros(p.shape) for p in parameters])
 
 
-def test_a_server_state_of_an_undeclared_type_is_refused_before_round_one_trains() -> None:
-    with pytest.raises(TypeError, match=r"state_type is None: declare state_type.*= Momentum"):
+def test_a_server_state_of_an_undeclared_type_is_refused_by_initialize_before_round_one() -> None:
+    with pytest.raises(ConfigError, match=r"state_type is None: declare state_type.*= Momentum"):
+        UndeclaredState().initialize(softmax_init(3, 2))
+
+
+def test_a_simulation_with_an_undeclared_state_type_stops_with_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"state_type is None: declare state_type.*= Momentum"):
         simulate(client_fn, ["0", "1", "2"], UndeclaredState(), softmax_init(3, 2), rounds=1)
+
+
+@dataclass
+class StateSetInAggregateFit(FedAvg):
+    """Sets an undeclared ServerState only in aggregate_fit (nothing from init_state)."""
+
+    def aggregate_fit(
+        self,
+        server_round: int,
+        parameters: Parameters,
+        acc: WeightedSum,
+        rng: np.random.Generator | None = None,
+    ) -> Parameters | Aggregate:
+        self.server_state = Momentum(acc.mean())
+        return acc.mean()
+
+
+def test_a_state_first_set_in_aggregate_fit_is_refused_when_round_one_ends() -> None:
+    strategy = StateSetInAggregateFit()
+    strategy.initialize(softmax_init(3, 2))  # nothing to refuse yet
+    with pytest.raises(ConfigError, match=r"state_type is None.*= Momentum"):
+        simulate(client_fn, ["0", "1", "2"], strategy, softmax_init(3, 2), rounds=2)
+    assert isinstance(strategy.server_state, Momentum)  # round 1 trained and aggregated

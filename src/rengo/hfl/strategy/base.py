@@ -24,7 +24,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from rengo.core.codec import encode, unencodable_part
-from rengo.core.errors import CodecError, DataError
+from rengo.core.errors import CodecError, ConfigError, DataError
 from rengo.core.messages import Config, EvaluateIns, EvaluateResult, FitIns, FitResult, Metrics
 from rengo.core.parameters import Parameters, add_weighted
 
@@ -333,8 +333,21 @@ class Strategy:
 
     def initialize(self, parameters: Parameters) -> None:
         """Called once before round 1 with the initial global model: sets
-        :attr:`server_state` from :meth:`init_state`."""
+        :attr:`server_state` from :meth:`init_state`.
+
+        Parameters
+        ----------
+        parameters
+            The initial global model.
+
+        Raises
+        ------
+        ConfigError
+            If :meth:`init_state` returns a :class:`ServerState` that is not of
+            :attr:`state_type` (refused here, before round 1 trains).
+        """
         self.server_state = self.init_state(parameters)
+        self._check_state_type(self.server_state)
 
     def require_state(self, parameters: Parameters) -> Any:
         """:attr:`server_state`, for hooks that need it.
@@ -355,24 +368,37 @@ class Strategy:
     def state_dict(self) -> dict[str, Any]:
         """Server-side state to checkpoint (codec-encodable).
 
+        Returns
+        -------
+        dict
+            :attr:`server_state` as a dict; empty for a strategy that keeps none.
+
         Raises
         ------
-        TypeError
+        ConfigError
             If :attr:`server_state` is not of :attr:`state_type` (a strategy that sets
-            server state without declaring its type could not load it on resume).
+            server state without declaring its type could not load it on resume). A state
+            first set in ``aggregate_fit`` is refused when round 1's end is checkpointed,
+            after round 1 trained; one returned from :meth:`init_state`, by :meth:`initialize`.
         """
         state = self.server_state
         if isinstance(state, ServerState):
-            if self.state_type is None or not isinstance(state, self.state_type):
-                kind = type(state).__name__
-                raise TypeError(
-                    f"{self.name}.server_state is a {kind}, but {self.name}.state_type is "
-                    f"{getattr(self.state_type, '__name__', None)}: declare state_type: "
-                    f"ClassVar[type[ServerState] | None] = {kind} on the class, or a "
-                    "checkpoint of it cannot be loaded when the run resumes"
-                )
+            self._check_state_type(state)
             return state.to_dict()
         return {}
+
+    def _check_state_type(self, state: object) -> None:
+        """Refuse a :class:`ServerState` a checkpoint of this strategy could not load."""
+        if isinstance(state, ServerState) and (
+            self.state_type is None or not isinstance(state, self.state_type)
+        ):
+            kind = type(state).__name__
+            raise ConfigError(
+                f"{self.name}.server_state is a {kind}, but {self.name}.state_type is "
+                f"{getattr(self.state_type, '__name__', None)}: declare state_type: "
+                f"ClassVar[type[ServerState] | None] = {kind} on the class, or a "
+                "checkpoint of it cannot be loaded when the run resumes"
+            )
 
     def released_state(self, before: dict[str, Any]) -> dict[str, Any] | None:
         """The state a resume of this round should start from once the round's new model has

@@ -177,8 +177,9 @@ def strategy_from_app(app: str, folder: str | os.PathLike[str] | None = ".") -> 
     Raises
     ------
     ConfigError
-        If the module cannot be imported or lacks the class (as :func:`rengo.deploy.load_app`
-        says), the class is not a Strategy dataclass, or its name is taken by another class.
+        If the module cannot be imported or lacks the class (as
+        :func:`rengo.core.app_loader.load_app` says), the class is not a Strategy dataclass,
+        or its name is taken by another class.
     """
     cls = load_app(app, folder)
     if not (isinstance(cls, type) and issubclass(cls, Strategy) and is_dataclass(cls)):
