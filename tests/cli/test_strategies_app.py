@@ -129,3 +129,35 @@ def test_run_refuses_an_undeclared_server_state_type_in_one_line(tmp_path: Path)
     assert isinstance(result.exception, SystemExit), result.exception  # not a traceback
     assert result.exit_code == 2, result.output
     assert f"error: {cls}.server_state is a Mom, but {cls}.state_type is None" in result.output
+
+
+def test_runs_export_and_runs_job_do_not_import_a_strategy_app_that_moved(
+    own: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module, cls = own
+    job = tmp_path / "job.toml"
+    job.write_text(
+        '[job]\nname = "own"\nrounds = 1\n[data]\ndataset = "iris"\n[partition]\n'
+        f'num_clients = 3\n[model]\ntype = "logistic"\n[strategy]\napp = "{module}:{cls}"\n'
+        "decay = 0.25\n"
+    )
+    store = tmp_path / "runs.db"
+    ran = runner.invoke(app, ["run", str(job), "--store", str(store), "--no-progress"])
+    assert ran.exit_code == 0, ran.output
+    (tmp_path / f"{module}.py").rename(tmp_path / f"{module}_v2.py")  # the user renamed it
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()  # a folder holding another file of that name, which must not run
+    (elsewhere / f"{module}.py").write_text("raise SystemExit('imported the wrong module')\n")
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.delitem(sys.modules, module)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if Path(p) != tmp_path])
+    out = elsewhere / "model.npz"
+    exported = runner.invoke(
+        app, ["runs", "export", "latest", "--store", str(store), "--out", str(out)]
+    )
+    assert exported.exit_code == 0, exported.output
+    assert out.is_file() and "names from the logistic model" in exported.output
+    written = runner.invoke(app, ["runs", "job", "latest", "--store", str(store)])
+    assert written.exit_code == 0, written.output
+    assert f'app = "{module}:{cls}"' in written.output and "decay = 0.25" in written.output
+    assert module not in sys.modules  # neither command imported a module of that name

@@ -9,10 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from rengo.core import ConfigError
 from rengo.hfl import simulate, strategy_registry
-from rengo.jobs import build_hfl_job, load_job
+from rengo.jobs import build_hfl_job, load_job, parse_job
 
 STRATEGY = '''
 from dataclasses import dataclass
@@ -114,3 +115,13 @@ def test_an_unknown_strategy_name_points_to_strategy_app(tmp_path: Path) -> None
     path.write_text(text.replace('app = "m:C"', 'name = "mine"'))
     with pytest.raises(ConfigError, match=r'\[strategy\] app = "module:Class"'):
         load_job(path)
+
+
+def test_a_job_read_without_loading_apps_imports_nothing_and_keeps_its_options() -> None:
+    module = f"absent_{uuid.uuid4().hex[:8]}"
+    raw = tomllib.loads(JOB.format(module=module, cls="Sched", extra="decay = 0.25"))
+    spec = parse_job(raw, load_apps=False)
+    assert spec.strategy.name == "sched" and spec.strategy.app == f"{module}:Sched"
+    assert spec.strategy.options == {"decay": 0.25} and module not in sys.modules
+    with pytest.raises(ConfigError, match=f"cannot import '{module}'"):
+        parse_job(raw)  # a job that trains imports it

@@ -52,7 +52,7 @@ def model_namer(run: Any, job: Path | None) -> tuple[Any, str]:
     if job_path is None and horizontal and isinstance(recorded, str) and Path(recorded).is_file():
         job_path = Path(recorded)
     if job_path is not None:
-        spec = load_job(job_path)
+        spec = load_job(job_path, load_apps=False)  # names arrays, trains nothing
         if spec.vfl is not None:
             raise ConfigError(f"{job_path} is a vertical job; its model is exported per party")
         if spec.model.app is not None:  # the user's own model: its arrays have no known names

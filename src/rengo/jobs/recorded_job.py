@@ -18,7 +18,6 @@ simulated records its whole ``[vfl]`` section: its job file is written back by
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from rengo.core.errors import ConfigError
@@ -203,9 +202,9 @@ def _check_repeats(
     """ConfigError unless ``document``, parsed as a job file, has the settings ``saved``
     (what a release whose job files differ from this one's may have recorded)."""
     try:
-        job_file = run.config.get("job_file")  # where its [strategy] app was found
-        folder = Path(job_file).parent if isinstance(job_file, str) else "."
-        spec = parse_job(document, source=f"the job file of run {run.run_id}", folder=folder)
+        # the recorded settings are compared, not the class: its [strategy] app is not
+        # imported (the module may have moved since, or be another file of its name here)
+        spec = parse_job(document, source=f"the job file of run {run.run_id}", load_apps=False)
     except ConfigError as exc:
         raise ConfigError(f"cannot write run {run.run_id}'s job file back: {exc}") from None
     now = {name: value for name, value in job_settings(spec).items() if name in saved}

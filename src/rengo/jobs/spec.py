@@ -459,7 +459,7 @@ class JobSpec:
     (:class:`rengo.hfl.SimulatedDropout`); None without the section."""
 
 
-def load_job(path: str | Path, overrides: Sequence[str] = ()) -> JobSpec:
+def load_job(path: str | Path, overrides: Sequence[str] = (), *, load_apps: bool = True) -> JobSpec:
     """Read and validate a TOML job file; relative data paths resolve against its folder.
 
     Parameters
@@ -469,6 +469,10 @@ def load_job(path: str | Path, overrides: Sequence[str] = ()) -> JobSpec:
     overrides
         ``"section.key=value"`` settings applied over the file before it is validated
         (``rengo run JOB --set train.lr=0.01``; see :func:`rengo.jobs.apply_overrides`).
+    load_apps
+        Import ``[strategy] app`` (run its module) to check its options; False for a
+        reader of a stored job that does not train (``rengo runs export``), as
+        :func:`parse_job` says.
 
     Returns
     -------
@@ -480,7 +484,7 @@ def load_job(path: str | Path, overrides: Sequence[str] = ()) -> JobSpec:
     ConfigError
         Naming the file (and the overrides), the key and the fix.
     """
-    return job_from_document(path, read_job_document(path), overrides)
+    return job_from_document(path, read_job_document(path), overrides, load_apps=load_apps)
 
 
 def read_job_document(path: str | Path) -> dict[str, Any]:
@@ -504,7 +508,11 @@ def read_job_document(path: str | Path) -> dict[str, Any]:
 
 
 def job_from_document(
-    path: str | Path, document: Mapping[str, Any], overrides: Sequence[str] = ()
+    path: str | Path,
+    document: Mapping[str, Any],
+    overrides: Sequence[str] = (),
+    *,
+    load_apps: bool = True,
 ) -> JobSpec:
     """The job that job file ``path``, read as ``document`` (:func:`read_job_document`),
     describes with ``overrides`` applied: exactly :func:`load_job`'s, without reading the
@@ -519,7 +527,9 @@ def job_from_document(
 
     p = Path(path)
     raw = apply_overrides(document, overrides)
-    spec = parse_job(raw, source=str(p) + describe_overrides(overrides), folder=p.parent)
+    spec = parse_job(
+        raw, source=str(p) + describe_overrides(overrides), folder=p.parent, load_apps=load_apps
+    )
     if spec.vfl is not None:
         for name, value in spec.vfl.parties.items():
             _check_job_relative(p, f"vfl.parties.{name}", value)
@@ -567,7 +577,11 @@ SECTIONS = (
 
 
 def parse_job(
-    raw: Mapping[str, Any], source: str = "<dict>", folder: str | Path | None = "."
+    raw: Mapping[str, Any],
+    source: str = "<dict>",
+    folder: str | Path | None = ".",
+    *,
+    load_apps: bool = True,
 ) -> JobSpec:
     """Validate a job given as a mapping (the parsed TOML).
 
@@ -580,6 +594,12 @@ def parse_job(
     folder
         Where ``[strategy] app`` is imported from (the job file's folder), besides the
         working folder.
+    load_apps
+        Import ``[strategy] app`` (which runs its module) to register the class and check
+        its options against its fields. False for a caller that reads a stored job and
+        does not train (exporting a run's arrays, writing its job file back): the app is
+        not imported, its options are kept as given, and ``strategy.name`` is the job's,
+        else the class name in lower case.
 
     Returns
     -------
@@ -640,7 +660,7 @@ def parse_job(
     if contribution is not None and unnamed and model.type == "poisson":  # counts: no R^2
         contribution = replace(contribution, metric="d2_poisson")
     train = parse_section(source, "train", raw.get("train", {}), TrainSection)
-    strategy = _strategy_section(source, raw.get("strategy", {}), folder)
+    strategy = _strategy_section(source, raw.get("strategy", {}), folder, load_apps)
     check_device(source, "train.device", train.device)
     if model.app is None:
         train.check(source, model.type)
@@ -874,10 +894,13 @@ def _partition_section(source: str, raw: Any) -> PartitionSection:
     return section
 
 
-def _strategy_section(source: str, raw: Any, folder: str | Path | None) -> StrategySection:
+def _strategy_section(
+    source: str, raw: Any, folder: str | Path | None, load_apps: bool = True
+) -> StrategySection:
     """[strategy]: a registered name (or the user's own class, ``app``), the shared sampling
     keys, and the strategy's own options as its dataclass fields declare them; the
-    strategy's own range checks run here too, so a job that parses builds."""
+    strategy's own range checks run here too, so a job that parses builds. Without
+    ``load_apps``, an ``app`` is not imported (:func:`_unloaded_app_section`)."""
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{source}: [strategy] must be a table, got {type(raw).__name__}")
     strat_raw = dict(raw)
@@ -891,6 +914,8 @@ def _strategy_section(source: str, raw: Any, folder: str | Path | None) -> Strat
     if app is not None:
         if not isinstance(app, str):
             raise ConfigError(f"{source}: [strategy] strategy.app must be str, got {app!r}")
+        if not load_apps:
+            return _unloaded_app_section(source, strat_raw, app)
         try:
             registered = strategy_from_app(app, folder).name
         except ConfigError as exc:
@@ -933,6 +958,19 @@ def _strategy_section(source: str, raw: Any, folder: str | Path | None) -> Strat
         )
     except (ValueError, TypeError) as exc:  # the strategy's own range checks
         raise ConfigError(f"{source}: [strategy] {name}: {exc}") from exc
+    return strategy
+
+
+def _unloaded_app_section(source: str, strat_raw: dict[str, Any], app: str) -> StrategySection:
+    """[strategy] of a job whose ``app`` is not imported: the shared keys checked, the
+    options kept as given, named as the job names it or by the class's name."""
+    module, sep, cls = app.partition(":")
+    if not sep or not module or not cls:
+        raise ConfigError(f"{source}: [strategy] app {app!r} must look like 'module:Class'")
+    common = {k: strat_raw.pop(k) for k in list(strat_raw) if k in COMMON_STRATEGY_KEYS}
+    common["name"] = str(common.get("name", cls.rpartition(".")[2])).lower()
+    strategy = parse_section(source, "strategy", common, StrategySection)
+    strategy.options = strat_raw
     return strategy
 
 
