@@ -32,6 +32,7 @@ OLD_MODULES = {
     "rengo.vfl.hetero_credit_story": "rengo.showcase.credit_default",
     "rengo.cli.demo": "rengo.showcase.demo",
     "rengo.cli.demo_contrib": "rengo.showcase.demo_contribution",
+    "rengo.deploy.app_loader": "rengo.core.app_loader",
 }
 
 

@@ -9,7 +9,12 @@ registered vertical algorithm runs through the vertical runner with
 
 from typing import TYPE_CHECKING
 
+from rengo.core.deprecation import alias_moved_modules
 from rengo.core.lazy_exports import lazy_exports
+
+# Deprecated module path (load_app moved to core so that job files can use it); removed in
+# rengo 0.3.
+alias_moved_modules({"rengo.deploy.app_loader": "rengo.core.app_loader"})
 
 if TYPE_CHECKING:
     from rengo.core.app_loader import load_app
