@@ -5,9 +5,10 @@ not."""
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -78,6 +79,45 @@ def test_state_kept_in_an_attribute_is_named_once_with_the_serverstate_fix() -> 
 def test_a_setting_replaced_during_a_round_is_named() -> None:
     (message,) = run(DecayingServerRate())
     assert message.startswith("DecayingServerRate set 'client_lr' during round 1")
+
+
+@dataclass
+class Bookkeeping(FedAvg):
+    """Sets attributes that do not affect training: private ones, a cached property and
+    ones it lists in transient_attributes."""
+
+    transient_attributes: ClassVar[tuple[str, ...]] = ("round_started", "best_accuracy")
+
+    @functools.cached_property
+    def label(self) -> str:
+        return f"{self.name} run"
+
+    def fit_config(self, server_round: int) -> dict[str, Any]:
+        self.round_started = float(server_round)
+        self.best_accuracy = 0.5
+        self._logger = object()
+        return {**super().fit_config(server_round), "label": self.label}
+
+
+def test_private_cached_and_transient_attributes_are_not_warned_about() -> None:
+    assert run(Bookkeeping()) == []
+
+
+@dataclass
+class UnlistedTimer(FedAvg):
+    """Sets a timer it does not list as transient."""
+
+    def fit_config(self, server_round: int) -> dict[str, Any]:
+        self.round_started = float(server_round)
+        return super().fit_config(server_round)
+
+
+def test_an_unlisted_attribute_warns_that_it_may_change_the_model_and_names_the_opt_out() -> None:
+    (message,) = run(UnlistedTimer())
+    assert "may end with another model than an uninterrupted run if training depends on it" in (
+        message
+    )
+    assert "transient_attributes: ClassVar[tuple[str, ...]]" in message
 
 
 @pytest.mark.parametrize("strategy", [FedAvg(), FedAvgM(server_momentum=0.9)])

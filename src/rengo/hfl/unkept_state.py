@@ -9,11 +9,15 @@ every strategy it runs (wrapped ones included) as a round starts, and warns once
 attribute, before the round is checkpointed, about one that the round added, or a dataclass
 field (a setting, rebuilt from the settings on resume) that it replaced. A strategy that
 overrides ``state_dict`` checkpoints what it chooses (central DP's clip norm) and is not
-checked.
+checked. Bookkeeping that does not affect training is skipped: names that start with ``_``
+(a lazily made logger), ``functools.cached_property`` values, and the names a
+strategy lists in its class attribute ``transient_attributes`` (``round_started``,
+``best_accuracy``), a ``ClassVar[tuple[str, ...]]``.
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass, fields, is_dataclass
 
@@ -21,10 +25,12 @@ from rengo.hfl.strategy.base import Strategy, wrapped_strategies
 
 UNKEPT = (
     "{strategy} set {names} during round {round}, which round checkpoints do not hold (they "
-    "hold server_state): a run resumed from a checkpoint starts {them} again and ends with "
-    "another model than an uninterrupted run. Keep what must last across rounds in a frozen "
-    "ServerState dataclass (set state_type, return it from init_state, assign "
-    "self.server_state in aggregate_fit), as FedAvgM does"
+    "hold server_state): a run resumed from a checkpoint starts {them} again and may end with "
+    "another model than an uninterrupted run if training depends on {them}. Keep what must "
+    "last across rounds in a frozen ServerState dataclass (set state_type, return it from "
+    "init_state, assign self.server_state in aggregate_fit), as FedAvgM does; list what does "
+    "not affect training (a timer, a logger) in the class's transient_attributes: "
+    "ClassVar[tuple[str, ...]]"
 )
 
 _CHECKPOINTED = frozenset({"server_state"})
@@ -85,11 +91,17 @@ def unkept_attributes(before: AttributeSnapshot) -> list[tuple[object, list[str]
         ``(strategy, names)`` for each strategy with any, names sorted.
     """
     found = []
+    cached = functools.cached_property
     for inner, names, field_ids in before.strategies:
         now = vars(inner) if hasattr(inner, "__dict__") else {}
         added = set(now) - names
         replaced = {k for k, ident in field_ids.items() if k in now and id(now[k]) != ident}
-        changed = sorted((added | replaced) - _CHECKPOINTED)
+        transient = _CHECKPOINTED | frozenset(getattr(type(inner), "transient_attributes", ()))
+        changed = sorted(
+            n
+            for n in (added | replaced) - transient
+            if not n.startswith("_") and not isinstance(getattr(type(inner), n, None), cached)
+        )
         if changed:
             found.append((inner, changed))
     return found

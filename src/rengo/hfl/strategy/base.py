@@ -302,6 +302,10 @@ class Strategy:
     name: str = field(default="", init=False)
     server_state: Any = field(default=None, init=False, repr=False, compare=False)
     state_type: ClassVar[type[ServerState] | None] = None
+    transient_attributes: ClassVar[tuple[str, ...]] = ()
+    """Attributes a round may set that do not affect training (a timer, the best accuracy
+    seen, a logger): not checkpointed, and not warned about as state a resumed run loses
+    (:mod:`rengo.hfl.unkept_state`; names starting with ``_`` are never warned about)."""
 
     def __post_init__(self) -> None:
         if not 0.0 < self.fraction_fit <= 1.0:
