@@ -29,6 +29,16 @@ class {cls}(FedAvg):
 '''
 
 
+def write_job(folder: Path, app_name: str, rounds: int = 1, extra: str = "") -> Path:
+    """A job file in ``folder`` whose [strategy] app is ``app_name``."""
+    job = folder / "job.toml"
+    job.write_text(
+        f'[job]\nname = "own"\nrounds = {rounds}\n[data]\ndataset = "iris"\n[partition]\n'
+        f'num_clients = 3\n[model]\ntype = "logistic"\n[strategy]\napp = "{app_name}"\n{extra}'
+    )
+    return job
+
+
 @pytest.fixture
 def own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, str]]:
     module, cls = f"own_{uuid.uuid4().hex[:8]}", f"Decay{uuid.uuid4().hex[:8]}"
@@ -58,12 +68,7 @@ def test_run_runs_a_job_whose_strategy_is_the_users_class(
     own: tuple[str, str], tmp_path: Path
 ) -> None:
     module, cls = own
-    job = tmp_path / "job.toml"
-    job.write_text(
-        '[job]\nname = "own"\nrounds = 2\n[data]\ndataset = "iris"\n[partition]\n'
-        f'num_clients = 3\n[model]\ntype = "logistic"\n[strategy]\napp = "{module}:{cls}"\n'
-        "decay = 0.25\n"
-    )
+    job = write_job(tmp_path, f"{module}:{cls}", rounds=2, extra="decay = 0.25\n")
     store = tmp_path / "runs.db"
     result = runner.invoke(app, ["run", str(job), "--store", str(store), "--no-progress"])
     assert result.exit_code == 0, result.output
@@ -74,11 +79,7 @@ def test_runs_job_writes_back_a_job_whose_strategy_is_found_beside_its_job_file(
     own: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     module, cls = own
-    job = tmp_path / "job.toml"
-    job.write_text(
-        '[job]\nname = "own"\nrounds = 1\n[data]\ndataset = "iris"\n[partition]\n'
-        f'num_clients = 3\n[model]\ntype = "logistic"\n[strategy]\napp = "{module}:{cls}"\n'
-    )
+    job = write_job(tmp_path, f"{module}:{cls}", rounds=1)
     store = tmp_path / "runs.db"
     ran = runner.invoke(app, ["run", str(job), "--store", str(store), "--no-progress"])
     assert ran.exit_code == 0, ran.output
@@ -90,6 +91,9 @@ def test_runs_job_writes_back_a_job_whose_strategy_is_found_beside_its_job_file(
     written = runner.invoke(app, ["runs", "job", "latest", "--store", str(store)])
     assert written.exit_code == 0, written.output
     assert f'app = "{module}:{cls}"' in written.output
+    assert f"[strategy] app {module}:{cls} was found in {tmp_path}: run this file" in (
+        written.output.replace("\n# ", " ")
+    )
 
 
 UNDECLARED = """
@@ -115,11 +119,7 @@ class {cls}(FedAvg):
 def test_run_refuses_an_undeclared_server_state_type_in_one_line(tmp_path: Path) -> None:
     module, cls = f"undecl_{uuid.uuid4().hex[:8]}", f"NoDecl{uuid.uuid4().hex[:8]}"
     (tmp_path / f"{module}.py").write_text(UNDECLARED.format(cls=cls))
-    job = tmp_path / "job.toml"
-    job.write_text(
-        '[job]\nname = "own"\nrounds = 1\n[data]\ndataset = "iris"\n[partition]\n'
-        f'num_clients = 3\n[model]\ntype = "logistic"\n[strategy]\napp = "{module}:{cls}"\n'
-    )
+    job = write_job(tmp_path, f"{module}:{cls}", rounds=1)
     try:
         result = runner.invoke(
             app, ["run", str(job), "--store", str(tmp_path / "r.db"), "--no-progress"]
@@ -135,12 +135,7 @@ def test_runs_export_and_runs_job_do_not_import_a_strategy_app_that_moved(
     own: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     module, cls = own
-    job = tmp_path / "job.toml"
-    job.write_text(
-        '[job]\nname = "own"\nrounds = 1\n[data]\ndataset = "iris"\n[partition]\n'
-        f'num_clients = 3\n[model]\ntype = "logistic"\n[strategy]\napp = "{module}:{cls}"\n'
-        "decay = 0.25\n"
-    )
+    job = write_job(tmp_path, f"{module}:{cls}", rounds=1, extra="decay = 0.25\n")
     store = tmp_path / "runs.db"
     ran = runner.invoke(app, ["run", str(job), "--store", str(store), "--no-progress"])
     assert ran.exit_code == 0, ran.output
@@ -161,3 +156,6 @@ def test_runs_export_and_runs_job_do_not_import_a_strategy_app_that_moved(
     assert written.exit_code == 0, written.output
     assert f'app = "{module}:{cls}"' in written.output and "decay = 0.25" in written.output
     assert module not in sys.modules  # neither command imported a module of that name
+    assert f"[strategy] app {module}:{cls} is not beside the run's job file" in (
+        written.output.replace("\n# ", " ")
+    )

@@ -52,11 +52,16 @@ class AttributeMomentum(FedAvg):
         rng: np.random.Generator | None = None,
     ) -> Parameters | Aggregate:
         grad = [x - m for x, m in zip(parameters, acc.mean(), strict=True)]
-        old: Any = getattr(self, "momentum", None)
-        self.momentum = (
-            grad if old is None else [0.9 * v + g for v, g in zip(old, grad, strict=True)]
-        )
-        return [np.asarray(x - v) for x, v in zip(parameters, self.momentum, strict=True)]
+        old = self.kept()
+        new = grad if old is None else [0.9 * v + g for v, g in zip(old, grad, strict=True)]
+        self.keep(new)
+        return [np.asarray(x - v) for x, v in zip(parameters, new, strict=True)]
+
+    def kept(self) -> Any:
+        return getattr(self, "momentum", None)
+
+    def keep(self, momentum: list[np.ndarray]) -> None:
+        self.momentum = momentum
 
 
 @dataclass
@@ -149,18 +154,14 @@ def test_a_simulation_with_an_undeclared_state_type_stops_with_a_config_error() 
 
 
 @dataclass
-class StateSetInAggregateFit(FedAvg):
-    """Sets an undeclared ServerState only in aggregate_fit (nothing from init_state)."""
+class StateSetInAggregateFit(AttributeMomentum):
+    """Keeps its momentum in an undeclared ServerState, set only in aggregate_fit."""
 
-    def aggregate_fit(
-        self,
-        server_round: int,
-        parameters: Parameters,
-        acc: WeightedSum,
-        rng: np.random.Generator | None = None,
-    ) -> Parameters | Aggregate:
-        self.server_state = Momentum(acc.mean())
-        return acc.mean()
+    def kept(self) -> Any:
+        return None if self.server_state is None else self.server_state.momentum
+
+    def keep(self, momentum: list[np.ndarray]) -> None:
+        self.server_state = Momentum(momentum)
 
 
 def test_a_state_first_set_in_aggregate_fit_is_refused_when_round_one_ends() -> None:

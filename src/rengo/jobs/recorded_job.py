@@ -3,8 +3,10 @@
 A horizontal run records the settings that decide what it trains
 (:func:`~rengo.jobs.build.job_settings`, :data:`~rengo.jobs.build.JOB_SETTINGS`), with its data
 paths resolved to absolute ones when the job was loaded; that is enough to write a job file
-that ``rengo run FILE --same-as RUN`` accepts, from any folder. The file is checked before
-it is handed back: parsed as a job file, its settings must be the recorded ones.
+that ``rengo run FILE --same-as RUN`` accepts, from any folder where its ``[strategy] app``
+(if it names one) imports: the file names the folder that module was found in. The file is
+checked before it is handed back: parsed as a job file (its app not imported), its settings
+must be the recorded ones.
 
 What a run does not record is not in the file: where it ran (``job.workers``,
 ``[executor.NAME]``), ``job.round_timeout``, ``[deploy]`` and ``[checkpoints]`` (a repeat may
@@ -18,6 +20,7 @@ simulated records its whole ``[vfl]`` section: its job file is written back by
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from rengo.core.errors import ConfigError
@@ -46,8 +49,9 @@ written job file leaves them at their defaults."""
 
 def recorded_job_text(run: RunInfo) -> str:
     """The text of a job file that repeats recorded run ``run`` (``rengo run FILE --same-as
-    RUN`` accepts it, from any folder), with comments naming the run, what was not recorded
-    and the data files' recorded digests.
+    RUN`` accepts it, from any folder where its ``[strategy] app``, if any, imports), with
+    comments naming the run, what was not recorded, the data files' recorded digests and
+    the folder the run's ``[strategy] app`` module was found in.
 
     Parameters
     ----------
@@ -86,6 +90,9 @@ def recorded_job_text(run: RunInfo) -> str:
             f"Repeat it: rengo run THIS_FILE --same-as {run.run_id}",
             f"Not recorded, so at their defaults here: {', '.join(NOT_RECORDED)}.",
         ]
+    app = document.get("strategy", {}).get("app")
+    if isinstance(app, str):
+        comments.append(_app_folder(app, run.config.get("job_file")))
     files = recorded_data_files(run.config) or {}
     comments += [f"Trained on {path} (sha256 {digest})." for path, digest in files.items()]
     if "data" not in document and "vfl" not in document:
@@ -97,6 +104,26 @@ def recorded_job_text(run: RunInfo) -> str:
             "recorded)."
         )
     return job_file_text(document, comments)
+
+
+def _app_folder(app: str, job_file: object) -> str:
+    """Where run's ``[strategy] app`` module was found, for the written file's comment: the
+    recorded job file's folder if the module is there now, else the run's working folder
+    (which runs do not record)."""
+    top = app.partition(":")[0].partition(".")[0]
+    folder = Path(job_file).parent if isinstance(job_file, str) else None
+    if folder is not None and (
+        (folder / f"{top}.py").is_file() or (folder / top / "__init__.py").is_file()
+    ):
+        return (
+            f"[strategy] app {app} was found in {folder}: run this file from that folder, "
+            "or where that module imports (put it beside this file or on PYTHONPATH)."
+        )
+    where = f"is not beside the run's job file {job_file} now" if folder else "was not recorded"
+    return (
+        f"[strategy] app {app} {where}: the run found it there or in its working folder, "
+        "which runs do not record; run this file where that module imports."
+    )
 
 
 def recorded_job_document(run: RunInfo) -> dict[str, dict[str, Any]]:
