@@ -226,6 +226,8 @@ def _classes(value: Any) -> list[Any] | None:
     if kinds == {str}:  # a CSV column's class names (a deployed label party's file)
         values = label_values(value)
         return None if values is None else list(values)
+    if kinds == {int} and value == list(range(len(value))):
+        return None  # the codes themselves: the model predicts them, as a file without any
     return list(value)
 
 
