@@ -182,6 +182,25 @@ def test_the_estimators_take_and_refuse_labels_as_a_job_does() -> None:
     assert classes is not None and classes.tolist() == ["9", "10"] and codes.tolist() == [1, 0, 1]
 
 
+@pytest.mark.parametrize("names", [["1", "5", "9"], ["0", "1", "2"]])
+def test_text_labels_of_digits_read_back_from_a_model_file_as_the_same_text(
+    tmp_path: Path, names: list[str]
+) -> None:
+    """The file's number-text names were read as a deployed CSV column's, so a model fitted
+    on '1', '5', '9' read back predicting ints 1, 5, 9 (and '0', '1', '2' predicting bare
+    codes), and score() on the labels it was fitted on was refused (review of 6d2e72ad)."""
+    labels = np.array(names)
+    model = ESTIMATORS["secureboost"]().fit(DATA, "winery", labels[Y])
+    assert isinstance(model, HeteroSecureBoost)
+    write_party_model(tmp_path / "winery.json", model.guest_model_, "winery", "winery")
+    write_party_model(tmp_path / "lab.json", model.host_models_["lab"], "lab", "winery")
+    files = [tmp_path / "winery.json", tmp_path / "lab.json"]
+    scorer = HeteroSecureBoost.from_party_models(read_party_model(f) for f in files)
+    assert scorer.classes_.tolist() == names
+    np.testing.assert_array_equal(scorer.predict(DATA).values, model.predict(DATA).values)
+    assert scorer.score(DATA, labels[Y]) == model.score(DATA, labels[Y])
+
+
 def test_labels_a_model_file_cannot_keep_are_refused_naming_them(tmp_path: Path) -> None:
     """Dates train as classes, but JSON keeps text, numbers and bools only: the label
     party's file is refused saying so, not written half (a TypeError from json)."""

@@ -212,18 +212,21 @@ def _guest(document: dict[str, Any]) -> SecureBoostGuestModel:
         best_round=int(document["best_round"]),
         decrypted_values=int(document["decrypted_values"]),
         n_features=None if features is None else int(features),
-    ).with_classes(_classes(document.get("classes")))
+    ).with_classes(_classes(document.get("classes"), deployed="features" in document))
 
 
-def _classes(value: Any) -> list[Any] | None:
+def _classes(value: Any, deployed: bool = False) -> list[Any] | None:
     """The labels of the class codes a label party's document keeps (``None``: a file
-    without them, whose model predicts the codes; a regression label party's ``null``)."""
+    without them, whose model predicts the codes; a regression label party's ``null``).
+    A ``deployed`` party's file (``rengo vfl party --model``, which also names its training
+    ``features``) holds its CSV column's class names as text: number text there stands
+    for the numbers; a fitted estimator's own labels are kept as they were."""
     if value is None:
         return None
     kinds = {type(v) for v in value} if isinstance(value, list) else set()
     if len(kinds) != 1 or not kinds <= {str, int, float, bool} or len(set(value)) != len(value):
         raise ValueError(f"classes {value!r} are not distinct labels of one kind")
-    if kinds == {str}:  # a CSV column's class names (a deployed label party's file)
+    if deployed and kinds == {str}:  # a CSV column's class names
         values = label_values(value)
         return None if values is None else list(values)
     if kinds == {int} and value == list(range(len(value))):
