@@ -88,10 +88,10 @@ def test_a_setting_replaced_during_a_round_is_named() -> None:
 
 @dataclass
 class Bookkeeping(FedAvg):
-    """Sets attributes that do not affect training: private ones, a cached property and
-    ones it lists in transient_attributes."""
+    """Sets attributes that do not affect training: a cached property and ones it lists in
+    transient_attributes (a private logger among them)."""
 
-    transient_attributes: ClassVar[tuple[str, ...]] = ("round_started", "best_accuracy")
+    transient_attributes: ClassVar[tuple[str, ...]] = ("round_started", "best_accuracy", "_logger")
 
     @functools.cached_property
     def label(self) -> str:
@@ -104,8 +104,24 @@ class Bookkeeping(FedAvg):
         return {**super().fit_config(server_round), "label": self.label}
 
 
-def test_private_cached_and_transient_attributes_are_not_warned_about() -> None:
+def test_cached_and_transient_attributes_are_not_warned_about() -> None:
     assert run(Bookkeeping()) == []
+
+
+@dataclass
+class PrivateVelocity(FedAvg):
+    """Keeps its momentum in a private attribute: lost on resume like a public one."""
+
+    def fit_config(self, server_round: int) -> dict[str, Any]:
+        self._velocity = float(server_round)
+        return super().fit_config(server_round)
+
+
+def test_state_in_a_private_attribute_is_named_too() -> None:
+    """Names starting with ``_`` were never warned about, so momentum kept in
+    ``self._velocity`` was lost on resume without a word (review of 46863a2f)."""
+    (message,) = run(PrivateVelocity())
+    assert message.startswith("PrivateVelocity set '_velocity' during round 1")
 
 
 @dataclass

@@ -9,10 +9,10 @@ every strategy it runs (wrapped ones included) as a round starts, and warns once
 attribute, before the round is checkpointed, about one that the round added, or a dataclass
 field (a setting, rebuilt from the settings on resume) that it replaced. A strategy that
 overrides ``state_dict`` checkpoints what it chooses (central DP's clip norm) and is not
-checked. Bookkeeping that does not affect training is skipped: names that start with ``_``
-(a lazily made logger), ``functools.cached_property`` values, and the names a
-strategy lists in its class attribute ``transient_attributes`` (``round_started``,
-``best_accuracy``), a ``ClassVar[tuple[str, ...]]``.
+checked. Bookkeeping that does not affect training is skipped: ``functools.cached_property``
+values, and the names a strategy lists in its class attribute ``transient_attributes``
+(``round_started``, ``_logger``), a ``ClassVar[tuple[str, ...]]``. A private name is not
+skipped: momentum kept in ``self._velocity`` is lost on resume like any other.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def unkept_attributes(before: AttributeSnapshot) -> list[tuple[object, list[str]
         changed = sorted(
             n
             for n in (added | replaced) - transient
-            if not n.startswith("_") and not isinstance(getattr(type(inner), n, None), cached)
+            if not isinstance(getattr(type(inner), n, None), cached)
         )
         if changed:
             found.append((inner, changed))

@@ -305,7 +305,8 @@ class Strategy:
     transient_attributes: ClassVar[tuple[str, ...]] = ()
     """Attributes a round may set that do not affect training (a timer, the best accuracy
     seen, a logger): not checkpointed, and not warned about as state a resumed run loses
-    (:mod:`rengo.hfl.unkept_state`; names starting with ``_`` are never warned about)."""
+    (:mod:`rengo.hfl.unkept_state`; a private name is state like any other, so list it
+    here if it does not affect training)."""
 
     def __post_init__(self) -> None:
         if not 0.0 < self.fraction_fit <= 1.0:
