@@ -612,7 +612,8 @@ def test_on_tokens_a_line_taken_out_counts_only_with_its_partys_removal(
     members.apply(3)
     ((level, refusal),) = events
     assert level == "warning" and f"the tokens file {tokens_file} holds no token for p3" in refusal
-    assert "--remove NAME" in refusal and "holds no token for party p4" not in refusal
+    assert "`rengo runs parties RUN --remove p3` added" in refusal
+    assert "holds no token for party p4" not in refusal
     assert members.parties == ["p0", "p1", "p2", "p3"] and _accepts(hub, "p3")
     store.request_party_change(run_id, admit=["p4"], remove=["p3"])
     members.apply(4)

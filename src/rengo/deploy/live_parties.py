@@ -267,13 +267,14 @@ class LiveParties:
         tokens = security.tokens
         tokenless = [] if tokens is None else sorted(set(proposed) - set(tokens))
         if tokenless:
+            removal = "rengo runs parties RUN " + " ".join(f"--remove {n}" for n in tokenless)
             return (
                 f"the tokens file{_where(security)} holds no token for "
                 f"{', '.join(tokenless)}, still among the run's parties after this request (a "
                 "line taken out, or a half-saved file): a token taken out of the file stops "
                 "counting only when its party is taken out of the run too, so put the line "
-                "back, or ask again with `rengo runs parties RUN --remove NAME` added to this "
-                "request"
+                f"back, or ask again with `{removal}` added to this request (a removal asked "
+                "after this request comes too late for it)"
             )
         try:
             dataclasses.replace(security, parties=frozenset(proposed))  # its own rules (tokens)
