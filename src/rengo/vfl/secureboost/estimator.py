@@ -19,6 +19,7 @@ import numpy as np
 
 from rengo.core.errors import DataError
 from rengo.core.roles import COORDINATOR
+from rengo.data.labels import class_list
 from rengo.vfl.estimator import VerticalEstimator
 from rengo.vfl.party_model_file import training_runs_differ
 from rengo.vfl.secureboost.algorithm import SECUREBOOST
@@ -122,11 +123,10 @@ class HeteroSecureBoost(VerticalEstimator):
         """Also refuse more than two labels for ``objective="binary"``, naming them (their
         codes would say nothing to the user)."""
         if self.config.objective == "binary" and len(classes) > 2:
-            shown = ", ".join(repr(c) for c in classes.tolist()[:6])
-            more = " ..." if len(classes) > 6 else ""
             raise DataError(
                 f"{label_party}: objective 'binary' needs two classes, found {len(classes)} "
-                f"distinct labels ({shown}{more}); use objective='multiclass' for more classes"
+                f"distinct labels ({class_list(classes.tolist(), 6)}); use "
+                "objective='multiclass' for more classes"
             )
         super()._check_label_classes(label_party, classes)
 
